@@ -1,0 +1,74 @@
+// The shape every CLI command shares: a name, help text, typed flags, and a run function.
+import { parseArgs } from 'node:util';
+import { UserError } from '../util/errors.js';
+
+export interface FlagSpec {
+  type: 'string' | 'boolean';
+  /** Help text shown by `sftkit <cmd> --help`. */
+  help: string;
+  short?: string;
+  multiple?: boolean;
+  default?: string | boolean;
+}
+
+export interface Command {
+  name: string;
+  /** One line for `sftkit --help`. */
+  summary: string;
+  /** Usage line(s) for `sftkit <cmd> --help`, e.g. 'sftkit dump --model DIR --batch FILE --out FILE'. */
+  usage: string;
+  flags: Record<string, FlagSpec>;
+  /** Accept positional arguments (e.g. `sftkit data inspect`, `sftkit bench gemm`). */
+  positionals?: boolean;
+  run(flags: Record<string, string | boolean | string[] | undefined>, positionals: string[]): Promise<number | void>;
+}
+
+export function formatHelp(cmd: Command): string {
+  const lines = [cmd.summary, '', 'Usage:', '  ' + cmd.usage.split('\n').join('\n  '), '', 'Options:'];
+  const entries = Object.entries(cmd.flags);
+  const width = Math.max(10, ...entries.map(([k, s]) => k.length + (s.type === 'string' ? 6 : 0)));
+  for (const [name, spec] of entries) {
+    const left = `--${name}${spec.type === 'string' ? ' VALUE' : ''}`;
+    const def = spec.default !== undefined ? ` (default: ${spec.default})` : '';
+    lines.push(`  ${left.padEnd(width + 4)}${spec.help}${def}`);
+  }
+  lines.push(`  ${'--help'.padEnd(width + 4)}Show this help`);
+  return lines.join('\n');
+}
+
+/** Parse argv for a command; unknown flags become a UserError that names the command. */
+export function parseCommandArgs(cmd: Command, argv: string[]) {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean; default?: string | boolean }> = {
+    help: { type: 'boolean', short: 'h' },
+    debug: { type: 'boolean' },
+  };
+  for (const [name, spec] of Object.entries(cmd.flags)) {
+    options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}), ...(spec.default !== undefined ? { default: spec.default } : {}) };
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    if (!cmd.positionals && positionals.length > 0) {
+      throw new UserError(`sftkit ${cmd.name}: unexpected argument '${positionals[0]}' (see sftkit ${cmd.name} --help)`);
+    }
+    return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`sftkit ${cmd.name}: ${(e as Error).message} (see sftkit ${cmd.name} --help)`);
+  }
+}
+
+/** Read a required string flag or fail with a message naming it. */
+export function requireString(flags: Record<string, unknown>, name: string, cmd: string): string {
+  const v = flags[name];
+  if (typeof v !== 'string' || v.length === 0) throw new UserError(`sftkit ${cmd}: --${name} is required (see sftkit ${cmd} --help)`);
+  return v;
+}
+
+/** Parse a numeric flag (or return the fallback when absent), failing clearly on garbage. */
+export function numberFlag(flags: Record<string, unknown>, name: string, cmd: string, fallback: number): number {
+  const v = flags[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new UserError(`sftkit ${cmd}: --${name} expects a number, got '${String(v)}'`);
+  return n;
+}

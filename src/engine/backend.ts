@@ -1,0 +1,161 @@
+// The Backend seam: every numeric kernel the engine needs, over flat typed arrays.
+// The native CPU backend (native/ via N-API) and the float64 reference backend
+// (reference.ts, used by tests) implement it; a GPU backend would be a third.
+//
+// Conventions (all backends):
+// - Row-major, tightly packed unless a leading dimension is given.
+// - bf16 values are raw bit patterns in a Uint16Array; conversion is round-to-nearest-even.
+// - Activations, gradients and optimizer state are always f32. Only matrices passed to
+//   gemm (weights, and optionally activations) may be bf16.
+// - "Accumulate" outputs add into what is there; all other outputs are overwritten.
+// - Int32Array targets use -100 as "ignore".
+
+export type Mat = Float32Array | Uint16Array;
+
+export interface GemmArgs {
+  /** A is [m,k] (or [k,m] when transA). */
+  transA: boolean;
+  /** B is [k,n] (or [n,k] when transB). x·Wᵀ with W [out,in] is transB=true. */
+  transB: boolean;
+  m: number;
+  n: number;
+  k: number;
+  a: Mat;
+  b: Mat;
+  /** C is [m,n], always f32. */
+  c: Float32Array;
+  /** Leading dimensions (elements between consecutive rows as stored). Default: tight. */
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+  /** C += alpha·op(A)·op(B) when true; C = alpha·op(A)·op(B) otherwise. */
+  accumulate?: boolean;
+  alpha?: number;
+  /**
+   * 'bf16': both operands are rounded to bf16 (RNE) while packing, products accumulate in f32.
+   * 'f32': exact f32 (a bf16 operand is widened exactly). Default: 'bf16' if a or b is bf16, else 'f32'.
+   */
+  compute?: 'f32' | 'bf16';
+  /** Strided batch: batch items at a+i·strideA, b+i·strideB, c+i·strideC (elements). Default 1. */
+  batch?: number;
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
+}
+
+export interface AttentionShape {
+  batch: number;
+  /** Query length Tq and key/value length Tk (Tk >= Tq; query i sits at key position Tk - Tq + i). */
+  qLen: number;
+  kvLen: number;
+  heads: number;
+  kvHeads: number; // heads % kvHeads === 0 (GQA: query head h reads kv head floor(h / (heads / kvHeads)))
+  headDim: number;
+  /** Softmax scale, usually 1/sqrt(headDim). */
+  scale: number;
+  /**
+   * Elements between batch items of k and v (default kvLen·kvHeads·headDim); lets a KV cache
+   * with capacity > kvLen be read in place.
+   */
+  kvBatchStride?: number;
+  /**
+   * Optional segment ids [batch, qLen] and [batch, kvLen]: query i sees key j iff j is causal
+   * (j <= Tk - Tq + i) and qSeg[b,i] === kSeg[b,j]. Used for packed documents and padding.
+   * A query that sees no key outputs zeros (and lse = -Infinity).
+   */
+  qSeg?: Int32Array | null;
+  kSeg?: Int32Array | null;
+}
+
+export interface AttentionForwardArgs extends AttentionShape {
+  q: Float32Array; // [B, Tq, H, hd]
+  k: Float32Array; // [B, Tk, Hkv, hd]
+  v: Float32Array; // [B, Tk, Hkv, hd]
+  out: Float32Array; // [B, Tq, H, hd]
+  /** Log-sum-exp of the scaled scores per query row [B, H, Tq]; saved for backward. May be null at inference. */
+  lse: Float32Array | null;
+}
+
+export interface AttentionBackwardArgs extends AttentionShape {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  out: Float32Array;
+  lse: Float32Array;
+  dout: Float32Array; // [B, Tq, H, hd]
+  dq: Float32Array; // overwritten
+  dk: Float32Array; // overwritten
+  dv: Float32Array; // overwritten
+}
+
+export interface AdamWArgs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step count, for bias correction. */
+  step: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** The instruction set in use, e.g. 'avx512bf16' | 'avx512' | 'avx2' | 'scalar' | 'reference'. */
+  isa(): string;
+  threads(): number;
+
+  gemm(args: GemmArgs): void;
+
+  f32ToBf16(src: Float32Array, dst: Uint16Array): void;
+  bf16ToF32(src: Uint16Array, dst: Float32Array): void;
+
+  /** out = a + b (out may alias a or b). */
+  add(a: Float32Array, b: Float32Array, out: Float32Array): void;
+  /** y += alpha·x */
+  axpy(alpha: number, x: Float32Array, y: Float32Array): void;
+  /** x *= alpha in place */
+  scale(x: Float32Array, alpha: number): void;
+  /** Σ x² in float64 */
+  sumSquares(x: Float32Array): number;
+
+  /** out[t, :] = table[ids[t], :]; table [V, dim] f32 or bf16. */
+  embeddingForward(table: Mat, ids: Int32Array, dim: number, out: Float32Array): void;
+  /** dTable[ids[t], :] += dOut[t, :] (accumulate). */
+  embeddingBackward(dOut: Float32Array, ids: Int32Array, dim: number, dTable: Float32Array): void;
+
+  /** y = x · rstd · w with rstd = 1/sqrt(mean(x²) + eps) in f32, per row; rstd [rows] saved. */
+  rmsnormForward(x: Float32Array, w: Mat, rows: number, dim: number, eps: number, y: Float32Array, rstd: Float32Array): void;
+  /** dx overwritten; dw (if not null) accumulated. */
+  rmsnormBackward(dy: Float32Array, x: Float32Array, w: Mat, rstd: Float32Array, rows: number, dim: number, dx: Float32Array, dw: Float32Array | null): void;
+
+  /**
+   * HF rotate-half RoPE in place on x [tokens, heads, headDim]; only the first rotaryDim dims rotate
+   * (pairs (i, i + rotaryDim/2)). cos/sin tables are [maxPos, rotaryDim/2]; positions [tokens].
+   * inverse=true applies the transpose rotation (the backward pass).
+   */
+  rope(x: Float32Array, positions: Int32Array, tokens: number, heads: number, headDim: number, rotaryDim: number, cos: Float32Array, sin: Float32Array, inverse: boolean): void;
+
+  attentionForward(args: AttentionForwardArgs): void;
+  attentionBackward(args: AttentionBackwardArgs): void;
+
+  /** out = silu(g)·u */
+  swigluForward(g: Float32Array, u: Float32Array, out: Float32Array): void;
+  /** dg, du overwritten. */
+  swigluBackward(dout: Float32Array, g: Float32Array, u: Float32Array, dg: Float32Array, du: Float32Array): void;
+
+  /**
+   * Fused softmax cross-entropy over rows of logits [rows, vocab] (f32).
+   * losses[r] = -log softmax(logits[r])[targets[r]] (0 where target is -100).
+   * If grad is true, logits is overwritten in place with gradScale·(softmax - onehot) (zero rows for ignored targets).
+   */
+  crossEntropy(logits: Float32Array, targets: Int32Array, rows: number, vocab: number, losses: Float32Array, grad: boolean, gradScale: number): void;
+
+  /** Fused AdamW with decoupled weight decay and bias correction, in place on param/m/v. */
+  adamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, args: AdamWArgs): void;
+
+  /**
+   * Inverted dropout: out[i] = x[i]·keep(i)/(1-p), keep(i) from a counter-based RNG on (seed, offset + i),
+   * so the same (seed, offset) reproduces the mask (the backward pass calls it on dout).
+   */
+  dropout(x: Float32Array, out: Float32Array, p: number, seed: number, offset: number): void;
+}
