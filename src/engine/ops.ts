@@ -1,0 +1,395 @@
+// Coarse differentiable ops: each runs one Backend kernel forward and one (or a GEMM or two) backward.
+// Activations and gradients are f32; weights passed to GEMMs (linear, embedding tables, lm head) may be bf16.
+import type { GemmArgs, Mat } from './backend.js';
+import { getBackend } from './current-backend.js';
+import { allocF32, release } from './pool.js';
+import {
+  accumulateGrad, accumulateSink, gradSink, needsGrad, onStepEnd, overwriteSink, own, passGrad, record, save, shouldRecord,
+} from './tape.js';
+import { Tensor } from './tensor.js';
+
+export type Compute = 'f32' | 'bf16';
+
+function f32Data(t: Tensor, op: string, what: string): Float32Array {
+  t.assertLive(op);
+  if (!(t.data instanceof Float32Array)) throw new Error(`${op}: ${what} must be f32, got ${t.dtype}`);
+  return t.data;
+}
+
+function matData(t: Tensor, op: string, what: string): Mat {
+  t.assertLive(op);
+  if (t.data instanceof Int32Array) throw new Error(`${op}: ${what} must be f32 or bf16, got i32`);
+  return t.data;
+}
+
+function lastDim(t: Tensor): number {
+  return t.shape.length ? t.shape[t.shape.length - 1]! : 1;
+}
+
+function shapeStr(t: Tensor): string {
+  return `[${t.shape.join(', ')}]`;
+}
+
+function withCompute(args: GemmArgs, compute: Compute | undefined): GemmArgs {
+  if (compute) args.compute = compute;
+  return args;
+}
+
+/** y = x·wᵀ + bias, x [..., in], w [out, in], bias [out]; y [..., out]. */
+export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: { compute?: Compute }): Tensor {
+  const xd = matData(x, 'linear', 'x');
+  const wd = matData(w, 'linear', 'w');
+  if (w.shape.length !== 2) throw new Error(`linear: w must be [out, in], got ${shapeStr(w)}`);
+  const [outF, inF] = w.shape as [number, number];
+  if (lastDim(x) !== inF) throw new Error(`linear: x ${shapeStr(x)} does not match w ${shapeStr(w)}`);
+  const rows = x.numel / inF;
+  const y = Tensor.empty([...x.shape.slice(0, -1), outF]);
+  const yd = y.data as Float32Array;
+  if (bias) {
+    if (bias.numel !== outF) throw new Error(`linear: bias ${shapeStr(bias)} does not match w ${shapeStr(w)}`);
+    const b = bias.dtype === 'f32' ? (bias.data as Float32Array) : bias.toF32();
+    for (let r = 0; r < rows; r++) yd.set(b, r * outF);
+  }
+  const compute = opts?.compute;
+  getBackend().gemm(withCompute({ transA: false, transB: true, m: rows, n: outF, k: inF, a: xd, b: wd, c: yd, accumulate: !!bias }, compute));
+
+  if (!shouldRecord(x, w, bias)) {
+    record('linear', y, null);
+    return y;
+  }
+  const needX = needsGrad(x);
+  const needW = needsGrad(w);
+  let savedX: Mat | null = null;
+  let savedW: Mat | null = null;
+  const node = record('linear', y, (g) => {
+    const be = getBackend();
+    const dx = gradSink(x);
+    if (dx && savedW) {
+      // dX = dY·W
+      be.gemm(withCompute({ transA: false, transB: false, m: rows, n: inF, k: outF, a: g, b: savedW, c: dx.buf, accumulate: !dx.fresh }, compute));
+    }
+    const dw = gradSink(w);
+    if (dw && savedX) {
+      // dW += dYᵀ·X
+      be.gemm(withCompute({ transA: true, transB: false, m: outF, n: inF, k: rows, a: g, b: savedX, c: dw.buf, accumulate: !dw.fresh }, compute));
+    }
+    const db = bias ? accumulateSink(bias) : null;
+    if (db) {
+      const sums = new Float64Array(outF);
+      for (let r = 0; r < rows; r++) for (let j = 0; j < outF; j++) sums[j] += g[r * outF + j]!;
+      for (let j = 0; j < outF; j++) db[j] = db[j]! + sums[j]!;
+    }
+  })!;
+  if (needW) savedX = save<Mat>(node, x);
+  if (needX) savedW = save<Mat>(node, w);
+  return y;
+}
+
+/** Logits [N, V] = hidden·wᵀ (inference and dumps; differentiable like linear). */
+export function logits(hidden: Tensor, w: Tensor, opts?: { compute?: Compute }): Tensor {
+  return linear(hidden, w, null, opts);
+}
+
+/** a + b, same number of elements; the result has a's shape. */
+export function add(a: Tensor, b: Tensor): Tensor {
+  const ad = f32Data(a, 'add', 'a');
+  const bd = f32Data(b, 'add', 'b');
+  if (a.numel !== b.numel) throw new Error(`add: shapes ${shapeStr(a)} and ${shapeStr(b)} differ`);
+  const out = Tensor.empty(a.shape);
+  getBackend().add(ad, bd, out.data as Float32Array);
+  record('add', out, shouldRecord(a, b) ? (g) => {
+    if (needsGrad(b)) accumulateGrad(b, g);
+    passGrad(a, g);
+  } : null);
+  return out;
+}
+
+/** x·s */
+export function mulScalar(x: Tensor, s: number): Tensor {
+  const xd = f32Data(x, 'mulScalar', 'x');
+  const out = Tensor.empty(x.shape);
+  const od = out.data as Float32Array;
+  od.set(xd);
+  getBackend().scale(od, s);
+  record('mulScalar', out, shouldRecord(x) ? (g) => {
+    getBackend().scale(g, s);
+    passGrad(x, g);
+  } : null);
+  return out;
+}
+
+/** Rows of table [V, D] (f32 or bf16) gathered by ids: [N, D]. Backward scatter-adds into the table's grad. */
+export function embedding(table: Tensor, ids: Int32Array): Tensor {
+  const td = matData(table, 'embedding', 'table');
+  if (table.shape.length !== 2) throw new Error(`embedding: table must be [V, D], got ${shapeStr(table)}`);
+  const [vocab, dim] = table.shape as [number, number];
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i]! < 0 || ids[i]! >= vocab) throw new RangeError(`embedding: id ${ids[i]} at position ${i} is outside [0, ${vocab})`);
+  }
+  const out = Tensor.empty([ids.length, dim]);
+  getBackend().embeddingForward(td, ids, dim, out.data as Float32Array);
+  if (!shouldRecord(table)) {
+    record('embedding', out, null);
+    return out;
+  }
+  const savedIds = ids.slice();
+  record('embedding', out, (g) => {
+    const dt = accumulateSink(table);
+    if (dt) getBackend().embeddingBackward(g, savedIds, dim, dt);
+  });
+  return out;
+}
+
+/** RMSNorm over the last dimension: x·rstd·w, w [D]. */
+export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
+  const xd = f32Data(x, 'rmsnorm', 'x');
+  const wd = matData(w, 'rmsnorm', 'w');
+  const dim = w.numel;
+  if (lastDim(x) !== dim) throw new Error(`rmsnorm: x ${shapeStr(x)} does not match w ${shapeStr(w)}`);
+  const rows = x.numel / dim;
+  const out = Tensor.empty(x.shape);
+  const rstd = allocF32(rows);
+  getBackend().rmsnormForward(xd, wd, rows, dim, eps, out.data as Float32Array, rstd);
+  if (!shouldRecord(x, w)) {
+    release(rstd);
+    record('rmsnorm', out, null);
+    return out;
+  }
+  let savedX!: Float32Array;
+  let savedW!: Mat;
+  const node = record('rmsnorm', out, (g) => {
+    const dx = overwriteSink(x);
+    const dw = needsGrad(w) ? accumulateSink(w) : null;
+    getBackend().rmsnormBackward(g, savedX, savedW, rstd, rows, dim, dx.buf, dw);
+    dx.finish();
+  })!;
+  own(node, rstd);
+  savedX = save(node, x);
+  savedW = save(node, w);
+  return out;
+}
+
+/** cos/sin tables [maxPositions, rotaryDim/2], built by the caller (the model applies any scaling). */
+export interface RopeTable {
+  cos: Float32Array;
+  sin: Float32Array;
+  rotaryDim: number;
+  maxPositions: number;
+}
+
+/** HF rotate-half RoPE of x [N, H, hd] or [N, H·hd] at positions [N]. */
+export function rope(x: Tensor, positions: Int32Array, heads: number, headDim: number, table: RopeTable): Tensor {
+  const xd = f32Data(x, 'rope', 'x');
+  const tokens = positions.length;
+  if (x.numel !== tokens * heads * headDim) {
+    throw new Error(`rope: x ${shapeStr(x)} is not ${tokens} positions × ${heads} heads × ${headDim}`);
+  }
+  const { rotaryDim, maxPositions } = table;
+  if (rotaryDim % 2 !== 0 || rotaryDim > headDim) throw new Error(`rope: rotaryDim ${rotaryDim} must be even and <= headDim ${headDim}`);
+  if (table.cos.length < maxPositions * (rotaryDim / 2) || table.sin.length < maxPositions * (rotaryDim / 2)) {
+    throw new Error('rope: cos/sin tables are smaller than [maxPositions, rotaryDim/2]');
+  }
+  for (let i = 0; i < tokens; i++) {
+    if (positions[i]! < 0 || positions[i]! >= maxPositions) throw new RangeError(`rope: position ${positions[i]} is outside [0, ${maxPositions})`);
+  }
+  const out = Tensor.empty(x.shape);
+  const od = out.data as Float32Array;
+  od.set(xd);
+  getBackend().rope(od, positions, tokens, heads, headDim, rotaryDim, table.cos, table.sin, false);
+  if (!shouldRecord(x)) {
+    record('rope', out, null);
+    return out;
+  }
+  const savedPositions = positions.slice();
+  record('rope', out, (g) => {
+    getBackend().rope(g, savedPositions, tokens, heads, headDim, rotaryDim, table.cos, table.sin, true);
+    passGrad(x, g);
+  });
+  return out;
+}
+
+export interface AttentionOpts {
+  batch: number;
+  seq: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  scale: number;
+  /** [B·T]: tokens attend only to earlier (or the same) tokens with an equal id. */
+  segmentIds?: Int32Array | null;
+}
+
+/** Causal (GQA) attention: q [B·T, H·hd], k/v [B·T, Hkv·hd] -> [B·T, H·hd] (the kernel's [B,T,H,hd] layout, same memory). */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts): Tensor {
+  const qd = f32Data(q, 'attention', 'q');
+  const kd = f32Data(k, 'attention', 'k');
+  const vd = f32Data(v, 'attention', 'v');
+  const { batch, seq, heads, kvHeads, headDim, scale } = opts;
+  if (heads % kvHeads !== 0) throw new Error(`attention: heads ${heads} is not a multiple of kvHeads ${kvHeads}`);
+  if (q.numel !== batch * seq * heads * headDim) throw new Error(`attention: q ${shapeStr(q)} is not [${batch}·${seq}, ${heads}·${headDim}]`);
+  for (const [t, name] of [[k, 'k'], [v, 'v']] as const) {
+    if (t.numel !== batch * seq * kvHeads * headDim) throw new Error(`attention: ${name} ${shapeStr(t)} is not [${batch}·${seq}, ${kvHeads}·${headDim}]`);
+  }
+  const seg = opts.segmentIds ? opts.segmentIds.slice() : null;
+  if (seg && seg.length !== batch * seq) throw new Error(`attention: segmentIds has ${seg.length} ids, expected ${batch * seq}`);
+  const shape = { batch, qLen: seq, kvLen: seq, heads, kvHeads, headDim, scale, qSeg: seg, kSeg: seg };
+  const out = Tensor.empty(q.shape);
+  const od = out.data as Float32Array;
+  const recording = shouldRecord(q, k, v);
+  const lse = recording ? allocF32(batch * heads * seq) : null;
+  getBackend().attentionForward({ ...shape, q: qd, k: kd, v: vd, out: od, lse });
+  if (!recording) {
+    record('attention', out, null);
+    return out;
+  }
+  let sq!: Float32Array, sk!: Float32Array, sv!: Float32Array, so!: Float32Array;
+  const node = record('attention', out, (g) => {
+    const dq = overwriteSink(q);
+    const dk = overwriteSink(k);
+    const dv = overwriteSink(v);
+    getBackend().attentionBackward({ ...shape, q: sq, k: sk, v: sv, out: so, lse: lse!, dout: g, dq: dq.buf, dk: dk.buf, dv: dv.buf });
+    dq.finish();
+    dk.finish();
+    dv.finish();
+  })!;
+  own(node, lse!);
+  sq = save(node, q);
+  sk = save(node, k);
+  sv = save(node, v);
+  so = save(node, out);
+  return out;
+}
+
+/** silu(gate)·up */
+export function swiglu(gate: Tensor, up: Tensor): Tensor {
+  const gd = f32Data(gate, 'swiglu', 'gate');
+  const ud = f32Data(up, 'swiglu', 'up');
+  if (gate.numel !== up.numel) throw new Error(`swiglu: gate ${shapeStr(gate)} and up ${shapeStr(up)} differ`);
+  const out = Tensor.empty(gate.shape);
+  getBackend().swigluForward(gd, ud, out.data as Float32Array);
+  if (!shouldRecord(gate, up)) {
+    record('swiglu', out, null);
+    return out;
+  }
+  let sg!: Float32Array, su!: Float32Array;
+  const node = record('swiglu', out, (g) => {
+    const dg = overwriteSink(gate);
+    const du = overwriteSink(up);
+    getBackend().swigluBackward(g, sg, su, dg.buf, du.buf);
+    dg.finish();
+    du.finish();
+  })!;
+  sg = save(node, gate);
+  su = save(node, up);
+  return out;
+}
+
+// Each dropout call in a step draws from its own range of the counter-based RNG; the range restarts
+// when the step ends, so a step's masks depend only on the seeds and the order of the calls.
+let dropoutOffset = 0;
+onStepEnd(() => {
+  dropoutOffset = 0;
+});
+
+/** Inverted dropout with drop probability p (a view of x when p is 0). */
+export function dropout(x: Tensor, p: number, seed: number): Tensor {
+  const xd = f32Data(x, 'dropout', 'x');
+  if (!(p >= 0 && p < 1)) throw new RangeError(`dropout: p ${p} is outside [0, 1)`);
+  if (p === 0) return x.reshape(x.shape);
+  const offset = dropoutOffset;
+  dropoutOffset += x.numel;
+  const out = Tensor.empty(x.shape);
+  getBackend().dropout(xd, out.data as Float32Array, p, seed, offset);
+  record('dropout', out, shouldRecord(x) ? (g) => {
+    const dx = overwriteSink(x);
+    getBackend().dropout(g, dx.buf, p, seed, offset);
+    dx.finish();
+  } : null);
+  return out;
+}
+
+export interface LmHeadCrossEntropyOpts {
+  /** The loss is (Σ CE over rows whose target is not -100) / normalizer. */
+  normalizer: number;
+  /** Rows whose logits exist at once (default: about 4M logits per chunk). */
+  rowsPerChunk?: number;
+  compute?: Compute;
+}
+
+/**
+ * The LM head and cross-entropy fused, chunked over rows so [N, V] logits never exist at once. When a
+ * gradient is needed the forward computes it chunk by chunk (dHidden = dLogits·W, dW += dLogitsᵀ·hidden)
+ * and backward only scales and hands it on. Returns a scalar tensor.
+ */
+export function lmHeadCrossEntropy(hidden: Tensor, w: Tensor, targets: Int32Array, opts: LmHeadCrossEntropyOpts): Tensor {
+  const hd = f32Data(hidden, 'lmHeadCrossEntropy', 'hidden');
+  const wd = matData(w, 'lmHeadCrossEntropy', 'w');
+  if (w.shape.length !== 2) throw new Error(`lmHeadCrossEntropy: w must be [V, D], got ${shapeStr(w)}`);
+  const [vocab, dim] = w.shape as [number, number];
+  if (lastDim(hidden) !== dim) throw new Error(`lmHeadCrossEntropy: hidden ${shapeStr(hidden)} does not match w ${shapeStr(w)}`);
+  const rows = hidden.numel / dim;
+  if (targets.length !== rows) throw new Error(`lmHeadCrossEntropy: ${targets.length} targets for ${rows} rows`);
+  const { normalizer, compute } = opts;
+  if (!(normalizer > 0) || !Number.isFinite(normalizer)) throw new RangeError(`lmHeadCrossEntropy: normalizer must be a positive number, got ${normalizer}`);
+  const chunk = Math.max(1, Math.min(rows, opts.rowsPerChunk ?? Math.floor(4_194_304 / vocab)));
+
+  const be = getBackend();
+  const wantGrad = shouldRecord(hidden, w);
+  let dHidden: Float32Array | null = wantGrad && needsGrad(hidden) ? allocF32(rows * dim) : null;
+  let dW: Float32Array | null = wantGrad && needsGrad(w) ? allocF32(vocab * dim) : null;
+  let dWWritten = false;
+  const logitsBuf = allocF32(chunk * vocab);
+  const losses = allocF32(chunk);
+  let total = 0;
+  try {
+    for (let r0 = 0; r0 < rows; r0 += chunk) {
+      const n = Math.min(chunk, rows - r0);
+      const lg = logitsBuf.subarray(0, n * vocab);
+      const hRows = hd.subarray(r0 * dim, (r0 + n) * dim);
+      be.gemm(withCompute({ transA: false, transB: true, m: n, n: vocab, k: dim, a: hRows, b: wd, c: lg }, compute));
+      be.crossEntropy(lg, targets.subarray(r0, r0 + n), n, vocab, losses.subarray(0, n), wantGrad, 1 / normalizer);
+      for (let i = 0; i < n; i++) total += losses[i]!;
+      if (!wantGrad) continue;
+      if (dHidden) {
+        be.gemm(withCompute({ transA: false, transB: false, m: n, n: dim, k: vocab, a: lg, b: wd, c: dHidden.subarray(r0 * dim, (r0 + n) * dim) }, compute));
+      }
+      if (dW) {
+        be.gemm(withCompute({ transA: true, transB: false, m: vocab, n: dim, k: n, a: lg, b: hRows, c: dW, accumulate: dWWritten }, compute));
+        dWWritten = true;
+      }
+    }
+  } catch (e) {
+    release(dHidden);
+    release(dW);
+    throw e;
+  } finally {
+    release(logitsBuf);
+    release(losses);
+  }
+  if (dW && !dWWritten) dW.fill(0);
+  const loss = Tensor.empty([]);
+  (loss.data as Float32Array)[0] = total / normalizer;
+  if (!wantGrad) {
+    record('lmHeadCrossEntropy', loss, null);
+    return loss;
+  }
+  const node = record('lmHeadCrossEntropy', loss, (g) => {
+    const s = g[0]!;
+    const be = getBackend();
+    if (dHidden) {
+      if (s !== 1) be.scale(dHidden, s);
+      passGrad(hidden, dHidden);
+      dHidden = null;
+    }
+    if (dW) {
+      if (s !== 1) be.scale(dW, s);
+      passGrad(w, dW);
+      dW = null;
+    }
+  })!;
+  node.saved.push(() => {
+    release(dHidden);
+    release(dW);
+  });
+  return loss;
+}
