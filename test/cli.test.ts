@@ -1,25 +1,30 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { main } from '../src/cli/main.js';
+import { runCli } from './helpers/cli.js';
 
-test('sftkit --version prints the package version', async () => {
-  const writes: string[] = [];
-  const orig = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stdout.write;
-  try {
-    assert.equal(await main(['--version']), 0);
-  } finally {
-    process.stdout.write = orig;
-  }
-  assert.match(writes.join(''), /^\d+\.\d+\.\d+\n$/);
+test('sftkit --version prints the package version', () => {
+  const r = runCli(['--version']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
 });
 
-test('an unknown command exits non-zero', async () => {
-  const orig = process.stderr.write.bind(process.stderr);
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    assert.equal(await main(['no-such-command']), 2);
-  } finally {
-    process.stderr.write = orig;
-  }
+test('sftkit --help lists every command', () => {
+  const r = runCli(['--help']);
+  assert.equal(r.code, 0);
+  for (const name of ['create-model', 'dump', 'merge']) assert.match(r.stdout, new RegExp(`\\n  ${name} `));
+});
+
+test('an unknown command exits 2 and says so on stderr', () => {
+  const r = runCli(['no-such-command']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown command 'no-such-command'/);
+});
+
+test('a user error prints one line without a stack trace, and the stack with --debug', () => {
+  const r = runCli(['dump', '--model', '/nonexistent-dir', '--batch', '/nonexistent.json', '--out', '/tmp/x.safetensors']);
+  assert.notEqual(r.code, 0);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  const d = runCli(['dump', '--model', '/nonexistent-dir', '--batch', '/nonexistent.json', '--out', '/tmp/x.safetensors', '--debug']);
+  assert.notEqual(d.code, 0);
+  assert.match(d.stderr, /\n\s+at /);
 });

@@ -1,0 +1,79 @@
+// Merge a LoRA adapter into its base model: W' = W + scale·B·A for every adapted linear, written as a complete
+// HF folder (config.json, tokenizer and generation files, safetensors sharded above maxShardBytes).
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { getBackend } from '../engine/index.js';
+import { writeShardedSafetensors, type StWriteTensor } from '../io/safetensors.js';
+import { LlamaModel, type WeightDType } from '../model/llama.js';
+import { loadAdapter } from '../model/peft.js';
+import { UserError } from '../util/errors.js';
+
+export interface MergeOptions {
+  /** Output weight dtype; default: the base config's torch_dtype (bf16 for bfloat16, else f32). */
+  dtype?: WeightDType;
+  /** Shard size limit (default 2 GB, like save_pretrained's order of magnitude). */
+  maxShardBytes?: number;
+}
+
+const WEIGHT_FILE = /(\.safetensors|\.bin|\.pt|\.pth|\.gguf)$|^model\.safetensors\.index\.json$|^pytorch_model\.bin\.index\.json$/;
+const TOKENIZER_FILE = /^(tokenizer.*|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt|chat_template\.(jinja|json))$/;
+
+/** Fold the adapter's LoRA matrices into the base weights of `model` (in place; f32 weights required). */
+export function foldLora(model: LlamaModel): number {
+  const be = getBackend();
+  let merged = 0;
+  for (const m of model.linears()) {
+    const l = m.lora;
+    if (!l) continue;
+    if (m.weight.dtype !== 'f32') throw new Error(`foldLora: ${m.name} weight must be f32 to merge into`);
+    // W [out,in] += scale · B [out,r] · A [r,in]
+    be.gemm({ transA: false, transB: false, m: m.outFeatures, n: m.inFeatures, k: l.rank, a: l.b.toF32(), b: l.a.toF32(), c: m.weight.data as Float32Array, accumulate: true, alpha: l.scale, compute: 'f32' });
+    m.lora = null;
+    merged++;
+  }
+  model.lora = null;
+  return merged;
+}
+
+function copyFolderFiles(from: string, to: string, keep: (name: string) => boolean): string[] {
+  const copied: string[] = [];
+  for (const name of readdirSync(from)) {
+    const p = join(from, name);
+    if (!statSync(p).isFile() || !keep(name)) continue;
+    copyFileSync(p, join(to, name));
+    copied.push(name);
+  }
+  return copied;
+}
+
+/** Merge `adapterDir` into the model in `modelDir` and write the result to `outDir`. */
+export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string, opts: MergeOptions = {}): Promise<{ merged: number; dtype: WeightDType; files: string[] }> {
+  if (resolve(outDir) === resolve(modelDir)) throw new UserError(`merge: --out must differ from --model (${outDir})`);
+  const model = LlamaModel.load(modelDir, { dtype: 'f32' });
+  loadAdapter(model, adapterDir);
+  const merged = foldLora(model);
+  const raw = model.config.raw;
+  const dtype: WeightDType = opts.dtype ?? (model.config.torchDtype === 'bfloat16' ? 'bf16' : 'f32');
+
+  const be = getBackend();
+  const tensors: StWriteTensor[] = model.baseParameters().map(({ name, tensor }) => {
+    const f32 = tensor.toF32();
+    if (dtype === 'f32') return { name, dtype: 'F32', shape: [...tensor.shape], data: f32 };
+    const bits = new Uint16Array(f32.length);
+    be.f32ToBf16(f32, bits);
+    return { name, dtype: 'BF16', shape: [...tensor.shape], data: bits };
+  });
+
+  mkdirSync(outDir, { recursive: true });
+  if (existsSync(join(outDir, 'model.safetensors.index.json')) || readdirSync(outDir).some((n) => n.endsWith('.safetensors'))) {
+    throw new UserError(`merge: ${outDir} already holds safetensors weights; choose an empty folder`);
+  }
+  await writeShardedSafetensors(outDir, tensors, { maxShardBytes: opts.maxShardBytes ?? 2_000_000_000, metadata: { format: 'pt' } });
+  // Tokenizer and generation files from the base, then any the adapter folder carries (a trainer may have
+  // saved an updated chat template there).
+  const files = copyFolderFiles(modelDir, outDir, (n) => !WEIGHT_FILE.test(n) && n !== 'config.json' && !n.startsWith('.'));
+  files.push(...copyFolderFiles(adapterDir, outDir, (n) => TOKENIZER_FILE.test(n)));
+  const config = { ...raw, torch_dtype: dtype === 'bf16' ? 'bfloat16' : 'float32' };
+  writeFileSync(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  return { merged, dtype, files: [...new Set(files)] };
+}

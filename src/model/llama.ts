@@ -1,0 +1,340 @@
+// The Llama family (Llama, Mistral, Qwen2) as one model driven by config flags, with HF semantics.
+//
+// How to use it (trainer, generation, export):
+//   const model = LlamaModel.load(dir, { dtype: 'bf16' });   // weights by HF names, sharded or not
+//   model.attachLora(loraConfig, seed)  |  loadAdapter(model, adapterDir)  |  model.enableFullFineTuning()
+//   const { loss, targets } = model.lossAndBackward(batch, { normalizer })  // grads accumulate in .grad
+//   model.trainableParameters()  // [{ name, tensor }]: PEFT key names for LoRA, HF names for full FT
+//   model.logits(batch)          // [B*T, V] under noGrad, dropout off
+// A KV-cache generator reuses the same weights and block pieces instead of forward():
+//   x = model.embed(ids); per layer i: { q, k, v } = model.qkv(i, x, positions, ctx)  (normed, projected, RoPE'd,
+//   [N, H*hd] / [N, Hkv*hd]); append k, v to the cache; attn = attention over the cache (scale model.attentionScale);
+//   x = model.finishLayer(i, x, attn, ctx)  (o_proj + residual + MLP + residual); then model.finalNorm(x) and
+//   logits(hidden, model.lmHead). model.config is the parsed HF config; model.layers holds every Linear by HF name.
+import { add, attention, backward, embedding, lmHeadCrossEntropy, logits as headLogits, noGrad, rmsnorm, rope, swiglu, Tensor } from '../engine/index.js';
+import { loadLlamaConfig, type LlamaConfig } from '../io/hf-config.js';
+import { SafetensorsModel } from '../io/safetensors.js';
+import { UserError } from '../util/errors.js';
+import { countTargets, positionsOf, segmentIdsOf, shiftedTargets, type ModelBatch } from './batch.js';
+import { freeIfNoGrad, Linear, type ForwardContext } from './linear.js';
+import { isLoraTarget, LoraAdapter, validateLoraConfig, type LoraConfig } from './lora.js';
+import { SplitMix64 } from './prng.js';
+import { RopeCache } from './rope.js';
+
+export type WeightDType = 'f32' | 'bf16';
+
+export interface LoadOptions {
+  /** 'bf16': frozen weights stored as bf16 and GEMMs computed in bf16 (f32 accumulation). Default 'f32'. */
+  dtype?: WeightDType;
+}
+
+export interface NamedParameter {
+  name: string;
+  tensor: Tensor;
+}
+
+export interface LlamaLayer {
+  index: number;
+  inputNorm: Tensor; // [D]
+  postNorm: Tensor; // [D]
+  q: Linear;
+  k: Linear;
+  v: Linear;
+  o: Linear;
+  gate: Linear;
+  up: Linear;
+  down: Linear;
+}
+
+/** The seven Linear modules of a layer, in HF order. */
+export function layerLinears(l: LlamaLayer): Linear[] {
+  return [l.q, l.k, l.v, l.o, l.gate, l.up, l.down];
+}
+
+export class LlamaModel {
+  readonly ropeCache: RopeCache;
+  /** GEMM precision for every linear (base and LoRA) and the LM head. */
+  compute: 'f32' | 'bf16';
+  /** The LoRA configuration attached (null without LoRA). */
+  lora: LoraConfig | null = null;
+  private dropoutSeeds = new SplitMix64(0x5eed);
+
+  constructor(
+    readonly config: LlamaConfig,
+    public embedTokens: Tensor, // [V, D]
+    readonly layers: LlamaLayer[],
+    public norm: Tensor, // [D]
+    /** [V, D]; the very same Tensor as embedTokens when tied. */
+    public lmHead: Tensor,
+    readonly dtype: WeightDType,
+  ) {
+    this.ropeCache = new RopeCache(config);
+    this.compute = dtype;
+  }
+
+  get tied(): boolean {
+    return this.lmHead === this.embedTokens;
+  }
+
+  get attentionScale(): number {
+    return 1 / Math.sqrt(this.config.headDim);
+  }
+
+  /** Load config.json and the weights (model.safetensors or a sharded index) from an HF folder. */
+  static load(dir: string, opts: LoadOptions = {}): LlamaModel {
+    const config = loadLlamaConfig(dir);
+    const st = SafetensorsModel.open(dir);
+    try {
+      return LlamaModel.fromSafetensors(config, st, dir, opts.dtype ?? 'f32');
+    } finally {
+      st.close();
+    }
+  }
+
+  static fromSafetensors(config: LlamaConfig, st: SafetensorsModel, source: string, dtype: WeightDType): LlamaModel {
+    const c = config;
+    const D = c.hiddenSize;
+    const hd = c.headDim;
+    const problems: string[] = [];
+    const expectShape = (name: string, shape: number[]): boolean => {
+      const info = st.tensors.get(name);
+      if (!info) {
+        problems.push(`missing tensor ${name} [${shape.join(', ')}]`);
+        return false;
+      }
+      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+        problems.push(`tensor ${name} has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] from config.json`);
+        return false;
+      }
+      return true;
+    };
+    // Weights that GEMMs read may be bf16; vectors (norms, biases) stay f32.
+    const matrix = (name: string, shape: number[]): Tensor =>
+      !expectShape(name, shape) ? Tensor.zeros(shape) : dtype === 'bf16' ? Tensor.from(st.readBF16(name), shape, 'bf16') : Tensor.from(st.readF32(name), shape, 'f32');
+    const vector = (name: string, n: number): Tensor => (!expectShape(name, [n]) ? Tensor.zeros([n]) : Tensor.from(st.readF32(name), [n], 'f32'));
+    const lin = (name: string, out: number, inp: number, biasRequired: boolean): Linear => {
+      const hasBias = st.has(`${name}.bias`);
+      if (biasRequired && !hasBias) problems.push(`missing tensor ${name}.bias [${out}] (config says the projection has a bias)`);
+      return new Linear(name, matrix(`${name}.weight`, [out, inp]), hasBias ? vector(`${name}.bias`, out) : null);
+    };
+
+    const embedTokens = matrix('model.embed_tokens.weight', [c.vocabSize, D]);
+    const layers: LlamaLayer[] = [];
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      layers.push({
+        index: i,
+        inputNorm: vector(`${p}.input_layernorm.weight`, D),
+        postNorm: vector(`${p}.post_attention_layernorm.weight`, D),
+        q: lin(`${p}.self_attn.q_proj`, c.numHeads * hd, D, c.attentionBias),
+        k: lin(`${p}.self_attn.k_proj`, c.numKvHeads * hd, D, c.attentionBias),
+        v: lin(`${p}.self_attn.v_proj`, c.numKvHeads * hd, D, c.attentionBias),
+        o: lin(`${p}.self_attn.o_proj`, D, c.numHeads * hd, false),
+        gate: lin(`${p}.mlp.gate_proj`, c.intermediateSize, D, c.mlpBias),
+        up: lin(`${p}.mlp.up_proj`, c.intermediateSize, D, c.mlpBias),
+        down: lin(`${p}.mlp.down_proj`, D, c.intermediateSize, c.mlpBias),
+      });
+    }
+    const norm = vector('model.norm.weight', D);
+    // As the reference: an lm_head.weight in the file is used; otherwise the head is the embedding (tied).
+    let lmHead = embedTokens;
+    if (st.has('lm_head.weight')) lmHead = matrix('lm_head.weight', [c.vocabSize, D]);
+    else if (!c.tieWordEmbeddings) problems.push(`missing tensor lm_head.weight [${c.vocabSize}, ${D}] (config.json has tie_word_embeddings false)`);
+    if (problems.length > 0) {
+      const shown = problems.slice(0, 10).join('\n  ');
+      throw new UserError(`${source}: the weights do not match config.json:\n  ${shown}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}`);
+    }
+    return new LlamaModel(c, embedTokens, layers, norm, lmHead, dtype);
+  }
+
+  /** Every Linear of every layer (HF order). */
+  linears(): Linear[] {
+    return this.layers.flatMap(layerLinears);
+  }
+
+  /** Every base parameter once (tied head not repeated), by HF name. */
+  baseParameters(): NamedParameter[] {
+    const out: NamedParameter[] = [{ name: 'model.embed_tokens.weight', tensor: this.embedTokens }];
+    for (const l of this.layers) {
+      const p = `model.layers.${l.index}`;
+      out.push({ name: `${p}.input_layernorm.weight`, tensor: l.inputNorm });
+      for (const m of layerLinears(l).slice(0, 4)) {
+        out.push({ name: `${m.name}.weight`, tensor: m.weight });
+        if (m.bias) out.push({ name: `${m.name}.bias`, tensor: m.bias });
+      }
+      out.push({ name: `${p}.post_attention_layernorm.weight`, tensor: l.postNorm });
+      for (const m of layerLinears(l).slice(4)) {
+        out.push({ name: `${m.name}.weight`, tensor: m.weight });
+        if (m.bias) out.push({ name: `${m.name}.bias`, tensor: m.bias });
+      }
+    }
+    out.push({ name: 'model.norm.weight', tensor: this.norm });
+    if (!this.tied) out.push({ name: 'lm_head.weight', tensor: this.lmHead });
+    return out;
+  }
+
+  /** LoRA tensors by PEFT key name (base_model.model.<module>.lora_A.weight / lora_B.weight). */
+  loraParameters(): NamedParameter[] {
+    const out: NamedParameter[] = [];
+    for (const m of this.linears()) {
+      if (!m.lora) continue;
+      out.push({ name: `base_model.model.${m.name}.lora_A.weight`, tensor: m.lora.a });
+      out.push({ name: `base_model.model.${m.name}.lora_B.weight`, tensor: m.lora.b });
+    }
+    return out;
+  }
+
+  /** Every parameter once: base then LoRA. */
+  allParameters(): NamedParameter[] {
+    return [...this.baseParameters(), ...this.loraParameters()];
+  }
+
+  /** The parameters the optimizer updates (requiresGrad), with their dump/checkpoint names. */
+  trainableParameters(): NamedParameter[] {
+    return this.allParameters().filter((p) => p.tensor.requiresGrad);
+  }
+
+  zeroGrad(): void {
+    for (const p of this.trainableParameters()) p.tensor.zeroGrad();
+  }
+
+  /**
+   * Attach fresh LoRA adapters (PEFT init: A Kaiming-uniform, B zeros; deterministic from `seed`) to the
+   * targeted linears and freeze every base weight.
+   */
+  attachLora(c: LoraConfig, seed: number): Linear[] {
+    validateLoraConfig(c, 'LoRA config');
+    const rng = new SplitMix64(seed);
+    const targets = this.loraTargets(c);
+    for (const m of targets) m.lora = LoraAdapter.init(m.inFeatures, m.outFeatures, c, rng);
+    this.lora = c;
+    this.dropoutSeeds = new SplitMix64(BigInt(seed) ^ 0xd20b0a7n);
+    this.freezeBase();
+    return targets;
+  }
+
+  /** The linears a LoRA config targets; fails when it matches none. */
+  loraTargets(c: LoraConfig): Linear[] {
+    const targets = this.layers.flatMap((l) => layerLinears(l).filter((m) => isLoraTarget(c, m.name, l.index)));
+    if (targets.length === 0) throw new UserError(`LoRA target_modules ${JSON.stringify(c.targetModules)} match no module of this model (modules: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)`);
+    return targets;
+  }
+
+  freezeBase(): void {
+    for (const p of this.baseParameters()) p.tensor.requiresGrad = false;
+  }
+
+  /** Full fine-tuning: every base parameter trainable in f32 (bf16 storage is widened; the tied head once). */
+  enableFullFineTuning(): void {
+    const widen = (t: Tensor): Tensor => (t.dtype === 'f32' ? t : Tensor.from(t.toF32(), t.shape, 'f32'));
+    const wasTied = this.tied;
+    this.embedTokens = widen(this.embedTokens);
+    this.lmHead = wasTied ? this.embedTokens : widen(this.lmHead);
+    for (const m of this.linears()) m.weight = widen(m.weight);
+    for (const p of this.baseParameters()) p.tensor.requiresGrad = true;
+  }
+
+  /** The context a forward needs: compute precision, dropout on/off, dropout seeds. */
+  forwardContext(training: boolean): ForwardContext {
+    return { compute: this.compute, training, nextSeed: () => this.dropoutSeeds.nextU32() };
+  }
+
+  // ---- block pieces (shared with KV-cache generation) ----
+
+  /** Token embeddings [N, D]. */
+  embed(ids: Int32Array): Tensor {
+    return embedding(this.embedTokens, ids);
+  }
+
+  /** RMSNorm, projections and RoPE of layer i: q [N, H*hd], k and v [N, Hkv*hd]. */
+  qkv(i: number, x: Tensor, positions: Int32Array, ctx: ForwardContext): { q: Tensor; k: Tensor; v: Tensor } {
+    const c = this.config;
+    const l = this.layers[i]!;
+    const h = rmsnorm(x, l.inputNorm, c.rmsNormEps);
+    let maxPos = 0;
+    for (const p of positions) if (p > maxPos) maxPos = p;
+    const table = this.ropeCache.get(maxPos);
+    const qRaw = l.q.forward(h, ctx);
+    const kRaw = l.k.forward(h, ctx);
+    const v = l.v.forward(h, ctx);
+    const q = rope(qRaw, positions, c.numHeads, c.headDim, table);
+    const k = rope(kRaw, positions, c.numKvHeads, c.headDim, table);
+    freeIfNoGrad(h, qRaw, kRaw);
+    return { q, k, v };
+  }
+
+  /** o_proj + residual, then RMSNorm + SwiGLU MLP + residual: the rest of layer i after attention. */
+  finishLayer(i: number, x: Tensor, attn: Tensor, ctx: ForwardContext): Tensor {
+    const l = this.layers[i]!;
+    const o = l.o.forward(attn, ctx);
+    const x1 = add(x, o);
+    const h = rmsnorm(x1, l.postNorm, this.config.rmsNormEps);
+    const gate = l.gate.forward(h, ctx);
+    const up = l.up.forward(h, ctx);
+    const act = swiglu(gate, up);
+    freeIfNoGrad(o, h, gate, up);
+    const mlp = l.down.forward(act, ctx);
+    const out = add(x1, mlp);
+    freeIfNoGrad(act, mlp, x1);
+    return out;
+  }
+
+  finalNorm(x: Tensor): Tensor {
+    return rmsnorm(x, this.norm, this.config.rmsNormEps);
+  }
+
+  /** Final hidden states [B*T, D] (after the last RMSNorm). */
+  hidden(b: ModelBatch, ctx: ForwardContext): Tensor {
+    const c = this.config;
+    if (b.inputIds.length !== b.batch * b.seq) throw new Error(`batch: inputIds has ${b.inputIds.length} entries, expected ${b.batch}x${b.seq}`);
+    const positions = positionsOf(b);
+    const segmentIds = segmentIdsOf(b);
+    let x = this.embed(b.inputIds);
+    for (let i = 0; i < this.layers.length; i++) {
+      const { q, k, v } = this.qkv(i, x, positions, ctx);
+      const attn = attention(q, k, v, { batch: b.batch, seq: b.seq, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, scale: this.attentionScale, segmentIds });
+      freeIfNoGrad(q, k, v);
+      const next = this.finishLayer(i, x, attn, ctx);
+      freeIfNoGrad(x, attn);
+      x = next;
+    }
+    const out = this.finalNorm(x);
+    freeIfNoGrad(x);
+    return out;
+  }
+
+  /**
+   * Training step half: forward with dropout, loss = Σ CE over trained next-token targets / normalizer,
+   * backward (grads ACCUMULATE into trainable .grad). normalizer defaults to this batch's target count, so
+   * the default loss is HF's mean; a trainer accumulating gradients passes the total over all micro-batches.
+   * Returns the loss value (as normalised) and this batch's number of trained targets.
+   */
+  lossAndBackward(b: ModelBatch, opts: { normalizer?: number; training?: boolean } = {}): { loss: number; targets: number } {
+    const loss = this.loss(b, { normalizer: opts.normalizer, training: opts.training ?? true });
+    const value = loss.value.toF32()[0]!;
+    backward(loss.value);
+    loss.value.dispose();
+    return { loss: value, targets: loss.targets };
+  }
+
+  /** The loss tensor (scalar) without backward; call inside noGrad() for evaluation. */
+  loss(b: ModelBatch, opts: { normalizer?: number; training?: boolean } = {}): { value: Tensor; targets: number } {
+    const targets = shiftedTargets(b);
+    const n = countTargets(targets);
+    const normalizer = opts.normalizer ?? Math.max(n, 1);
+    const h = this.hidden(b, this.forwardContext(opts.training ?? false));
+    const value = lmHeadCrossEntropy(h, this.lmHead, targets, { normalizer, compute: this.compute });
+    freeIfNoGrad(h);
+    return { value, targets: n };
+  }
+
+  /** Logits [B*T, V] for inference (no tape, dropout off). */
+  logits(b: ModelBatch): Tensor {
+    return noGrad(() => {
+      const h = this.hidden(b, this.forwardContext(false));
+      const out = headLogits(h, this.lmHead, { compute: this.compute });
+      h.dispose();
+      return out;
+    });
+  }
+}
