@@ -1,0 +1,246 @@
+// Loading: .jsonl streamed line by line, .json arrays, folders of them; bad-record policy; shuffle and splits.
+import { createReadStream, readdirSync, statSync, existsSync, openSync, readSync, closeSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { join, extname } from 'node:path';
+import { UserError } from '../util/errors.js';
+import { BadRecordError, normalizeRecord, type BadRecordReason, type DataFormat, type FormatOptions } from './formats.js';
+import type { SftRecord, SourceRef } from './types.js';
+import { shuffleInPlace } from './rng.js';
+
+export type BadRecordPolicy = 'error' | 'skip';
+
+export interface LoadOptions extends FormatOptions {
+  format?: DataFormat;
+  onBadRecord?: BadRecordPolicy;
+}
+
+/** What loading saw: record counts, the detected format, and every skipped record counted by reason. */
+export interface LoadReport {
+  files: string[];
+  format: Exclude<DataFormat, 'auto'> | null;
+  records: number;
+  skipped: number;
+  skippedByReason: Partial<Record<BadRecordReason, number>>;
+  /** The first few skipped-record messages (file:line, field, reason), for the summary. */
+  skippedExamples: string[];
+}
+
+export function emptyLoadReport(): LoadReport {
+  return { files: [], format: null, records: 0, skipped: 0, skippedByReason: {}, skippedExamples: [] };
+}
+
+const DATA_EXTENSIONS = new Set(['.jsonl', '.json']);
+
+/** The data files under `path` (a file, or a folder searched recursively for .jsonl/.json), sorted. */
+export function listDataFiles(path: string): string[] {
+  if (!existsSync(path)) throw new UserError(`data: '${path}' does not exist`);
+  const st = statSync(path);
+  if (st.isFile()) return [path];
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      if (name.startsWith('.')) continue;
+      const p = join(dir, name);
+      const s = statSync(p);
+      if (s.isDirectory()) walk(p);
+      else if (DATA_EXTENSIONS.has(extname(name).toLowerCase())) out.push(p);
+    }
+  };
+  walk(path);
+  if (out.length === 0) throw new UserError(`data: folder '${path}' holds no .jsonl or .json files`);
+  return out;
+}
+
+/** Raw JSON values with their line numbers, one file. JSONL is streamed; a .json file holds an array (or JSONL). */
+export async function* readRawRecords(file: string): AsyncGenerator<{ value: unknown; source: SourceRef } | { error: BadRecordError }> {
+  if (extname(file).toLowerCase() === '.json' && firstNonSpaceChar(file) === '[') {
+    yield* readJsonArray(file);
+    return;
+  }
+  const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  let line = 0;
+  for await (const raw of rl) {
+    line++;
+    const text = line === 1 ? raw.replace(/^\uFEFF/, '') : raw;
+    if (text.trim() === '') continue;
+    const source = { file, line };
+    try {
+      yield { value: JSON.parse(text), source };
+    } catch (e) {
+      yield { error: new BadRecordError(source, 'invalid-json', null, `invalid JSON: ${(e as Error).message}`) };
+    }
+  }
+}
+
+function firstNonSpaceChar(file: string): string | null {
+  // Read a small head only: a .json file may be large.
+  const buf = Buffer.alloc(4096);
+  const fd = openSync(file, 'r');
+  try {
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const m = /\S/.exec(buf.subarray(0, n).toString('utf8').replace(/^\uFEFF/, ''));
+    return m ? m[0] : null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Stream the items of a top-level JSON array: a scanner tracks strings and nesting depth to cut each item's
+ * text, which is then parsed alone, so memory holds one item at a time and each item knows its line.
+ */
+async function* readJsonArray(file: string): AsyncGenerator<{ value: unknown; source: SourceRef } | { error: BadRecordError }> {
+  let line = 1;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let item: string[] = [];
+  let itemLine = 0;
+  let chunkStart = -1; // start of the current item inside the current chunk
+  let closed = false;
+  const emit = (text: string) => {
+    const source = { file, line: itemLine };
+    try {
+      return { value: JSON.parse(text) as unknown, source };
+    } catch (e) {
+      return { error: new BadRecordError(source, 'invalid-json', null, `invalid JSON: ${(e as Error).message}`) };
+    }
+  };
+  for await (const chunk of createReadStream(file, { encoding: 'utf8' }) as AsyncIterable<string>) {
+    chunkStart = depth >= 1 && itemLine > 0 ? 0 : -1;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk.charCodeAt(i);
+      if (c === 10) line++;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (c === 92) escaped = true;
+        else if (c === 34) inString = false;
+        continue;
+      }
+      if (depth === 0) {
+        if (c === 91 /* [ */ && !closed) depth = 1;
+        else if (c > 32 && c !== 0xfeff) throw new UserError(`${file}:${line}: expected one JSON array of records (or use .jsonl, one record per line)`);
+        continue;
+      }
+      if (depth === 1 && itemLine === 0) {
+        if (c === 32 || c === 9 || c === 10 || c === 13 || c === 44 /* , */) continue;
+        if (c === 93 /* ] */) {
+          depth = 0;
+          closed = true;
+          continue;
+        }
+        itemLine = line;
+        chunkStart = i;
+      }
+      if (c === 34) inString = true;
+      else if (c === 123 || c === 91) depth++;
+      else if (c === 125 || c === 93) {
+        if (depth === 1) {
+          // ']' closing the array right after an item without a trailing comma
+          item.push(chunk.slice(chunkStart, i));
+          yield emit(item.join(''));
+          item = [];
+          itemLine = 0;
+          depth = 0;
+          closed = true;
+          continue;
+        }
+        depth--;
+      }
+      if (depth === 1 && (c === 44 || c === 125 || c === 93)) {
+        // an item just ended (at its closing brace) or a comma ends a scalar item
+        const end = c === 44 ? i : i + 1;
+        item.push(chunk.slice(chunkStart, end));
+        yield emit(item.join(''));
+        item = [];
+        itemLine = 0;
+      }
+    }
+    if (itemLine > 0 && chunkStart >= 0) item.push(chunk.slice(chunkStart));
+  }
+  if (itemLine > 0 || (!closed && depth > 0)) throw new UserError(`${file}:${line}: the JSON array is not closed (truncated file?)`);
+}
+
+/**
+ * Validated records from `path` (file or folder), streamed. With onBadRecord 'error' the first bad record
+ * throws its BadRecordError; with 'skip' it is counted in `report` by reason. All records of a dataset are
+ * validated as one format (the first record's when format is 'auto').
+ */
+export async function* readRecords(path: string, opts: LoadOptions = {}, report: LoadReport = emptyLoadReport()): AsyncGenerator<SftRecord> {
+  const policy = opts.onBadRecord ?? 'error';
+  const files = listDataFiles(path);
+  report.files.push(...files);
+  const fail = (err: BadRecordError) => {
+    if (policy === 'error') throw err;
+    report.skipped++;
+    report.skippedByReason[err.reason] = (report.skippedByReason[err.reason] ?? 0) + 1;
+    if (report.skippedExamples.length < 10) report.skippedExamples.push(err.message);
+  };
+  for (const file of files) {
+    for await (const r of readRawRecords(file)) {
+      if ('error' in r) {
+        fail(r.error);
+        continue;
+      }
+      try {
+        const fmt = opts.format && opts.format !== 'auto' ? opts.format : report.format ?? 'auto';
+        const { record, format } = normalizeRecord(r.value, fmt, r.source, opts);
+        report.format ??= format;
+        report.records++;
+        yield record;
+      } catch (e) {
+        if (!(e instanceof BadRecordError)) throw e;
+        fail(e);
+      }
+    }
+  }
+}
+
+/** All validated records of `path` in memory (records are small; the raw file never is one string). */
+export async function loadRecords(path: string, opts: LoadOptions = {}): Promise<{ records: SftRecord[]; report: LoadReport }> {
+  const report = emptyLoadReport();
+  const records: SftRecord[] = [];
+  for await (const r of readRecords(path, opts, report)) records.push(r);
+  if (records.length === 0) throw new UserError(`data: no usable records in '${path}'${report.skipped ? ` (${report.skipped} skipped: ${summarizeSkipped(report)})` : ''}`);
+  return { records, report };
+}
+
+export function summarizeSkipped(report: LoadReport): string {
+  return Object.entries(report.skippedByReason).map(([k, v]) => `${k} ${v}`).join(', ');
+}
+
+export interface SplitOptions {
+  /** Fraction of records held out for evaluation (0 = none). */
+  evalRatio?: number;
+  seed?: number;
+  shuffle?: boolean;
+}
+
+/** Seeded shuffle (optional) then a train/eval split by ratio; eval gets round(n * ratio) records, at least 1 when ratio > 0. */
+export function splitTrainEval<T>(items: T[], opts: SplitOptions = {}): { train: T[]; eval: T[] } {
+  const ratio = opts.evalRatio ?? 0;
+  if (!(ratio >= 0 && ratio < 1)) throw new UserError(`data: eval ratio must be in [0, 1), got ${ratio}`);
+  const all = opts.shuffle === false ? items.slice() : shuffleInPlace(items.slice(), opts.seed ?? 42);
+  if (ratio === 0) return { train: all, eval: [] };
+  const nEval = Math.max(1, Math.round(all.length * ratio));
+  if (nEval >= all.length) throw new UserError(`data: eval ratio ${ratio} leaves no training records out of ${all.length}`);
+  return { train: all.slice(nEval), eval: all.slice(0, nEval) };
+}
+
+export interface DatasetOptions extends LoadOptions, SplitOptions {
+  train: string;
+  /** A separate eval file/folder; when given, evalRatio is ignored. */
+  eval?: string;
+}
+
+/** Train (and eval) records: from separate paths or split by ratio, shuffled with the seed. */
+export async function loadDataset(opts: DatasetOptions): Promise<{ train: SftRecord[]; eval: SftRecord[]; report: LoadReport; evalReport: LoadReport | null }> {
+  const { records, report } = await loadRecords(opts.train, opts);
+  if (opts.eval) {
+    const ev = await loadRecords(opts.eval, opts);
+    const train = opts.shuffle === false ? records : shuffleInPlace(records, opts.seed ?? 42);
+    return { train, eval: ev.records, report, evalReport: ev.report };
+  }
+  const { train, eval: evalSet } = splitTrainEval(records, opts);
+  return { train, eval: evalSet, report, evalReport: null };
+}

@@ -1,0 +1,255 @@
+// Rendering a record to text plus the character spans to train on (assistant turns, completion, or all).
+// Assistant spans are found by rendering twice: once for real, once with a unique sentinel in place of each
+// assistant content. The sentinel render shows the text the template puts before each turn, which is then
+// matched against the real render in order (templates may trim, rewrite or drop parts of earlier turns).
+import { UserError } from '../util/errors.js';
+import type { ChatMessage, DataTokenizer, SftRecord } from './types.js';
+import { formatRef } from './types.js';
+
+/** A [start, end) UTF-16 range of the rendered text. */
+export type CharSpan = [number, number];
+
+export interface RenderedText {
+  text: string;
+  /** Character ranges whose tokens are trained, sorted and disjoint. */
+  spans: CharSpan[];
+  /** The end-of-turn marker range of every trained turn (each must end up inside the mask). */
+  endMarkers: { span: CharSpan; token: string }[];
+  /** Set when a prompt-completion template broke the prefix property and spans were located instead. */
+  prefixBroken?: boolean;
+}
+
+export type LossMode = 'auto' | 'assistant-only' | 'completion-only' | 'all';
+
+export interface RenderOptions {
+  loss?: LossMode;
+  /** The token appended after an assistant turn whose template does not end it with an end-of-turn token (default: tokenizer eos). */
+  eosToken?: string;
+  templateName?: string;
+  /** Extra template variables (e.g. enable_thinking). */
+  templateExtra?: Record<string, unknown>;
+}
+
+const KNOWN_END_MARKERS = ['<|im_end|>', '<|eot_id|>', '<|eom_id|>', '<|end|>', '<end_of_turn>', '<|end_of_text|>', '<|endoftext|>', '</s>'];
+
+/** The end-of-turn token strings this tokenizer knows (eos, stop tokens, common markers), longest first. */
+export function endMarkerTokens(tok: DataTokenizer, eosToken?: string): string[] {
+  const set = new Set<string>();
+  const add = (t: string | null | undefined) => {
+    if (t && tok.tokenToId(t) !== null) set.add(t);
+  };
+  add(eosToken);
+  add(tok.eosToken);
+  for (const id of tok.stopTokenIds) add(tok.idToToken(id));
+  for (const t of KNOWN_END_MARKERS) add(t);
+  return [...set].sort((a, b) => b.length - a.length);
+}
+
+function templateLabel(opts: RenderOptions): string {
+  return opts.templateName ? `chat template '${opts.templateName}'` : 'the chat template';
+}
+
+/** Render a record and find its trained spans according to the loss mode. */
+export function renderRecord(tok: DataTokenizer, record: SftRecord, opts: RenderOptions = {}): RenderedText {
+  const loss = opts.loss ?? 'auto';
+  const eos = opts.eosToken ?? tok.eosToken;
+  switch (record.kind) {
+    case 'text': {
+      const text = eos && !record.text.endsWith(eos) ? record.text + eos : record.text;
+      const markers = eos && text.endsWith(eos) ? [{ span: [text.length - eos.length, text.length] as CharSpan, token: eos }] : [];
+      if (loss === 'assistant-only' || loss === 'completion-only') throw new UserError(`${formatRef(record.source)}: ${loss} loss needs ${loss === 'assistant-only' ? 'conversational' : 'prompt-completion'} data; this record is plain text`);
+      return { text, spans: [[0, text.length]], endMarkers: markers };
+    }
+    case 'conversation': {
+      requireTemplate(tok, record.source);
+      const r = locateAssistantSpans(tok, record.messages, record.tools, opts, formatRef(record.source));
+      if (loss === 'all') return { text: r.text, spans: [[0, r.text.length]], endMarkers: r.endMarkers };
+      if (loss === 'completion-only') throw new UserError(`${formatRef(record.source)}: completion-only loss needs prompt-completion data; this record is a conversation (use assistant-only)`);
+      return r;
+    }
+    case 'prompt-completion':
+      return renderPromptCompletion(tok, record, opts, loss);
+  }
+}
+
+function requireTemplate(tok: DataTokenizer, source: { file: string; line: number }): void {
+  if (!tok.chatTemplate) {
+    throw new UserError(`${formatRef(source)}: conversational data needs a chat template, and this tokenizer has none (add chat_template to tokenizer_config.json, or use text / prompt-completion strings)`);
+  }
+}
+
+function renderPromptCompletion(tok: DataTokenizer, record: Extract<SftRecord, { kind: 'prompt-completion' }>, opts: RenderOptions, loss: LossMode): RenderedText {
+  const eos = opts.eosToken ?? tok.eosToken;
+  const ref = formatRef(record.source);
+  if (loss === 'assistant-only') throw new UserError(`${ref}: assistant-only loss needs conversational data; this record is prompt-completion (use completion-only)`);
+  if (typeof record.prompt === 'string' && typeof record.completion === 'string') {
+    let text = record.prompt + record.completion;
+    const markers: RenderedText['endMarkers'] = [];
+    if (eos) {
+      if (!text.endsWith(eos)) text += eos;
+      markers.push({ span: [text.length - eos.length, text.length], token: eos });
+    }
+    const spans: CharSpan[] = loss === 'all' ? [[0, text.length]] : [[record.prompt.length, text.length]];
+    return { text, spans, endMarkers: markers };
+  }
+  requireTemplate(tok, record.source);
+  const prompt = record.prompt as ChatMessage[];
+  const completion = record.completion as ChatMessage[];
+  const whole = locateAssistantSpans(tok, [...prompt, ...completion], undefined, opts, ref, prompt.length);
+  if (loss === 'all') return { text: whole.text, spans: [[0, whole.text.length]], endMarkers: whole.endMarkers };
+  const promptText = tok.applyChatTemplate(prompt, { addGenerationPrompt: true, templateName: opts.templateName, ...(opts.templateExtra ? { extra: opts.templateExtra } : {}) });
+  const last = whole.spans[whole.spans.length - 1]!;
+  if (whole.text.startsWith(promptText) && promptText.length <= whole.spans[0]![0]) {
+    return { text: whole.text, spans: [[promptText.length, last[1]]], endMarkers: whole.endMarkers };
+  }
+  // The template renders the prompt differently once the completion follows: train the located turns only.
+  return { ...whole, prefixBroken: true };
+}
+
+let sentinelCounter = 0;
+
+/**
+ * Render `messages` and locate every assistant turn (from message index `firstTrained` on) in the text:
+ * each span covers the content as rendered plus the end-of-turn marker right after it (an eos is inserted
+ * there when the template ends the turn without one).
+ */
+export function locateAssistantSpans(
+  tok: DataTokenizer,
+  messages: ChatMessage[],
+  tools: unknown[] | undefined,
+  opts: RenderOptions,
+  ref: string,
+  firstTrained = 0,
+): RenderedText {
+  const renderOpts = { addGenerationPrompt: false, templateName: opts.templateName, ...(tools ? { tools } : {}), ...(opts.templateExtra ? { extra: opts.templateExtra } : {}) };
+  const render = (msgs: ChatMessage[]) => {
+    try {
+      return tok.applyChatTemplate(msgs, renderOpts);
+    } catch (e) {
+      throw new UserError(`${ref}: ${templateLabel(opts)} failed to render this example: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  let text = render(messages);
+  const nonce = (++sentinelCounter).toString(36) + Math.floor(Math.random() * 1e9).toString(36);
+  const sentinels: string[] = [];
+  const trained: number[] = [];
+  const withSentinels = messages.map((m, i) => {
+    if (m.role !== 'assistant' || (typeof m.content !== 'string' && !hasToolCalls(m))) return m;
+    const s = `SFTKITSENTINEL${sentinels.length}X${nonce}Z`;
+    sentinels.push(s);
+    trained.push(i);
+    return { ...m, content: s };
+  });
+  const sentinelText = render(withSentinels);
+  const markers = endMarkerTokens(tok, opts.eosToken);
+  const eos = opts.eosToken ?? tok.eosToken;
+
+  const spans: CharSpan[] = [];
+  const endMarkers: RenderedText['endMarkers'] = [];
+  let realCursor = 0;
+  let sentCursor = 0;
+  let prevMessage = -1;
+  const fail = (k: number, why: string): never => {
+    throw new UserError(`${ref}: cannot locate assistant turn ${k + 1} (message ${trained[k]}) in the text rendered by ${templateLabel(opts)}: ${why}`);
+  };
+  for (let k = 0; k < sentinels.length; k++) {
+    const msgIndex = trained[k]!;
+    const content = messages[msgIndex]!.content ?? '';
+    const toolCalls = hasToolCalls(messages[msgIndex]!);
+    const sentPos = sentinelText.indexOf(sentinels[k]!, sentCursor);
+    if (sentPos < 0) fail(k, 'the template does not render this turn\'s content');
+    const glue = sentinelText.slice(sentCursor, sentPos);
+    // How much of the template text before this turn is identical in the real render.
+    let p = 0;
+    const limit = Math.min(glue.length, text.length - realCursor);
+    while (p < limit && glue.charCodeAt(p) === text.charCodeAt(realCursor + p)) p++;
+    const diverged = p < glue.length;
+    if (diverged) {
+      // Only the assistant's own preamble may differ (e.g. a reasoning block rewritten by the template),
+      // never the content of the messages before it.
+      const lastOther = lastNonEmptyContent(messages, prevMessage + 1, msgIndex);
+      if (lastOther !== null) {
+        const at = glue.lastIndexOf(lastOther);
+        if (at >= 0 && at + lastOther.length > p) fail(k, 'the text before this turn renders differently with and without its content');
+      }
+    }
+    const searchFrom = realCursor + p;
+    // A tool-call turn without text starts where the template's text before it ends.
+    const found = toolCalls && content.trim() === '' ? { start: searchFrom, end: searchFrom } : findContent(text, content, searchFrom, !diverged);
+    if (!found) fail(k, `its content (${JSON.stringify(content.slice(0, 40))}${content.length > 40 ? '...' : ''}) is not in the rendered text`);
+    let start = diverged ? searchFrom : found!.start;
+    // Spaces the template writes right before the content (Mistral's '[/INST] ' + content) are generated by the
+    // model, not given in the prompt: train them (newlines end role headers and stay untrained).
+    while (start > realCursor && (text[start - 1] === ' ' || text[start - 1] === '\t')) start--;
+    let end = found!.end;
+    // The end-of-turn marker, possibly after whitespace the template inserts (e.g. ' ' + eos); for a turn with
+    // tool calls, the first marker after the calls the template renders from the message.
+    const marker = toolCalls ? nextMarker(text, end, markers) : markerAt(text, end, markers);
+    if (toolCalls && !marker) fail(k, 'no end-of-turn token follows its tool calls');
+    if (marker) {
+      endMarkers.push({ span: [marker.at, marker.at + marker.token.length], token: marker.token });
+      end = marker.at + marker.token.length;
+    } else if (eos) {
+      text = text.slice(0, end) + eos + text.slice(end);
+      endMarkers.push({ span: [end, end + eos.length], token: eos });
+      end += eos.length;
+    }
+    if (msgIndex >= firstTrained) spans.push([start, end]);
+    realCursor = end;
+    sentCursor = sentPos + sentinels[k]!.length;
+    const sentMarker = toolCalls ? nextMarker(sentinelText, sentCursor, markers) : markerAt(sentinelText, sentCursor, markers);
+    if (sentMarker) sentCursor = sentMarker.at + sentMarker.token.length;
+    prevMessage = msgIndex;
+  }
+  if (spans.length === 0) throw new UserError(`${ref}: no assistant turn to train on`);
+  return { text, spans, endMarkers: endMarkers.filter((m) => spans.some(([a, b]) => m.span[0] >= a && m.span[1] <= b)) };
+}
+
+function lastNonEmptyContent(messages: ChatMessage[], from: number, to: number): string | null {
+  for (let i = to - 1; i >= from; i--) {
+    const c = messages[i]!.content;
+    if (typeof c === 'string' && c.trim() !== '') return c.trim();
+  }
+  return null;
+}
+
+/** Where the content lands: as given, trimmed, or (for reasoning content) its final answer part. */
+function findContent(text: string, content: string, from: number, anchored: boolean): { start: number; end: number } | null {
+  const variants = [content, content.trim(), content.trimStart(), content.trimEnd()];
+  const thinkEnd = content.lastIndexOf('</think>');
+  if (thinkEnd >= 0) {
+    const answer = content.slice(thinkEnd + '</think>'.length);
+    variants.push(answer.replace(/^\n+/, ''), answer.trim());
+  }
+  const candidates = [...new Set(variants)].filter((v) => v.length > 0);
+  if (anchored) {
+    for (const v of candidates) if (text.startsWith(v, from)) return { start: from, end: from + v.length };
+  }
+  let best: { start: number; end: number } | null = null;
+  for (const v of candidates) {
+    const at = text.indexOf(v, from);
+    if (at >= 0 && (!best || at < best.start || (at === best.start && at + v.length > best.end))) best = { start: at, end: at + v.length };
+  }
+  return best;
+}
+
+function hasToolCalls(m: ChatMessage): boolean {
+  return Array.isArray(m.tool_calls) && m.tool_calls.length > 0;
+}
+
+/** The earliest end-of-turn marker at or after `pos`. */
+function nextMarker(text: string, pos: number, markers: string[]): { at: number; token: string } | null {
+  let best: { at: number; token: string } | null = null;
+  for (const m of markers) {
+    const at = text.indexOf(m, pos);
+    if (at >= 0 && (!best || at < best.at)) best = { at, token: m };
+  }
+  return best;
+}
+
+function markerAt(text: string, pos: number, markers: string[]): { at: number; token: string } | null {
+  let at = pos;
+  while (at < text.length && (text[at] === ' ' || text[at] === '\t')) at++;
+  for (const m of markers) if (text.startsWith(m, at)) return { at, token: m };
+  return null;
+}
