@@ -7,7 +7,9 @@
         "native/src/cpu.cpp",
         "native/src/threadpool.cpp",
         "native/src/gemm.cpp",
-        "native/src/kernels.cpp"
+        "native/src/kernels.cpp",
+        "native/src/kernels_isa.cpp",
+        "native/src/nf4.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/src"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

@@ -1,3 +1,17 @@
 // sftkit's public library API (what the README documents).
 export { UserError } from './util/errors.js';
 export type { Backend, GemmArgs } from './engine/backend.js';
+export { SafetensorsFile, SafetensorsModel, writeSafetensors, writeShardedSafetensors } from './io/safetensors.js';
+export type { StDType, StTensorInfo, StWriteTensor } from './io/safetensors.js';
+export { loadLlamaConfig, parseLlamaConfig } from './io/hf-config.js';
+export type { LlamaConfig, RopeScaling } from './io/hf-config.js';
+export { createModel } from './io/create-model.js';
+export type { CreateModelOptions } from './io/create-model.js';
+export { Tokenizer } from './tokenizer/tokenizer.js';
+export type { ChatMessage, Encoding, ChatTemplateOptions } from './tokenizer/tokenizer.js';
+export { SFTTrainer, type SFTTrainerOptions, type TrainResult } from './train/trainer.js';
+export { resolveConfig, defaultSFTConfig, type SFTConfig, type SFTConfigInput, type LoraConfig as PeftLoraConfig } from './train/config.js';
+export { runQuickstart, type QuickstartResult } from './train/quickstart.js';
+export { generate, loadForGeneration, encodeChat, encodeText, decoderFor, type GenerateOptions, type Generation, type SamplingOptions } from './generate/index.js';
+export { quantize4Bit, dequantize4Bit, QuantizedLinearWeight, quantizedBaseReport, type Quantized4Bit, type QuantizeOptions } from './quant/index.js';
+export { quantizeFolder, type QuantizeFolderOptions } from './quant/index.js';

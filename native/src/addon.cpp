@@ -6,6 +6,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterCpu(env, exports);
   RegisterGemm(env, exports);
   RegisterKernels(env, exports);
+  RegisterNf4(env, exports);
   return exports;
 }
 

@@ -1,3 +1,314 @@
-// CPU feature detection and ISA selection (placeholder; owned by the GEMM work).
+// CPU feature detection, ISA selection (SFTKIT_ISA / setIsa), threads, and bf16 <-> f32 array conversion.
+#include "cpu.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
 #include "registry.h"
-void RegisterCpu(Napi::Env env, Napi::Object exports) {}
+#include "threadpool.h"
+
+namespace sftkit {
+namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+// The OS must save the wide registers (XCR0) as well as the CPU implementing the instructions.
+Isa detect() {
+  __builtin_cpu_init();
+  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  // avx512bf16 is CPUID leaf 7 sub-leaf 1, EAX bit 5 (older compilers lack the builtin name);
+  // __get_cpuid_count returns 0 when the CPU has no such leaf.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  bool bf16 = __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && ((eax >> 5) & 1u);
+  // OS support: XCR0 must enable SSE/AVX state (bits 1,2) and, for AVX-512, opmask/ZMM (bits 5,6,7).
+  bool osxsave = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && ((ecx >> 27) & 1u);
+  uint64_t xcr0 = 0;
+  if (osxsave) {
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    xcr0 = (static_cast<uint64_t>(hi) << 32) | lo;
+  }
+  bool os_avx = (xcr0 & 0x6) == 0x6;
+  bool os_avx512 = (xcr0 & 0xe6) == 0xe6;
+  if (avx512 && bf16 && os_avx512) return Isa::Avx512Bf16;
+  if (avx512 && os_avx512) return Isa::Avx512;
+  if (avx2 && os_avx) return Isa::Avx2;
+  return Isa::Scalar;
+}
+#else
+Isa detect() { return Isa::Scalar; }
+#endif
+
+struct IsaState {
+  Isa detected;
+  std::atomic<int> active;
+  std::string env_error;  // set when SFTKIT_ISA names an unknown or unsupported path
+  IsaState() : detected(detect()), active(static_cast<int>(detected)) {
+    if (const char* env = std::getenv("SFTKIT_ISA")) {
+      if (*env == '\0') return;
+      Isa want;
+      if (!parse_isa(env, &want)) {
+        env_error = std::string("SFTKIT_ISA='") + env + "' is not one of scalar, avx2, avx512, avx512bf16";
+      } else if (want > detected) {
+        env_error = std::string("SFTKIT_ISA=") + env + " is not supported by this CPU (best: " + isa_name(detected) + ")";
+      } else {
+        active = static_cast<int>(want);
+      }
+    }
+  }
+};
+
+IsaState& state() {
+  static IsaState s;
+  return s;
+}
+
+}  // namespace
+
+Isa detected_isa() { return state().detected; }
+Isa active_isa() { return static_cast<Isa>(state().active.load(std::memory_order_relaxed)); }
+
+bool set_active_isa(Isa isa) {
+  if (isa > state().detected) return false;
+  state().active.store(static_cast<int>(isa), std::memory_order_relaxed);
+  return true;
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx512Bf16: return "avx512bf16";
+  }
+  return "scalar";
+}
+
+bool parse_isa(const char* name, Isa* out) {
+  static const Isa all[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16};
+  for (Isa i : all) {
+    if (std::strcmp(name, isa_name(i)) == 0) {
+      *out = i;
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---- array conversions ----------------------------------------------------------------------
+
+namespace {
+
+void f32_to_bf16_scalar(const float* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16_rne(src[i]);
+}
+
+void bf16_to_f32_scalar(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+}
+
+#if defined(__x86_64__)
+// Integer RNE rather than vcvtneps2bf16: that instruction flushes denormal inputs to zero, and
+// conversions here must be exact for every input.
+__attribute__((target("avx512f,avx512bw"))) void f32_to_bf16_avx512(const float* src, uint16_t* dst, int64_t n) {
+  const __m512i lsb_mask = _mm512_set1_epi32(1);
+  const __m512i bias = _mm512_set1_epi32(0x7fff);
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
+  const __m512i inf = _mm512_set1_epi32(0x7f800000);
+  const __m512i quiet = _mm512_set1_epi32(0x00400000);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512i x = _mm512_loadu_si512(src + i);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(x, 16), lsb_mask);
+    __m512i rounded = _mm512_add_epi32(x, _mm512_add_epi32(bias, lsb));
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, abs_mask), inf);
+    __m512i r = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(x, quiet));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm512_mask_cvtepi32_epi16(_mm256_setzero_si256(), 0xffff, _mm512_srli_epi32(r, 16)));
+  }
+  f32_to_bf16_scalar(src + i, dst + i, n - i);
+}
+
+__attribute__((target("avx512f,avx512bw"))) void bf16_to_f32_avx512(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+    _mm512_storeu_si512(dst + i, _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  bf16_to_f32_scalar(src + i, dst + i, n - i);
+}
+
+__attribute__((target("avx2,fma"))) void f32_to_bf16_avx2(const float* src, uint16_t* dst, int64_t n) {
+  const __m256i lsb_mask = _mm256_set1_epi32(1);
+  const __m256i bias = _mm256_set1_epi32(0x7fff);
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
+  const __m256i inf = _mm256_set1_epi32(0x7f800000);
+  const __m256i quiet = _mm256_set1_epi32(0x00400000);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), lsb_mask);
+    __m256i rounded = _mm256_add_epi32(x, _mm256_add_epi32(bias, lsb));
+    // abs(x) > inf as signed compare is fine: both are non-negative as int32.
+    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, abs_mask), inf);
+    __m256i r = _mm256_blendv_epi8(rounded, _mm256_or_si256(x, quiet), nan);
+    r = _mm256_srli_epi32(r, 16);
+    // Pack 8 x u32 (each < 65536) to 8 x u16: packus works per 128-bit lane, then fix the lane order.
+    __m256i packed = _mm256_packus_epi32(r, r);
+    packed = _mm256_permute4x64_epi64(packed, 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_castsi256_si128(packed));
+  }
+  f32_to_bf16_scalar(src + i, dst + i, n - i);
+}
+
+__attribute__((target("avx2,fma"))) void bf16_to_f32_avx2(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  bf16_to_f32_scalar(src + i, dst + i, n - i);
+}
+#endif
+
+}  // namespace
+
+void convert_f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
+  auto body = [&](int64_t b, int64_t e, int) {
+#if defined(__x86_64__)
+    Isa isa = active_isa();
+    if (isa >= Isa::Avx512) return f32_to_bf16_avx512(src + b, dst + b, e - b);
+    if (isa >= Isa::Avx2) return f32_to_bf16_avx2(src + b, dst + b, e - b);
+#endif
+    f32_to_bf16_scalar(src + b, dst + b, e - b);
+  };
+  parallel_for(n, 1 << 16, body);
+}
+
+void convert_bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
+  auto body = [&](int64_t b, int64_t e, int) {
+#if defined(__x86_64__)
+    Isa isa = active_isa();
+    if (isa >= Isa::Avx512) return bf16_to_f32_avx512(src + b, dst + b, e - b);
+    if (isa >= Isa::Avx2) return bf16_to_f32_avx2(src + b, dst + b, e - b);
+#endif
+    bf16_to_f32_scalar(src + b, dst + b, e - b);
+  };
+  parallel_for(n, 1 << 16, body);
+}
+
+}  // namespace sftkit
+
+// ---- N-API bindings ---------------------------------------------------------------------------
+
+namespace {
+
+using sftkit::Isa;
+
+void ThrowIfEnvIsaInvalid(Napi::Env env) {
+  const std::string& err = sftkit::state().env_error;
+  if (!err.empty()) Napi::Error::New(env, "sftkit: " + err).ThrowAsJavaScriptException();
+}
+
+Napi::Value IsaFn(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), sftkit::isa_name(sftkit::active_isa()));
+}
+
+Napi::Value SetIsaFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "setIsa(name): name must be a string").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  Isa isa;
+  if (!sftkit::parse_isa(name.c_str(), &isa)) {
+    Napi::RangeError::New(env, "setIsa: unknown ISA '" + name + "' (scalar, avx2, avx512, avx512bf16)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!sftkit::set_active_isa(isa)) {
+    Napi::Error::New(env, "setIsa: '" + name + "' is not supported by this CPU (best: " +
+                              sftkit::isa_name(sftkit::detected_isa()) + ")").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return env.Undefined();
+}
+
+Napi::Value DetectedIsaFn(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), sftkit::isa_name(sftkit::detected_isa()));
+}
+
+Napi::Value ThreadsFn(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sftkit::num_threads()); }
+
+Napi::Value SetThreadsFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "setThreads(n): n must be a number").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  double n = info[0].As<Napi::Number>().DoubleValue();
+  if (!(n >= 1 && n <= 1024) || n != static_cast<double>(static_cast<int>(n))) {
+    Napi::RangeError::New(env, "setThreads(n): n must be an integer in [1, 1024]").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  sftkit::set_num_threads(static_cast<int>(n));
+  return env.Undefined();
+}
+
+bool IsTyped(const Napi::Value& v, napi_typedarray_type type) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
+}
+
+Napi::Value F32ToBf16Fn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !IsTyped(info[0], napi_float32_array) || !IsTyped(info[1], napi_uint16_array)) {
+    Napi::TypeError::New(env, "f32ToBf16(src: Float32Array, dst: Uint16Array)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto src = info[0].As<Napi::Float32Array>();
+  auto dst = info[1].As<Napi::Uint16Array>();
+  if (dst.ElementLength() < src.ElementLength()) {
+    Napi::RangeError::New(env, "f32ToBf16: dst has " + std::to_string(dst.ElementLength()) + " elements, src has " +
+                                   std::to_string(src.ElementLength())).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  sftkit::convert_f32_to_bf16(src.Data(), dst.Data(), static_cast<int64_t>(src.ElementLength()));
+  return env.Undefined();
+}
+
+Napi::Value Bf16ToF32Fn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !IsTyped(info[0], napi_uint16_array) || !IsTyped(info[1], napi_float32_array)) {
+    Napi::TypeError::New(env, "bf16ToF32(src: Uint16Array, dst: Float32Array)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto src = info[0].As<Napi::Uint16Array>();
+  auto dst = info[1].As<Napi::Float32Array>();
+  if (dst.ElementLength() < src.ElementLength()) {
+    Napi::RangeError::New(env, "bf16ToF32: dst has " + std::to_string(dst.ElementLength()) + " elements, src has " +
+                                   std::to_string(src.ElementLength())).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  sftkit::convert_bf16_to_f32(src.Data(), dst.Data(), static_cast<int64_t>(src.ElementLength()));
+  return env.Undefined();
+}
+
+}  // namespace
+
+void RegisterCpu(Napi::Env env, Napi::Object exports) {
+  // A bad SFTKIT_ISA makes loading the addon fail with a clear message instead of silently ignoring it.
+  if (!sftkit::state().env_error.empty()) return ThrowIfEnvIsaInvalid(env);
+  exports.Set("isa", Napi::Function::New(env, IsaFn, "isa"));
+  exports.Set("detectedIsa", Napi::Function::New(env, DetectedIsaFn, "detectedIsa"));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsaFn, "setIsa"));
+  exports.Set("threads", Napi::Function::New(env, ThreadsFn, "threads"));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreadsFn, "setThreads"));
+  exports.Set("f32ToBf16", Napi::Function::New(env, F32ToBf16Fn, "f32ToBf16"));
+  exports.Set("bf16ToF32", Napi::Function::New(env, Bf16ToF32Fn, "bf16ToF32"));
+}

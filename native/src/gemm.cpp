@@ -1,3 +1,404 @@
-// GEMM (placeholder; owned by the GEMM work).
+// Cache-blocked, packed-panel GEMM (GotoBLAS/BLIS loop structure) with register-tiled micro-kernels
+// for AVX-512 BF16 (vdpbf16ps on k-pairs), AVX-512 and AVX2 FMA (f32), and portable scalar code.
+//
+// Loops: jc over NC columns -> pc over KC depth (pack a KC x NC panel of op(B), shared by all threads)
+// -> each thread takes one rectangle of C (a rows x cols grid of the thread count), packs MC x KC blocks
+// of op(A) for its rows and runs the micro-kernel over its MR x NR tiles. Packed panels are zero-padded
+// to whole tiles, so the kernels never branch on edges except when writing C.
+// Products with at most 4 rows and a transposed B (x·Wᵀ while decoding) skip packing: gemm_few_rows.
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <type_traits>
+
+#include "cpu.h"
+#include "gemm_api.h"
+#include "gemm_few_rows.h"
+#include "gemm_kernels.h"
+#include "gemm_pack.h"
+#include "threadpool.h"
+
+namespace sftkit {
+namespace {
+
+// ---- plans -------------------------------------------------------------------------------------
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+struct Plan {
+  MicroKernel kernel;
+  PackMode mode;
+  int mr, nr;
+  int64_t kc;  // depth block (even for Pairs)
+  int64_t mc;  // rows of op(A) per packed block (multiple of mr)
+  int64_t nc;  // least columns of op(B) per packed panel (multiple of nr)
+  int64_t elem_bytes;
+};
+
+// SFTKIT_GEMM_BLOCKS="kc,mc,nc" caps the depth, row and column blocks (in elements; 0 = default).
+// A testing knob: small blocks make small products cross every block boundary.
+struct BlockCaps {
+  int64_t kc = 0, mc = 0, nc = 0;
+};
+BlockCaps block_caps() {
+  BlockCaps caps;
+  if (const char* e = std::getenv("SFTKIT_GEMM_BLOCKS")) {
+    long long kc = 0, mc = 0, nc = 0;
+    if (std::sscanf(e, "%lld,%lld,%lld", &kc, &mc, &nc) == 3) caps = {std::max(0LL, kc), std::max(0LL, mc), std::max(0LL, nc)};
+  }
+  return caps;
+}
+
+Plan default_plan(bool bf16_compute);
+Plan make_plan(bool bf16_compute) {
+  Plan p = default_plan(bf16_compute);
+  const BlockCaps caps = block_caps();
+  if (caps.kc > 0) p.kc = std::max<int64_t>(2, caps.kc);
+  if (caps.mc > 0) p.mc = round_up(caps.mc, p.mr);
+  if (caps.nc > 0) p.nc = -round_up(caps.nc, p.nr);  // negative: a hard cap, not a minimum
+  return p;
+}
+Plan default_plan(bool bf16_compute) {
+  Isa isa = active_isa();
+#if defined(__x86_64__)
+  if (bf16_compute && isa >= Isa::Avx512Bf16)
+    return {kernel_avx512bf16, PackMode::Pairs, kAvx512MR, kAvx512NR, 2048, 14 * 24, 2048, 2};
+  PackMode fmode = bf16_compute ? PackMode::F32Round : PackMode::F32;
+  if (isa >= Isa::Avx512) return {kernel_avx512, fmode, kAvx512MR, kAvx512NR, 1024, 14 * 24, 2048, 4};
+  if (isa >= Isa::Avx2) return {kernel_avx2, fmode, kAvx2MR, kAvx2NR, 1024, 6 * 48, 2048, 4};
+#endif
+  return {kernel_scalar, bf16_compute ? PackMode::F32Round : PackMode::F32, kScalarMR, kScalarNR, 256, 4 * 64, 2048, 4};
+}
+
+thread_local Scratch tls_a_buffer;
+thread_local Scratch tls_b_buffer;
+
+void zero_or_keep(const GemmDesc& d, float* c) {
+  if (d.accumulate) return;
+  for (int64_t i = 0; i < d.m; ++i) std::fill(c + i * d.ldc, c + i * d.ldc + d.n, 0.0f);
+}
+
+// How the threads tile C: rows x cols rectangles, one per thread.
+struct Grid {
+  int64_t rows, cols;
+};
+
+// Picks the factorisation of the thread count that minimises the largest rectangle (in micro-tiles),
+// preferring row splits (the shared B panel is packed once; A blocks are then never packed twice).
+Grid split_threads(int nthreads, int64_t mpanels, int64_t npanels) {
+  Grid best{1, 1};
+  int64_t best_cost = -1;
+  for (int64_t t = std::max(1, nthreads); t >= 1; --t) {  // fewer threads when there are fewer tiles
+    for (int64_t r = t; r >= 1; --r) {
+      if (t % r) continue;
+      const int64_t c = t / r;
+      if (r > mpanels || c > npanels) continue;
+      const int64_t cost = ((mpanels + r - 1) / r) * ((npanels + c - 1) / c);
+      if (best_cost < 0 || cost < best_cost) best = {r, c}, best_cost = cost;
+    }
+  }
+  return best;
+}
+
+// One GEMM (one batch item).
+void gemm_one(const GemmDesc& d, const void* a, const void* b, float* c, const Plan& plan, bool threaded) {
+  if (d.m <= 0 || d.n <= 0) return;
+  if (d.k <= 0) return zero_or_keep(d, c);
+
+  // op(A) element (i, p); op(B)ᵀ element (j, p): both packers read "row, depth".
+  Operand opa{a, d.a_type, d.trans_a ? 1 : d.lda, d.trans_a ? d.lda : 1};
+  Operand opb{b, d.b_type, d.trans_b ? d.ldb : 1, d.trans_b ? 1 : d.ldb};
+
+  const bool pairs = plan.mode == PackMode::Pairs;
+  // Even depth blocks (k = 576 -> 3 x 192 rather than 256 + 256 + 64).
+  const int64_t kblocks = (d.k + plan.kc - 1) / plan.kc;
+  const int64_t kc_block = round_up((d.k + kblocks - 1) / kblocks, pairs ? 2 : 1);
+  const int64_t mr = plan.mr, nr = plan.nr;
+  const int nthreads = threaded ? num_threads() : 1;
+
+  // Rows per packed A block: as many as keep it within ~384 KB of L2 (the B panel streams beside it).
+  const int64_t mc = std::max<int64_t>(std::min<int64_t>(plan.mc, 2 * mr), std::min<int64_t>(plan.mc, (384 << 10) / (kc_block * plan.elem_bytes)) / mr * mr);
+
+  const int64_t mpanels = (d.m + mr - 1) / mr;
+  // Columns per packed B panel: up to ~8 MB of it (it lives in L3), so wide products such as the LM head
+  // (n = vocab) repack A as rarely as possible.
+  const int64_t nc_block = plan.nc < 0 ? -plan.nc : std::max<int64_t>(plan.nc, (8 << 20) / (kc_block * plan.elem_bytes) / nr * nr);
+  for (int64_t jc = 0; jc < d.n; jc += nc_block) {
+    const int64_t nc = std::min(nc_block, d.n - jc);
+    const int64_t npanels = (nc + nr - 1) / nr;
+    const Grid grid = split_threads(nthreads, mpanels, npanels);
+    for (int64_t pc = 0; pc < d.k; pc += kc_block) {
+      const int64_t kc = std::min(kc_block, d.k - pc);
+      const int64_t kpad = pairs ? round_up(kc, 2) : kc;
+      const int64_t panel_elems = kpad * nr;
+      const bool add = d.accumulate || pc > 0;
+
+      void* bpack = tls_b_buffer.get(static_cast<size_t>(npanels * panel_elems * plan.elem_bytes));
+      // Pack op(B) panels in parallel (each panel is independent).
+      auto pack_b = [&](int64_t p0, int64_t p1, int) {
+        for (int64_t p = p0; p < p1; ++p) {
+          int64_t j0 = p * nr;
+          pack(static_cast<char*>(bpack) + p * panel_elems * plan.elem_bytes, opb, jc + j0, pc,
+               std::min(nr, nc - j0), kc, static_cast<int>(nr), plan.mode);
+        }
+      };
+      if (threaded) parallel_for(npanels, std::max<int64_t>(1, 64 / std::max<int64_t>(1, kc / 64)), pack_b);
+      else pack_b(0, npanels, 0);
+
+      // Each thread owns one rectangle of C (whole micro-tiles): rows split into grid.rows groups,
+      // column panels into grid.cols groups. It packs the A blocks of its own rows.
+      auto compute = [&](int64_t r0, int64_t r1, int) {
+        void* apack = tls_a_buffer.get(static_cast<size_t>(round_up(mc, mr) * kpad * plan.elem_bytes));
+        for (int64_t region = r0; region < r1; ++region) {
+          const int64_t gr = region / grid.cols, gc = region % grid.cols;
+          const int64_t row_begin = std::min(d.m, mpanels * gr / grid.rows * mr);
+          const int64_t row_end = std::min(d.m, mpanels * (gr + 1) / grid.rows * mr);
+          const int64_t panel_begin = npanels * gc / grid.cols, panel_end = npanels * (gc + 1) / grid.cols;
+          for (int64_t i0 = row_begin; i0 < row_end; i0 += mc) {
+            const int64_t mrows = std::min(mc, row_end - i0);
+            pack(apack, opa, i0, pc, mrows, kc, static_cast<int>(mr), plan.mode);
+            for (int64_t p = panel_begin; p < panel_end; ++p) {
+              const int64_t j0 = p * nr;
+              const int ncols = static_cast<int>(std::min(nr, nc - j0));
+              const char* bpanel = static_cast<const char*>(bpack) + p * panel_elems * plan.elem_bytes;
+              for (int64_t ir = 0; ir < mrows; ir += mr) {
+                const char* apanel = static_cast<const char*>(apack) + ir * kpad * plan.elem_bytes;
+                plan.kernel(kc, apanel, bpanel, c + (i0 + ir) * d.ldc + jc + j0, d.ldc, d.alpha, add,
+                            static_cast<int>(std::min(mr, mrows - ir)), ncols);
+              }
+            }
+          }
+        }
+      };
+      if (grid.rows * grid.cols > 1) parallel_for(grid.rows * grid.cols, 1, compute);
+      else compute(0, 1, 0);
+    }
+  }
+}
+
+const void* offset(const void* base, ElemType t, int64_t elems) {
+  return t == ElemType::F32 ? static_cast<const void*>(static_cast<const float*>(base) + elems)
+                            : static_cast<const void*>(static_cast<const uint16_t*>(base) + elems);
+}
+}  // namespace
+
+void gemm(const GemmDesc& d, bool threaded) {
+  // Waking the pool costs microseconds: not worth it for products of a few hundred thousand flops.
+  if (2.0 * static_cast<double>(d.m) * d.n * d.k * d.batch < 2e5) threaded = false;
+  if (d.m >= 1 && d.m <= kDotRowsMax && d.n > 0 && d.k > 0 && d.trans_b && !(d.bf16_compute && d.b_type == ElemType::F32)) {
+    for (int64_t bi = 0; bi < d.batch; ++bi)
+      gemm_few_rows(d, offset(d.a, d.a_type, bi * d.stride_a), offset(d.b, d.b_type, bi * d.stride_b), d.c + bi * d.stride_c,
+                    threaded);
+    return;
+  }
+  const Plan plan = make_plan(d.bf16_compute);
+  const int nthreads = threaded ? num_threads() : 1;
+  const double item_flops = 2.0 * static_cast<double>(d.m) * d.n * d.k;
+  // Many small items whose C blocks do not overlap: one item per thread beats splitting each item.
+  const bool c_disjoint = d.stride_c >= (d.m - 1) * d.ldc + d.n;
+  if (nthreads > 1 && d.batch >= nthreads && item_flops < 16e6 && c_disjoint) {
+    parallel_for(d.batch, 1, [&](int64_t b0, int64_t b1, int) {
+      for (int64_t bi = b0; bi < b1; ++bi)
+        gemm_one(d, offset(d.a, d.a_type, bi * d.stride_a), offset(d.b, d.b_type, bi * d.stride_b),
+                 d.c + bi * d.stride_c, plan, false);
+    });
+    return;
+  }
+  for (int64_t bi = 0; bi < d.batch; ++bi)
+    gemm_one(d, offset(d.a, d.a_type, bi * d.stride_a), offset(d.b, d.b_type, bi * d.stride_b), d.c + bi * d.stride_c,
+             plan, threaded);
+}
+
+}  // namespace sftkit
+
+// ---- N-API binding: gemm(args: GemmArgs) ------------------------------------------------------
+
+#include <string>
+
 #include "registry.h"
-void RegisterGemm(Napi::Env env, Napi::Object exports) {}
+
+namespace {
+
+using sftkit::ElemType;
+
+struct ArgError {
+  bool range;  // RangeError (bad value) vs TypeError (bad type)
+  std::string message;
+};
+
+// Reads an optional non-negative safe integer field; returns false and fills err when invalid.
+bool ReadInt(const Napi::Object& o, const char* name, int64_t* out, bool required, int64_t fallback, ArgError* err) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (required) {
+      *err = {false, std::string("gemm: '") + name + "' is required"};
+      return false;
+    }
+    *out = fallback;
+    return true;
+  }
+  if (!v.IsNumber()) {
+    *err = {false, std::string("gemm: '") + name + "' must be a number"};
+    return false;
+  }
+  double x = v.As<Napi::Number>().DoubleValue();
+  // 2^40 bounds every value so the extent arithmetic below (done in 128 bits) and the kernels' index
+  // products stay exact; range-check before the cast (casting an out-of-range double is UB).
+  if (!(x >= 0 && x <= 1099511627776.0) || x != static_cast<double>(static_cast<int64_t>(x))) {
+    *err = {true, std::string("gemm: '") + name + "' must be a non-negative integer, got " + v.ToString().Utf8Value()};
+    return false;
+  }
+  *out = static_cast<int64_t>(x);
+  return true;
+}
+
+bool ReadBool(const Napi::Object& o, const char* name, bool* out, ArgError* err) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() || v.IsNull()) {
+    *out = false;
+    return true;
+  }
+  if (!v.IsBoolean()) {
+    *err = {false, std::string("gemm: '") + name + "' must be a boolean"};
+    return false;
+  }
+  *out = v.As<Napi::Boolean>().Value();
+  return true;
+}
+
+struct MatView {
+  const void* data = nullptr;
+  ElemType type = ElemType::F32;
+  int64_t length = 0;
+};
+
+bool ReadMat(const Napi::Object& o, const char* name, bool f32_only, MatView* out, ArgError* err) {
+  Napi::Value v = o.Get(name);
+  if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    if (ta.TypedArrayType() == napi_float32_array) {
+      auto f = v.As<Napi::Float32Array>();
+      *out = {f.Data(), ElemType::F32, static_cast<int64_t>(f.ElementLength())};
+      return true;
+    }
+    if (!f32_only && ta.TypedArrayType() == napi_uint16_array) {
+      auto h = v.As<Napi::Uint16Array>();
+      *out = {h.Data(), ElemType::Bf16, static_cast<int64_t>(h.ElementLength())};
+      return true;
+    }
+  }
+  *err = {false, std::string("gemm: '") + name + "' must be a Float32Array" + (f32_only ? "" : " or a Uint16Array (bf16 bits)")};
+  return false;
+}
+
+// Every element a batch of [rows, cols] matrices with leading dimension ld and stride touches lies below length.
+bool CheckExtent(const char* name, int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride, int64_t length,
+                 ArgError* err) {
+  if (ld < std::max<int64_t>(1, cols)) {
+    *err = {true, std::string("gemm: ld") + name + " = " + std::to_string(ld) + " is smaller than the row length " +
+                      std::to_string(cols)};
+    return false;
+  }
+  if (rows == 0 || cols == 0 || batch == 0) return true;
+  // One past the last element read or written.
+  __int128 last = static_cast<__int128>(batch - 1) * stride + static_cast<__int128>(rows - 1) * ld + cols;
+  if (last > length) {
+    *err = {true, std::string("gemm: ") + name + " needs " + std::to_string(static_cast<int64_t>(std::min<__int128>(last, INT64_MAX))) + " elements (" + std::to_string(batch) +
+                      " x [" + std::to_string(rows) + "," + std::to_string(cols) + "], ld " + std::to_string(ld) +
+                      ", stride " + std::to_string(stride) + ") but has " + std::to_string(length)};
+    return false;
+  }
+  return true;
+}
+
+bool ParseArgs(const Napi::CallbackInfo& info, sftkit::GemmDesc* d, ArgError* err) {
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    *err = {false, "gemm(args): args must be a GemmArgs object"};
+    return false;
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  MatView a, b, c;
+  if (!ReadBool(o, "transA", &d->trans_a, err) || !ReadBool(o, "transB", &d->trans_b, err) ||
+      !ReadBool(o, "accumulate", &d->accumulate, err))
+    return false;
+  if (!ReadInt(o, "m", &d->m, true, 0, err) || !ReadInt(o, "n", &d->n, true, 0, err) ||
+      !ReadInt(o, "k", &d->k, true, 0, err))
+    return false;
+  if (!ReadMat(o, "a", false, &a, err) || !ReadMat(o, "b", false, &b, err) || !ReadMat(o, "c", true, &c, err)) return false;
+  // Stored shapes: A [m,k] or [k,m]; B [k,n] or [n,k]; C [m,n].
+  const int64_t a_rows = d->trans_a ? d->k : d->m, a_cols = d->trans_a ? d->m : d->k;
+  const int64_t b_rows = d->trans_b ? d->n : d->k, b_cols = d->trans_b ? d->k : d->n;
+  if (!ReadInt(o, "lda", &d->lda, false, std::max<int64_t>(1, a_cols), err) ||
+      !ReadInt(o, "ldb", &d->ldb, false, std::max<int64_t>(1, b_cols), err) ||
+      !ReadInt(o, "ldc", &d->ldc, false, std::max<int64_t>(1, d->n), err) ||
+      !ReadInt(o, "batch", &d->batch, false, 1, err))
+    return false;
+  if (!ReadInt(o, "strideA", &d->stride_a, false, a_rows * d->lda, err) ||
+      !ReadInt(o, "strideB", &d->stride_b, false, b_rows * d->ldb, err) ||
+      !ReadInt(o, "strideC", &d->stride_c, false, d->m * d->ldc, err))
+    return false;
+  Napi::Value alpha = o.Get("alpha");
+  if (!alpha.IsUndefined() && !alpha.IsNull()) {
+    if (!alpha.IsNumber()) {
+      *err = {false, "gemm: 'alpha' must be a number"};
+      return false;
+    }
+    d->alpha = static_cast<float>(alpha.As<Napi::Number>().DoubleValue());
+  }
+  Napi::Value compute = o.Get("compute");
+  if (compute.IsUndefined() || compute.IsNull()) {
+    d->bf16_compute = a.type == ElemType::Bf16 || b.type == ElemType::Bf16;
+  } else {
+    std::string s = compute.IsString() ? compute.As<Napi::String>().Utf8Value() : "";
+    if (s != "f32" && s != "bf16") {
+      *err = {true, "gemm: 'compute' must be 'f32' or 'bf16'"};
+      return false;
+    }
+    d->bf16_compute = s == "bf16";
+  }
+  if (!CheckExtent("A", a_rows, a_cols, d->lda, d->batch, d->stride_a, a.length, err) ||
+      !CheckExtent("B", b_rows, b_cols, d->ldb, d->batch, d->stride_b, b.length, err) ||
+      !CheckExtent("C", d->m, d->n, d->ldc, d->batch, d->stride_c, c.length, err))
+    return false;
+  // C is written while A and B are read, in packed blocks: overlapping buffers would give garbage.
+  auto overlaps = [&](const MatView& x) {
+    const char* x0 = static_cast<const char*>(x.data);
+    const char* x1 = x0 + x.length * (x.type == ElemType::F32 ? 4 : 2);
+    const char* c0 = static_cast<const char*>(c.data);
+    const char* c1 = c0 + c.length * 4;
+    return x.length > 0 && c.length > 0 && x0 < c1 && c0 < x1;
+  };
+  if (overlaps(a) || overlaps(b)) {
+    *err = {true, "gemm: 'c' must not share memory with 'a' or 'b'"};
+    return false;
+  }
+  d->a = a.data;
+  d->a_type = a.type;
+  d->b = b.data;
+  d->b_type = b.type;
+  d->c = static_cast<float*>(const_cast<void*>(c.data));
+  return true;
+}
+
+Napi::Value GemmFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  sftkit::GemmDesc d;
+  ArgError err{false, ""};
+  if (!ParseArgs(info, &d, &err)) {
+    if (!env.IsExceptionPending()) {
+      if (err.range) Napi::RangeError::New(env, err.message).ThrowAsJavaScriptException();
+      else Napi::TypeError::New(env, err.message).ThrowAsJavaScriptException();
+    }
+    return env.Undefined();
+  }
+  sftkit::gemm(d);
+  return env.Undefined();
+}
+
+}  // namespace
+
+void RegisterGemm(Napi::Env env, Napi::Object exports) { exports.Set("gemm", Napi::Function::New(env, GemmFn, "gemm")); }

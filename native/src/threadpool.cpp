@@ -65,8 +65,9 @@ class Pool {
     if (begin < end) (*fn_)(begin, end, t);
   }
 
-  void worker(int index) {
-    uint64_t seen = 0;
+  // `seen` starts at the generation current when the worker was created: after a resize, a new
+  // worker must not mistake the last (finished) region for new work.
+  void worker(int index, uint64_t seen) {
     for (;;) {
       {
         std::unique_lock<std::mutex> lk(mutex_);
@@ -86,7 +87,8 @@ class Pool {
   void start(int n) {
     nthreads_ = n;
     quit_ = false;
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker(i); });
+    const uint64_t gen = generation_;
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, gen] { worker(i, gen); });
   }
 
   void stop() {

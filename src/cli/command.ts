@@ -1,6 +1,7 @@
 // The shape every CLI command shares: a name, help text, typed flags, and a run function.
 import { parseArgs } from 'node:util';
 import { UserError } from '../util/errors.js';
+import { suggestName } from '../util/suggest.js';
 
 export interface FlagSpec {
   type: 'string' | 'boolean';
@@ -53,8 +54,20 @@ export function parseCommandArgs(cmd: Command, argv: string[]) {
     return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
   } catch (e) {
     if (e instanceof UserError) throw e;
+    const unknown = unknownLongOption(e);
+    if (unknown !== null) {
+      const s = suggestName(unknown, Object.keys(options));
+      throw new UserError(`sftkit ${cmd.name}: unknown option '--${unknown}'${s ? ` (did you mean --${s}?)` : ''} (see sftkit ${cmd.name} --help)`);
+    }
     throw new UserError(`sftkit ${cmd.name}: ${(e as Error).message} (see sftkit ${cmd.name} --help)`);
   }
+}
+
+/** The name of the unknown `--flag` (or `--flag=value`) that node's parseArgs rejected, else null. */
+function unknownLongOption(e: unknown): string | null {
+  if ((e as { code?: string }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return null;
+  const m = /Unknown option '--([^'=]+)/.exec((e as Error).message);
+  return m ? m[1]! : null;
 }
 
 /** Read a required string flag or fail with a message naming it. */

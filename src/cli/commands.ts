@@ -2,9 +2,19 @@
 import type { Command } from './command.js';
 
 export async function loadCommands(): Promise<Command[]> {
-  // Imported lazily so `sftkit --help` and light commands start fast.
   const modules = await Promise.all([
-    // e.g. import('./train.js'),
+    import('./create-model.js'),
+    import('./bench.js'),
+    import('./export.js'),
+    import('./dump.js'),
+    import('./merge.js'),
+    import('./quantize.js'),
+    import('./data.js'),
+    import('./train.js'),
+    import('./quickstart.js'),
+    import('./generate.js'),
+    import('./chat.js'),
+    import('./eval.js'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
 }

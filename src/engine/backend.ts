@@ -43,6 +43,37 @@ export interface GemmArgs {
   strideC?: number;
 }
 
+/** A 4-bit blockwise-quantized matrix W [rows, cols] in bitsandbytes' layout (NF4 or FP4; see src/quant/). */
+export interface Quantized4BitMatrix {
+  rows: number;
+  cols: number;
+  blocksize: number;
+  /** ceil(rows·cols / 2) bytes over the row-major flattened W; element 2i in the high nibble of byte i. */
+  packed: Uint8Array;
+  /** The 16 code values (NF4 or FP4). */
+  code: Float32Array;
+  /** One scale per block: f32, or uint8 codes of the nested (double) quantization. */
+  absmax: Float32Array | Uint8Array;
+  /** Double quantization: scale[b] = nested.code[absmax[b]]·nested.absmax[b / nested.blocksize] + nested.offset (f32). */
+  nested?: { absmax: Float32Array; code: Float32Array; blocksize: number; offset: number } | null;
+}
+
+export interface Nf4GemmArgs {
+  w: Quantized4BitMatrix;
+  /**
+   * false: C [m, rows] = A [m, cols]·Wᵀ (the forward x·Wᵀ); true: C [m, cols] = A [m, rows]·W (the input
+   * gradient dY·W). W is dequantized panel by panel, never as a whole.
+   */
+  transposed: boolean;
+  m: number;
+  a: Float32Array;
+  c: Float32Array;
+  /** C += when true. */
+  accumulate?: boolean;
+  /** 'bf16' (default): W dequantized to bf16 and A rounded to bf16, f32 accumulation; 'f32': exact f32 products. */
+  compute?: 'f32' | 'bf16';
+}
+
 export interface AttentionShape {
   batch: number;
   /** Query length Tq and key/value length Tk (Tk >= Tq; query i sits at key position Tk - Tq + i). */
@@ -105,6 +136,15 @@ export interface Backend {
   threads(): number;
 
   gemm(args: GemmArgs): void;
+  /**
+   * Optional: C (+)= alpha·op(A)·B with op(A) = Aᵀ of A [k, m] when transA, else A [m, k]; B [k, n]; C [m, n]
+   * (f32, tight, exact f32 products; C overlaps neither). For products with a narrow side, which a packed
+   * GEMM spends packing: LoRA's weight gradients dA = dHᵀ·X, dB = dYᵀ·H and its rank-wide H = X·Aᵀ,
+   * dH = dY·B (m or n is the rank). Ops fall back to gemm without it.
+   */
+  gemmNarrow?(transA: boolean, a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, alpha: number, accumulate: boolean): void;
+  /** Optional: fused 4-bit dequantize + GEMM (src/quant falls back to dequantized panels + gemm without it). */
+  nf4Gemm?(args: Nf4GemmArgs): void;
 
   f32ToBf16(src: Float32Array, dst: Uint16Array): void;
   bf16ToF32(src: Uint16Array, dst: Float32Array): void;

@@ -10,6 +10,8 @@ const METHODS = [
   'adamw', 'dropout',
 ] as const satisfies readonly (keyof Backend)[];
 
+const OPTIONAL_METHODS = ['gemmNarrow', 'nf4Gemm'] as const satisfies readonly (keyof Backend)[];
+
 let backend: Backend | null = null;
 
 export function cpuBackend(): Backend {
@@ -20,6 +22,8 @@ export function cpuBackend(): Backend {
     const fn = addon[m];
     b[m] = typeof fn === 'function' ? fn : () => { throw new Error(`sftkit: native kernel '${m}' is not built into this addon`); };
   }
+  // Optional kernels: absent from an older addon, callers fall back.
+  for (const m of OPTIONAL_METHODS) if (typeof addon[m] === 'function') b[m] = addon[m];
   backend = b as unknown as Backend;
   return backend;
 }

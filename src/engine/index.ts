@@ -2,13 +2,14 @@
 export type * from './backend.js';
 export { Tensor, type DType, type TensorData } from './tensor.js';
 export { noGrad, backward, clearTape, isGradEnabled } from './tape.js';
+export { checkpoint } from './checkpoint.js';
 export { getBackend, setBackend } from './current-backend.js';
 export { referenceBackend } from './reference-backend.js';
 export { cpuBackend } from './cpu-backend.js';
-export { poolStats, trimPool, type PoolStats } from './pool.js';
+export { poolStats, resetPoolPeak, trimPool, type PoolStats } from './pool.js';
 export { AdamW, clipGradNorm, type AdamWOptions, type AdamWState } from './optim.js';
 export * as ops from './ops.js';
 export {
-  linear, add, mulScalar, embedding, rmsnorm, rope, attention, swiglu, dropout, lmHeadCrossEntropy, logits,
-  type RopeTable, type AttentionOpts, type LmHeadCrossEntropyOpts, type Compute,
+  linear, linearLora, add, mulScalar, embedding, rmsnorm, rope, attention, swiglu, dropout, lmHeadCrossEntropy, logits,
+  type LoraPath, type RopeTable, type AttentionOpts, type LmHeadCrossEntropyOpts, type Compute,
 } from './ops.js';

@@ -35,6 +35,31 @@ function withCompute(args: GemmArgs, compute: Compute | undefined): GemmArgs {
   return args;
 }
 
+/** The widest a product's narrow side may be for the backend's gemmNarrow (LoRA ranks). */
+const NARROW_MAX = 64;
+
+function narrowKernel(m: number, n: number, a: Mat, b: Mat): ((transA: boolean, a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, alpha: number, accumulate: boolean) => void) | null {
+  const be = getBackend();
+  return be.gemmNarrow && Math.min(m, n) <= NARROW_MAX && a instanceof Float32Array && b instanceof Float32Array ? be.gemmNarrow : null;
+}
+
+/**
+ * C (+)= alpha·Aᵀ·B for A [k, m], B [k, n] (a weight gradient summed over k tokens). Narrow products (LoRA
+ * adapters: m or n is the rank) go to the backend's gemmNarrow, exact f32, when it has one.
+ */
+function weightGrad(a: Mat, b: Mat, c: Float32Array, m: number, n: number, k: number, alpha: number, accumulate: boolean, compute: Compute | undefined): void {
+  const narrow = narrowKernel(m, n, a, b);
+  if (narrow) narrow(true, a as Float32Array, b as Float32Array, c, m, n, k, alpha, accumulate);
+  else getBackend().gemm(withCompute({ transA: true, transB: false, m, n, k, a, b, c, accumulate, alpha }, compute));
+}
+
+/** [rows, cols] -> [cols, rows] (small matrices: LoRA A). */
+function transposed(x: Float32Array, rows: number, cols: number): Float32Array {
+  const out = allocF32(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x[i * cols + j]!;
+  return out;
+}
+
 /** y = x·wᵀ + bias, x [..., in], w [out, in], bias [out]; y [..., out]. */
 export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: { compute?: Compute }): Tensor {
   const xd = matData(x, 'linear', 'x');
@@ -71,7 +96,7 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: { comp
     const dw = gradSink(w);
     if (dw && savedX) {
       // dW += dYᵀ·X
-      be.gemm(withCompute({ transA: true, transB: false, m: outF, n: inF, k: rows, a: g, b: savedX, c: dw.buf, accumulate: !dw.fresh }, compute));
+      weightGrad(g, savedX, dw.buf, outF, inF, rows, 1, !dw.fresh, compute);
     }
     const db = bias ? accumulateSink(bias) : null;
     if (db) {
@@ -82,6 +107,125 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: { comp
   })!;
   if (needW) savedX = save<Mat>(node, x);
   if (needX) savedW = save<Mat>(node, w);
+  return y;
+}
+
+/** The low-rank path of a LoRA linear: scale · (input·aᵀ)·bᵀ, added to the base product. */
+export interface LoraPath {
+  /** [r, in] */
+  a: Tensor;
+  /** [out, r] */
+  b: Tensor;
+  scale: number;
+  /** What the low-rank path reads (e.g. dropout(x)); default x itself. */
+  input?: Tensor | null;
+}
+
+/**
+ * y = x·wᵀ + bias + scale·(xl·aᵀ)·bᵀ in one node (xl = lora.input ?? x). Equal to linear + linear + linear +
+ * mulScalar + add, without the [N, out] intermediates, the extra passes over them and their tape entries:
+ * the low-rank product accumulates straight into y (scale as the GEMM's alpha), and backward produces every
+ * gradient from dY at once (dX = dY·W + dH·A in one buffer).
+ */
+export function linearLora(x: Tensor, w: Tensor, bias: Tensor | null | undefined, lora: LoraPath, opts?: { compute?: Compute }): Tensor {
+  const xd = matData(x, 'linearLora', 'x');
+  const wd = matData(w, 'linearLora', 'w');
+  const xl = lora.input ?? x;
+  const xld = lora.input ? matData(xl, 'linearLora', 'lora input') : xd;
+  const ad = f32Data(lora.a, 'linearLora', 'lora a');
+  const bd = f32Data(lora.b, 'linearLora', 'lora b');
+  if (w.shape.length !== 2) throw new Error(`linearLora: w must be [out, in], got ${shapeStr(w)}`);
+  const [outF, inF] = w.shape as [number, number];
+  if (lastDim(x) !== inF) throw new Error(`linearLora: x ${shapeStr(x)} does not match w ${shapeStr(w)}`);
+  if (xl.numel !== x.numel) throw new Error(`linearLora: lora input ${shapeStr(xl)} does not match x ${shapeStr(x)}`);
+  const r = lora.a.shape[0] ?? 0;
+  if (lora.a.shape.length !== 2 || lora.a.shape[1] !== inF || lora.b.shape.length !== 2 || lora.b.shape[0] !== outF || lora.b.shape[1] !== r) {
+    throw new Error(`linearLora: lora a ${shapeStr(lora.a)} / b ${shapeStr(lora.b)} do not match w ${shapeStr(w)}`);
+  }
+  const rows = x.numel / inF;
+  const { scale } = lora;
+  const compute = opts?.compute;
+  const be = getBackend();
+  const y = Tensor.empty([...x.shape.slice(0, -1), outF]);
+  const yd = y.data as Float32Array;
+  if (bias) {
+    if (bias.numel !== outF) throw new Error(`linearLora: bias ${shapeStr(bias)} does not match w ${shapeStr(w)}`);
+    const bv = bias.dtype === 'f32' ? (bias.data as Float32Array) : bias.toF32();
+    for (let i = 0; i < rows; i++) yd.set(bv, i * outF);
+  }
+  be.gemm(withCompute({ transA: false, transB: true, m: rows, n: outF, k: inF, a: xd, b: wd, c: yd, accumulate: !!bias }, compute));
+  const h = allocF32(rows * r);
+  // (Decoding a few rows: transposing A would cost more than the product.)
+  const narrowH = rows >= 64 ? narrowKernel(rows, r, xld, ad) : null;
+  if (narrowH) {
+    // H = Xl·Aᵀ with Aᵀ [in, r] (rank-wide: no packing of Xl)
+    const at = transposed(ad, r, inF);
+    narrowH(false, xld as Float32Array, at, h, rows, r, inF, 1, false);
+    release(at);
+  } else {
+    be.gemm(withCompute({ transA: false, transB: true, m: rows, n: r, k: inF, a: xld, b: ad, c: h }, compute));
+  }
+  be.gemm(withCompute({ transA: false, transB: true, m: rows, n: outF, k: r, a: h, b: bd, c: yd, accumulate: true, alpha: scale }, compute));
+
+  if (!shouldRecord(x, w, bias, lora.a, lora.b, xl)) {
+    release(h);
+    record('linearLora', y, null);
+    return y;
+  }
+  const needX = needsGrad(x), needW = needsGrad(w), needA = needsGrad(lora.a), needB = needsGrad(lora.b);
+  const needXl = xl !== x && needsGrad(xl);
+  let savedX: Mat | null = null, savedW: Mat | null = null, savedXl: Mat | null = null;
+  let savedA: Float32Array | null = null, savedB: Float32Array | null = null;
+  const node = record('linearLora', y, (g) => {
+    const be = getBackend();
+    if (needB) {
+      // dB += scale·dYᵀ·H
+      const db = gradSink(lora.b)!;
+      weightGrad(g, h, db.buf, outF, r, rows, scale, !db.fresh, compute);
+    }
+    const loraX = needA || needXl || (needX && xl === x);
+    let dh: Float32Array | null = null;
+    if (loraX) {
+      // dH = scale·dY·B
+      dh = allocF32(rows * r);
+      const narrowDh = narrowKernel(rows, r, g, savedB!);
+      if (narrowDh) narrowDh(false, g, savedB!, dh, rows, r, outF, scale, false);
+      else be.gemm(withCompute({ transA: false, transB: false, m: rows, n: r, k: outF, a: g, b: savedB!, c: dh, alpha: scale }, compute));
+      if (needA) {
+        // dA += dHᵀ·Xl
+        const da = gradSink(lora.a)!;
+        weightGrad(dh, savedXl!, da.buf, r, inF, rows, 1, !da.fresh, compute);
+      }
+    }
+    const dx = gradSink(x);
+    if (dx) {
+      // dX = dY·W (+ dH·A when the low-rank path reads x itself)
+      be.gemm(withCompute({ transA: false, transB: false, m: rows, n: inF, k: outF, a: g, b: savedW!, c: dx.buf, accumulate: !dx.fresh }, compute));
+      if (xl === x) be.gemm(withCompute({ transA: false, transB: false, m: rows, n: inF, k: r, a: dh!, b: savedA!, c: dx.buf, accumulate: true }, compute));
+    }
+    if (needXl) {
+      const dxl = gradSink(xl)!;
+      be.gemm(withCompute({ transA: false, transB: false, m: rows, n: inF, k: r, a: dh!, b: savedA!, c: dxl.buf, accumulate: !dxl.fresh }, compute));
+    }
+    release(dh);
+    const dw = needW ? gradSink(w) : null;
+    if (dw) {
+      // dW += dYᵀ·X (full fine-tuning under an adapter)
+      weightGrad(g, savedX!, dw.buf, outF, inF, rows, 1, !dw.fresh, compute);
+    }
+    const db = bias ? accumulateSink(bias) : null;
+    if (db) {
+      const sums = new Float64Array(outF);
+      for (let i = 0; i < rows; i++) for (let j = 0; j < outF; j++) sums[j] += g[i * outF + j]!;
+      for (let j = 0; j < outF; j++) db[j] = db[j]! + sums[j]!;
+    }
+  })!;
+  own(node, h);
+  if (needW) savedX = save<Mat>(node, x);
+  if (needX) savedW = save<Mat>(node, w);
+  if (needA) savedXl = xl === x && savedX ? savedX : save<Mat>(node, xl);
+  if (needX || needXl) savedA = save<Float32Array>(node, lora.a);
+  if (needA || needXl || needX) savedB = save<Float32Array>(node, lora.b);
   return y;
 }
 
@@ -291,6 +435,15 @@ onStepEnd(() => {
   dropoutOffset = 0;
 });
 
+/** The dropout counter's position in this step; checkpoint() rewinds it so a recomputed segment redraws the same masks. */
+export function dropoutCounter(): number {
+  return dropoutOffset;
+}
+
+export function setDropoutCounter(offset: number): void {
+  dropoutOffset = offset;
+}
+
 /** Inverted dropout with drop probability p (a view of x when p is 0). */
 export function dropout(x: Tensor, p: number, seed: number): Tensor {
   const xd = f32Data(x, 'dropout', 'x');
@@ -311,9 +464,26 @@ export function dropout(x: Tensor, p: number, seed: number): Tensor {
 export interface LmHeadCrossEntropyOpts {
   /** The loss is (Σ CE over rows whose target is not -100) / normalizer. */
   normalizer: number;
-  /** Rows whose logits exist at once (default: about 4M logits per chunk). */
+  /** Rows whose logits exist at once (default: at most 64M logits (256 MB) per chunk, chunks of equal size). */
   rowsPerChunk?: number;
   compute?: Compute;
+}
+
+/** Targets the loss skips (as PyTorch's ignore_index). */
+const IGNORE_TARGET = -100;
+
+/** Most logits that exist at once by default: 256 MB of f32. */
+const HEAD_CHUNK_LOGITS = 1 << 26;
+
+/**
+ * Rows per LM-head chunk: as few chunks as the logit budget allows, split evenly. Each chunk repacks the
+ * whole [V, D] head for two GEMMs, so small chunks (tens of rows) waste most of the head's time on packing
+ * and run the GEMMs at a fraction of their speed; a tail chunk of a few rows is slower still.
+ */
+function defaultHeadChunk(rows: number, vocab: number): number {
+  const most = Math.max(1, Math.floor(HEAD_CHUNK_LOGITS / Math.max(1, vocab)));
+  const chunks = Math.ceil(rows / most);
+  return Math.ceil(rows / Math.max(1, chunks));
 }
 
 /**
@@ -331,32 +501,58 @@ export function lmHeadCrossEntropy(hidden: Tensor, w: Tensor, targets: Int32Arra
   if (targets.length !== rows) throw new Error(`lmHeadCrossEntropy: ${targets.length} targets for ${rows} rows`);
   const { normalizer, compute } = opts;
   if (!(normalizer > 0) || !Number.isFinite(normalizer)) throw new RangeError(`lmHeadCrossEntropy: normalizer must be a positive number, got ${normalizer}`);
-  const chunk = Math.max(1, Math.min(rows, opts.rowsPerChunk ?? Math.floor(4_194_304 / vocab)));
+
+  // Only rows with a target reach the head (with assistant-only loss most rows have none): they are gathered
+  // into a compact block, and their dHidden rows scattered back (ignored rows get zero gradient).
+  let active = 0;
+  for (let i = 0; i < rows; i++) if (targets[i] !== IGNORE_TARGET) active++;
+  const compact = active < rows;
+  let src = hd;
+  let srcTargets = targets;
+  let order: Int32Array | null = null;
+  if (compact) {
+    order = new Int32Array(active);
+    srcTargets = new Int32Array(active);
+    src = allocF32(active * dim);
+    for (let i = 0, j = 0; i < rows; i++) {
+      if (targets[i] === IGNORE_TARGET) continue;
+      order[j] = i;
+      srcTargets[j] = targets[i]!;
+      src.set(hd.subarray(i * dim, (i + 1) * dim), j * dim);
+      j++;
+    }
+  }
+  const chunk = Math.max(1, Math.min(active, opts.rowsPerChunk ?? defaultHeadChunk(active, vocab)));
 
   const be = getBackend();
   const wantGrad = shouldRecord(hidden, w);
   let dHidden: Float32Array | null = wantGrad && needsGrad(hidden) ? allocF32(rows * dim) : null;
+  const dSrc = dHidden && compact ? allocF32(active * dim) : dHidden;
   let dW: Float32Array | null = wantGrad && needsGrad(w) ? allocF32(vocab * dim) : null;
   let dWWritten = false;
   const logitsBuf = allocF32(chunk * vocab);
   const losses = allocF32(chunk);
   let total = 0;
   try {
-    for (let r0 = 0; r0 < rows; r0 += chunk) {
-      const n = Math.min(chunk, rows - r0);
+    for (let r0 = 0; r0 < active; r0 += chunk) {
+      const n = Math.min(chunk, active - r0);
       const lg = logitsBuf.subarray(0, n * vocab);
-      const hRows = hd.subarray(r0 * dim, (r0 + n) * dim);
+      const hRows = src.subarray(r0 * dim, (r0 + n) * dim);
       be.gemm(withCompute({ transA: false, transB: true, m: n, n: vocab, k: dim, a: hRows, b: wd, c: lg }, compute));
-      be.crossEntropy(lg, targets.subarray(r0, r0 + n), n, vocab, losses.subarray(0, n), wantGrad, 1 / normalizer);
+      be.crossEntropy(lg, srcTargets.subarray(r0, r0 + n), n, vocab, losses.subarray(0, n), wantGrad, 1 / normalizer);
       for (let i = 0; i < n; i++) total += losses[i]!;
       if (!wantGrad) continue;
-      if (dHidden) {
-        be.gemm(withCompute({ transA: false, transB: false, m: n, n: dim, k: vocab, a: lg, b: wd, c: dHidden.subarray(r0 * dim, (r0 + n) * dim) }, compute));
+      if (dSrc) {
+        be.gemm(withCompute({ transA: false, transB: false, m: n, n: dim, k: vocab, a: lg, b: wd, c: dSrc.subarray(r0 * dim, (r0 + n) * dim) }, compute));
       }
       if (dW) {
         be.gemm(withCompute({ transA: true, transB: false, m: vocab, n: dim, k: n, a: lg, b: hRows, c: dW, accumulate: dWWritten }, compute));
         dWWritten = true;
       }
+    }
+    if (dHidden && dSrc !== dHidden && dSrc) {
+      dHidden.fill(0);
+      for (let j = 0; j < active; j++) dHidden.set(dSrc.subarray(j * dim, (j + 1) * dim), order![j]! * dim);
     }
   } catch (e) {
     release(dHidden);
@@ -365,6 +561,8 @@ export function lmHeadCrossEntropy(hidden: Tensor, w: Tensor, targets: Int32Arra
   } finally {
     release(logitsBuf);
     release(losses);
+    if (compact) release(src);
+    if (dSrc !== dHidden) release(dSrc);
   }
   if (dW && !dWWritten) dW.fill(0);
   const loss = Tensor.empty([]);

@@ -10,6 +10,7 @@ const created = new WeakSet<ArrayBuffer>();
 const isFree = new WeakSet<ArrayBuffer>();
 let freeBytes = 0;
 let liveBytes = 0;
+let peakLiveBytes = 0;
 let hits = 0;
 let misses = 0;
 let maxFreeBytes = Number(process.env.SFTKIT_POOL_MAX_BYTES ?? 2 * 1024 ** 3);
@@ -31,6 +32,7 @@ function acquireBuffer(bytes: number): ArrayBuffer {
       isFree.delete(buf);
       freeBytes -= cap;
       liveBytes += cap;
+      if (liveBytes > peakLiveBytes) peakLiveBytes = liveBytes;
       hits++;
       return buf;
     }
@@ -40,6 +42,7 @@ function acquireBuffer(bytes: number): ArrayBuffer {
   if (cap >= MIN_POOLED_BYTES) {
     created.add(buf);
     liveBytes += cap;
+    if (liveBytes > peakLiveBytes) peakLiveBytes = liveBytes;
   }
   return buf;
 }
@@ -86,6 +89,8 @@ export function release(arr: ArrayBufferView | null | undefined): void {
 export interface PoolStats {
   /** Bytes handed out and not yet released. */
   liveBytes: number;
+  /** The most liveBytes since the process started or the last resetPoolPeak(). */
+  peakLiveBytes: number;
   /** Bytes held in free lists, ready for reuse. */
   freeBytes: number;
   hits: number;
@@ -93,7 +98,12 @@ export interface PoolStats {
 }
 
 export function poolStats(): PoolStats {
-  return { liveBytes, freeBytes, hits, misses };
+  return { liveBytes, peakLiveBytes, freeBytes, hits, misses };
+}
+
+/** Starts a new peak measurement from the current liveBytes. */
+export function resetPoolPeak(): void {
+  peakLiveBytes = liveBytes;
 }
 
 /** Drops every free buffer (the GC reclaims them) and sets the most free bytes the pool keeps. */

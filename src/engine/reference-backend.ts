@@ -270,11 +270,23 @@ function checkIds(ids: Int32Array, rows: number): void {
   }
 }
 
+/** C (+)= alpha·op(A)·B, op(A) = Aᵀ of A [k, m] (transA) or A [m, k], B [k, n]; float64 sums of f32 products. */
+function gemmNarrow(transA: boolean, a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, alpha: number, accumulate: boolean): void {
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let t = 0; t < k; t++) s += a[transA ? t * m + i : i * k + t]! * b[t * n + j]!;
+      c[i * n + j] = (accumulate ? c[i * n + j]! : 0) + alpha * s;
+    }
+  }
+}
+
 export const referenceBackend: Backend = {
   name: 'reference',
   isa: () => 'reference',
   threads: () => 1,
   gemm,
+  gemmNarrow,
   f32ToBf16(src, dst) {
     for (let i = 0; i < src.length; i++) dst[i] = f32ToBf16Bits(src[i]!);
   },

@@ -97,7 +97,7 @@ export function own<T extends ArrayBufferView>(node: TapeNode, buf: T): T {
 // ---- the backward walk ------------------------------------------------------------------------------
 
 /** Gradients of intermediate tensors, owned by the walk. */
-const grads = new Map<Tensor, Float32Array>();
+let grads = new Map<Tensor, Float32Array>();
 let currentGrad: Float32Array | null = null;
 let currentGradConsumed = false;
 
@@ -219,29 +219,65 @@ export function backward(loss: Tensor, seed?: Float32Array): void {
   if (seed) g0.set(seed);
   else g0[0] = 1;
   try {
-    if (loss.node === null) {
-      passGrad(loss, g0);
-    } else {
-      grads.set(loss, g0);
-      for (let i = tape.length - 1; i >= 0; i--) {
-        const node = tape[i]!;
-        const g = grads.get(node.output);
-        if (g && node.backward) {
-          grads.delete(node.output);
-          currentGrad = g;
-          currentGradConsumed = false;
-          node.backward(g);
-          if (!currentGradConsumed) release(g);
-          currentGrad = null;
-        }
-        finishNode(node, loss);
-      }
-    }
+    walk(loss, g0);
   } finally {
     // after an error (or a leaf loss), still release what the remaining entries hold
     for (const node of tape) finishNode(node, loss);
     for (const g of grads.values()) release(g);
     endStep();
+  }
+}
+
+/** The reverse walk from root with gradient g0 (taken) over the current tape. */
+function walk(root: Tensor, g0: Float32Array): void {
+  if (root.node === null) {
+    passGrad(root, g0);
+    return;
+  }
+  grads.set(root, g0);
+  for (let i = tape.length - 1; i >= 0; i--) {
+    const node = tape[i]!;
+    const g = grads.get(node.output);
+    if (g && node.backward) {
+      grads.delete(node.output);
+      currentGrad = g;
+      currentGradConsumed = false;
+      node.backward(g);
+      if (!currentGradConsumed) release(g);
+      currentGrad = null;
+    }
+    finishNode(node, root);
+  }
+}
+
+/**
+ * A nested tape segment inside a backward function (checkpoint()'s recompute): runs `build` on a fresh tape
+ * with recording on, backpropagates `gRoot` (taken) from the tensor it returns through that segment only,
+ * frees the segment (root included) and restores the outer walk. Leaf .grad accumulates as usual; step-end
+ * hooks do not run.
+ */
+export function backwardNested(build: () => Tensor, gRoot: Float32Array): void {
+  const outer = { tape, gradNodes, grads, currentGrad, noGradDepth };
+  tape = [];
+  gradNodes = 0;
+  grads = new Map();
+  currentGrad = null;
+  noGradDepth = 0;
+  let root: Tensor | null = null;
+  let taken = false;
+  try {
+    root = build();
+    numelCheck(root, gRoot);
+    taken = true;
+    walk(root, gRoot);
+  } finally {
+    if (!taken) release(gRoot);
+    for (const node of tape) finishNode(node, root);
+    for (const g of grads.values()) release(g);
+    if (root && !root.kept) root.dispose();
+    ({ tape, gradNodes, grads, currentGrad, noGradDepth } = outer);
+    // The outer walk handed gRoot to this segment: it must not release it again.
+    if (gRoot === currentGrad) currentGradConsumed = true;
   }
 }
 

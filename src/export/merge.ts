@@ -6,6 +6,7 @@ import { getBackend } from '../engine/index.js';
 import { writeShardedSafetensors, type StWriteTensor } from '../io/safetensors.js';
 import { LlamaModel, type WeightDType } from '../model/llama.js';
 import { loadAdapter } from '../model/peft.js';
+import { foldTokenRows } from '../model/token-rows.js';
 import { UserError } from '../util/errors.js';
 
 export interface MergeOptions {
@@ -25,6 +26,7 @@ export function foldLora(model: LlamaModel): number {
   for (const m of model.linears()) {
     const l = m.lora;
     if (!l) continue;
+    if (m.quantized) throw new UserError(`merge: ${m.name} is 4-bit quantized; merge the adapter into the full-precision base model instead`);
     if (m.weight.dtype !== 'f32') throw new Error(`foldLora: ${m.name} weight must be f32 to merge into`);
     // W [out,in] += scale · B [out,r] · A [r,in]
     be.gemm({ transA: false, transB: false, m: m.outFeatures, n: m.inFeatures, k: l.rank, a: l.b.toF32(), b: l.a.toF32(), c: m.weight.data as Float32Array, accumulate: true, alpha: l.scale, compute: 'f32' });
@@ -47,11 +49,13 @@ function copyFolderFiles(from: string, to: string, keep: (name: string) => boole
 }
 
 /** Merge `adapterDir` into the model in `modelDir` and write the result to `outDir`. */
-export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string, opts: MergeOptions = {}): Promise<{ merged: number; dtype: WeightDType; files: string[] }> {
+export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string, opts: MergeOptions = {}): Promise<{ merged: number; tokenRows: number; dtype: WeightDType; files: string[] }> {
   if (resolve(outDir) === resolve(modelDir)) throw new UserError(`merge: --out must differ from --model (${outDir})`);
   const model = LlamaModel.load(modelDir, { dtype: 'f32' });
   loadAdapter(model, adapterDir);
   const merged = foldLora(model);
+  // Trained token rows replace their embedding / LM-head rows (PEFT's merge: index_copy into the weight).
+  const tokenRows = foldTokenRows(model);
   const raw = model.config.raw;
   const dtype: WeightDType = opts.dtype ?? (model.config.torchDtype === 'bfloat16' ? 'bf16' : 'f32');
 
@@ -75,5 +79,5 @@ export async function mergeAdapter(modelDir: string, adapterDir: string, outDir:
   files.push(...copyFolderFiles(adapterDir, outDir, (n) => TOKENIZER_FILE.test(n)));
   const config = { ...raw, torch_dtype: dtype === 'bf16' ? 'bfloat16' : 'float32' };
   writeFileSync(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  return { merged, dtype, files: [...new Set(files)] };
+  return { merged, tokenRows, dtype, files: [...new Set(files)] };
 }

@@ -1,8 +1,18 @@
 // Linear = a base weight (f32 or bf16 storage; frozen unless full fine-tuning) + optional bias + optional LoRA.
 // The storage type of the base weight is the engine's business (linear() reads f32 or bf16), so NF4 later is a
 // storage type plus a kernel, not a change here.
-import { add, dropout, isGradEnabled, linear, mulScalar, Tensor } from '../engine/index.js';
+import { dropout, isGradEnabled, linear, linearLora, Tensor, type LoraPath } from '../engine/index.js';
 import type { LoraAdapter } from './lora.js';
+
+/** A frozen quantized base weight (src/quant: NF4/FP4) computing x·Wᵀ + bias in place of linear(x, weight). */
+export interface QuantizedBase {
+  readonly outFeatures: number;
+  readonly inFeatures: number;
+  /** Parameters represented (out·in). */
+  readonly numel: number;
+  /** x·Wᵀ + bias (+ the LoRA path, fused in one node; its GEMMs at loraCompute). */
+  forward(x: Tensor, bias: Tensor | null, lora: LoraPath | null, loraCompute: 'f32' | 'bf16'): Tensor;
+}
 
 export interface ForwardContext {
   /** GEMM precision: 'bf16' rounds GEMM inputs to bf16 with f32 accumulation. */
@@ -24,6 +34,8 @@ export function freeIfNoGrad(...ts: (Tensor | null | undefined)[]): void {
 
 export class Linear {
   lora: LoraAdapter | null = null;
+  /** Set when the base weight is stored quantized; `weight` is then an empty stand-in. */
+  quantized: QuantizedBase | null = null;
 
   constructor(
     /** The HF module path, e.g. 'model.layers.0.self_attn.q_proj' (weights are `${name}.weight` / `.bias`). */
@@ -34,24 +46,24 @@ export class Linear {
   ) {}
 
   get inFeatures(): number {
-    return this.weight.shape[1]!;
+    return this.quantized?.inFeatures ?? this.weight.shape[1]!;
   }
 
   get outFeatures(): number {
-    return this.weight.shape[0]!;
+    return this.quantized?.outFeatures ?? this.weight.shape[0]!;
   }
 
   /** x [N, in] -> [N, out] */
   forward(x: Tensor, ctx: ForwardContext): Tensor {
-    const y = linear(x, this.weight, this.bias, { compute: ctx.compute });
     const l = this.lora;
-    if (!l) return y;
-    const xd = ctx.training && l.dropout > 0 ? dropout(x, l.dropout, ctx.nextSeed()) : x;
-    const h = linear(xd, l.a, null, { compute: ctx.compute }); // [N, r]
-    const d = linear(h, l.b, null, { compute: ctx.compute }); // [N, out]
-    const scaled = l.scale === 1 ? d : mulScalar(d, l.scale);
-    const out = add(y, scaled);
-    freeIfNoGrad(xd === x ? null : xd, h, d, scaled === d ? null : scaled, y);
-    return out;
+    if (l) {
+      // One fused node for base + adapter (see linearLora; src/quant's op for a 4-bit base).
+      const xl = ctx.training && l.dropout > 0 ? dropout(x, l.dropout, ctx.nextSeed()) : x;
+      const path = { a: l.a, b: l.b, scale: l.scale, input: xl === x ? null : xl };
+      const out = this.quantized ? this.quantized.forward(x, this.bias, path, ctx.compute) : linearLora(x, this.weight, this.bias, path, { compute: ctx.compute });
+      freeIfNoGrad(xl === x ? null : xl);
+      return out;
+    }
+    return this.quantized ? this.quantized.forward(x, this.bias, null, ctx.compute) : linear(x, this.weight, this.bias, { compute: ctx.compute });
   }
 }

@@ -11,8 +11,9 @@
 //   [N, H*hd] / [N, Hkv*hd]); append k, v to the cache; attn = attention over the cache (scale model.attentionScale);
 //   x = model.finishLayer(i, x, attn, ctx)  (o_proj + residual + MLP + residual); then model.finalNorm(x) and
 //   logits(hidden, model.lmHead). model.config is the parsed HF config; model.layers holds every Linear by HF name.
-import { add, attention, backward, embedding, lmHeadCrossEntropy, logits as headLogits, noGrad, rmsnorm, rope, swiglu, Tensor } from '../engine/index.js';
+import { add, attention, backward, checkpoint, embedding, isGradEnabled, lmHeadCrossEntropy, logits as headLogits, noGrad, rmsnorm, rope, swiglu, Tensor } from '../engine/index.js';
 import { loadLlamaConfig, type LlamaConfig } from '../io/hf-config.js';
+import { loadQuantizedLinear, type QuantizeOptions } from '../quant/load.js';
 import { SafetensorsModel } from '../io/safetensors.js';
 import { UserError } from '../util/errors.js';
 import { countTargets, positionsOf, segmentIdsOf, shiftedTargets, type ModelBatch } from './batch.js';
@@ -20,12 +21,15 @@ import { freeIfNoGrad, Linear, type ForwardContext } from './linear.js';
 import { isLoraTarget, LoraAdapter, validateLoraConfig, type LoraConfig } from './lora.js';
 import { SplitMix64 } from './prng.js';
 import { RopeCache } from './rope.js';
+import type { TokenRowsAdapter } from './token-rows.js';
 
 export type WeightDType = 'f32' | 'bf16';
 
 export interface LoadOptions {
   /** 'bf16': frozen weights stored as bf16 and GEMMs computed in bf16 (f32 accumulation). Default 'f32'. */
   dtype?: WeightDType;
+  /** QLoRA: store the seven projections of every layer in 4 bits (pre-quantized folders load as 4-bit regardless). */
+  quantize?: QuantizeOptions | null;
 }
 
 export interface NamedParameter {
@@ -51,12 +55,36 @@ export function layerLinears(l: LlamaLayer): Linear[] {
   return [l.q, l.k, l.v, l.o, l.gate, l.up, l.down];
 }
 
+/**
+ * One decoder block under checkpoint(): the dropout seeds it draws on the first run are replayed on the
+ * recompute, so backward sees the very masks the forward used.
+ */
+function checkpointBlock(block: (x: Tensor, ctx: ForwardContext) => Tensor, x: Tensor, ctx: ForwardContext): Tensor {
+  const seeds: number[] = [];
+  let drawn = 0;
+  const replay: ForwardContext = {
+    ...ctx,
+    nextSeed: () => {
+      if (drawn === seeds.length) seeds.push(ctx.nextSeed());
+      return seeds[drawn++]!;
+    },
+  };
+  return checkpoint((input) => {
+    drawn = 0;
+    return block(input, replay);
+  }, x);
+}
+
 export class LlamaModel {
   readonly ropeCache: RopeCache;
   /** GEMM precision for every linear (base and LoRA) and the LM head. */
   compute: 'f32' | 'bf16';
   /** The LoRA configuration attached (null without LoRA). */
   lora: LoraConfig | null = null;
+  /** Adapted embedding / LM-head rows (PEFT trainable_token_indices), already written into the tables. */
+  tokenRows: TokenRowsAdapter | null = null;
+  /** Recompute each decoder block in backward instead of keeping its activations (training forwards only). */
+  gradientCheckpointing = false;
   private dropoutSeeds = new SplitMix64(0x5eed);
 
   constructor(
@@ -85,13 +113,13 @@ export class LlamaModel {
     const config = loadLlamaConfig(dir);
     const st = SafetensorsModel.open(dir);
     try {
-      return LlamaModel.fromSafetensors(config, st, dir, opts.dtype ?? 'f32');
+      return LlamaModel.fromSafetensors(config, st, dir, opts.dtype ?? 'f32', opts.quantize ?? null);
     } finally {
       st.close();
     }
   }
 
-  static fromSafetensors(config: LlamaConfig, st: SafetensorsModel, source: string, dtype: WeightDType): LlamaModel {
+  static fromSafetensors(config: LlamaConfig, st: SafetensorsModel, source: string, dtype: WeightDType, quantize: QuantizeOptions | null = null): LlamaModel {
     const c = config;
     const D = c.hiddenSize;
     const hd = c.headDim;
@@ -115,6 +143,8 @@ export class LlamaModel {
     const lin = (name: string, out: number, inp: number, biasRequired: boolean): Linear => {
       const hasBias = st.has(`${name}.bias`);
       if (biasRequired && !hasBias) problems.push(`missing tensor ${name}.bias [${out}] (config says the projection has a bias)`);
+      const q = loadQuantizedLinear(st, name, out, inp, quantize, c.raw);
+      if (q) return Object.assign(new Linear(name, Tensor.zeros([out, 0]), hasBias ? vector(`${name}.bias`, out) : null), { quantized: q });
       return new Linear(name, matrix(`${name}.weight`, [out, inp]), hasBias ? vector(`${name}.bias`, out) : null);
     };
 
@@ -291,11 +321,16 @@ export class LlamaModel {
     const segmentIds = segmentIdsOf(b);
     let x = this.embed(b.inputIds);
     for (let i = 0; i < this.layers.length; i++) {
-      const { q, k, v } = this.qkv(i, x, positions, ctx);
-      const attn = attention(q, k, v, { batch: b.batch, seq: b.seq, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, scale: this.attentionScale, segmentIds });
-      freeIfNoGrad(q, k, v);
-      const next = this.finishLayer(i, x, attn, ctx);
-      freeIfNoGrad(x, attn);
+      const block = (input: Tensor, blockCtx: ForwardContext): Tensor => {
+        const { q, k, v } = this.qkv(i, input, positions, blockCtx);
+        const attn = attention(q, k, v, { batch: b.batch, seq: b.seq, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, scale: this.attentionScale, segmentIds });
+        freeIfNoGrad(q, k, v);
+        const out = this.finishLayer(i, input, attn, blockCtx);
+        freeIfNoGrad(attn);
+        return out;
+      };
+      const next = this.gradientCheckpointing && isGradEnabled() ? checkpointBlock(block, x, ctx) : block(x, ctx);
+      freeIfNoGrad(x);
       x = next;
     }
     const out = this.finalNorm(x);

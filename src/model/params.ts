@@ -14,6 +14,7 @@ export function countParameters(model: LlamaModel): ParameterCounts {
     all += tensor.numel;
     if (tensor.requiresGrad) trainable += tensor.numel;
   }
+  for (const m of model.linears()) all += m.quantized?.numel ?? 0; // 4-bit base weights (their `weight` is empty)
   return { trainable, all };
 }
 

@@ -8,6 +8,7 @@ import { SafetensorsFile, writeSafetensors, type StWriteTensor } from '../io/saf
 import { UserError } from '../util/errors.js';
 import type { LlamaModel } from './llama.js';
 import { LoraAdapter, loraScale, resolvedTargetNames, validateLoraConfig, type LoraConfig } from './lora.js';
+import { parseTrainableTokenIndices, TokenRowsAdapter, tokenRowsKey } from './token-rows.js';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
@@ -60,6 +61,12 @@ export function parseAdapterConfig(json: unknown, source: string): LoraConfig {
 }
 
 export function readAdapterConfig(dir: string): LoraConfig {
+  const { json, path } = readAdapterJson(dir);
+  return parseAdapterConfig(json, path);
+}
+
+/** adapter_config.json parsed but not validated (with its path, for messages). */
+export function readAdapterJson(dir: string): { json: unknown; path: string } {
   const path = join(dir, ADAPTER_CONFIG);
   if (!existsSync(path)) throw new UserError(`${dir}: not a PEFT adapter folder (no ${ADAPTER_CONFIG})`);
   let json: unknown;
@@ -68,15 +75,18 @@ export function readAdapterConfig(dir: string): LoraConfig {
   } catch (e) {
     throw new UserError(`${path}: invalid JSON: ${(e as Error).message}`);
   }
-  return parseAdapterConfig(json, path);
+  return { json, path };
 }
 
 /**
  * Load a PEFT LoRA adapter (written by sftkit or Python PEFT) onto `model`: checks every expected key and shape,
- * rejects unexpected keys, then attaches the adapters (trainable, f32) and freezes the base weights.
+ * rejects unexpected keys, then attaches the adapters (trainable, f32) and freezes the base weights. Trained
+ * token rows (`trainable_token_indices`) are written into the embedding / LM head (model.tokenRows).
  */
 export function loadAdapter(model: LlamaModel, dir: string): LoraConfig {
-  const cfg = readAdapterConfig(dir);
+  const raw = readAdapterJson(dir);
+  const cfg = parseAdapterConfig(raw.json, raw.path);
+  const rowIndices = parseTrainableTokenIndices((raw.json as Record<string, unknown>).trainable_token_indices, raw.path, model);
   const path = join(dir, ADAPTER_WEIGHTS);
   if (!existsSync(path)) {
     const hint = existsSync(join(dir, 'adapter_model.bin')) ? ' (adapter_model.bin is a pickle; re-save it with safe_serialization=True)' : '';
@@ -98,6 +108,16 @@ export function loadAdapter(model: LlamaModel, dir: string): LoraConfig {
         }
       }
     }
+    const rowShapes: [string, number][] = [];
+    if (rowIndices && rowIndices.embed.length > 0) rowShapes.push([tokenRowsKey('model.embed_tokens'), rowIndices.embed.length]);
+    if (rowIndices?.head) rowShapes.push([tokenRowsKey('lm_head'), rowIndices.head.length]);
+    for (const [key, n] of rowShapes) {
+      const D = model.config.hiddenSize;
+      expected.add(key);
+      const info = st.tensors.get(key);
+      if (!info) problems.push(`missing tensor ${key} [${n}, ${D}] (adapter_config.json has trainable_token_indices)`);
+      else if (info.shape.length !== 2 || info.shape[0] !== n || info.shape[1] !== D) problems.push(`tensor ${key} has shape [${info.shape.join(', ')}], expected [${n}, ${D}] (one row per trainable token index)`);
+    }
     for (const key of st.tensors.keys()) if (!expected.has(key)) problems.push(`unexpected tensor ${key} (not a LoRA matrix of a targeted module of this model)`);
     if (problems.length > 0) {
       throw new UserError(`${path}: does not fit the model and ${ADAPTER_CONFIG}:\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}`);
@@ -107,6 +127,10 @@ export function loadAdapter(model: LlamaModel, dir: string): LoraConfig {
       const a = Tensor.from(st.readF32(peftKey(m.name, 'A')), [cfg.r, m.inFeatures], 'f32');
       const b = Tensor.from(st.readF32(peftKey(m.name, 'B')), [m.outFeatures, cfg.r], 'f32');
       m.lora = new LoraAdapter(a, b, scale, cfg.loraDropout);
+    }
+    if (rowIndices) {
+      const embedRows = rowIndices.embed.length > 0 ? st.readF32(tokenRowsKey('model.embed_tokens')) : new Float32Array(0);
+      TokenRowsAdapter.attachLoaded(model, rowIndices, embedRows, rowIndices.head ? st.readF32(tokenRowsKey('lm_head')) : null);
     }
   } finally {
     st.close();
@@ -153,7 +177,7 @@ export function sortedJson(v: unknown): string {
   return JSON.stringify(sort(v), null, 2) + '\n';
 }
 
-/** Write the model's LoRA adapters to `dir` in PEFT's format (F32 tensors). */
+/** Write the model's LoRA adapters (and trained token rows, model.tokenRows) to `dir` in PEFT's format (F32 tensors). */
 export async function saveAdapter(model: LlamaModel, dir: string, opts: { baseModelNameOrPath?: string | null } = {}): Promise<void> {
   const cfg = model.lora;
   const modules = model.linears().filter((m) => m.lora);
@@ -165,7 +189,11 @@ export async function saveAdapter(model: LlamaModel, dir: string, opts: { baseMo
       tensors.push({ name: peftKey(m.name, which), dtype: 'F32', shape: [...t.shape], data: t.toF32() });
     }
   }
-  await writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
   const json = adapterConfigJson(cfg, modules.map((m) => m.name), opts.baseModelNameOrPath ?? null);
+  if (model.tokenRows) {
+    for (const p of model.tokenRows.parameters()) tensors.push({ name: p.name, dtype: 'F32', shape: [...p.tensor.shape], data: p.tensor.toF32() });
+    json.trainable_token_indices = model.tokenRows.adapterConfigField();
+  }
+  await writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
   writeFileSync(join(dir, ADAPTER_CONFIG), sortedJson(json));
 }

@@ -29,7 +29,8 @@ import { formatBytes, formatSummary, MetricsWriter, peakRssBytes, readMetrics, t
 import { ProgressBar } from './progress.js';
 import { deriveSeed, Rng } from './rng.js';
 import { LrSchedule } from './schedule.js';
-import { findUntrainedRows, specialLabelTokens, TrainableTokenRows } from './token-rows.js';
+import { findUntrainedRows, specialLabelTokens } from './token-rows.js';
+import { TokenRowsAdapter } from '../model/token-rows.js';
 
 export interface SFTTrainerOptions {
   /** An HF model folder, or a loaded model (then pass `tokenizer`, and `modelDir` to copy tokenizer files). */
@@ -100,7 +101,7 @@ export class SFTTrainer {
   private stopRequested = false;
   private trainExamples: PreparedExample[] = [];
   private evalExamples: PreparedExample[] = [];
-  private tokenRows: TrainableTokenRows | null = null;
+  private tokenRows: TokenRowsAdapter | null = null;
   private modelDir: string | null = null;
   private prepared = false;
 
@@ -158,7 +159,8 @@ export class SFTTrainer {
       model.attachLora(toModelLoraConfig(c.peft), c.seed);
     }
     if (!c.full_finetune) this.setupTokenRows();
-    if (c.gradient_checkpointing) this.log('gradient_checkpointing: accepted, but not yet effective in this build (activations are kept for every layer)');
+    // Per decoder block: activations are recomputed in backward (one block's at a time are held).
+    model.gradientCheckpointing = c.gradient_checkpointing;
     this.prepared = true;
   }
 
@@ -185,7 +187,7 @@ export class SFTTrainer {
         ids.add(id);
       }
     }
-    if (ids.size > 0) this.tokenRows = new TrainableTokenRows(model, [...ids].sort((a, b) => a - b));
+    if (ids.size > 0) this.tokenRows = TokenRowsAdapter.attachTrainable(model, [...ids].sort((a, b) => a - b));
   }
 
   private epochPlan(epoch: number): EpochCursor {
@@ -254,12 +256,12 @@ export class SFTTrainer {
     // ---- memory guard
     const maxTokens = c.per_device_train_batch_size * Math.min(c.max_length, Math.max(...this.trainExamples.map((e) => e.inputIds.length)));
     const rowTableGrads = [...rowTables].reduce((s, t) => s + t.numel, 0);
-    const estimate = estimateTrainingMemory(model.config, { allParams: allCount, trainableParams: params.reduce((s, p) => s + p.numel, 0) + rowTableGrads, weightBytesPerParam: c.bf16 && !c.full_finetune ? 2 : 4, tokensPerMicroBatch: maxTokens, gradientCheckpointing: false /* not yet effective */ });
+    const estimate = estimateTrainingMemory(model.config, { allParams: allCount, trainableParams: params.reduce((s, p) => s + p.numel, 0) + rowTableGrads, weightBytesPerParam: c.bf16 && !c.full_finetune ? 2 : 4, tokensPerMicroBatch: maxTokens, gradientCheckpointing: c.gradient_checkpointing });
     this.log(formatEstimate(estimate));
     const available = this.opts.memoryLimitBytes ?? availableMemoryBytes();
     if (estimate.total > available) {
       throw new UserError(`not enough memory: this config needs about ${formatBytes(estimate.total)} but ${formatBytes(available)} is available. ` +
-        `Try ${c.full_finetune ? 'LoRA (full_finetune: false), ' : ''}a smaller per_device_train_batch_size (with gradient_accumulation_steps to keep the effective batch), a smaller max_length${c.bf16 ? '' : ', bf16: true'}, or gradient_checkpointing: true.`);
+        `Try ${c.full_finetune ? 'LoRA (full_finetune: false), ' : ''}a smaller per_device_train_batch_size (with gradient_accumulation_steps to keep the effective batch), a smaller max_length${c.bf16 ? '' : ', bf16: true'}${c.gradient_checkpointing ? '' : ', or gradient_checkpointing: true'}.`);
     }
 
     // ---- state (fresh or resumed)
@@ -354,7 +356,7 @@ export class SFTTrainer {
               writeFileSync(join(tmp, 'config.json'), JSON.stringify({ ...model.config.raw, torch_dtype: 'float32' }, null, 2) + '\n');
               if (this.modelDir) copyTokenizerFiles(this.modelDir, tmp);
             }
-          : async (tmp) => saveLoraAdapter(model, tmp, { baseModel: c.model, tokenRows: this.tokenRows }),
+          : async (tmp) => saveLoraAdapter(model, tmp, { baseModel: c.model }),
         c.full_finetune ? FULL_PARAMS_FILE : PARAMS_FILE,
       );
       lastCheckpoint = dir;
@@ -493,7 +495,7 @@ export class SFTTrainer {
     const model = this.model!;
     if (c.full_finetune) await saveFullModel(model, outDir, this.modelDir);
     else {
-      await saveLoraAdapter(model, outDir, { baseModel: c.model ?? this.modelDir, tokenRows: this.tokenRows });
+      await saveLoraAdapter(model, outDir, { baseModel: c.model ?? this.modelDir });
       if (this.modelDir) copyTokenizerFiles(this.modelDir, outDir);
     }
     writeFileAtomicSync(join(outDir, 'trainer_state.json'), JSON.stringify(this.trainerState(i.steps, i.logHistory.at(-1)?.epoch ?? 0, i.totalSteps, i.logHistory), null, 2) + '\n');

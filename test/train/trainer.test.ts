@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SFTTrainer, readRunMetrics } from '../../src/train/trainer.js';
-import { loadAdapterWithTokenRows } from '../../src/train/artefacts.js';
+import { loadAdapter } from '../../src/model/peft.js';
 import { listCheckpoints } from '../../src/train/checkpoint.js';
 import { lossModeFor } from '../../src/train/datasets.js';
 import { LlamaModel } from '../../src/model/llama.js';
@@ -64,7 +64,7 @@ test('LoRA run saves a PEFT adapter (with trained token rows) that reproduces th
   const fresh = LlamaModel.load(model);
   // The token row really changed: the base model's logits differ from the trained ones.
   assert.ok(maxAbsDiff(fresh.logits(probeBatch()).toF32(), trained) > 1e-4);
-  loadAdapterWithTokenRows(fresh, out);
+  loadAdapter(fresh, out);
   assert.ok(maxAbsDiff(fresh.logits(probeBatch()).toF32(), trained) < 1e-5);
   const state = JSON.parse(readFileSync(join(out, 'trainer_state.json'), 'utf8'));
   assert.equal(state.global_step, 3);

@@ -9,6 +9,7 @@ import { UserError } from '../../util/errors.js';
 import { LlamaModel } from '../../model/llama.js';
 import { loadAdapter } from '../../model/peft.js';
 import { foldLora } from '../merge.js';
+import { foldTokenRows } from '../../model/token-rows.js';
 import { encodeTensor } from './convert.js';
 import { GGML_BLOCK, type GgmlTypeName } from './format.js';
 import { checkExportable, ggufArchOf, llama3RopeFactors, modelMetadata } from './metadata.js';
@@ -68,6 +69,7 @@ function mergedSource(modelDir: string, adapterDir: string): WeightSource {
   const model = LlamaModel.load(modelDir, { dtype: 'f32' });
   loadAdapter(model, adapterDir);
   foldLora(model);
+  foldTokenRows(model);
   const params = new Map(model.baseParameters().map((p) => [p.name, p.tensor]));
   return {
     entries: [...params].map(([name, t]) => ({ name, shape: t.shape })),

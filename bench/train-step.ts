@@ -1,0 +1,183 @@
+// One LoRA training step on a SmolLM2-135M-shaped model (random weights), measured as
+// ../shared/reference/torch_speed.py measures PyTorch: forward over B x T tokens, mean cross-entropy over the
+// B x (T-1) next-token targets, backward, AdamW step and zero_grad, timed together; the median of the steps
+// after the first. The model folder is created once and cached in /tmp.
+// Usage: node --import tsx bench/train-step.ts [--dtype bf16|f32] [--layers 30] [--seq 512] [--batch 2]
+//          [--steps 4] [--rank 16] [--warmup 1] [--profile] [--json]
+// --profile times every backend call (GEMMs by layout and shape) and prints where a step's time goes.
+// --compare R runs R interleaved rounds of [PyTorch torch_speed.py lora, this benchmark] as child processes
+// with the same shape (the machine is shared: compare medians of rounds, with the load average beside them).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { AdamW, backward, getBackend, poolStats, type Backend, type GemmArgs } from '../src/engine/index.js';
+import { createModel } from '../src/io/create-model.js';
+import { LlamaModel } from '../src/model/llama.js';
+import { sharedDir } from '../src/util/paths.js';
+
+function flag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
+}
+const num = (name: string, fallback: number) => Number(arg(name, String(fallback)));
+
+const dtype = arg('dtype', 'bf16') as 'bf16' | 'f32';
+const layers = num('layers', 30), seq = num('seq', 512), batch = num('batch', 2), steps = num('steps', 4);
+const rank = num('rank', 16), warmup = num('warmup', 1);
+const profile = flag('profile'), json = flag('json');
+
+// ---- --compare: interleaved rounds against PyTorch ---------------------------------------------------
+const compareRounds = num('compare', 0);
+if (compareRounds > 0) {
+  const shared = sharedDir();
+  if (!shared) throw new Error('--compare needs ../shared/reference/torch_speed.py');
+  const script = join(shared, 'reference', 'torch_speed.py');
+  const own = process.argv.slice(1).filter((a, i, all) => a !== '--compare' && all[i - 1] !== '--compare' && a !== '--profile');
+  const torchTps: number[] = [], oursTps: number[] = [], ratios: number[] = [];
+  for (let r = 0; r < compareRounds; r++) {
+    const load0 = loadavg()[0]!.toFixed(2);
+    const t = spawnSync('/usr/bin/python3', [script, 'lora', dtype, `${layers}`, `${seq}`, `${batch}`, `${steps}`], { encoding: 'utf8' });
+    const tm = /tokens_per_s=([\d.]+)/.exec(t.stdout ?? '');
+    const o = spawnSync(process.execPath, [...process.execArgv, ...own, '--json'], { encoding: 'utf8' });
+    const line = (o.stdout ?? '').trim().split('\n').pop() ?? '';
+    let ours: number | null = null;
+    try {
+      ours = (JSON.parse(line) as { tokens_per_s: number }).tokens_per_s;
+    } catch {
+      process.stderr.write(o.stderr ?? '');
+    }
+    const torchV = tm ? Number(tm[1]) : null;
+    if (torchV !== null) torchTps.push(torchV);
+    if (ours !== null) oursTps.push(ours);
+    if (torchV !== null && ours !== null) ratios.push(ours / torchV);
+    process.stdout.write(`round ${r + 1}/${compareRounds}: torch ${torchV ?? 'failed'} tok/s, sftkit ${ours ?? 'failed'} tok/s${torchV && ours ? ` (${(ours / torchV).toFixed(2)}x)` : ''}; load ${load0} -> ${loadavg()[0]!.toFixed(2)}\n`);
+  }
+  const med = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
+  process.stdout.write(`median of ${compareRounds} rounds: torch ${med(torchTps).toFixed(1)} tok/s, sftkit ${med(oursTps).toFixed(1)} tok/s, median per-round ratio ${med(ratios).toFixed(2)}x\n`);
+  process.exit(0);
+}
+
+// ---- the model (cached per layer count) ----------------------------------------------------------
+const dir = join(tmpdir(), `sftkit-bench-smollm2-135m-shape-L${layers}`);
+if (!existsSync(join(dir, 'model.safetensors'))) {
+  process.stderr.write(`creating ${dir} ...\n`);
+  await createModel({ preset: 'smollm2-135m-shape', out: dir, overwrite: true, configOverrides: { num_hidden_layers: layers } });
+}
+const model = LlamaModel.load(dir, { dtype });
+model.attachLora({ r: rank, loraAlpha: 2 * rank, loraDropout: 0, targetModules: 'all-linear', useRslora: false }, 0);
+const params = model.trainableParameters().map((p) => p.tensor);
+const opt = new AdamW(params, { lr: 1e-4 });
+const vocab = model.config.vocabSize;
+
+// Random ids; labels = ids (every next-token position trained), as torch_speed.py.
+let s = 12345;
+const inputIds = new Int32Array(batch * seq).map(() => ((s = (s * 1103515245 + 12345) >>> 0) >>> 8) % vocab);
+const modelBatch = { batch, seq, inputIds };
+
+// ---- profiling: wrap every backend method with a timer -------------------------------------------
+interface Stat { calls: number; ms: number; flops: number }
+const stats = new Map<string, Stat>();
+let profiling = false;
+function gemmKey(a: GemmArgs): string {
+  const lay = `${a.transA ? 't' : 'n'}${a.transB ? 't' : 'n'}`;
+  const ty = (x: unknown) => (x instanceof Uint16Array ? 'h' : 'f');
+  return `gemm ${lay} ${ty(a.a)}${ty(a.b)} m${a.m} n${a.n} k${a.k}${a.accumulate ? ' +=' : ''}`;
+}
+if (profile) {
+  const be = getBackend() as unknown as Record<string, unknown>;
+  for (const [name, fn] of Object.entries(be)) {
+    if (typeof fn !== 'function' || name === 'isa' || name === 'threads') continue;
+    be[name] = (...args: unknown[]) => {
+      if (!profiling) return (fn as (...a: unknown[]) => unknown)(...args);
+      const t0 = performance.now();
+      const r = (fn as (...a: unknown[]) => unknown)(...args);
+      const ms = performance.now() - t0;
+      let key = name;
+      let flops = 0;
+      if (name === 'gemm') {
+        const g = args[0] as GemmArgs;
+        key = gemmKey(g);
+        flops = 2 * g.m * g.n * g.k * (g.batch ?? 1);
+      } else if (name === 'gemmNarrow') {
+        const [transA, , , , m, n, k] = args as [boolean, unknown, unknown, unknown, number, number, number];
+        key = `gemmNarrow ${transA ? 'tn' : 'nn'} m${m} n${n} k${k}`;
+        flops = 2 * m * n * k;
+      }
+      const st = stats.get(key) ?? { calls: 0, ms: 0, flops: 0 };
+      st.calls++;
+      st.ms += ms;
+      st.flops += flops;
+      stats.set(key, st);
+      return r;
+    };
+  }
+}
+
+// ---- the steps ---------------------------------------------------------------------------------
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const times: number[] = [], fwdTimes: number[] = [], bwdTimes: number[] = [], optTimes: number[] = [];
+let loss = NaN;
+for (let i = 0; i < warmup + steps; i++) {
+  profiling = profile && i >= warmup;
+  const t0 = performance.now();
+  const l = model.loss(modelBatch, { training: true });
+  const t1 = performance.now();
+  loss = l.value.toF32()[0]!;
+  backward(l.value);
+  l.value.dispose();
+  const t2 = performance.now();
+  opt.step();
+  opt.zeroGrad();
+  const t3 = performance.now();
+  if (i >= warmup) {
+    times.push(t3 - t0);
+    fwdTimes.push(t1 - t0);
+    bwdTimes.push(t2 - t1);
+    optTimes.push(t3 - t2);
+  }
+  if (!json) process.stderr.write(`step ${i + 1}/${warmup + steps}: ${((t3 - t0) / 1000).toFixed(3)} s (fwd ${(t1 - t0).toFixed(0)} ms, bwd ${(t2 - t1).toFixed(0)} ms, opt ${(t3 - t2).toFixed(0)} ms) loss ${loss.toFixed(4)}\n`);
+}
+profiling = false;
+
+const stepMs = median(times);
+const tokensPerS = (batch * seq) / (stepMs / 1000);
+const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+const be = getBackend() as Backend;
+const result = {
+  dtype, layers, seq, batch, rank, steps, threads: be.threads(), isa: be.isa(),
+  step_s: +(stepMs / 1000).toFixed(3), tokens_per_s: +tokensPerS.toFixed(1),
+  fwd_ms: +median(fwdTimes).toFixed(0), bwd_ms: +median(bwdTimes).toFixed(0), opt_ms: +median(optTimes).toFixed(1),
+  loss: +loss.toFixed(4), peak_rss_mib: +peakRssMiB.toFixed(0), pool_free_mib: +(poolStats().freeBytes / 2 ** 20).toFixed(0),
+};
+if (json) process.stdout.write(JSON.stringify(result) + '\n');
+else {
+  process.stdout.write(`sftkit ${dtype} layers=${layers} seq=${seq} batch=${batch} lora r=${rank} (${be.threads()} threads, ${be.isa()})\n`);
+  process.stdout.write(`step_s=${result.step_s} tokens_per_s=${result.tokens_per_s} fwd=${result.fwd_ms}ms bwd=${result.bwd_ms}ms opt=${result.opt_ms}ms peak_rss=${result.peak_rss_mib}MiB\n`);
+}
+
+if (profile) {
+  const total = times.reduce((a, b) => a + b, 0);
+  const rows = [...stats.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const kernelMs = rows.reduce((a, [, st]) => a + st.ms, 0);
+  const out = process.stdout;
+  out.write(`\nprofile over ${steps} steps: ${(total / steps).toFixed(0)} ms/step, backend calls ${(kernelMs / steps).toFixed(0)} ms/step, other (JS) ${((total - kernelMs) / steps).toFixed(0)} ms/step\n`);
+  out.write(`${'op'.padEnd(44)} ${'calls/step'.padStart(10)} ${'ms/step'.padStart(9)} ${'%'.padStart(5)} ${'GFLOP/s'.padStart(8)}\n`);
+  // Aggregate by op family too (gemm layouts collapsed).
+  const fam = new Map<string, number>();
+  for (const [key, st] of rows) {
+    const f = key.startsWith('gemmNarrow') ? key.split(' ').slice(0, 2).join(' ') : key.startsWith('gemm') ? key.split(' ').slice(0, 3).join(' ') : key;
+    fam.set(f, (fam.get(f) ?? 0) + st.ms);
+    if (st.ms / steps < 1) continue;
+    const gf = st.flops ? (st.flops / (st.ms / 1000) / 1e9).toFixed(1) : '';
+    out.write(`${key.padEnd(44)} ${(st.calls / steps).toFixed(0).padStart(10)} ${(st.ms / steps).toFixed(1).padStart(9)} ${((100 * st.ms) / total).toFixed(1).padStart(5)} ${gf.padStart(8)}\n`);
+  }
+  out.write('\nby family:\n');
+  for (const [f, ms] of [...fam.entries()].sort((a, b) => b[1] - a[1])) {
+    out.write(`${f.padEnd(44)} ${(ms / steps).toFixed(1).padStart(9)} ms/step ${((100 * ms) / total).toFixed(1).padStart(5)}%\n`);
+  }
+}

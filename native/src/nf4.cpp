@@ -1,0 +1,409 @@
+// Fused 4-bit (NF4/FP4, bitsandbytes layout) dequantize + GEMM, for QLoRA's frozen base weights.
+//
+// W [rows, cols] is stored as 4-bit codes (two per byte, first element in the high nibble) with one scale per
+// block of `blocksize` consecutive elements of the flattened W; with double quantization the scales are uint8
+// codes themselves (scale = nested_code[q]·nested_absmax[b / nested_blocksize] + offset, in f32).
+//
+// The full dequantized W never exists: each thread dequantizes one panel of W at a time into a small bf16 (or
+// f32) buffer and multiplies it with the packed-panel GEMM (gemm_api.h) on its own thread.
+//   forward      C [m, rows] = A [m, cols]·Wᵀ: panels of W rows  -> columns of C
+//   input grad   C [m, cols] = A [m, rows]·W : slabs of W columns -> columns of C
+// Values are exactly bitsandbytes': f32 code[q]·scale, rounded to bf16 (RNE) for bf16 compute.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <type_traits>
+
+#include "cpu.h"
+#include "gemm_api.h"
+#include "registry.h"
+#include "threadpool.h"
+
+namespace sftkit {
+namespace {
+
+struct Quant4 {
+  int64_t rows = 0, cols = 0, blocksize = 64;
+  const uint8_t* packed = nullptr;
+  float code[16] = {};
+  const float* absmax_f32 = nullptr;  // single quantization
+  const uint8_t* absmax_u8 = nullptr;  // double quantization
+  const float* nested_absmax = nullptr;
+  const float* nested_code = nullptr;  // 256 entries
+  int64_t nested_blocksize = 256;
+  float offset = 0.0f;
+};
+
+// Walks the blocks of a run of elements in increasing order without an integer division per block.
+struct BlockCursor {
+  const Quant4& q;
+  int64_t block, block_end;    // current 4-bit block and the element where it ends
+  int64_t nested, nested_end;  // current nested block and the 4-bit block where it ends
+  BlockCursor(const Quant4& quant, int64_t first_element) : q(quant) {
+    block = first_element / q.blocksize;
+    block_end = (block + 1) * q.blocksize;
+    nested = block / q.nested_blocksize;
+    nested_end = (nested + 1) * q.nested_blocksize;
+  }
+  void next() {
+    ++block;
+    block_end += q.blocksize;
+    if (block >= nested_end) ++nested, nested_end += q.nested_blocksize;
+  }
+  float scale() const {
+    if (q.absmax_f32) return q.absmax_f32[block];
+    // Two roundings, as bitsandbytes: dequantize_blockwise (code·absmax2), then + offset.
+    const float s = q.nested_code[q.absmax_u8[block]] * q.nested_absmax[nested];
+    return s + q.offset;
+  }
+};
+
+// The 16 values of the cursor's block, code[i]·scale in f32.
+inline void block_lut(const BlockCursor& cur, float* lut) {
+  const float s = cur.scale();
+  for (int i = 0; i < 16; ++i) lut[i] = cur.q.code[i] * s;
+}
+
+inline void store(float* out, float v) { *out = v; }
+inline void store(uint16_t* out, float v) { *out = f32_to_bf16_rne(v); }
+
+// Dequantizes flattened elements [f0, f0 + len) of W into out[0, len) (scalar path).
+template <typename Out>
+void dequant_run_scalar(const Quant4& q, int64_t f0, int64_t len, Out* out) {
+  const int64_t end = f0 + len;
+  float lut[16];
+  for (BlockCursor cur(q, f0); cur.block_end - q.blocksize < end; cur.next()) {
+    const int64_t stop = std::min(end, cur.block_end);
+    block_lut(cur, lut);
+    for (int64_t f = std::max(f0, cur.block_end - q.blocksize); f < stop; ++f) {
+      const uint8_t byte = q.packed[f >> 1];
+      store(out + (f - f0), lut[(f & 1) ? (byte & 15) : (byte >> 4)]);
+    }
+  }
+}
+
+#if defined(__x86_64__)
+// AVX-512: per block, the 16 values are rounded to bf16 once and looked up 32 at a time with vpermw; the codes
+// of 16 bytes become 32 word indices in element order (high nibble first).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void dequant_run_bf16_avx512(const Quant4& q, int64_t f0,
+                                                                                          int64_t len, uint16_t* out) {
+  const int64_t end = f0 + len;
+  alignas(64) uint16_t table[32] = {};
+  float lut[16];
+  int64_t f = f0;
+  for (BlockCursor cur(q, f0); f < end; cur.next()) {
+    const int64_t stop = std::min(end, cur.block_end);
+    block_lut(cur, lut);
+    for (int i = 0; i < 16; ++i) table[i] = f32_to_bf16_rne(lut[i]);
+    const __m512i tv = _mm512_load_si512(table);
+    if ((f & 1) && f < stop) {  // odd start: the low nibble of a byte
+      out[f - f0] = table[q.packed[f >> 1] & 15];
+      ++f;
+    }
+    for (; f + 32 <= stop; f += 32) {
+      const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q.packed + (f >> 1))));
+      // dword j = (high nibble) | (low nibble << 16): words 2j, 2j+1 = elements 2j, 2j+1.
+      const __m512i idx = _mm512_or_si512(_mm512_srli_epi32(bytes, 4),
+                                          _mm512_slli_epi32(_mm512_and_si512(bytes, _mm512_set1_epi32(15)), 16));
+      _mm512_storeu_si512(out + (f - f0), _mm512_permutexvar_epi16(idx, tv));
+    }
+    for (; f < stop; ++f) {
+      const uint8_t byte = q.packed[f >> 1];
+      out[f - f0] = table[(f & 1) ? (byte & 15) : (byte >> 4)];
+    }
+  }
+}
+
+// Few rows of x·Wᵀ (decoding, m <= 4): dot products straight from the codes, no panel buffer. Per block the 16
+// values code·scale (rounded to bf16 for bf16 compute, as the panel path rounds them) sit in one zmm and 16 codes
+// at a time are looked up with vpermps; x rows were rounded to bf16 beforehand, so every product is the panel
+// path's product and only the summation order differs.
+constexpr int64_t kFewRowsMax = 4;
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline float hsum_avx512(__m512 v) {
+  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_movehdup_ps(x));
+  return _mm_cvtss_f32(x);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void few_rows_avx512(const Quant4& q, const float* x, int64_t m,
+                                                                                  float* c, bool accumulate, bool round,
+                                                                                  int64_t j0, int64_t j1) {
+  const __m512 codev = _mm512_loadu_ps(q.code);
+  alignas(64) float lut[16];
+  for (int64_t j = j0; j < j1; ++j) {
+    __m512 acc[kFewRowsMax] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    float tail[kFewRowsMax] = {0, 0, 0, 0};
+    const int64_t row0 = j * q.cols;
+    int64_t f = row0;
+    const int64_t end = row0 + q.cols;
+    for (BlockCursor cur(q, row0); f < end; cur.next()) {
+      const int64_t stop = std::min(end, cur.block_end);
+      __m512 lv = _mm512_mul_ps(codev, _mm512_set1_ps(cur.scale()));
+      if (round) {  // RNE to bf16 (the values are finite)
+        const __m512i bits = _mm512_castps_si512(lv);
+        const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+        lv = _mm512_castsi512_ps(_mm512_and_si512(_mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))),
+                                                  _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+      }
+      _mm512_store_ps(lut, lv);
+      if ((f & 1) && f < stop) {
+        const float w = lut[q.packed[f >> 1] & 15];
+        for (int64_t i = 0; i < m; ++i) tail[i] += x[i * q.cols + (f - row0)] * w;
+        ++f;
+      }
+      for (; f + 16 <= stop; f += 16) {
+        const __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q.packed + (f >> 1))));
+        // word i = (high nibble) | (low nibble << 8): as bytes, elements 2i, 2i+1 in order
+        const __m128i nib = _mm_or_si128(_mm_srli_epi16(b, 4), _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(15)), 8));
+        const __m512 wv = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(nib), lv);
+        for (int64_t i = 0; i < m; ++i) acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i * q.cols + (f - row0)), wv, acc[i]);
+      }
+      for (; f < stop; ++f) {
+        const uint8_t byte = q.packed[f >> 1];
+        const float w = lut[(f & 1) ? (byte & 15) : (byte >> 4)];
+        for (int64_t i = 0; i < m; ++i) tail[i] += x[i * q.cols + (f - row0)] * w;
+      }
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      const float v = hsum_avx512(acc[i]) + tail[i];
+      float& out = c[i * q.rows + j];
+      out = accumulate ? out + v : v;
+    }
+  }
+}
+#endif
+
+void dequant_run(const Quant4& q, int64_t f0, int64_t len, uint16_t* out) {
+#if defined(__x86_64__)
+  if (active_isa() >= Isa::Avx512) return dequant_run_bf16_avx512(q, f0, len, out);
+#endif
+  dequant_run_scalar(q, f0, len, out);
+}
+void dequant_run(const Quant4& q, int64_t f0, int64_t len, float* out) { dequant_run_scalar(q, f0, len, out); }
+
+// A grow-only 64-byte aligned per-thread buffer for one dequantized panel.
+struct PanelBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  void* get(size_t want) {
+    if (want > bytes) {
+      std::free(ptr);
+      bytes = (want + 4095) & ~size_t(4095);
+      ptr = std::aligned_alloc(64, bytes);
+      if (!ptr) {
+        bytes = 0;
+        throw std::bad_alloc();
+      }
+    }
+    return ptr;
+  }
+  ~PanelBuffer() { std::free(ptr); }
+};
+thread_local PanelBuffer tls_panel;
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Panel width: as few panels as the threads allow (every panel repacks all of A inside gemm, so fewer panels
+// mean less packing), a multiple of the thread count for balance, at most ~512 wide so a panel stays in cache.
+int64_t panel_width(int64_t extent, int64_t align) {
+  const int64_t threads = std::max(1, num_threads());
+  int64_t panels = std::max<int64_t>(threads, (extent + 511) / 512);
+  panels = (panels + threads - 1) / threads * threads;
+  return round_up((extent + panels - 1) / panels, align);
+}
+
+struct Nf4GemmDesc {
+  Quant4 w;
+  bool transposed = false;
+  int64_t m = 0;
+  const float* a = nullptr;
+  float* c = nullptr;
+  bool accumulate = false;
+  bool bf16_compute = true;
+};
+
+template <typename Elem>
+void nf4_gemm_typed(const Nf4GemmDesc& d) {
+  const Quant4& q = d.w;
+  const ElemType etype = std::is_same<Elem, uint16_t>::value ? ElemType::Bf16 : ElemType::F32;
+  if (!d.transposed) {
+    const int64_t nb = panel_width(q.rows, 32);
+    const int64_t panels = (q.rows + nb - 1) / nb;
+    parallel_for(panels, 1, [&](int64_t p0, int64_t p1, int) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t r0 = p * nb, nr = std::min(nb, q.rows - r0);
+        Elem* buf = static_cast<Elem*>(tls_panel.get(static_cast<size_t>(nr * q.cols) * sizeof(Elem)));
+        dequant_run(q, r0 * q.cols, nr * q.cols, buf);  // rows r0.. are contiguous in the flattened W
+        GemmDesc g;
+        g.trans_b = true;
+        g.m = d.m, g.n = nr, g.k = q.cols;
+        g.a = d.a, g.a_type = ElemType::F32, g.lda = q.cols;
+        g.b = buf, g.b_type = etype, g.ldb = q.cols;
+        g.c = d.c + r0, g.ldc = q.rows;
+        g.accumulate = d.accumulate, g.bf16_compute = d.bf16_compute;
+        gemm(g, false);
+      }
+    });
+  } else {
+    const int64_t kb = panel_width(q.cols, 64);
+    const int64_t slabs = (q.cols + kb - 1) / kb;
+    parallel_for(slabs, 1, [&](int64_t s0, int64_t s1, int) {
+      for (int64_t s = s0; s < s1; ++s) {
+        const int64_t c0 = s * kb, nc = std::min(kb, q.cols - c0);
+        Elem* buf = static_cast<Elem*>(tls_panel.get(static_cast<size_t>(q.rows * nc) * sizeof(Elem)));
+        for (int64_t r = 0; r < q.rows; ++r) dequant_run(q, r * q.cols + c0, nc, buf + r * nc);
+        GemmDesc g;
+        g.m = d.m, g.n = nc, g.k = q.rows;
+        g.a = d.a, g.a_type = ElemType::F32, g.lda = q.rows;
+        g.b = buf, g.b_type = etype, g.ldb = nc;
+        g.c = d.c + c0, g.ldc = q.cols;
+        g.accumulate = d.accumulate, g.bf16_compute = d.bf16_compute;
+        gemm(g, false);
+      }
+    });
+  }
+}
+
+void nf4_gemm(const Nf4GemmDesc& d) {
+  const int64_t in = d.transposed ? d.w.rows : d.w.cols, out = d.transposed ? d.w.cols : d.w.rows;
+  if (d.m <= 0 || out <= 0) return;
+  if (in <= 0) {  // an empty product
+    if (!d.accumulate) std::fill(d.c, d.c + d.m * out, 0.0f);
+    return;
+  }
+#if defined(__x86_64__)
+  if (!d.transposed && d.m <= kFewRowsMax && active_isa() >= Isa::Avx512) {
+    const Quant4& q = d.w;
+    float* x = static_cast<float*>(tls_panel.get(static_cast<size_t>(d.m * q.cols) * sizeof(float)));
+    for (int64_t i = 0; i < d.m * q.cols; ++i) x[i] = d.bf16_compute ? round_to_bf16(d.a[i]) : d.a[i];
+    const int64_t min_rows = std::max<int64_t>(8, 65536 / q.cols);
+    parallel_for(q.rows, min_rows, [&](int64_t j0, int64_t j1, int) { few_rows_avx512(q, x, d.m, d.c, d.accumulate, d.bf16_compute, j0, j1); });
+    return;
+  }
+#endif
+  if (d.bf16_compute) nf4_gemm_typed<uint16_t>(d);
+  else nf4_gemm_typed<float>(d);
+}
+
+}  // namespace
+}  // namespace sftkit
+
+// ---- N-API binding: nf4Gemm(args: Nf4GemmArgs) --------------------------------------------------
+
+namespace {
+
+struct Reader {
+  Napi::Env env;
+  std::string error;
+  bool range = false;
+
+  bool fail(const std::string& msg, bool is_range) {
+    if (error.empty()) error = "nf4Gemm: " + msg, range = is_range;
+    return false;
+  }
+  bool count(Napi::Object o, const char* name, int64_t* out) {
+    Napi::Value v = o.Get(name);
+    if (!v.IsNumber()) return fail(std::string("'") + name + "' must be a number", false);
+    const double x = v.As<Napi::Number>().DoubleValue();
+    if (!(x >= 0 && x <= 1099511627776.0) || x != static_cast<double>(static_cast<int64_t>(x)))
+      return fail(std::string("'") + name + "' must be a non-negative integer", true);
+    *out = static_cast<int64_t>(x);
+    return true;
+  }
+  template <typename T, napi_typedarray_type kType>
+  bool typed(Napi::Object o, const char* name, const char* type_name, const T** data, int64_t* len) {
+    Napi::Value v = o.Get(name);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType)
+      return fail(std::string("'") + name + "' must be a " + type_name, false);
+    auto arr = v.As<Napi::TypedArrayOf<T>>();
+    *data = arr.Data();
+    *len = static_cast<int64_t>(arr.ElementLength());
+    return true;
+  }
+  bool need(const char* name, int64_t have, int64_t want) {
+    if (have >= want) return true;
+    return fail(std::string("'") + name + "' has " + std::to_string(have) + " elements, needs " + std::to_string(want), true);
+  }
+};
+
+bool ParseNf4(const Napi::CallbackInfo& info, sftkit::Nf4GemmDesc* d, Reader& r) {
+  if (info.Length() < 1 || !info[0].IsObject()) return r.fail("args must be an Nf4GemmArgs object", false);
+  Napi::Object o = info[0].As<Napi::Object>();
+  if (!o.Get("w").IsObject()) return r.fail("'w' must be a Quantized4BitMatrix", false);
+  Napi::Object w = o.Get("w").As<Napi::Object>();
+  sftkit::Quant4& q = d->w;
+  int64_t len = 0;
+  if (!r.count(w, "rows", &q.rows) || !r.count(w, "cols", &q.cols) || !r.count(w, "blocksize", &q.blocksize)) return false;
+  if (q.blocksize < 2 || q.blocksize % 2) return r.fail("'w.blocksize' must be a positive even integer", true);
+  const int64_t n = q.rows * q.cols, blocks = (n + q.blocksize - 1) / q.blocksize;
+  if (!r.typed<uint8_t, napi_uint8_array>(w, "packed", "Uint8Array", &q.packed, &len) || !r.need("w.packed", len, (n + 1) / 2)) return false;
+  const float* code = nullptr;
+  if (!r.typed<float, napi_float32_array>(w, "code", "Float32Array", &code, &len) || !r.need("w.code", len, 16)) return false;
+  std::copy(code, code + 16, q.code);
+  Napi::Value absmax = w.Get("absmax");
+  Napi::Value nested = w.Get("nested");
+  if (absmax.IsTypedArray() && absmax.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    if (!r.typed<uint8_t, napi_uint8_array>(w, "absmax", "Uint8Array", &q.absmax_u8, &len) || !r.need("w.absmax", len, blocks)) return false;
+    if (!nested.IsObject()) return r.fail("'w.absmax' is a Uint8Array (double quantization) but 'w.nested' is missing", false);
+    Napi::Object no = nested.As<Napi::Object>();
+    if (!r.count(no, "blocksize", &q.nested_blocksize)) return false;
+    if (q.nested_blocksize < 1) return r.fail("'w.nested.blocksize' must be positive", true);
+    if (!r.typed<float, napi_float32_array>(no, "absmax", "Float32Array", &q.nested_absmax, &len) ||
+        !r.need("w.nested.absmax", len, (blocks + q.nested_blocksize - 1) / q.nested_blocksize))
+      return false;
+    if (!r.typed<float, napi_float32_array>(no, "code", "Float32Array", &q.nested_code, &len) || !r.need("w.nested.code", len, 256)) return false;
+    Napi::Value off = no.Get("offset");
+    if (!off.IsNumber()) return r.fail("'w.nested.offset' must be a number", false);
+    q.offset = static_cast<float>(off.As<Napi::Number>().DoubleValue());
+  } else if (!r.typed<float, napi_float32_array>(w, "absmax", "Float32Array or Uint8Array", &q.absmax_f32, &len) ||
+             !r.need("w.absmax", len, blocks)) {
+    return false;
+  }
+  Napi::Value tr = o.Get("transposed");
+  if (!tr.IsBoolean()) return r.fail("'transposed' must be a boolean", false);
+  d->transposed = tr.As<Napi::Boolean>().Value();
+  if (!r.count(o, "m", &d->m)) return false;
+  const int64_t in = d->transposed ? q.rows : q.cols, out = d->transposed ? q.cols : q.rows;
+  const float* a = nullptr;
+  const float* c = nullptr;
+  if (!r.typed<float, napi_float32_array>(o, "a", "Float32Array", &a, &len) || !r.need("a", len, d->m * in)) return false;
+  if (!r.typed<float, napi_float32_array>(o, "c", "Float32Array", &c, &len) || !r.need("c", len, d->m * out)) return false;
+  d->a = a;
+  d->c = const_cast<float*>(c);
+  Napi::Value acc = o.Get("accumulate");
+  if (!acc.IsUndefined() && !acc.IsNull()) {
+    if (!acc.IsBoolean()) return r.fail("'accumulate' must be a boolean", false);
+    d->accumulate = acc.As<Napi::Boolean>().Value();
+  }
+  Napi::Value compute = o.Get("compute");
+  if (!compute.IsUndefined() && !compute.IsNull()) {
+    const std::string s = compute.IsString() ? compute.As<Napi::String>().Utf8Value() : "";
+    if (s != "f32" && s != "bf16") return r.fail("'compute' must be 'f32' or 'bf16'", true);
+    d->bf16_compute = s == "bf16";
+  }
+  return true;
+}
+
+Napi::Value Nf4GemmFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  sftkit::Nf4GemmDesc d;
+  Reader r{env, "", false};
+  if (!ParseNf4(info, &d, r)) {
+    if (!env.IsExceptionPending()) {
+      if (r.range) Napi::RangeError::New(env, r.error).ThrowAsJavaScriptException();
+      else Napi::TypeError::New(env, r.error).ThrowAsJavaScriptException();
+    }
+    return env.Undefined();
+  }
+  sftkit::nf4_gemm(d);
+  return env.Undefined();
+}
+
+}  // namespace
+
+void RegisterNf4(Napi::Env env, Napi::Object exports) { exports.Set("nf4Gemm", Napi::Function::New(env, Nf4GemmFn, "nf4Gemm")); }

@@ -1,0 +1,70 @@
+// Everything a generation front end needs from disk: the model (f32 or bf16, with a LoRA adapter kept apart
+// or merged), its tokenizer and generation defaults; plus prompt encoding (plain text or chat messages).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadLlamaConfig } from '../io/hf-config.js';
+import { LlamaModel, type WeightDType } from '../model/llama.js';
+import { loadAdapter } from '../model/peft.js';
+import { Tokenizer, type ChatMessage } from '../tokenizer/tokenizer.js';
+import { readGenerationConfig, type GenerationDefaults } from './generation-config.js';
+import { castWeightsToBf16, mergeLoraWeights } from './weights.js';
+
+export interface LoadForGenerationOptions {
+  modelDir: string;
+  adapterDir?: string | null;
+  /** Weight storage and GEMM precision; default: bf16 when config.json says bfloat16, else f32. */
+  dtype?: WeightDType;
+  /** Fold the adapter into the base weights (faster decoding) instead of applying it on the fly. */
+  merge?: boolean;
+  /** How an adapter folder is attached (default: src/model's PEFT LoRA loader). */
+  attachAdapter?: (model: LlamaModel, dir: string) => void;
+}
+
+export interface LoadedForGeneration {
+  model: LlamaModel;
+  tokenizer: Tokenizer;
+  defaults: GenerationDefaults;
+  dtype: WeightDType;
+}
+
+/** Load model (+ adapter) and tokenizer for generation. The tokenizer comes from the adapter folder when it has one. */
+export async function loadForGeneration(o: LoadForGenerationOptions): Promise<LoadedForGeneration> {
+  let model: LlamaModel;
+  const dtype: WeightDType = o.dtype ?? defaultDtype(o.modelDir);
+  if (!o.adapterDir) {
+    model = LlamaModel.load(o.modelDir, { dtype });
+  } else {
+    // Adapters (and trained token rows) are applied to f32 tables; bf16 storage comes after.
+    model = LlamaModel.load(o.modelDir, { dtype: 'f32' });
+    (o.attachAdapter ?? ((m, d) => void loadAdapter(m, d)))(model, o.adapterDir);
+    if (o.merge) mergeLoraWeights(model);
+    if (dtype === 'bf16') castWeightsToBf16(model);
+  }
+  const tokDir = o.adapterDir && hasTokenizer(o.adapterDir) ? o.adapterDir : o.modelDir;
+  const tokenizer = await Tokenizer.fromDir(tokDir);
+  return { model, tokenizer, defaults: readGenerationConfig(o.modelDir), dtype };
+}
+
+function defaultDtype(dir: string): WeightDType {
+  return loadLlamaConfig(dir).torchDtype === 'bfloat16' ? 'bf16' : 'f32';
+}
+
+function hasTokenizer(dir: string): boolean {
+  return existsSync(join(dir, 'tokenizer.json'));
+}
+
+/** Token ids of a plain-text prompt (BOS added when the tokenizer adds it). */
+export function encodeText(tok: Tokenizer, text: string): number[] {
+  return tok.encode(text, { addSpecialTokens: true }).ids;
+}
+
+/** Token ids of a conversation rendered with the chat template and the assistant generation prompt. */
+export function encodeChat(tok: Tokenizer, messages: ChatMessage[]): number[] {
+  const text = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
+  return tok.encode(text, { addSpecialTokens: false }).ids;
+}
+
+/** Decode generated ids for display: special tokens dropped (as HF decode(skip_special_tokens=True)). */
+export function decoderFor(tok: Tokenizer): (ids: number[]) => string {
+  return (ids) => tok.decode(ids, { skipSpecialTokens: true });
+}

@@ -1,0 +1,74 @@
+// `sftkit quantize`: a dense HF folder -> the same folder with every decoder projection in bitsandbytes' 4-bit
+// layout (what transformers' save_pretrained writes for load_in_4bit), embeddings, norms and LM head as they were.
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadLlamaConfig } from '../io/hf-config.js';
+import { SafetensorsModel, writeShardedSafetensors, type StWriteTensor } from '../io/safetensors.js';
+import { UserError } from '../util/errors.js';
+import { quantize4Bit, quantizedBytes } from './blockwise.js';
+import type { QuantType } from './codebook.js';
+import { quantizationConfigJson, quantizedTensors } from './serialize.js';
+
+/** The linears transformers quantizes in a Llama-family model (every nn.Linear but lm_head). */
+export const QUANTIZED_LINEAR = /^(model\.layers\.\d+\.(?:self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj))\.weight$/;
+
+export interface QuantizeFolderOptions {
+  quantType?: QuantType;
+  doubleQuant?: boolean;
+  blocksize?: number;
+  /** bnb_4bit_compute_dtype written to config.json; default 'bfloat16'. */
+  computeDtype?: 'bfloat16' | 'float32';
+}
+
+export interface QuantizeFolderResult {
+  linears: number;
+  params: number;
+  bytes: number;
+  files: string[];
+}
+
+const TORCH_DTYPE: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16', F64: 'float64' };
+const WEIGHT_FILE = /(\.safetensors|\.bin|\.pt|\.pth|\.gguf)$|^model\.safetensors\.index\.json$|^pytorch_model\.bin\.index\.json$|^config\.json$/;
+
+export async function quantizeFolder(modelDir: string, outDir: string, opts: QuantizeFolderOptions = {}): Promise<QuantizeFolderResult> {
+  if (resolve(modelDir) === resolve(outDir)) throw new UserError(`quantize: --out must differ from --model (${outDir})`);
+  const config = loadLlamaConfig(modelDir); // validates the architecture; refuses already-quantized folders' other methods
+  if (config.raw.quantization_config) throw new UserError(`${modelDir}: config.json already has a quantization_config (the folder is quantized)`);
+  const quantType = opts.quantType ?? 'nf4';
+  const doubleQuant = opts.doubleQuant ?? true;
+  const st = SafetensorsModel.open(modelDir);
+  const tensors: StWriteTensor[] = [];
+  let linears = 0;
+  let params = 0;
+  let bytes = 0;
+  try {
+    for (const [name, info] of st.tensors) {
+      const m = QUANTIZED_LINEAR.exec(name);
+      if (m && info.shape.length === 2) {
+        const q = quantize4Bit(st.readF32(name), info.shape, { type: quantType, doubleQuant, blocksize: opts.blocksize ?? 64, dtype: TORCH_DTYPE[info.dtype] ?? 'float32' });
+        tensors.push(...quantizedTensors(m[1]!, q));
+        linears++;
+        params += info.shape[0]! * info.shape[1]!;
+        bytes += quantizedBytes(q);
+      } else {
+        tensors.push({ name, dtype: info.dtype, shape: [...info.shape], data: st.readBytes(name) });
+      }
+    }
+  } finally {
+    st.close();
+  }
+  if (linears === 0) throw new UserError(`${modelDir}: no decoder projections (model.layers.N.self_attn.q_proj.weight, ...) to quantize`);
+  mkdirSync(outDir, { recursive: true });
+  await writeShardedSafetensors(outDir, tensors, { metadata: { format: 'pt' } });
+  const raw = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  raw.quantization_config = quantizationConfigJson({ quantType, doubleQuant, computeDtype: opts.computeDtype ?? 'bfloat16' });
+  writeFileSync(join(outDir, 'config.json'), JSON.stringify(raw, null, 2) + '\n');
+  const files: string[] = [];
+  for (const name of readdirSync(modelDir)) {
+    const p = join(modelDir, name);
+    if (!statSync(p).isFile() || WEIGHT_FILE.test(name)) continue;
+    copyFileSync(p, join(outDir, name));
+    files.push(name);
+  }
+  return { linears, params, bytes, files };
+}
