@@ -1,9 +1,10 @@
 // One LoRA training step on a SmolLM2-135M-shaped model (random weights), measured as
 // ../shared/reference/torch_speed.py measures PyTorch: forward over B x T tokens, mean cross-entropy over the
-// B x (T-1) next-token targets, backward, AdamW step and zero_grad, timed together; the median of the steps
-// after the first. The model folder is created once and cached in /tmp.
+// B x (T-1) next-token targets, backward, AdamW step and zero_grad, timed together; --steps counts every step
+// run and, as there, the first is left out and the median of the rest (element floor(n/2) of the sorted
+// times) is reported. The model folder is created once and cached in /tmp.
 // Usage: node --import tsx bench/train-step.ts [--dtype bf16|f32] [--layers 30] [--seq 512] [--batch 2]
-//          [--steps 4] [--rank 16] [--warmup 1] [--profile] [--json]
+//          [--steps 4] [--rank 16] [--profile] [--json] [--compare ROUNDS]
 // --profile times every backend call (GEMMs by layout and shape) and prints where a step's time goes.
 // --compare R runs R interleaved rounds of [PyTorch torch_speed.py lora, this benchmark] as child processes
 // with the same shape (the machine is shared: compare medians of rounds, with the load average beside them).
@@ -28,7 +29,8 @@ const num = (name: string, fallback: number) => Number(arg(name, String(fallback
 
 const dtype = arg('dtype', 'bf16') as 'bf16' | 'f32';
 const layers = num('layers', 30), seq = num('seq', 512), batch = num('batch', 2), steps = num('steps', 4);
-const rank = num('rank', 16), warmup = num('warmup', 1);
+const rank = num('rank', 16), warmup = 1;
+if (!(steps >= 2)) throw new Error('--steps must be at least 2 (the first step is not timed)');
 const profile = flag('profile'), json = flag('json');
 
 // ---- --compare: interleaved rounds against PyTorch ---------------------------------------------------
@@ -122,7 +124,7 @@ if (profile) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const times: number[] = [], fwdTimes: number[] = [], bwdTimes: number[] = [], optTimes: number[] = [];
 let loss = NaN;
-for (let i = 0; i < warmup + steps; i++) {
+for (let i = 0; i < steps; i++) {
   profiling = profile && i >= warmup;
   const t0 = performance.now();
   const l = model.loss(modelBatch, { training: true });
@@ -140,7 +142,7 @@ for (let i = 0; i < warmup + steps; i++) {
     bwdTimes.push(t2 - t1);
     optTimes.push(t3 - t2);
   }
-  if (!json) process.stderr.write(`step ${i + 1}/${warmup + steps}: ${((t3 - t0) / 1000).toFixed(3)} s (fwd ${(t1 - t0).toFixed(0)} ms, bwd ${(t2 - t1).toFixed(0)} ms, opt ${(t3 - t2).toFixed(0)} ms) loss ${loss.toFixed(4)}\n`);
+  if (!json) process.stderr.write(`step ${i + 1}/${steps}: ${((t3 - t0) / 1000).toFixed(3)} s (fwd ${(t1 - t0).toFixed(0)} ms, bwd ${(t2 - t1).toFixed(0)} ms, opt ${(t3 - t2).toFixed(0)} ms) loss ${loss.toFixed(4)}\n`);
 }
 profiling = false;
 
@@ -165,19 +167,20 @@ if (profile) {
   const rows = [...stats.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const kernelMs = rows.reduce((a, [, st]) => a + st.ms, 0);
   const out = process.stdout;
-  out.write(`\nprofile over ${steps} steps: ${(total / steps).toFixed(0)} ms/step, backend calls ${(kernelMs / steps).toFixed(0)} ms/step, other (JS) ${((total - kernelMs) / steps).toFixed(0)} ms/step\n`);
+  const timed = steps - warmup;
+  out.write(`\nprofile over ${timed} steps: ${(total / timed).toFixed(0)} ms/step, backend calls ${(kernelMs / timed).toFixed(0)} ms/step, other (JS) ${((total - kernelMs) / timed).toFixed(0)} ms/step\n`);
   out.write(`${'op'.padEnd(44)} ${'calls/step'.padStart(10)} ${'ms/step'.padStart(9)} ${'%'.padStart(5)} ${'GFLOP/s'.padStart(8)}\n`);
   // Aggregate by op family too (gemm layouts collapsed).
   const fam = new Map<string, number>();
   for (const [key, st] of rows) {
     const f = key.startsWith('gemmNarrow') ? key.split(' ').slice(0, 2).join(' ') : key.startsWith('gemm') ? key.split(' ').slice(0, 3).join(' ') : key;
     fam.set(f, (fam.get(f) ?? 0) + st.ms);
-    if (st.ms / steps < 1) continue;
+    if (st.ms / timed < 1) continue;
     const gf = st.flops ? (st.flops / (st.ms / 1000) / 1e9).toFixed(1) : '';
-    out.write(`${key.padEnd(44)} ${(st.calls / steps).toFixed(0).padStart(10)} ${(st.ms / steps).toFixed(1).padStart(9)} ${((100 * st.ms) / total).toFixed(1).padStart(5)} ${gf.padStart(8)}\n`);
+    out.write(`${key.padEnd(44)} ${(st.calls / timed).toFixed(0).padStart(10)} ${(st.ms / timed).toFixed(1).padStart(9)} ${((100 * st.ms) / total).toFixed(1).padStart(5)} ${gf.padStart(8)}\n`);
   }
   out.write('\nby family:\n');
   for (const [f, ms] of [...fam.entries()].sort((a, b) => b[1] - a[1])) {
-    out.write(`${f.padEnd(44)} ${(ms / steps).toFixed(1).padStart(9)} ms/step ${((100 * ms) / total).toFixed(1).padStart(5)}%\n`);
+    out.write(`${f.padEnd(44)} ${(ms / timed).toFixed(1).padStart(9)} ms/step ${((100 * ms) / total).toFixed(1).padStart(5)}%\n`);
   }
 }
