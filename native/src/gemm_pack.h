@@ -10,6 +10,7 @@
 
 #include "cpu.h"
 #include "gemm_api.h"
+#include "scratch.h"  // Scratch: the per-thread packing buffers (packing is per call, never shared across calls)
 
 namespace sftkit {
 namespace {
@@ -229,25 +230,6 @@ void pack(void* dst, const Operand& op, int64_t r0, int64_t p0, int64_t rows, in
   else
     pack_block(dst, static_cast<const uint16_t*>(op.at(r0, p0)), op.rs, op.cs, rows, depth, width, mode);
 }
-
-// A grow-only 64-byte aligned scratch buffer, one per thread (packing is per call, never shared across calls).
-struct Scratch {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  void* get(size_t want) {
-    if (want > bytes) {
-      std::free(ptr);
-      bytes = (want + 4095) & ~size_t(4095);
-      ptr = std::aligned_alloc(64, bytes);
-      if (!ptr) {
-        bytes = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return ptr;
-  }
-  ~Scratch() { std::free(ptr); }
-};
 
 }  // namespace
 }  // namespace sftkit

@@ -19,6 +19,7 @@
 #include "cpu.h"
 #include "gemm_api.h"
 #include "registry.h"
+#include "scratch.h"
 #include "threadpool.h"
 
 namespace sftkit {
@@ -186,25 +187,8 @@ void dequant_run(const Quant4& q, int64_t f0, int64_t len, uint16_t* out) {
 }
 void dequant_run(const Quant4& q, int64_t f0, int64_t len, float* out) { dequant_run_scalar(q, f0, len, out); }
 
-// A grow-only 64-byte aligned per-thread buffer for one dequantized panel.
-struct PanelBuffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  void* get(size_t want) {
-    if (want > bytes) {
-      std::free(ptr);
-      bytes = (want + 4095) & ~size_t(4095);
-      ptr = std::aligned_alloc(64, bytes);
-      if (!ptr) {
-        bytes = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return ptr;
-  }
-  ~PanelBuffer() { std::free(ptr); }
-};
-thread_local PanelBuffer tls_panel;
+// One dequantized panel per thread.
+thread_local Scratch tls_panel;
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 

@@ -1,4 +1,5 @@
-// The command table: one import per command file, in the order `sftkit --help` lists them.
+// The command table: one import per command file, in the order `sftkit --help` lists them. All of them load
+// (with the library code they import) on every run, even for --help: import() here is not lazy loading.
 import type { Command } from './command.js';
 
 export async function loadCommands(): Promise<Command[]> {

@@ -3,16 +3,11 @@
 import { writeSafetensors, type StWriteTensor } from '../io/safetensors.js';
 import { readBatchFile } from '../model/batch.js';
 import { computeDump } from '../model/dump.js';
-import { LlamaModel, type WeightDType } from '../model/llama.js';
+import { LlamaModel } from '../model/llama.js';
 import { loadAdapter } from '../model/peft.js';
 import { UserError } from '../util/errors.js';
-import { requireString, type Command } from './command.js';
+import { dtypeFlag, requireString, type Command } from './command.js';
 
-export function dtypeFlag(v: unknown, cmd: string): WeightDType | undefined {
-  if (v === undefined) return undefined;
-  if (v !== 'f32' && v !== 'bf16') throw new UserError(`sftkit ${cmd}: --dtype must be f32 or bf16, got '${String(v)}'`);
-  return v;
-}
 
 export const command: Command = {
   name: 'dump',

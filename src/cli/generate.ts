@@ -9,7 +9,7 @@ import { resolveSampling, type SamplingOptions } from '../generate/sampling.js';
 import type { ChatMessage } from '../tokenizer/tokenizer.js';
 import { UserError } from '../util/errors.js';
 import { numberFlag, requireString, type Command, type FlagSpec } from './command.js';
-import { dtypeFlag } from './dump.js';
+import { dtypeFlag } from './command.js';
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
 

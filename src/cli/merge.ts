@@ -1,7 +1,6 @@
 // `sftkit merge`: fold a LoRA adapter into its base model and write a complete HF folder.
 import { mergeAdapter } from '../export/merge.js';
-import { requireString, type Command } from './command.js';
-import { dtypeFlag } from './dump.js';
+import { dtypeFlag, requireString, type Command } from './command.js';
 
 export const command: Command = {
   name: 'merge',

@@ -4,7 +4,7 @@
 import { UserError } from '../util/errors.js';
 import type { PreparedExample } from './types.js';
 import { IGNORE_INDEX } from './prepare.js';
-import { seededRandom, shuffleInPlace } from './rng.js';
+import { seededRandom, shuffleInPlace } from '../util/random.js';
 
 /** One batch, row-major [batch, seq]. */
 export interface Batch {

@@ -1,5 +1,6 @@
 // Duplicate detection: exact duplicates by a hash of normalised text, near-duplicates by MinHash with LSH banding.
 import { createHash } from 'node:crypto';
+import { hashString, lowbias32 } from '../util/random.js';
 
 /** Lower-case, Unicode-normalised (NFKC), whitespace collapsed: what counts as "the same text". */
 export function normalizeForDedup(text: string): string {
@@ -20,33 +21,15 @@ export interface MinHashOptions {
   threshold?: number;
 }
 
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-function mix32(x: number): number {
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  x ^= x >>> 16;
-  return x >>> 0;
-}
-
 function shingles(text: string, k: number): Set<number> {
   const words = normalizeForDedup(text).split(' ').filter((w) => w.length > 0);
   const out = new Set<number>();
   if (words.length >= k) {
-    for (let i = 0; i + k <= words.length; i++) out.add(fnv1a(words.slice(i, i + k).join(' ')));
+    for (let i = 0; i + k <= words.length; i++) out.add(hashString(words.slice(i, i + k).join(' ')));
   } else {
     const s = words.join(' ');
-    for (let i = 0; i + 5 <= s.length; i++) out.add(fnv1a(s.slice(i, i + 5)));
-    if (out.size === 0 && s.length > 0) out.add(fnv1a(s));
+    for (let i = 0; i + 5 <= s.length; i++) out.add(hashString(s.slice(i, i + 5)));
+    if (out.size === 0 && s.length > 0) out.add(hashString(s));
   }
   return out;
 }
@@ -56,7 +39,7 @@ export function minHashSignature(text: string, numHashes: number, shingleWords =
   const sig = new Uint32Array(numHashes).fill(0xffffffff);
   for (const s of shingles(text, shingleWords)) {
     for (let h = 0; h < numHashes; h++) {
-      const v = mix32(s ^ Math.imul(h + 1, 0x9e3779b1));
+      const v = lowbias32(s ^ Math.imul(h + 1, 0x9e3779b1));
       if (v < sig[h]!) sig[h] = v;
     }
   }

@@ -5,7 +5,7 @@ import { join, extname } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { BadRecordError, normalizeRecord, type BadRecordReason, type DataFormat, type FormatOptions } from './formats.js';
 import type { SftRecord, SourceRef } from './types.js';
-import { shuffleInPlace } from './rng.js';
+import { shuffleInPlace } from '../util/random.js';
 
 export type BadRecordPolicy = 'error' | 'skip';
 

@@ -8,17 +8,9 @@
 //   uniform         = (bits >>> 8) / 2^24            (24 random bits in [0, 1))
 //   keep iff uniform >= p  (equivalently (bits >>> 8) >= ceil(p · 2^24))
 // Dropout then scales kept elements by f32(1 / (1 - p)) (p = 1 keeps nothing).
+import { lowbias32 as mix32 } from '../util/random.js';
 
 const TWO_POW_32 = 4294967296;
-
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x846ca68b);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 function key(seed: number, counterHi: number): number {
   const seedLo = seed >>> 0;

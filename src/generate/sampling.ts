@@ -2,7 +2,7 @@
 // repetition penalty (also in greedy mode), then for sampling temperature, top-k, top-p, min-p; the token
 // is drawn from the softmax of what survives with a seeded RNG (deterministic for a seed).
 import { UserError } from '../util/errors.js';
-import { SplitMix64 } from '../model/prng.js';
+import { SplitMix64 } from '../util/random.js';
 
 export interface SamplingOptions {
   /** false: greedy (argmax after the repetition penalty). Default: true when temperature > 0. */

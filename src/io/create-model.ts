@@ -8,7 +8,7 @@ import { chatmlTokenizerFiles } from '../tokenizer/chatml-files.js';
 import { trainByteLevelBpe, BUILTIN_ENGLISH_TEXT } from '../tokenizer/bpe-trainer.js';
 import { atomicDir } from './atomic.js';
 import { f32ToBf16Array } from './float-bits.js';
-import { hashString, SeededRandom } from './seeded-random.js';
+import { hashString, SeededRandom } from '../util/random.js';
 import { writeSafetensors, type StWriteTensor } from './safetensors.js';
 
 export type ModelPreset = 'tiny' | 'smollm2-135m-shape';

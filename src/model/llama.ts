@@ -19,7 +19,7 @@ import { UserError } from '../util/errors.js';
 import { countTargets, positionsOf, segmentIdsOf, shiftedTargets, type ModelBatch } from './batch.js';
 import { freeIfNoGrad, Linear, type ForwardContext } from './linear.js';
 import { isLoraTarget, LoraAdapter, validateLoraConfig, type LoraConfig } from './lora.js';
-import { SplitMix64 } from './prng.js';
+import { SplitMix64 } from '../util/random.js';
 import { RopeCache } from './rope.js';
 import type { TokenRowsAdapter } from './token-rows.js';
 

@@ -2,7 +2,7 @@
 // y = W x + b + scale · B (A dropout(x)), A [r, in], B [out, r]; scale = alpha / r (alpha / sqrt(r) with rsLoRA).
 import { Tensor } from '../engine/index.js';
 import { UserError } from '../util/errors.js';
-import type { SplitMix64 } from './prng.js';
+import type { SplitMix64 } from '../util/random.js';
 
 /** The seven projections of a Llama-family block, in PEFT/HF naming ('all-linear' = all of them, never lm_head). */
 export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;

@@ -27,7 +27,7 @@ import { lossCurveSvg } from './loss-plot.js';
 import { availableMemoryBytes, estimateTrainingMemory, formatEstimate } from './memory.js';
 import { formatBytes, formatSummary, MetricsWriter, peakRssBytes, readMetrics, type MetricsRecord, type RunSummary } from './metrics.js';
 import { ProgressBar } from './progress.js';
-import { deriveSeed, Rng } from './rng.js';
+import { deriveSeed, Rng } from '../util/random.js';
 import { LrSchedule } from './schedule.js';
 import { findUntrainedRows, specialLabelTokens } from './token-rows.js';
 import { TokenRowsAdapter } from '../model/token-rows.js';

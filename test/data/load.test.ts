@@ -6,7 +6,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadRecords, readRecords, emptyLoadReport, splitTrainEval, loadDataset } from '../../src/data/load.js';
 import { BadRecordError, normalizeRecord } from '../../src/data/formats.js';
-import { shuffleInPlace } from '../../src/data/rng.js';
+import { shuffleInPlace } from '../../src/util/random.js';
 import type { SftRecord } from '../../src/data/types.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'data');

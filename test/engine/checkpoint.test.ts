@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { add, backward, checkpoint, dropout, linear, noGrad, rmsnorm, swiglu, Tensor } from '../../src/engine/index.js';
 import { tapeLength } from '../../src/engine/tape.js';
-import { SplitMix64 } from '../../src/model/prng.js';
+import { SplitMix64 } from '../../src/util/random.js';
 
 function randomTensor(shape: number[], seed: number, requiresGrad = false): Tensor {
   const rng = new SplitMix64(seed);

@@ -11,24 +11,10 @@ import assert from 'node:assert/strict';
 import { loadNative } from '../../src/engine/native.js';
 import { cpuBackend } from '../../src/engine/cpu-backend.js';
 import type { GemmArgs } from '../../src/engine/backend.js';
+import { ALL_ISAS, forEachIsa, SUPPORTED_ISAS } from '../helpers/isa.js';
 
 const addon = loadNative();
 const backend = cpuBackend();
-const ALL_ISAS = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
-const ISAS = ALL_ISAS.slice(0, ALL_ISAS.indexOf(addon.detectedIsa()) + 1);
-
-/** Runs fn on each supported ISA path, restoring the detected one afterwards. */
-function forEachIsa(fn: (isa: string) => void): void {
-  const before = addon.isa();
-  try {
-    for (const isa of ISAS) {
-      addon.setIsa(isa);
-      fn(isa);
-    }
-  } finally {
-    addon.setIsa(before);
-  }
-}
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -361,7 +347,7 @@ test('conversions are threaded for large arrays and reject short destinations', 
 test('setIsa rejects unknown names and reports the active path', () => {
   assert.equal(backend.isa(), process.env.SFTKIT_ISA || addon.detectedIsa());
   assert.throws(() => addon.setIsa('sse9'), RangeError);
-  if (ISAS.length < ALL_ISAS.length) assert.throws(() => addon.setIsa(ALL_ISAS[ISAS.length]), /not supported/);
+  if (SUPPORTED_ISAS.length < ALL_ISAS.length) assert.throws(() => addon.setIsa(ALL_ISAS[SUPPORTED_ISAS.length]), /not supported/);
   forEachIsa((isa) => assert.equal(backend.isa(), isa));
   assert.ok(backend.threads() >= 1);
 });

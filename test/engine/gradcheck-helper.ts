@@ -1,17 +1,12 @@
 // Finite-difference gradient checking for engine ops on the reference backend.
 import assert from 'node:assert/strict';
 import { backward, clearTape, noGrad, Tensor } from '../../src/engine/index.js';
+import { Rng } from '../../src/util/random.js';
 
-/** A deterministic pseudo-random generator (mulberry32) so tests are reproducible. */
+/** A deterministic uniform [0, 1) generator (the shared mulberry32 started at `seed`) so tests are reproducible. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** Uniform values in [-scale, scale). */

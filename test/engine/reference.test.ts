@@ -132,7 +132,11 @@ test('bf16 conversion: round-to-nearest-even, NaN kept, overflow to Inf', () => 
 
 // ---- golden values from PyTorch -----------------------------------------------------------------------
 
-test('attention forward/backward match PyTorch (causal, GQA, segments, qLen < kvLen, kv batch stride, empty rows)', () => {
+/**
+ * Every golden attention case through `be`: forward to 1e-5, backward to `backwardRtol`. With `poisonGrads`, the
+ * gradient buffers start as NaN so an element the kernel never writes fails.
+ */
+function checkAttentionGolden(be: Backend, backwardRtol: number, poisonGrads: boolean): void {
   for (const [ci, g] of (golden.attention as any[]).entries()) {
     const shape = {
       batch: g.batch, qLen: g.qLen, kvLen: g.kvLen, heads: g.heads, kvHeads: g.kvHeads, headDim: g.headDim, scale: g.scale,
@@ -140,15 +144,20 @@ test('attention forward/backward match PyTorch (causal, GQA, segments, qLen < kv
     };
     const q = F(g.q), k = F(g.k), v = F(g.v);
     const out = new Float32Array(q.length), lse = new Float32Array(g.batch * g.heads * g.qLen);
-    ref.attentionForward({ ...shape, q, k, v, out, lse });
+    be.attentionForward({ ...shape, q, k, v, out, lse });
     close(out, g.out, 1e-5, 1e-6, `case ${ci} out`);
     close(lse, g.lse, 1e-5, 1e-6, `case ${ci} lse`);
-    const dq = new Float32Array(q.length).fill(NaN), dk = new Float32Array(k.length).fill(NaN), dv = new Float32Array(v.length).fill(NaN);
-    ref.attentionBackward({ ...shape, q, k, v, out, lse, dout: F(g.dout), dq, dk, dv });
-    close(dq, g.dq, 1e-5, 1e-6, `case ${ci} dq`);
-    close(dk, g.dk, 1e-5, 1e-6, `case ${ci} dk`);
-    close(dv, g.dv, 1e-5, 1e-6, `case ${ci} dv`);
+    const grad = (n: number) => (poisonGrads ? new Float32Array(n).fill(NaN) : new Float32Array(n));
+    const dq = grad(q.length), dk = grad(k.length), dv = grad(v.length);
+    be.attentionBackward({ ...shape, q, k, v, out, lse, dout: F(g.dout), dq, dk, dv });
+    close(dq, g.dq, backwardRtol, 1e-6, `case ${ci} dq`);
+    close(dk, g.dk, backwardRtol, 1e-6, `case ${ci} dk`);
+    close(dv, g.dv, backwardRtol, 1e-6, `case ${ci} dv`);
   }
+}
+
+test('attention forward/backward match PyTorch (causal, GQA, segments, qLen < kvLen, kv batch stride, empty rows)', () => {
+  checkAttentionGolden(ref, 1e-5, true);
   // case 1 has a query that sees no key: zeros and lse = -Infinity
   assert.ok((golden.attention[1].lse as (number | null)[]).includes(null));
 });
@@ -384,22 +393,7 @@ nativeTest('rope (partial rotary, inverse)', (nb) => {
 });
 
 nativeTest('attention forward/backward (golden cases)', (nb) => {
-  for (const [ci, g] of (golden.attention as any[]).entries()) {
-    const shape = {
-      batch: g.batch, qLen: g.qLen, kvLen: g.kvLen, heads: g.heads, kvHeads: g.kvHeads, headDim: g.headDim, scale: g.scale,
-      kvBatchStride: g.kvBatchStride, qSeg: g.qSeg ? Int32Array.from(g.qSeg) : null, kSeg: g.kSeg ? Int32Array.from(g.kSeg) : null,
-    };
-    const q = F(g.q), k = F(g.k), v = F(g.v);
-    const out = new Float32Array(q.length), lse = new Float32Array(g.batch * g.heads * g.qLen);
-    nb.attentionForward({ ...shape, q, k, v, out, lse });
-    close(out, g.out, 1e-5, 1e-6, `case ${ci} out`);
-    close(lse, g.lse, 1e-5, 1e-6, `case ${ci} lse`);
-    const dq = new Float32Array(q.length), dk = new Float32Array(k.length), dv = new Float32Array(v.length);
-    nb.attentionBackward({ ...shape, q, k, v, out, lse, dout: F(g.dout), dq, dk, dv });
-    close(dq, g.dq, 1e-4, 1e-6, `case ${ci} dq`);
-    close(dk, g.dk, 1e-4, 1e-6, `case ${ci} dk`);
-    close(dv, g.dv, 1e-4, 1e-6, `case ${ci} dv`);
-  }
+  checkAttentionGolden(nb, 1e-4, false);
 });
 
 nativeTest('swiglu forward/backward', (nb) => {

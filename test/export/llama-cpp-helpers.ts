@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensors } from '../../src/io/safetensors.js';
-import { SeededRandom } from '../../src/io/seeded-random.js';
+import { SeededRandom } from '../../src/util/random.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { LINEAR_MODULES } from '../../src/model/lora.js';
 

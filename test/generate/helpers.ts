@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModel } from '../../src/io/create-model.js';
 import { LlamaModel } from '../../src/model/llama.js';
-import { SplitMix64 } from '../../src/model/prng.js';
+import { SplitMix64 } from '../../src/util/random.js';
 
 /** A fresh tiny model folder (2 layers, hidden 64, GQA 4/2, untied head, byte-level BPE ChatML tokenizer). */
 export async function tinyModelDir(root: string, opts: { tied?: boolean; arch?: 'llama' | 'qwen2' } = {}): Promise<string> {

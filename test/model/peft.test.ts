@@ -9,7 +9,7 @@ import { readBatchFile } from '../../src/model/batch.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import type { LoraConfig } from '../../src/model/lora.js';
 import { loadAdapter, parseAdapterConfig, saveAdapter } from '../../src/model/peft.js';
-import { SplitMix64 } from '../../src/model/prng.js';
+import { SplitMix64 } from '../../src/util/random.js';
 import { UserError } from '../../src/util/errors.js';
 import { fixture, readAll, useBestBackend } from './helpers.js';
 

@@ -11,7 +11,7 @@ import { SafetensorsFile } from '../../src/io/safetensors.js';
 import type { ModelBatch } from '../../src/model/batch.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { loadAdapter, saveAdapter } from '../../src/model/peft.js';
-import { SplitMix64 } from '../../src/model/prng.js';
+import { SplitMix64 } from '../../src/util/random.js';
 import { TokenRowsAdapter, tokenRowsKey } from '../../src/model/token-rows.js';
 import { UserError } from '../../src/util/errors.js';
 

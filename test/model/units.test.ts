@@ -5,7 +5,7 @@ import { parseBatchJson, positionsOf, segmentIdsOf, shiftedTargets } from '../..
 import { LlamaModel } from '../../src/model/llama.js';
 import { loadAdapter } from '../../src/model/peft.js';
 import { formatTrainableParameters, trainableParametersReport } from '../../src/model/params.js';
-import { SplitMix64 } from '../../src/model/prng.js';
+import { SplitMix64 } from '../../src/util/random.js';
 import { buildRopeTable, ropeInvFreq } from '../../src/model/rope.js';
 import { UserError } from '../../src/util/errors.js';
 import { fixture, useBestBackend } from './helpers.js';

@@ -7,29 +7,14 @@
 // f32 sums: |c - ref| <= 2·(k + 2)·2⁻²⁴·Σ|a·w| (the γ_k bound used by test/engine/gemm.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadNative } from '../../src/engine/native.js';
 import { cpuBackend } from '../../src/engine/cpu-backend.js';
 import type { Quantized4BitMatrix } from '../../src/engine/backend.js';
 import { quantize4Bit } from '../../src/quant/blockwise.js';
 import { dequantizeMatrix, referenceNf4Gemm } from '../../src/quant/matmul.js';
 import type { QuantType } from '../../src/quant/codebook.js';
+import { forEachIsa } from '../helpers/isa.js';
 
-const addon = loadNative();
 const backend = cpuBackend();
-const ALL_ISAS = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
-const ISAS = ALL_ISAS.slice(0, ALL_ISAS.indexOf(addon.detectedIsa()) + 1);
-
-function forEachIsa(fn: (isa: string) => void): void {
-  const before = addon.isa();
-  try {
-    for (const isa of ISAS) {
-      addon.setIsa(isa);
-      fn(isa);
-    }
-  } finally {
-    addon.setIsa(before);
-  }
-}
 
 function gaussian(n: number, seed: number, scale: number): Float32Array {
   let s = seed >>> 0;

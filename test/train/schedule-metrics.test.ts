@@ -7,7 +7,7 @@ import { LrSchedule, lrMultiplier, warmupStepsFor } from '../../src/train/schedu
 import { MetricsWriter, readMetrics, formatSummary } from '../../src/train/metrics.js';
 import { lossCurveSvg } from '../../src/train/loss-plot.js';
 import { ProgressBar } from '../../src/train/progress.js';
-import { epochPermutation, deriveSeed } from '../../src/train/rng.js';
+import { epochPermutation, deriveSeed } from '../../src/util/random.js';
 
 test('warmup: warmup_steps overrides warmup_ratio, ratio rounds up', () => {
   assert.equal(warmupStepsFor(10, 0, 0.15), 2);

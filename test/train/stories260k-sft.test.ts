@@ -10,7 +10,7 @@ import { sharedDir } from '../../src/util/paths.js';
 import { SFTTrainer } from '../../src/train/trainer.js';
 import { answerPrompts } from '../../src/train/quickstart.js';
 import type { SftRecord } from '../../src/data/types.js';
-import { Rng } from '../../src/train/rng.js';
+import { Rng } from '../../src/util/random.js';
 import { tempDir } from './helpers.js';
 
 const TEMPLATE =

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findUntrainedRows, specialLabelTokens, tokenRowsKey } from '../../src/train/token-rows.js';
 import { estimateTrainingMemory } from '../../src/train/memory.js';
-import { Rng } from '../../src/train/rng.js';
+import { Rng } from '../../src/util/random.js';
 import { quickstartDataFiles } from '../../src/train/corpus/write-quickstart-data.js';
 import { generatePretrainCorpus } from '../../src/train/corpus/pretrain-corpus.js';
 import { packageRoot } from '../../src/util/paths.js';

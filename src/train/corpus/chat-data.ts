@@ -2,7 +2,7 @@
 // generator so it is reproducible: short questions about the facts the pretraining corpus states, greetings
 // and simple instructions, some with system prompts, some multi-turn. Items listed in HELD_OUT never appear
 // in the training conversations, so eval loss and the before/after prompts measure generalisation.
-import { Rng } from '../rng.js';
+import { Rng } from '../../util/random.js';
 import { ANIMAL_SOUNDS, CAPITALS, OPPOSITES, PETS, THING_COLOURS, TOYS, FOODS, spell } from './facts.js';
 
 export interface ChatMessage {

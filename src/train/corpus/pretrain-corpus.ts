@@ -1,7 +1,7 @@
 // A small English pretraining corpus, generated (deterministically) rather than shipped: simple stories,
 // plain facts about the quickstart's little world, arithmetic, and some question/answer prose as web text
 // has. No chat markup: the base model never sees <|im_start|> / <|im_end|>, like a real base model.
-import { Rng } from '../rng.js';
+import { Rng } from '../../util/random.js';
 import { ANIMAL_SOUNDS, CAPITALS, COLOURS, FEELINGS, FOODS, NAMES, NUMBER_WORDS, OPPOSITES, PETS, PLACES, THING_COLOURS, TOYS, spell } from './facts.js';
 
 const cap = (s: string) => s[0]!.toUpperCase() + s.slice(1);
