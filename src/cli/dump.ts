@@ -8,7 +8,6 @@ import { loadAdapter } from '../model/peft.js';
 import { UserError } from '../util/errors.js';
 import { dtypeFlag, requireString, type Command } from './command.js';
 
-
 export const command: Command = {
   name: 'dump',
   summary: 'Write logits, loss and gradients of one batch (parity check against the PyTorch reference)',

@@ -16,8 +16,6 @@ export interface LoadForGenerationOptions {
   dtype?: WeightDType;
   /** Fold the adapter into the base weights (faster decoding) instead of applying it on the fly. */
   merge?: boolean;
-  /** How an adapter folder is attached (default: src/model's PEFT LoRA loader). */
-  attachAdapter?: (model: LlamaModel, dir: string) => void;
 }
 
 export interface LoadedForGeneration {
@@ -36,7 +34,7 @@ export async function loadForGeneration(o: LoadForGenerationOptions): Promise<Lo
   } else {
     // Adapters (and trained token rows) are applied to f32 tables; bf16 storage comes after.
     model = LlamaModel.load(o.modelDir, { dtype: 'f32' });
-    (o.attachAdapter ?? ((m, d) => void loadAdapter(m, d)))(model, o.adapterDir);
+    loadAdapter(model, o.adapterDir); // LoRA matrices and any trained token rows
     if (o.merge) mergeLoraWeights(model);
     if (dtype === 'bf16') castWeightsToBf16(model);
   }
