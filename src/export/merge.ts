@@ -7,6 +7,7 @@ import { writeShardedSafetensors, type StWriteTensor } from '../io/safetensors.j
 import { LlamaModel, type WeightDType } from '../model/llama.js';
 import { loadAdapter } from '../model/peft.js';
 import { foldTokenRows } from '../model/token-rows.js';
+import { foldLora } from '../model/fold-lora.js';
 import { UserError } from '../util/errors.js';
 
 export interface MergeOptions {
@@ -18,24 +19,6 @@ export interface MergeOptions {
 
 const WEIGHT_FILE = /(\.safetensors|\.bin|\.pt|\.pth|\.gguf)$|^model\.safetensors\.index\.json$|^pytorch_model\.bin\.index\.json$/;
 const TOKENIZER_FILE = /^(tokenizer.*|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt|chat_template\.(jinja|json))$/;
-
-/** Fold the adapter's LoRA matrices into the base weights of `model` (in place; f32 weights required). */
-export function foldLora(model: LlamaModel): number {
-  const be = getBackend();
-  let merged = 0;
-  for (const m of model.linears()) {
-    const l = m.lora;
-    if (!l) continue;
-    if (m.quantized) throw new UserError(`merge: ${m.name} is 4-bit quantized; merge the adapter into the full-precision base model instead`);
-    if (m.weight.dtype !== 'f32') throw new Error(`foldLora: ${m.name} weight must be f32 to merge into`);
-    // W [out,in] += scale · B [out,r] · A [r,in]
-    be.gemm({ transA: false, transB: false, m: m.outFeatures, n: m.inFeatures, k: l.rank, a: l.b.toF32(), b: l.a.toF32(), c: m.weight.data as Float32Array, accumulate: true, alpha: l.scale, compute: 'f32' });
-    m.lora = null;
-    merged++;
-  }
-  model.lora = null;
-  return merged;
-}
 
 function copyFolderFiles(from: string, to: string, keep: (name: string) => boolean): string[] {
   const copied: string[] = [];

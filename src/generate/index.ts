@@ -10,7 +10,8 @@ export { readGenerationConfig, type GenerationDefaults } from './generation-conf
 export { createCache, forwardStep, type StepInput } from './forward.js';
 export { KVCache } from './kv-cache.js';
 export { TextStream } from './text-stream.js';
-export { castWeightsToBf16, mergeLoraWeights } from './weights.js';
+export { castWeightsToBf16 } from './weights.js';
+export { foldLora } from '../model/fold-lora.js';
 export { answerPrompts, normalizeAnswer, resultRecord, scoreAnswer, summarize, type EvalAnswer, type EvalRun, type EvalSummary } from './eval.js';
 export { parseEvalPrompt, readEvalPrompts, type EvalPrompt } from './eval-prompts.js';
 export { evalLoss, type EvalLoss } from './eval-loss.js';

@@ -7,7 +7,8 @@ import { LlamaModel, type WeightDType } from '../model/llama.js';
 import { loadAdapter } from '../model/peft.js';
 import { Tokenizer, type ChatMessage } from '../tokenizer/tokenizer.js';
 import { readGenerationConfig, type GenerationDefaults } from './generation-config.js';
-import { castWeightsToBf16, mergeLoraWeights } from './weights.js';
+import { castWeightsToBf16 } from './weights.js';
+import { foldLora } from '../model/fold-lora.js';
 
 export interface LoadForGenerationOptions {
   modelDir: string;
@@ -35,7 +36,7 @@ export async function loadForGeneration(o: LoadForGenerationOptions): Promise<Lo
     // Adapters (and trained token rows) are applied to f32 tables; bf16 storage comes after.
     model = LlamaModel.load(o.modelDir, { dtype: 'f32' });
     loadAdapter(model, o.adapterDir); // LoRA matrices and any trained token rows
-    if (o.merge) mergeLoraWeights(model);
+    if (o.merge) foldLora(model);
     if (dtype === 'bf16') castWeightsToBf16(model);
   }
   const tokDir = o.adapterDir && hasTokenizer(o.adapterDir) ? o.adapterDir : o.modelDir;

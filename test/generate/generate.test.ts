@@ -9,7 +9,8 @@ import { createCache, forwardStep } from '../../src/generate/forward.js';
 import { generate, PrefixCache } from '../../src/generate/generate.js';
 import { KVCache, PAD_SEGMENT, REAL_SEGMENT } from '../../src/generate/kv-cache.js';
 import { TextStream } from '../../src/generate/text-stream.js';
-import { castWeightsToBf16, mergeLoraWeights } from '../../src/generate/weights.js';
+import { castWeightsToBf16 } from '../../src/generate/weights.js';
+import { foldLora } from '../../src/model/fold-lora.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { sharedDir } from '../../src/util/paths.js';
@@ -69,7 +70,7 @@ test('greedy with an unmerged LoRA adapter equals full-forward argmax, and mergi
   assert.notDeepEqual(want, base, 'the adapter must change the output');
   assert.deepEqual(generate(model, [PROMPT], { maxNewTokens: 32, doSample: false }).generations[0]!.tokenIds, want);
   const before = lastLogits(model, PROMPT);
-  assert.equal(mergeLoraWeights(model), 14);
+  assert.equal(foldLora(model), 14);
   assert.ok(model.linears().every((m) => m.lora === null));
   assert.ok(maxAbsDiff(lastLogits(model, PROMPT), before) < 1e-4);
   assert.deepEqual(generate(model, [PROMPT], { maxNewTokens: 32, doSample: false }).generations[0]!.tokenIds, want);

@@ -8,7 +8,7 @@ import { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { UserError } from '../../util/errors.js';
 import { LlamaModel } from '../../model/llama.js';
 import { loadAdapter } from '../../model/peft.js';
-import { foldLora } from '../merge.js';
+import { foldLora } from '../../model/fold-lora.js';
 import { foldTokenRows } from '../../model/token-rows.js';
 import { encodeTensor } from './convert.js';
 import { GGML_BLOCK, type GgmlTypeName } from './format.js';
