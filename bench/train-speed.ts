@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModel } from '../src/io/create-model.js';
 import { SFTTrainer } from '../src/train/trainer.js';
-import { generatePretrainCorpus } from '../src/train/corpus/pretrain-corpus.js';
+import { generatePretrainCorpus } from '../src/quickstart/corpus/pretrain-corpus.js';
 import type { SftRecord } from '../src/data/types.js';
 import { formatBytes, peakRssBytes } from '../src/train/metrics.js';
 

@@ -11,7 +11,7 @@ export { Tokenizer } from './tokenizer/tokenizer.js';
 export type { ChatMessage, Encoding, ChatTemplateOptions } from './tokenizer/tokenizer.js';
 export { SFTTrainer, type SFTTrainerOptions, type TrainResult } from './train/trainer.js';
 export { resolveConfig, defaultSFTConfig, type SFTConfig, type SFTConfigInput, type LoraConfig as PeftLoraConfig } from './train/config.js';
-export { runQuickstart, type QuickstartResult } from './train/quickstart.js';
+export { runQuickstart, type QuickstartResult } from './quickstart/quickstart.js';
 export { generate, loadForGeneration, encodeChat, encodeText, decoderFor, type GenerateOptions, type Generation, type SamplingOptions } from './generate/index.js';
 export { quantize4Bit, dequantize4Bit, QuantizedLinearWeight, quantizedBaseReport, type Quantized4Bit, type QuantizeOptions } from './quant/index.js';
 export { quantizeFolder, type QuantizeFolderOptions } from './quant/index.js';

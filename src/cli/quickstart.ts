@@ -1,7 +1,7 @@
 // `sftkit quickstart`: pre-train a small base model (cached), LoRA-SFT it on the bundled chat data, and show
 // the same held-out prompts answered before and after.
 import type { Command } from './command.js';
-import { formatQuickstartReport, runQuickstart } from '../train/quickstart.js';
+import { formatQuickstartReport, runQuickstart } from '../quickstart/quickstart.js';
 
 export const command: Command = {
   name: 'quickstart',

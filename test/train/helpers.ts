@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModel } from '../../src/io/create-model.js';
 import type { SftRecord } from '../../src/data/types.js';
-import { generateChatData, type Conversation } from '../../src/train/corpus/chat-data.js';
+import { generateChatData, type Conversation } from '../../src/quickstart/corpus/chat-data.js';
 
 let modelDir: Promise<string> | null = null;
 

@@ -8,7 +8,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sharedDir } from '../../src/util/paths.js';
 import { SFTTrainer } from '../../src/train/trainer.js';
-import { answerPrompts } from '../../src/train/quickstart.js';
+import { answerPrompts } from '../../src/quickstart/quickstart.js';
 import type { SftRecord } from '../../src/data/types.js';
 import { Rng } from '../../src/util/random.js';
 import { tempDir } from './helpers.js';

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { findUntrainedRows, specialLabelTokens, tokenRowsKey } from '../../src/train/token-rows.js';
 import { estimateTrainingMemory } from '../../src/train/memory.js';
 import { Rng } from '../../src/util/random.js';
-import { quickstartDataFiles } from '../../src/train/corpus/write-quickstart-data.js';
-import { generatePretrainCorpus } from '../../src/train/corpus/pretrain-corpus.js';
+import { quickstartDataFiles } from '../../src/quickstart/corpus/write-quickstart-data.js';
+import { generatePretrainCorpus } from '../../src/quickstart/corpus/pretrain-corpus.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { parseLlamaConfig } from '../../src/io/hf-config.js';
 
@@ -48,7 +48,7 @@ test('memory estimate: full FT adds weights/grads/optimizer for every parameter;
 
 test('the committed quickstart data is what the generator writes; the corpus is deterministic', () => {
   const dir = join(packageRoot(), 'examples', 'quickstart');
-  for (const [name, text] of Object.entries(quickstartDataFiles())) assert.equal(readFileSync(join(dir, name), 'utf8'), text, `${name} is stale: run npx tsx src/train/corpus/write-quickstart-data.ts`);
+  for (const [name, text] of Object.entries(quickstartDataFiles())) assert.equal(readFileSync(join(dir, name), 'utf8'), text, `${name} is stale: run npx tsx src/quickstart/corpus/write-quickstart-data.ts`);
   const a = generatePretrainCorpus({ targetBytes: 20_000 });
   assert.deepEqual(a, generatePretrainCorpus({ targetBytes: 20_000 }));
   assert.ok(a.join('\n').length >= 20_000);

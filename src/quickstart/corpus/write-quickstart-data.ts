@@ -1,4 +1,4 @@
-// Regenerates examples/quickstart/{chat,eval}.jsonl: `npx tsx src/train/corpus/write-quickstart-data.ts`.
+// Regenerates examples/quickstart/{chat,eval}.jsonl: `npx tsx src/quickstart/corpus/write-quickstart-data.ts`.
 // The files are committed (they are the documented example data); a test checks they match this generator.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -16,12 +16,12 @@ import { chatmlTokenizerFiles } from '../tokenizer/chatml-files.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { packageRoot } from '../util/paths.js';
 import { UserError } from '../util/errors.js';
-import { resolveConfig, type SFTConfig } from './config.js';
+import { resolveConfig, type SFTConfig } from '../train/config.js';
 import { DEMO_PROMPTS } from './corpus/chat-data.js';
 import { generatePretrainCorpus } from './corpus/pretrain-corpus.js';
-import { greedyGenerate } from './greedy.js';
-import { formatDuration } from './metrics.js';
-import { SFTTrainer } from './trainer.js';
+import { generate } from '../generate/generate.js';
+import { formatDuration } from '../train/metrics.js';
+import { SFTTrainer } from '../train/trainer.js';
 
 /** The base model's shape: small enough to pre-train in about two minutes on 2 cores. */
 export const BASE_MODEL_SHAPE = {
@@ -135,9 +135,11 @@ export function answerPrompts(model: LlamaModel, tok: Tokenizer, prompts: string
   return prompts.map((prompt) => {
     const text = tok.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true });
     const ids = tok.encode(text, { addSpecialTokens: false }).ids;
-    const r = greedyGenerate(model, ids, { maxNewTokens, stopIds: tok.stopTokenIds.length ? tok.stopTokenIds : [tok.eosTokenId ?? 2] });
-    const shown = r.stopped ? r.ids.slice(0, -1) : r.ids;
-    return { prompt, answer: tok.decode(shown, { skipSpecialTokens: false }), stopped: r.stopped };
+    const stopTokenIds = tok.stopTokenIds.length ? tok.stopTokenIds : [tok.eosTokenId ?? 2];
+    const g = generate(model, [ids], { maxNewTokens, stopTokenIds, doSample: false }).generations[0]!;
+    const stopped = g.finishReason === 'eos';
+    const shown = stopped ? g.tokenIds.slice(0, -1) : g.tokenIds;
+    return { prompt, answer: tok.decode(shown, { skipSpecialTokens: false }), stopped };
   });
 }
 
