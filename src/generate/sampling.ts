@@ -5,7 +5,7 @@ import { UserError } from '../util/errors.js';
 import { SplitMix64 } from '../util/random.js';
 
 export interface SamplingOptions {
-  /** false: greedy (argmax after the repetition penalty). Default: true when temperature > 0. */
+  /** true: sample from the filtered distribution; false (default, as HF's do_sample): greedy argmax after the repetition penalty. */
   doSample?: boolean;
   /** Divides the logits before filtering; 0 means greedy. Default 1. */
   temperature?: number;
@@ -41,7 +41,7 @@ export function resolveSampling(o: SamplingOptions, source = 'sampling'): Resolv
   if (!(topP > 0 && topP <= 1)) throw new UserError(`${source}: top_p must be in (0, 1], got ${topP}`);
   if (!(minP >= 0 && minP <= 1)) throw new UserError(`${source}: min_p must be in [0, 1], got ${minP}`);
   if (!(repetitionPenalty > 0) || !Number.isFinite(repetitionPenalty)) throw new UserError(`${source}: repetition_penalty must be a number > 0, got ${repetitionPenalty}`);
-  const greedy = o.doSample === false || temperature === 0;
+  const greedy = o.doSample !== true || temperature === 0;
   return { greedy, temperature: greedy ? 1 : temperature, topK, topP, minP, repetitionPenalty };
 }
 

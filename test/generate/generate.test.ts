@@ -99,7 +99,7 @@ test('batched prompts of different lengths (left padding + segments) generate wh
     assert.deepEqual(g.promptTokenIds, prompts[i]);
   });
   // Sampled rows draw from per-row streams (seed, row index): batched sampling equals sampling each prompt alone.
-  const sample = { maxNewTokens: 8, temperature: 1.5, topK: 0, seed: 5 };
+  const sample = { maxNewTokens: 8, doSample: true, temperature: 1.5, topK: 0, seed: 5 };
   const a = generate(model, prompts, sample).generations.map((g) => g.tokenIds);
   assert.deepEqual(a, prompts.map((p, i) => generate(model, [p], { ...sample, rowOffset: i }).generations[0]!.tokenIds));
   assert.notDeepEqual(a, prompts.map((p) => generate(model, [p], { ...sample, doSample: false }).generations[0]!.tokenIds));

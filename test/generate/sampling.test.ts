@@ -17,7 +17,7 @@ useBestBackend();
 // probabilities 0.5, 0.2, 0.15, 0.1, 0.05 in a shuffled order: ids 3, 0, 4, 1, 2 by descending probability
 const PROBS = [0.2, 0.1, 0.05, 0.5, 0.15];
 const LOGITS = Float32Array.from(PROBS, (p) => Math.log(p) + 3);
-const kept = (opts: Parameters<typeof resolveSampling>[0]) => filteredDistribution(LOGITS, resolveSampling({ topK: 0, ...opts }));
+const kept = (opts: Parameters<typeof resolveSampling>[0]) => filteredDistribution(LOGITS, resolveSampling({ doSample: true, topK: 0, ...opts }));
 
 test('top-p keeps the smallest set of most likely tokens whose probability reaches p, at least one', () => {
   assert.deepEqual(kept({ topP: 0.45 }).ids, [3]);
@@ -36,8 +36,8 @@ test('min-p drops tokens below min_p x the top probability; top-k keeps ties at 
   assert.deepEqual(kept({ minP: 0.05 }).ids, [3, 0, 4, 1, 2]);
   assert.deepEqual(kept({ topK: 2 }).ids, [3, 0]);
   const ties = Float32Array.of(1, 2, 2, 0);
-  assert.deepEqual(filteredDistribution(ties, resolveSampling({ topK: 1 })).ids, [1, 2]);
-  assert.deepEqual(filteredDistribution(ties, resolveSampling({ topK: 3 })).ids, [1, 2, 0]);
+  assert.deepEqual(filteredDistribution(ties, resolveSampling({ doSample: true, topK: 1 })).ids, [1, 2]);
+  assert.deepEqual(filteredDistribution(ties, resolveSampling({ doSample: true, topK: 3 })).ids, [1, 2, 0]);
   // top-k then top-p: p is measured on the distribution renormalised over the top k
   assert.deepEqual(kept({ topK: 3, topP: 0.8 }).ids, [3, 0, 4].slice(0, 2)); // 0.5/0.85=0.588 < 0.8 <= 0.824
   const hot = kept({ temperature: 2 });
@@ -56,7 +56,7 @@ test('repetition penalty (HF): positive logits of seen tokens divided, negative 
 });
 
 test('draws follow the filtered distribution and a seed reproduces them', () => {
-  const s = resolveSampling({ topK: 0, topP: 0.9 });
+  const s = resolveSampling({ doSample: true, topK: 0, topP: 0.9 });
   const draw = (seed: number) => {
     const sampler = new Sampler(s, seed);
     return Array.from({ length: 20000 }, () => sampler.next(Float32Array.from(LOGITS), []));
@@ -76,7 +76,10 @@ test('invalid settings are user errors naming the setting', () => {
   assert.throws(() => resolveSampling({ minP: 2 }), /min_p/);
   assert.throws(() => resolveSampling({ repetitionPenalty: 0 }), /repetition_penalty/);
   assert.equal(resolveSampling({ temperature: 0 }).greedy, true);
-  assert.equal(resolveSampling({}).greedy, false);
+  // HF's do_sample defaults to false: sampling only when asked for.
+  assert.equal(resolveSampling({}).greedy, true);
+  assert.equal(resolveSampling({ temperature: 0.7 }).greedy, true);
+  assert.equal(resolveSampling({ doSample: true }).greedy, false);
 });
 
 const tmp = mkdtempSync(join(tmpdir(), 'sftkit-sampling-'));
@@ -89,11 +92,11 @@ before(async () => {
 test('model sampling: a fixed seed reproduces the text, another seed changes it, top-k = 1 equals greedy', () => {
   const prompt = [10, 20, 30, 40];
   const run = (o: Parameters<typeof generate>[2]) => generate(model, [prompt], o).generations[0]!.tokenIds;
-  const a = run({ maxNewTokens: 24, temperature: 1.2, topK: 0, seed: 123 });
-  assert.deepEqual(run({ maxNewTokens: 24, temperature: 1.2, topK: 0, seed: 123 }), a);
-  assert.notDeepEqual(run({ maxNewTokens: 24, temperature: 1.2, topK: 0, seed: 124 }), a);
+  const a = run({ maxNewTokens: 24, doSample: true, temperature: 1.2, topK: 0, seed: 123 });
+  assert.deepEqual(run({ maxNewTokens: 24, doSample: true, temperature: 1.2, topK: 0, seed: 123 }), a);
+  assert.notDeepEqual(run({ maxNewTokens: 24, doSample: true, temperature: 1.2, topK: 0, seed: 124 }), a);
   const greedy = run({ maxNewTokens: 24, doSample: false });
   assert.notDeepEqual(a, greedy);
-  assert.deepEqual(run({ maxNewTokens: 24, temperature: 1.5, topK: 1, seed: 9 }), greedy);
-  assert.deepEqual(run({ maxNewTokens: 24, temperature: 0.7, minP: 1, seed: 9 }), greedy);
+  assert.deepEqual(run({ maxNewTokens: 24, doSample: true, temperature: 1.5, topK: 1, seed: 9 }), greedy);
+  assert.deepEqual(run({ maxNewTokens: 24, doSample: true, temperature: 0.7, minP: 1, seed: 9 }), greedy);
 });
