@@ -4,7 +4,7 @@ import type { GemmArgs, Mat } from './backend.js';
 import { getBackend } from './current-backend.js';
 import { allocF32, release } from './pool.js';
 import {
-  accumulateGrad, accumulateSink, gradSink, needsGrad, onStepEnd, overwriteSink, own, passGrad, record, save, shouldRecord,
+  accumulateBiasGrad, accumulateGrad, accumulateSink, gradSink, needsGrad, onStepEnd, overwriteSink, own, passGrad, record, save, shouldRecord,
 } from './tape.js';
 import { Tensor } from './tensor.js';
 
@@ -98,12 +98,7 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: { comp
       // dW += dYᵀ·X
       weightGrad(g, savedX, dw.buf, outF, inF, rows, 1, !dw.fresh, compute);
     }
-    const db = bias ? accumulateSink(bias) : null;
-    if (db) {
-      const sums = new Float64Array(outF);
-      for (let r = 0; r < rows; r++) for (let j = 0; j < outF; j++) sums[j] += g[r * outF + j]!;
-      for (let j = 0; j < outF; j++) db[j] = db[j]! + sums[j]!;
-    }
+    accumulateBiasGrad(bias, g, rows, outF);
   })!;
   if (needW) savedX = save<Mat>(node, x);
   if (needX) savedW = save<Mat>(node, w);
@@ -213,12 +208,7 @@ export function linearLora(x: Tensor, w: Tensor, bias: Tensor | null | undefined
       // dW += dYᵀ·X (full fine-tuning under an adapter)
       weightGrad(g, savedX!, dw.buf, outF, inF, rows, 1, !dw.fresh, compute);
     }
-    const db = bias ? accumulateSink(bias) : null;
-    if (db) {
-      const sums = new Float64Array(outF);
-      for (let i = 0; i < rows; i++) for (let j = 0; j < outF; j++) sums[j] += g[i * outF + j]!;
-      for (let j = 0; j < outF; j++) db[j] = db[j]! + sums[j]!;
-    }
+    accumulateBiasGrad(bias, g, rows, outF);
   })!;
   own(node, h);
   if (needW) savedX = save<Mat>(node, x);

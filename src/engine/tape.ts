@@ -130,6 +130,15 @@ export function accumulateSink(t: Tensor): Float32Array | null {
   return s?.buf ?? null;
 }
 
+/** A linear layer's bias gradient: adds the column sums of dY [rows, cols] (in float64) when the bias needs one. */
+export function accumulateBiasGrad(bias: Tensor | null | undefined, dy: Float32Array, rows: number, cols: number): void {
+  const db = bias ? accumulateSink(bias) : null;
+  if (!db) return;
+  const sums = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) sums[j] += dy[r * cols + j]!;
+  for (let j = 0; j < cols; j++) db[j] = db[j]! + sums[j]!;
+}
+
 /**
  * A buffer a kernel may overwrite with t's gradient contribution; finish() merges it. When t needs no
  * grad this is scratch space (for kernels that produce several gradients at once).

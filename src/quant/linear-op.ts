@@ -5,7 +5,7 @@
 // dH = scale·dY·B, dA = dHᵀ·Xl and dX = dY·W (+ dH·A), with dY·W through the same 4-bit kernel (W is frozen).
 import { getBackend, Tensor, type Compute, type GemmArgs, type LoraPath, type Quantized4BitMatrix } from '../engine/index.js';
 import { allocF32, release } from '../engine/pool.js';
-import { accumulateSink, gradSink, needsGrad, own, record, save, shouldRecord } from '../engine/tape.js';
+import { accumulateBiasGrad, gradSink, needsGrad, own, record, save, shouldRecord } from '../engine/tape.js';
 import { nf4Gemm } from './matmul.js';
 
 function f32Of(t: Tensor, what: string): Float32Array {
@@ -85,12 +85,7 @@ export function quantizedLinear(x: Tensor, w: Quantized4BitMatrix, bias: Tensor 
       lowRank({ transA: false, transB: false, m: rows, n: inF, k: r, a: dh, b: savedA!, c: dxl.buf, accumulate: !dxl.fresh });
     }
     release(dh);
-    const db = bias && needsGrad(bias) ? accumulateSink(bias) : null;
-    if (db) {
-      const sums = new Float64Array(outF);
-      for (let i = 0; i < rows; i++) for (let j = 0; j < outF; j++) sums[j] += g[i * outF + j]!;
-      for (let j = 0; j < outF; j++) db[j] = db[j]! + sums[j]!;
-    }
+    accumulateBiasGrad(bias, g, rows, outF);
   })!;
   if (lora && h) {
     own(node, h);
