@@ -4,7 +4,8 @@
 // is ever compiled with instructions the CPU might lack.
 // (Checked: the only weak symbols this file emits, std::vector<float> internals, are baseline
 // x86-64 code; `objdump -d` of kernels_isa.o shows no ymm/zmm in them.)
-#include <immintrin.h>
+// cpu.h first: it includes <immintrin.h> with GCC 12's false -Wmaybe-uninitialized reports silenced.
+#include "cpu.h"
 
 #include <algorithm>
 #include <array>
@@ -16,7 +17,6 @@
 #include <utility>
 #include <vector>
 
-#include "cpu.h"
 #include "kernels.h"
 #include "threadpool.h"
 
