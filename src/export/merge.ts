@@ -1,8 +1,9 @@
 // Merge a LoRA adapter into its base model: W' = W + scale·B·A for every adapted linear, written as a complete
 // HF folder (config.json, tokenizer and generation files, safetensors sharded above maxShardBytes).
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getBackend } from '../engine/index.js';
+import { copyFolderFiles, TOKENIZER_FILE, WEIGHT_FILE } from '../io/model-folder.js';
 import { writeShardedSafetensors, type StWriteTensor } from '../io/safetensors.js';
 import { LlamaModel, type WeightDType } from '../model/llama.js';
 import { loadAdapter } from '../model/peft.js';
@@ -15,20 +16,6 @@ export interface MergeOptions {
   dtype?: WeightDType;
   /** Shard size limit (default 2 GB, like save_pretrained's order of magnitude). */
   maxShardBytes?: number;
-}
-
-const WEIGHT_FILE = /(\.safetensors|\.bin|\.pt|\.pth|\.gguf)$|^model\.safetensors\.index\.json$|^pytorch_model\.bin\.index\.json$/;
-const TOKENIZER_FILE = /^(tokenizer.*|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt|chat_template\.(jinja|json))$/;
-
-function copyFolderFiles(from: string, to: string, keep: (name: string) => boolean): string[] {
-  const copied: string[] = [];
-  for (const name of readdirSync(from)) {
-    const p = join(from, name);
-    if (!statSync(p).isFile() || !keep(name)) continue;
-    copyFileSync(p, join(to, name));
-    copied.push(name);
-  }
-  return copied;
 }
 
 /** Merge `adapterDir` into the model in `modelDir` and write the result to `outDir`. */

@@ -1,8 +1,9 @@
 // `sftkit quantize`: a dense HF folder -> the same folder with every decoder projection in bitsandbytes' 4-bit
 // layout (what transformers' save_pretrained writes for load_in_4bit), embeddings, norms and LM head as they were.
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadLlamaConfig } from '../io/hf-config.js';
+import { copyFolderFiles, WEIGHT_FILE } from '../io/model-folder.js';
 import { SafetensorsModel, writeShardedSafetensors, type StWriteTensor } from '../io/safetensors.js';
 import { UserError } from '../util/errors.js';
 import { quantize4Bit, quantizedBytes } from './blockwise.js';
@@ -28,7 +29,6 @@ export interface QuantizeFolderResult {
 }
 
 const TORCH_DTYPE: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16', F64: 'float64' };
-const WEIGHT_FILE = /(\.safetensors|\.bin|\.pt|\.pth|\.gguf)$|^model\.safetensors\.index\.json$|^pytorch_model\.bin\.index\.json$|^config\.json$/;
 
 export async function quantizeFolder(modelDir: string, outDir: string, opts: QuantizeFolderOptions = {}): Promise<QuantizeFolderResult> {
   if (resolve(modelDir) === resolve(outDir)) throw new UserError(`quantize: --out must differ from --model (${outDir})`);
@@ -63,12 +63,6 @@ export async function quantizeFolder(modelDir: string, outDir: string, opts: Qua
   const raw = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
   raw.quantization_config = quantizationConfigJson({ quantType, doubleQuant, computeDtype: opts.computeDtype ?? 'bfloat16' });
   writeFileSync(join(outDir, 'config.json'), JSON.stringify(raw, null, 2) + '\n');
-  const files: string[] = [];
-  for (const name of readdirSync(modelDir)) {
-    const p = join(modelDir, name);
-    if (!statSync(p).isFile() || WEIGHT_FILE.test(name)) continue;
-    copyFileSync(p, join(outDir, name));
-    files.push(name);
-  }
+  const files = copyFolderFiles(modelDir, outDir, (n) => !WEIGHT_FILE.test(n) && n !== 'config.json');
   return { linears, params, bytes, files };
 }

@@ -1,6 +1,7 @@
 // What a finished run leaves in output_dir: the PEFT adapter (LoRA, plus trained token rows the way PEFT
 // saves them) or a complete HF model folder (full fine-tuning), the tokenizer files, and a model card.
-import { copyFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { copyFolderFiles } from '../io/model-folder.js';
 import { join } from 'node:path';
 import type { Tensor } from '../engine/index.js';
 import { writeShardedSafetensors, type StWriteTensor } from '../io/safetensors.js';
@@ -11,15 +12,7 @@ import type { SFTConfig } from './config.js';
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'tokenizer.model', 'chat_template.jinja'];
 
 export function copyTokenizerFiles(fromDir: string, toDir: string): string[] {
-  mkdirSync(toDir, { recursive: true });
-  const copied: string[] = [];
-  for (const f of TOKENIZER_FILES) {
-    if (existsSync(join(fromDir, f))) {
-      copyFileSync(join(fromDir, f), join(toDir, f));
-      copied.push(f);
-    }
-  }
-  return copied;
+  return copyFolderFiles(fromDir, toDir, (name) => TOKENIZER_FILES.includes(name));
 }
 
 function f32Tensor(name: string, t: Tensor): StWriteTensor {
