@@ -11,7 +11,11 @@ import { sharedDir } from '../src/util/paths.js';
 const shared = sharedDir();
 const [tokDir = shared && join(shared, 'tokenizers', 'minimind2'), ...paths] = process.argv.slice(2);
 if (!tokDir) throw new Error('pass a tokenizer folder (../shared is absent)');
-const inputs = paths.length ? paths : shared ? [join(shared, 'data', 'fastchat', 'dummy_conversation.json'), join(shared, 'data', 'gsm8k', 'test.jsonl')] : [];
+const inputs = paths.length
+  ? paths
+  : shared
+    ? [join(shared, 'data', 'fastchat', 'dummy_conversation.json'), join(shared, 'data', 'gsm8k', 'test.jsonl')]
+    : [];
 const tok = await Tokenizer.fromDir(tokDir);
 for (const path of inputs) {
   // gsm8k rows are {question, answer}: map them onto the instruction format.

@@ -15,7 +15,11 @@ function arg(name: string, fallback: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-const m = arg('m', 2048), k = arg('k', 576), n = arg('n', 1536), rounds = arg('rounds', 5), threads = arg('threads', 2);
+const m = arg('m', 2048),
+  k = arg('k', 576),
+  n = arg('n', 1536),
+  rounds = arg('rounds', 5),
+  threads = arg('threads', 2);
 loadNative().setThreads(threads);
 const shared = sharedDir();
 const ortModules = process.env.ORT_NODE_PATH ?? '/tmp/ortref/node_modules';
@@ -31,7 +35,7 @@ function anchor(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.en
   }
 }
 
-const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);
+const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
 const samples = new Map<string, number[]>();
 const record = (key: string, v: number | null) => {
   if (v === null) return;
@@ -41,20 +45,44 @@ const record = (key: string, v: number | null) => {
 
 for (let r = 0; r < rounds; r++) {
   for (const dtype of ['bf16', 'f32'] as const) {
-    for (const trans of ['nt', 'nn', 'tn'] as const) record(`sftkit|${dtype}|${trans}`, benchGemm(m, k, n, dtype, trans, 9).gflops);
-    if (shared) record(`oneDNN|${dtype}|${dtype === 'f32' ? 'linear' : 'mm'}`, anchor('/usr/bin/python3', [join(shared, 'reference', 'torch_gemm.py'), `${m}`, `${k}`, `${n}`, dtype, `${threads}`]));
+    for (const trans of ['nt', 'nn', 'tn'] as const)
+      record(`sftkit|${dtype}|${trans}`, benchGemm(m, k, n, dtype, trans, 9).gflops);
+    if (shared)
+      record(
+        `oneDNN|${dtype}|${dtype === 'f32' ? 'linear' : 'mm'}`,
+        anchor('/usr/bin/python3', [
+          join(shared, 'reference', 'torch_gemm.py'),
+          `${m}`,
+          `${k}`,
+          `${n}`,
+          dtype,
+          `${threads}`,
+        ]),
+      );
   }
   if (shared && existsSync(ortModules)) {
-    record('ONNX Runtime|f32|matmul', anchor(process.execPath, [join(shared, 'reference', 'ort_gemm.cjs'), `${m}`, `${k}`, `${n}`, `${threads}`],
-      { ...process.env, NODE_PATH: ortModules }));
+    record(
+      'ONNX Runtime|f32|matmul',
+      anchor(process.execPath, [join(shared, 'reference', 'ort_gemm.cjs'), `${m}`, `${k}`, `${n}`, `${threads}`], {
+        ...process.env,
+        NODE_PATH: ortModules,
+      }),
+    );
   }
   process.stderr.write(`round ${r + 1}/${rounds} done\n`);
 }
 
 const isa = loadNative().isa();
-console.log(`GEMM m=${m} k=${k} n=${n}, ${threads} threads, sftkit ISA ${isa}; median GFLOP/s of ${rounds} rounds (min..max)`);
+console.log(
+  `GEMM m=${m} k=${k} n=${n}, ${threads} threads, sftkit ISA ${isa}; median GFLOP/s of ${rounds} rounds (min..max)`,
+);
 const LAYOUTS: Record<string, string> = {
-  nt: 'x·Wᵀ (nt)', nn: 'dY·W (nn)', tn: 'dYᵀ·X (tn)', linear: 'x·Wᵀ (mkldnn linear)', mm: 'A·B (torch.mm)', matmul: 'A·B (MatMul)',
+  nt: 'x·Wᵀ (nt)',
+  nn: 'dY·W (nn)',
+  tn: 'dYᵀ·X (tn)',
+  linear: 'x·Wᵀ (mkldnn linear)',
+  mm: 'A·B (torch.mm)',
+  matmul: 'A·B (MatMul)',
 };
 // Within a round every engine saw about the same disturbance, so the per-round ratio to the oneDNN anchor
 // of the same dtype is steadier than either number alone.
@@ -62,8 +90,13 @@ const anchorOf = (dtype: string) => samples.get(`oneDNN|${dtype}|${dtype === 'f3
 console.log('| engine | layout | GFLOP/s median | range | vs oneDNN (median of per-round ratios) |');
 console.log('|---|---|---:|---|---:|');
 for (const [key, xs] of samples) {
-  const [engine, dtype, layout] = key.split('|');
+  const [engine, dtype, layout] = key.split('|') as [string, string, string];
   const anchorXs = anchorOf(dtype);
-  const ratio = anchorXs && anchorXs.length === xs.length ? `${(100 * median(xs.map((x, i) => x / anchorXs[i]))).toFixed(0)}%` : '';
-  console.log(`| ${engine} ${dtype} | ${LAYOUTS[layout]} | ${median(xs).toFixed(1)} | ${Math.min(...xs).toFixed(0)}..${Math.max(...xs).toFixed(0)} | ${ratio} |`);
+  const ratio =
+    anchorXs && anchorXs.length === xs.length
+      ? `${(100 * median(xs.map((x, i) => x / anchorXs[i]!))).toFixed(0)}%`
+      : '';
+  console.log(
+    `| ${engine} ${dtype} | ${LAYOUTS[layout as keyof typeof LAYOUTS]} | ${median(xs).toFixed(1)} | ${Math.min(...xs).toFixed(0)}..${Math.max(...xs).toFixed(0)} | ${ratio} |`,
+  );
 }

@@ -22,7 +22,7 @@ if (!existsSync(join(dir, 'model.safetensors'))) {
   await createModel({ preset: 'smollm2-135m-shape', out: dir, seed: 0, overwrite: true });
 }
 if (arg('threads')) loadNative().setThreads(Number(arg('threads')));
-const dtype = (arg('dtype', 'bf16') as 'bf16' | 'f32');
+const dtype = arg('dtype', 'bf16') as 'bf16' | 'f32';
 const promptLen = Number(arg('prompt', '128'));
 const newTokens = Number(arg('new', '64'));
 const batch = Number(arg('batch', '1'));
@@ -33,9 +33,15 @@ if (dtype === 'bf16' && model.compute !== 'bf16') castWeightsToBf16(model);
 const loadSeconds = (performance.now() - t0) / 1000;
 const V = model.config.vocabSize;
 // Prompts of distinct, deterministic ids; no stop ids, so every row decodes exactly `newTokens`.
-const prompts = Array.from({ length: batch }, (_, b) => Array.from({ length: promptLen }, (_, i) => (1 + b * 7919 + i * 104729) % V));
+const prompts = Array.from({ length: batch }, (_, b) =>
+  Array.from({ length: promptLen }, (_, i) => (1 + b * 7919 + i * 104729) % V),
+);
 
-generate(model, prompts.map((p) => p.slice(0, 8)), { maxNewTokens: 2, doSample: false }); // warm-up (pools, rope table)
+generate(
+  model,
+  prompts.map((p) => p.slice(0, 8)),
+  { maxNewTokens: 2, doSample: false },
+); // warm-up (pools, rope table)
 const best = { prefill: 0, decode: 0 };
 let last = null as ReturnType<typeof generate>['stats'] | null;
 for (let run = 0; run < 2; run++) {
@@ -46,7 +52,13 @@ for (let run = 0; run < 2; run++) {
 }
 const be = getBackend();
 const result = {
-  model: dir, dtype, isa: be.isa(), threads: be.threads(), batch, prompt_tokens: promptLen, new_tokens: newTokens,
+  model: dir,
+  dtype,
+  isa: be.isa(),
+  threads: be.threads(),
+  batch,
+  prompt_tokens: promptLen,
+  new_tokens: newTokens,
   load_s: Number(loadSeconds.toFixed(2)),
   prefill_tokens_per_s: Number(best.prefill.toFixed(1)),
   decode_tokens_per_s: Number(best.decode.toFixed(1)),
@@ -54,7 +66,11 @@ const result = {
 };
 if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(result) + '\n');
 else {
-  process.stdout.write(`SmolLM2-135M shape, ${dtype}, ${be.isa()} x ${be.threads()} threads, batch ${batch}, prompt ${promptLen}, ${newTokens} new tokens (best of 2)\n`);
-  process.stdout.write(`  prefill: ${result.prefill_tokens_per_s} tokens/s\n  decode:  ${result.decode_tokens_per_s} tokens/s (${result.decode_ms_per_step} ms per step)\n`);
+  process.stdout.write(
+    `SmolLM2-135M shape, ${dtype}, ${be.isa()} x ${be.threads()} threads, batch ${batch}, prompt ${promptLen}, ${newTokens} new tokens (best of 2)\n`,
+  );
+  process.stdout.write(
+    `  prefill: ${result.prefill_tokens_per_s} tokens/s\n  decode:  ${result.decode_tokens_per_s} tokens/s (${result.decode_ms_per_step} ms per step)\n`,
+  );
   process.stdout.write(`  last run: ${JSON.stringify(last)}\n`);
 }

@@ -15,13 +15,18 @@ if (arg('threads')) native.setThreads(Number(arg('threads')));
 const iters = Number(arg('iters') ?? 5);
 const cpu = cpuBackend();
 
-const B = 2, T = 512, H = 9, Hkv = 3, hd = 64, D = 576;
+const B = 2,
+  T = 512,
+  H = 9,
+  Hkv = 3,
+  hd = 64,
+  D = 576;
 function random(n: number, scale = 1): Float32Array {
   const a = new Float32Array(n);
   let s = 12345;
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    a[i] = ((s >>> 8) / 16777216 * 2 - 1) * scale;
+    a[i] = (((s >>> 8) / 16777216) * 2 - 1) * scale;
   }
   return a;
 }
@@ -32,7 +37,8 @@ function random(n: number, scale = 1): Float32Array {
  */
 function time(fn: () => void): { wall: number; cpu: number } {
   fn();
-  let wall = Infinity, cpu = Infinity;
+  let wall = Infinity,
+    cpu = Infinity;
   for (let i = 0; i < iters; i++) {
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
@@ -46,23 +52,41 @@ function time(fn: () => void): { wall: number; cpu: number } {
 const rate = (flops: number, t: { wall: number; cpu: number }) =>
   `${t.wall.toFixed(2)} ms  ${(flops / t.wall / 1e6).toFixed(1)} GFLOP/s  (${(flops / t.cpu / 1e6).toFixed(1)} GFLOP/s per busy core)`;
 
-const q = random(B * T * H * hd, 2), k = random(B * T * Hkv * hd, 2), v = random(B * T * Hkv * hd);
-const out = new Float32Array(q.length), lse = new Float32Array(B * H * T), dout = random(q.length);
-const dq = new Float32Array(q.length), dk = new Float32Array(k.length), dv = new Float32Array(v.length);
+const q = random(B * T * H * hd, 2),
+  k = random(B * T * Hkv * hd, 2),
+  v = random(B * T * Hkv * hd);
+const out = new Float32Array(q.length),
+  lse = new Float32Array(B * H * T),
+  dout = random(q.length);
+const dq = new Float32Array(q.length),
+  dk = new Float32Array(k.length),
+  dv = new Float32Array(v.length);
 const shape = { batch: B, qLen: T, kvLen: T, heads: H, kvHeads: Hkv, headDim: hd, scale: 1 / Math.sqrt(hd) };
-const fwdFlops = 4 * B * H * hd * (T * (T + 1)) / 2;
+const fwdFlops = (4 * B * H * hd * (T * (T + 1))) / 2;
 
 const tf = time(() => cpu.attentionForward({ ...shape, q, k, v, out, lse }));
 const tb = time(() => cpu.attentionBackward({ ...shape, q, k, v, out, lse, dout, dq, dk, dv }));
-const cacheLen = 1024, kc = random(cacheLen * Hkv * hd, 2), vc = random(cacheLen * Hkv * hd), q1 = random(H * hd), o1 = new Float32Array(H * hd);
-const td = time(() => cpu.attentionForward({ ...shape, batch: 1, qLen: 1, kvLen: cacheLen, q: q1, k: kc, v: vc, out: o1, lse: null }));
-const x = random(B * T * D), w = random(D), y = new Float32Array(x.length), rstd = new Float32Array(B * T);
-const dx = new Float32Array(x.length), dw = new Float32Array(D);
+const cacheLen = 1024,
+  kc = random(cacheLen * Hkv * hd, 2),
+  vc = random(cacheLen * Hkv * hd),
+  q1 = random(H * hd),
+  o1 = new Float32Array(H * hd);
+const td = time(() =>
+  cpu.attentionForward({ ...shape, batch: 1, qLen: 1, kvLen: cacheLen, q: q1, k: kc, v: vc, out: o1, lse: null }),
+);
+const x = random(B * T * D),
+  w = random(D),
+  y = new Float32Array(x.length),
+  rstd = new Float32Array(B * T);
+const dx = new Float32Array(x.length),
+  dw = new Float32Array(D);
 const tn = time(() => cpu.rmsnormForward(x, w, B * T, D, 1e-5, y, rstd));
 const tnb = time(() => cpu.rmsnormBackward(x, x, w, rstd, B * T, D, dx, dw));
 const gbs = (bytes: number, ms: number) => (bytes / ms / 1e6).toFixed(1);
 
-console.log(`isa=${cpu.isa()} threads=${cpu.threads()} B=${B} T=${T} H=${H} Hkv=${Hkv} hd=${hd} D=${D} (best of ${iters})`);
+console.log(
+  `isa=${cpu.isa()} threads=${cpu.threads()} B=${B} T=${T} H=${H} Hkv=${Hkv} hd=${hd} D=${D} (best of ${iters})`,
+);
 console.log(`attention forward : ${rate(fwdFlops, tf)}`);
 console.log(`attention backward: ${rate(2.5 * fwdFlops, tb)}`);
 console.log(`decode step (Tq=1, kvLen=${cacheLen}, 1 layer): ${(td.wall * 1000).toFixed(0)} us`);

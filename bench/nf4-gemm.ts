@@ -4,11 +4,17 @@ import { parseArgs } from 'node:util';
 import { cpuBackend } from '../src/engine/index.js';
 import { quantize4Bit } from '../src/quant/blockwise.js';
 
-const { values } = parseArgs({ options: { m: { type: 'string', default: '256' }, reps: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { m: { type: 'string', default: '256' }, reps: { type: 'string', default: '5' } },
+});
 const M = Number(values.m);
 const reps = Number(values.reps);
 const be = cpuBackend();
-const shapes: [string, number, number][] = [['q_proj 576x576', 576, 576], ['gate_proj 1536x576', 1536, 576], ['down_proj 576x1536', 576, 1536]];
+const shapes: [string, number, number][] = [
+  ['q_proj 576x576', 576, 576],
+  ['gate_proj 1536x576', 1536, 576],
+  ['down_proj 576x1536', 576, 1536],
+];
 
 function time(fn: () => void): number {
   fn();
@@ -28,10 +34,14 @@ for (const [name, rows, cols] of shapes) {
   const dy = new Float32Array(M * rows).map(() => Math.random() - 0.5);
   const y = new Float32Array(M * rows);
   const dx = new Float32Array(M * cols);
-  const gf = 2 * M * rows * cols / 1e9;
-  const fwdBf16 = time(() => be.gemm({ transA: false, transB: true, m: M, n: rows, k: cols, a: x, b: wb, c: y, compute: 'bf16' }));
+  const gf = (2 * M * rows * cols) / 1e9;
+  const fwdBf16 = time(() =>
+    be.gemm({ transA: false, transB: true, m: M, n: rows, k: cols, a: x, b: wb, c: y, compute: 'bf16' }),
+  );
   const fwdNf4 = time(() => be.nf4Gemm!({ w: mat, transposed: false, m: M, a: x, c: y }));
-  const bwdBf16 = time(() => be.gemm({ transA: false, transB: false, m: M, n: cols, k: rows, a: dy, b: wb, c: dx, compute: 'bf16' }));
+  const bwdBf16 = time(() =>
+    be.gemm({ transA: false, transB: false, m: M, n: cols, k: rows, a: dy, b: wb, c: dx, compute: 'bf16' }),
+  );
   const bwdNf4 = time(() => be.nf4Gemm!({ w: mat, transposed: true, m: M, a: dy, c: dx }));
   const f = (ms: number) => `${ms.toFixed(2)} ms (${(gf / (ms / 1000)).toFixed(0)} GFLOP/s)`;
   console.log(`${name}: forward bf16 ${f(fwdBf16)} | nf4 ${f(fwdNf4)};  dY·W bf16 ${f(bwdBf16)} | nf4 ${f(bwdNf4)}`);

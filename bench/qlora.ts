@@ -14,7 +14,16 @@ import { LlamaModel } from '../src/model/llama.js';
 import { quantizedBaseStats } from '../src/quant/report.js';
 import { quantizeFolder } from '../src/quant/save.js';
 
-const { values } = parseArgs({ options: { seq: { type: 'string', default: '512' }, batch: { type: 'string', default: '2' }, steps: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, model: { type: 'string' }, variant: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    seq: { type: 'string', default: '512' },
+    batch: { type: 'string', default: '2' },
+    steps: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    model: { type: 'string' },
+    variant: { type: 'string' },
+  },
+});
 const seq = Number(values.seq);
 const batch = Number(values.batch);
 const steps = Number(values.steps);
@@ -25,14 +34,18 @@ type Variant = 'lora-bf16' | 'qlora-nf4' | 'qlora-prequantized';
 
 function runVariant(variant: Variant): void {
   const t0 = performance.now();
-  const model = variant === 'qlora-nf4'
-    ? LlamaModel.load(modelDir, { dtype: 'bf16', quantize: { quantType: 'nf4', doubleQuant: true, compute: 'bf16' } })
-    : variant === 'qlora-prequantized'
-      ? LlamaModel.load(quantizedDir, { dtype: 'bf16' })
-      : LlamaModel.load(modelDir, { dtype: 'bf16' });
+  const model =
+    variant === 'qlora-nf4'
+      ? LlamaModel.load(modelDir, { dtype: 'bf16', quantize: { quantType: 'nf4', doubleQuant: true, compute: 'bf16' } })
+      : variant === 'qlora-prequantized'
+        ? LlamaModel.load(quantizedDir, { dtype: 'bf16' })
+        : LlamaModel.load(modelDir, { dtype: 'bf16' });
   const loadS = (performance.now() - t0) / 1000;
   model.attachLora({ r: 8, loraAlpha: 16, loraDropout: 0, targetModules: 'all-linear', useRslora: false }, 0);
-  const opt = new AdamW(model.trainableParameters().map((p) => p.tensor), { lr: 1e-4 });
+  const opt = new AdamW(
+    model.trainableParameters().map((p) => p.tensor),
+    { lr: 1e-4 },
+  );
   const ids = new Int32Array(batch * seq);
   for (let i = 0; i < ids.length; i++) ids[i] = (i * 7919) % model.config.vocabSize;
   const times: number[] = [];
@@ -54,19 +67,52 @@ function runVariant(variant: Variant): void {
     linearBytes += m.quantized ? 0 : m.weight.data.byteLength;
   }
   linearBytes += stats.bytes;
-  console.log(JSON.stringify({ variant, seq, batch, steps, loadS: +loadS.toFixed(2), tokensPerS: +tokS.toFixed(1), stepS: warm.map((x) => +(x / 1000).toFixed(2)), linearBytesPerParam: +(linearBytes / linearParams).toFixed(4), linearMB: +(linearBytes / 1e6).toFixed(1), peakRssMB: +(process.resourceUsage().maxRSS / 1024).toFixed(0), loss: +loss.toFixed(4) }));
+  console.log(
+    JSON.stringify({
+      variant,
+      seq,
+      batch,
+      steps,
+      loadS: +loadS.toFixed(2),
+      tokensPerS: +tokS.toFixed(1),
+      stepS: warm.map((x) => +(x / 1000).toFixed(2)),
+      linearBytesPerParam: +(linearBytes / linearParams).toFixed(4),
+      linearMB: +(linearBytes / 1e6).toFixed(1),
+      peakRssMB: +(process.resourceUsage().maxRSS / 1024).toFixed(0),
+      loss: +loss.toFixed(4),
+    }),
+  );
 }
 
 if (values.variant) {
   runVariant(values.variant as Variant);
 } else {
-  if (!existsSync(join(modelDir, 'config.json'))) await createModel({ preset: 'smollm2-135m-shape', out: modelDir, seed: 0 });
+  if (!existsSync(join(modelDir, 'config.json')))
+    await createModel({ preset: 'smollm2-135m-shape', out: modelDir, seed: 0 });
   if (!existsSync(join(quantizedDir, 'config.json'))) await quantizeFolder(modelDir, quantizedDir);
   const variants: Variant[] = ['lora-bf16', 'qlora-nf4', 'qlora-prequantized'];
   const results = new Map<Variant, Record<string, number | number[]>[]>(variants.map((v) => [v, []]));
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const variant of variants) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', process.argv[1]!, '--variant', variant, '--seq', String(seq), '--batch', String(batch), '--steps', String(steps), '--model', modelDir], { encoding: 'utf8' });
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          process.argv[1]!,
+          '--variant',
+          variant,
+          '--seq',
+          String(seq),
+          '--batch',
+          String(batch),
+          '--steps',
+          String(steps),
+          '--model',
+          modelDir,
+        ],
+        { encoding: 'utf8' },
+      );
       if (r.status !== 0) {
         process.stderr.write(r.stderr);
         process.exit(r.status ?? 1);
@@ -75,12 +121,16 @@ if (values.variant) {
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log(`SmolLM2-135M shape, LoRA r=8 all-linear, ${batch} x ${seq} tokens per step, median of ${values.rounds} rounds\n`);
+  console.log(
+    `SmolLM2-135M shape, LoRA r=8 all-linear, ${batch} x ${seq} tokens per step, median of ${values.rounds} rounds\n`,
+  );
   console.log('| variant | linear weights | bytes/param | load s | step s | tokens/s | peak RSS MB |');
   console.log('|---|---|---|---|---|---|---|');
   for (const v of variants) {
     const rs = results.get(v)!;
     const stepS = median(rs.flatMap((r) => r.stepS as number[]));
-    console.log(`| ${v} | ${rs[0]!.linearMB} MB | ${rs[0]!.linearBytesPerParam} | ${median(rs.map((r) => r.loadS as number))} | ${stepS} | ${((batch * seq) / stepS).toFixed(0)} | ${median(rs.map((r) => r.peakRssMB as number))} |`);
+    console.log(
+      `| ${v} | ${rs[0]!.linearMB} MB | ${rs[0]!.linearBytesPerParam} | ${median(rs.map((r) => r.loadS as number))} | ${stepS} | ${((batch * seq) / stepS).toFixed(0)} | ${median(rs.map((r) => r.peakRssMB as number))} |`,
+    );
   }
 }

@@ -15,13 +15,32 @@ const steps = Number(process.argv[2] ?? 5);
 const layers = Number(process.argv[3] ?? 30);
 const dir = mkdtempSync(join(tmpdir(), 'sftkit-bench-train-'));
 try {
-  await createModel({ preset: 'smollm2-135m-shape', out: join(dir, 'model'), seed: 0, configOverrides: { num_hidden_layers: layers } });
-  const records: SftRecord[] = generatePretrainCorpus({ targetBytes: 200_000 }).map((text, i) => ({ kind: 'text', text, source: { file: 'corpus', line: i + 1 } }));
+  await createModel({
+    preset: 'smollm2-135m-shape',
+    out: join(dir, 'model'),
+    seed: 0,
+    configOverrides: { num_hidden_layers: layers },
+  });
+  const records: SftRecord[] = generatePretrainCorpus({ targetBytes: 200_000 }).map((text, i) => ({
+    kind: 'text',
+    text,
+    source: { file: 'corpus', line: i + 1 },
+  }));
   const stepTimes: number[] = [];
   let last = Date.now();
   const trainer = new SFTTrainer({
     model: join(dir, 'model'),
-    args: { output_dir: join(dir, 'out'), max_steps: steps, per_device_train_batch_size: 2, max_length: 512, packing: true, bf16: true, logging_steps: 1, save_strategy: 'no', learning_rate: 1e-4 },
+    args: {
+      output_dir: join(dir, 'out'),
+      max_steps: steps,
+      per_device_train_batch_size: 2,
+      max_length: 512,
+      packing: true,
+      bf16: true,
+      logging_steps: 1,
+      save_strategy: 'no',
+      learning_rate: 1e-4,
+    },
     peftConfig: { r: 16, lora_alpha: 32, lora_dropout: 0, target_modules: ['all-linear'] },
     trainDataset: records,
     progress: false,
@@ -37,7 +56,17 @@ try {
   // The first step includes one-time costs (packing, buffers): report the rest.
   const steady = stepTimes.slice(1);
   const sec = steady.reduce((a, b) => a + b, 0) / Math.max(1, steady.length);
-  console.log(JSON.stringify({ layers, seq: 512, batch: 2, steps, secondsPerStep: Number(sec.toFixed(3)), tokensPerSecond: Math.round(1024 / sec), peakRss: formatBytes(peakRssBytes()) }));
+  console.log(
+    JSON.stringify({
+      layers,
+      seq: 512,
+      batch: 2,
+      steps,
+      secondsPerStep: Number(sec.toFixed(3)),
+      tokensPerSecond: Math.round(1024 / sec),
+      peakRss: formatBytes(peakRssBytes()),
+    }),
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -28,10 +28,15 @@ function arg(name: string, fallback: string): string {
 const num = (name: string, fallback: number) => Number(arg(name, String(fallback)));
 
 const dtype = arg('dtype', 'bf16') as 'bf16' | 'f32';
-const layers = num('layers', 30), seq = num('seq', 512), batch = num('batch', 2), steps = num('steps', 4);
-const rank = num('rank', 16), warmup = 1;
+const layers = num('layers', 30),
+  seq = num('seq', 512),
+  batch = num('batch', 2),
+  steps = num('steps', 4);
+const rank = num('rank', 16),
+  warmup = 1;
 if (!(steps >= 2)) throw new Error('--steps must be at least 2 (the first step is not timed)');
-const profile = flag('profile'), json = flag('json');
+const profile = flag('profile'),
+  json = flag('json');
 
 // ---- --compare: interleaved rounds against PyTorch ---------------------------------------------------
 const compareRounds = num('compare', 0);
@@ -39,11 +44,17 @@ if (compareRounds > 0) {
   const shared = sharedDir();
   if (!shared) throw new Error('--compare needs ../shared/reference/torch_speed.py');
   const script = join(shared, 'reference', 'torch_speed.py');
-  const own = process.argv.slice(1).filter((a, i, all) => a !== '--compare' && all[i - 1] !== '--compare' && a !== '--profile');
-  const torchTps: number[] = [], oursTps: number[] = [], ratios: number[] = [];
+  const own = process.argv
+    .slice(1)
+    .filter((a, i, all) => a !== '--compare' && all[i - 1] !== '--compare' && a !== '--profile');
+  const torchTps: number[] = [],
+    oursTps: number[] = [],
+    ratios: number[] = [];
   for (let r = 0; r < compareRounds; r++) {
     const load0 = loadavg()[0]!.toFixed(2);
-    const t = spawnSync('/usr/bin/python3', [script, 'lora', dtype, `${layers}`, `${seq}`, `${batch}`, `${steps}`], { encoding: 'utf8' });
+    const t = spawnSync('/usr/bin/python3', [script, 'lora', dtype, `${layers}`, `${seq}`, `${batch}`, `${steps}`], {
+      encoding: 'utf8',
+    });
     const tm = /tokens_per_s=([\d.]+)/.exec(t.stdout ?? '');
     const o = spawnSync(process.execPath, [...process.execArgv, ...own, '--json'], { encoding: 'utf8' });
     const line = (o.stdout ?? '').trim().split('\n').pop() ?? '';
@@ -57,10 +68,14 @@ if (compareRounds > 0) {
     if (torchV !== null) torchTps.push(torchV);
     if (ours !== null) oursTps.push(ours);
     if (torchV !== null && ours !== null) ratios.push(ours / torchV);
-    process.stdout.write(`round ${r + 1}/${compareRounds}: torch ${torchV ?? 'failed'} tok/s, sftkit ${ours ?? 'failed'} tok/s${torchV && ours ? ` (${(ours / torchV).toFixed(2)}x)` : ''}; load ${load0} -> ${loadavg()[0]!.toFixed(2)}\n`);
+    process.stdout.write(
+      `round ${r + 1}/${compareRounds}: torch ${torchV ?? 'failed'} tok/s, sftkit ${ours ?? 'failed'} tok/s${torchV && ours ? ` (${(ours / torchV).toFixed(2)}x)` : ''}; load ${load0} -> ${loadavg()[0]!.toFixed(2)}\n`,
+    );
   }
   const med = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
-  process.stdout.write(`median of ${compareRounds} rounds: torch ${med(torchTps).toFixed(1)} tok/s, sftkit ${med(oursTps).toFixed(1)} tok/s, median per-round ratio ${med(ratios).toFixed(2)}x\n`);
+  process.stdout.write(
+    `median of ${compareRounds} rounds: torch ${med(torchTps).toFixed(1)} tok/s, sftkit ${med(oursTps).toFixed(1)} tok/s, median per-round ratio ${med(ratios).toFixed(2)}x\n`,
+  );
   process.exit(0);
 }
 
@@ -68,7 +83,12 @@ if (compareRounds > 0) {
 const dir = join(tmpdir(), `sftkit-bench-smollm2-135m-shape-L${layers}`);
 if (!existsSync(join(dir, 'model.safetensors'))) {
   process.stderr.write(`creating ${dir} ...\n`);
-  await createModel({ preset: 'smollm2-135m-shape', out: dir, overwrite: true, configOverrides: { num_hidden_layers: layers } });
+  await createModel({
+    preset: 'smollm2-135m-shape',
+    out: dir,
+    overwrite: true,
+    configOverrides: { num_hidden_layers: layers },
+  });
 }
 const model = LlamaModel.load(dir, { dtype });
 model.attachLora({ r: rank, loraAlpha: 2 * rank, loraDropout: 0, targetModules: 'all-linear', useRslora: false }, 0);
@@ -82,7 +102,11 @@ const inputIds = new Int32Array(batch * seq).map(() => ((s = (s * 1103515245 + 1
 const modelBatch = { batch, seq, inputIds };
 
 // ---- profiling: wrap every backend method with a timer -------------------------------------------
-interface Stat { calls: number; ms: number; flops: number }
+interface Stat {
+  calls: number;
+  ms: number;
+  flops: number;
+}
 const stats = new Map<string, Stat>();
 let profiling = false;
 function gemmKey(a: GemmArgs): string {
@@ -122,7 +146,10 @@ if (profile) {
 
 // ---- the steps ---------------------------------------------------------------------------------
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const times: number[] = [], fwdTimes: number[] = [], bwdTimes: number[] = [], optTimes: number[] = [];
+const times: number[] = [],
+  fwdTimes: number[] = [],
+  bwdTimes: number[] = [],
+  optTimes: number[] = [];
 let loss = NaN;
 for (let i = 0; i < steps; i++) {
   profiling = profile && i >= warmup;
@@ -142,7 +169,10 @@ for (let i = 0; i < steps; i++) {
     bwdTimes.push(t2 - t1);
     optTimes.push(t3 - t2);
   }
-  if (!json) process.stderr.write(`step ${i + 1}/${steps}: ${((t3 - t0) / 1000).toFixed(3)} s (fwd ${(t1 - t0).toFixed(0)} ms, bwd ${(t2 - t1).toFixed(0)} ms, opt ${(t3 - t2).toFixed(0)} ms) loss ${loss.toFixed(4)}\n`);
+  if (!json)
+    process.stderr.write(
+      `step ${i + 1}/${steps}: ${((t3 - t0) / 1000).toFixed(3)} s (fwd ${(t1 - t0).toFixed(0)} ms, bwd ${(t2 - t1).toFixed(0)} ms, opt ${(t3 - t2).toFixed(0)} ms) loss ${loss.toFixed(4)}\n`,
+    );
 }
 profiling = false;
 
@@ -151,15 +181,31 @@ const tokensPerS = (batch * seq) / (stepMs / 1000);
 const peakRssMiB = process.resourceUsage().maxRSS / 1024;
 const be = getBackend() as Backend;
 const result = {
-  dtype, layers, seq, batch, rank, steps, threads: be.threads(), isa: be.isa(),
-  step_s: +(stepMs / 1000).toFixed(3), tokens_per_s: +tokensPerS.toFixed(1),
-  fwd_ms: +median(fwdTimes).toFixed(0), bwd_ms: +median(bwdTimes).toFixed(0), opt_ms: +median(optTimes).toFixed(1),
-  loss: +loss.toFixed(4), peak_rss_mib: +peakRssMiB.toFixed(0), pool_free_mib: +(poolStats().freeBytes / 2 ** 20).toFixed(0),
+  dtype,
+  layers,
+  seq,
+  batch,
+  rank,
+  steps,
+  threads: be.threads(),
+  isa: be.isa(),
+  step_s: +(stepMs / 1000).toFixed(3),
+  tokens_per_s: +tokensPerS.toFixed(1),
+  fwd_ms: +median(fwdTimes).toFixed(0),
+  bwd_ms: +median(bwdTimes).toFixed(0),
+  opt_ms: +median(optTimes).toFixed(1),
+  loss: +loss.toFixed(4),
+  peak_rss_mib: +peakRssMiB.toFixed(0),
+  pool_free_mib: +(poolStats().freeBytes / 2 ** 20).toFixed(0),
 };
 if (json) process.stdout.write(JSON.stringify(result) + '\n');
 else {
-  process.stdout.write(`sftkit ${dtype} layers=${layers} seq=${seq} batch=${batch} lora r=${rank} (${be.threads()} threads, ${be.isa()})\n`);
-  process.stdout.write(`step_s=${result.step_s} tokens_per_s=${result.tokens_per_s} fwd=${result.fwd_ms}ms bwd=${result.bwd_ms}ms opt=${result.opt_ms}ms peak_rss=${result.peak_rss_mib}MiB\n`);
+  process.stdout.write(
+    `sftkit ${dtype} layers=${layers} seq=${seq} batch=${batch} lora r=${rank} (${be.threads()} threads, ${be.isa()})\n`,
+  );
+  process.stdout.write(
+    `step_s=${result.step_s} tokens_per_s=${result.tokens_per_s} fwd=${result.fwd_ms}ms bwd=${result.bwd_ms}ms opt=${result.opt_ms}ms peak_rss=${result.peak_rss_mib}MiB\n`,
+  );
 }
 
 if (profile) {
@@ -168,19 +214,31 @@ if (profile) {
   const kernelMs = rows.reduce((a, [, st]) => a + st.ms, 0);
   const out = process.stdout;
   const timed = steps - warmup;
-  out.write(`\nprofile over ${timed} steps: ${(total / timed).toFixed(0)} ms/step, backend calls ${(kernelMs / timed).toFixed(0)} ms/step, other (JS) ${((total - kernelMs) / timed).toFixed(0)} ms/step\n`);
-  out.write(`${'op'.padEnd(44)} ${'calls/step'.padStart(10)} ${'ms/step'.padStart(9)} ${'%'.padStart(5)} ${'GFLOP/s'.padStart(8)}\n`);
+  out.write(
+    `\nprofile over ${timed} steps: ${(total / timed).toFixed(0)} ms/step, backend calls ${(kernelMs / timed).toFixed(0)} ms/step, other (JS) ${((total - kernelMs) / timed).toFixed(0)} ms/step\n`,
+  );
+  out.write(
+    `${'op'.padEnd(44)} ${'calls/step'.padStart(10)} ${'ms/step'.padStart(9)} ${'%'.padStart(5)} ${'GFLOP/s'.padStart(8)}\n`,
+  );
   // Aggregate by op family too (gemm layouts collapsed).
   const fam = new Map<string, number>();
   for (const [key, st] of rows) {
-    const f = key.startsWith('gemmNarrow') ? key.split(' ').slice(0, 2).join(' ') : key.startsWith('gemm') ? key.split(' ').slice(0, 3).join(' ') : key;
+    const f = key.startsWith('gemmNarrow')
+      ? key.split(' ').slice(0, 2).join(' ')
+      : key.startsWith('gemm')
+        ? key.split(' ').slice(0, 3).join(' ')
+        : key;
     fam.set(f, (fam.get(f) ?? 0) + st.ms);
     if (st.ms / timed < 1) continue;
     const gf = st.flops ? (st.flops / (st.ms / 1000) / 1e9).toFixed(1) : '';
-    out.write(`${key.padEnd(44)} ${(st.calls / timed).toFixed(0).padStart(10)} ${(st.ms / timed).toFixed(1).padStart(9)} ${((100 * st.ms) / total).toFixed(1).padStart(5)} ${gf.padStart(8)}\n`);
+    out.write(
+      `${key.padEnd(44)} ${(st.calls / timed).toFixed(0).padStart(10)} ${(st.ms / timed).toFixed(1).padStart(9)} ${((100 * st.ms) / total).toFixed(1).padStart(5)} ${gf.padStart(8)}\n`,
+    );
   }
   out.write('\nby family:\n');
   for (const [f, ms] of [...fam.entries()].sort((a, b) => b[1] - a[1])) {
-    out.write(`${f.padEnd(44)} ${(ms / timed).toFixed(1).padStart(9)} ms/step ${((100 * ms) / total).toFixed(1).padStart(5)}%\n`);
+    out.write(
+      `${f.padEnd(44)} ${(ms / timed).toFixed(1).padStart(9)} ms/step ${((100 * ms) / total).toFixed(1).padStart(5)}%\n`,
+    );
   }
 }

@@ -22,7 +22,16 @@ function chooseBackend(): string {
     setBackend(referenceBackend);
     return 'reference';
   }
-  const needed: (keyof Backend)[] = ['gemm', 'embeddingForward', 'rmsnormForward', 'rope', 'attentionForward', 'attentionBackward', 'swigluForward', 'crossEntropy'];
+  const needed: (keyof Backend)[] = [
+    'gemm',
+    'embeddingForward',
+    'rmsnormForward',
+    'rope',
+    'attentionForward',
+    'attentionBackward',
+    'swigluForward',
+    'crossEntropy',
+  ];
   try {
     const addon = loadNative();
     if (needed.every((k) => typeof addon[k] === 'function')) {
@@ -48,12 +57,16 @@ function readAll(path: string): Map<string, Float32Array> {
 /** A deterministic batch: 2 rows × 16 tokens, a masked prompt, optionally two packed documents per row. */
 function makeBatch(vocab: number, packed: boolean, s: number): object {
   let x = s >>> 0;
-  const rand = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) % vocab);
+  const rand = () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) % vocab;
   const T = 16;
   const ids = [0, 1].map(() => Array.from({ length: T }, rand));
   const labels = ids.map((row, r) => row.map((t, i) => (i < 3 + r ? -100 : t)));
   const b: Record<string, unknown> = { input_ids: ids, labels };
-  if (packed) b.position_ids = [[...Array(6).keys(), ...Array(10).keys()], [...Array(11).keys(), ...Array(5).keys()]];
+  if (packed)
+    b.position_ids = [
+      [...Array(6).keys(), ...Array(10).keys()],
+      [...Array(11).keys(), ...Array(5).keys()],
+    ];
   return b;
 }
 
@@ -93,8 +106,12 @@ async function run(): Promise<number> {
   ];
   const lines: string[] = [];
   const header = `${'variant'.padEnd(12)} ${'mode'.padEnd(10)} ${'logits'.padStart(9)} ${'loss'.padStart(9)} ${'grad max'.padStart(9)} ${'#grads'.padStart(6)}  ok`;
-  console.log(`sftkit parity vs PyTorch reference (seed ${seed}, backend ${backend}); errors: logits max|Δ|/max|ref|, loss |Δ|/|ref|, grads ‖Δ‖/‖ref‖ (worst tensor)`);
-  console.log(`tolerances fp32: logits ${FP32_TOLERANCES.logits}, loss ${FP32_TOLERANCES.loss}, grads ${FP32_TOLERANCES.grad}; bf16: loss 1e-2`);
+  console.log(
+    `sftkit parity vs PyTorch reference (seed ${seed}, backend ${backend}); errors: logits max|Δ|/max|ref|, loss |Δ|/|ref|, grads ‖Δ‖/‖ref‖ (worst tensor)`,
+  );
+  console.log(
+    `tolerances fp32: logits ${FP32_TOLERANCES.logits}, loss ${FP32_TOLERANCES.loss}, grads ${FP32_TOLERANCES.grad}; bf16: loss 1e-2`,
+  );
   console.log(header);
   let failures = 0;
   for (const [i, [label, variant, packed, aargs, full]] of cases.entries()) {
@@ -104,7 +121,8 @@ async function run(): Promise<number> {
     if (!variant.includes('/')) py(join(ref, 'make_tiny.py'), modelDir, variant, String(seed + i));
     const adapter = join(dir, 'adapter');
     py(join(ref, 'make_adapter.py'), modelDir, adapter, String(seed + 100 + i), ...aargs);
-    const vocab = (JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
+    const vocab = (JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8')) as { vocab_size: number })
+      .vocab_size;
     const batch = join(dir, 'batch.json');
     writeFileSync(batch, JSON.stringify(makeBatch(vocab, packed, seed + i)));
     const modes: [string, string[], string[]][] = [['lora', ['--adapter', adapter], ['--adapter', adapter]]];
@@ -121,7 +139,18 @@ async function run(): Promise<number> {
       if (!ok) failures++;
       const e = (n: string) => rows.find((r) => r.name === n)!.relError.toExponential(2);
       const gmax = Math.max(...grads.map((r) => r.relError));
-      lines.push(`${label.padEnd(12)} ${mode.padEnd(10)} ${e('logits').padStart(9)} ${e('loss').padStart(9)} ${gmax.toExponential(2).padStart(9)} ${String(grads.length).padStart(6)}  ${ok ? 'ok' : 'FAIL ' + rows.filter((r) => !r.ok).map((r) => r.name).slice(0, 3).join(',')}`);
+      lines.push(
+        `${label.padEnd(12)} ${mode.padEnd(10)} ${e('logits').padStart(9)} ${e('loss').padStart(9)} ${gmax.toExponential(2).padStart(9)} ${String(grads.length).padStart(6)}  ${
+          ok
+            ? 'ok'
+            : 'FAIL ' +
+              rows
+                .filter((r) => !r.ok)
+                .map((r) => r.name)
+                .slice(0, 3)
+                .join(',')
+        }`,
+      );
       console.log(lines[lines.length - 1]);
       if (mode === 'lora') {
         const bfOut = join(dir, 'ours_lora_bf16.safetensors');
@@ -131,7 +160,9 @@ async function run(): Promise<number> {
         const err = Math.abs(lb - lr) / Math.abs(lr);
         const bok = err <= 1e-2;
         if (!bok) failures++;
-        console.log(`${label.padEnd(12)} ${'lora bf16'.padEnd(10)} ${'-'.padStart(9)} ${err.toExponential(2).padStart(9)} ${'-'.padStart(9)} ${'-'.padStart(6)}  ${bok ? 'ok' : 'FAIL'}`);
+        console.log(
+          `${label.padEnd(12)} ${'lora bf16'.padEnd(10)} ${'-'.padStart(9)} ${err.toExponential(2).padStart(9)} ${'-'.padStart(9)} ${'-'.padStart(6)}  ${bok ? 'ok' : 'FAIL'}`,
+        );
       }
     }
   }

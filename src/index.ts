@@ -10,12 +10,47 @@ export type { CreateModelOptions } from './io/create-model.js';
 export { Tokenizer } from './tokenizer/tokenizer.js';
 export type { ChatMessage, Encoding, ChatTemplateOptions } from './tokenizer/tokenizer.js';
 export { SFTTrainer, type SFTTrainerOptions, type TrainResult } from './train/trainer.js';
-export { resolveConfig, defaultSFTConfig, type SFTConfig, type SFTConfigInput, type LoraConfig as PeftLoraConfig } from './train/config.js';
+export {
+  resolveConfig,
+  defaultSFTConfig,
+  type SFTConfig,
+  type SFTConfigInput,
+  type LoraConfig as PeftLoraConfig,
+} from './train/config.js';
 export { runQuickstart, type QuickstartResult } from './quickstart/quickstart.js';
-export { generate, loadForGeneration, encodeChat, encodeText, decoderFor, type GenerateOptions, type Generation, type SamplingOptions } from './generate/index.js';
-export { quantize4Bit, dequantize4Bit, QuantizedLinearWeight, quantizedBaseReport, type Quantized4Bit, type QuantizeOptions } from './quant/index.js';
+export {
+  generate,
+  loadForGeneration,
+  encodeChat,
+  encodeText,
+  decoderFor,
+  type GenerateOptions,
+  type Generation,
+  type SamplingOptions,
+} from './generate/index.js';
+export {
+  quantize4Bit,
+  dequantize4Bit,
+  QuantizedLinearWeight,
+  quantizedBaseReport,
+  type Quantized4Bit,
+  type QuantizeOptions,
+} from './quant/index.js';
 export { quantizeFolder, type QuantizeFolderOptions } from './quant/index.js';
-export { Tensor, ops, noGrad, backward, clearTape, checkpoint, getBackend, setBackend, cpuBackend, referenceBackend, AdamW, clipGradNorm } from './engine/index.js';
+export {
+  Tensor,
+  ops,
+  noGrad,
+  backward,
+  clearTape,
+  checkpoint,
+  getBackend,
+  setBackend,
+  cpuBackend,
+  referenceBackend,
+  AdamW,
+  clipGradNorm,
+} from './engine/index.js';
 export { LlamaModel } from './model/llama.js';
 export type { LoraConfig } from './model/lora.js';
 export { loadAdapter, saveAdapter } from './model/peft.js';

@@ -57,7 +57,8 @@ struct IsaState {
       if (!parse_isa(env, &want)) {
         env_error = std::string("SFTKIT_ISA='") + env + "' is not one of scalar, avx2, avx512, avx512bf16";
       } else if (want > detected) {
-        env_error = std::string("SFTKIT_ISA=") + env + " is not supported by this CPU (best: " + isa_name(detected) + ")";
+        env_error =
+            std::string("SFTKIT_ISA=") + env + " is not supported by this CPU (best: " + isa_name(detected) + ")";
       } else {
         active = static_cast<int>(want);
       }
@@ -130,7 +131,8 @@ __attribute__((target("avx512f,avx512bw"))) void f32_to_bf16_avx512(const float*
     __m512i rounded = _mm512_add_epi32(x, _mm512_add_epi32(bias, lsb));
     __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, abs_mask), inf);
     __m512i r = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(x, quiet));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm512_mask_cvtepi32_epi16(_mm256_setzero_si256(), 0xffff, _mm512_srli_epi32(r, 16)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                        _mm512_mask_cvtepi32_epi16(_mm256_setzero_si256(), 0xffff, _mm512_srli_epi32(r, 16)));
   }
   f32_to_bf16_scalar(src + i, dst + i, n - i);
 }
@@ -229,12 +231,14 @@ Napi::Value SetIsaFn(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>().Utf8Value();
   Isa isa;
   if (!sftkit::parse_isa(name.c_str(), &isa)) {
-    Napi::RangeError::New(env, "setIsa: unknown ISA '" + name + "' (scalar, avx2, avx512, avx512bf16)").ThrowAsJavaScriptException();
+    Napi::RangeError::New(env, "setIsa: unknown ISA '" + name + "' (scalar, avx2, avx512, avx512bf16)")
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   if (!sftkit::set_active_isa(isa)) {
-    Napi::Error::New(env, "setIsa: '" + name + "' is not supported by this CPU (best: " +
-                              sftkit::isa_name(sftkit::detected_isa()) + ")").ThrowAsJavaScriptException();
+    Napi::Error::New(env, "setIsa: '" + name +
+                              "' is not supported by this CPU (best: " + sftkit::isa_name(sftkit::detected_isa()) + ")")
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return env.Undefined();
@@ -275,7 +279,8 @@ Napi::Value F32ToBf16Fn(const Napi::CallbackInfo& info) {
   auto dst = info[1].As<Napi::Uint16Array>();
   if (dst.ElementLength() < src.ElementLength()) {
     Napi::RangeError::New(env, "f32ToBf16: dst has " + std::to_string(dst.ElementLength()) + " elements, src has " +
-                                   std::to_string(src.ElementLength())).ThrowAsJavaScriptException();
+                                   std::to_string(src.ElementLength()))
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   sftkit::convert_f32_to_bf16(src.Data(), dst.Data(), static_cast<int64_t>(src.ElementLength()));
@@ -292,7 +297,8 @@ Napi::Value Bf16ToF32Fn(const Napi::CallbackInfo& info) {
   auto dst = info[1].As<Napi::Float32Array>();
   if (dst.ElementLength() < src.ElementLength()) {
     Napi::RangeError::New(env, "bf16ToF32: dst has " + std::to_string(dst.ElementLength()) + " elements, src has " +
-                                   std::to_string(src.ElementLength())).ThrowAsJavaScriptException();
+                                   std::to_string(src.ElementLength()))
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   sftkit::convert_bf16_to_f32(src.Data(), dst.Data(), static_cast<int64_t>(src.ElementLength()));

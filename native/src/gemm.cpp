@@ -48,7 +48,8 @@ BlockCaps block_caps() {
   BlockCaps caps;
   if (const char* e = std::getenv("SFTKIT_GEMM_BLOCKS")) {
     long long kc = 0, mc = 0, nc = 0;
-    if (std::sscanf(e, "%lld,%lld,%lld", &kc, &mc, &nc) == 3) caps = {std::max(0LL, kc), std::max(0LL, mc), std::max(0LL, nc)};
+    if (std::sscanf(e, "%lld,%lld,%lld", &kc, &mc, &nc) == 3)
+      caps = {std::max(0LL, kc), std::max(0LL, mc), std::max(0LL, nc)};
   }
   return caps;
 }
@@ -121,12 +122,15 @@ void gemm_one(const GemmDesc& d, const void* a, const void* b, float* c, const P
   const int nthreads = threaded ? num_threads() : 1;
 
   // Rows per packed A block: as many as keep it within ~384 KB of L2 (the B panel streams beside it).
-  const int64_t mc = std::max<int64_t>(std::min<int64_t>(plan.mc, 2 * mr), std::min<int64_t>(plan.mc, (384 << 10) / (kc_block * plan.elem_bytes)) / mr * mr);
+  const int64_t mc =
+      std::max<int64_t>(std::min<int64_t>(plan.mc, 2 * mr),
+                        std::min<int64_t>(plan.mc, (384 << 10) / (kc_block * plan.elem_bytes)) / mr * mr);
 
   const int64_t mpanels = (d.m + mr - 1) / mr;
   // Columns per packed B panel: up to ~8 MB of it (it lives in L3), so wide products such as the LM head
   // (n = vocab) repack A as rarely as possible.
-  const int64_t nc_block = plan.nc < 0 ? -plan.nc : std::max<int64_t>(plan.nc, (8 << 20) / (kc_block * plan.elem_bytes) / nr * nr);
+  const int64_t nc_block =
+      plan.nc < 0 ? -plan.nc : std::max<int64_t>(plan.nc, (8 << 20) / (kc_block * plan.elem_bytes) / nr * nr);
   for (int64_t jc = 0; jc < d.n; jc += nc_block) {
     const int64_t nc = std::min(nc_block, d.n - jc);
     const int64_t npanels = (nc + nr - 1) / nr;
@@ -142,12 +146,14 @@ void gemm_one(const GemmDesc& d, const void* a, const void* b, float* c, const P
       auto pack_b = [&](int64_t p0, int64_t p1, int) {
         for (int64_t p = p0; p < p1; ++p) {
           int64_t j0 = p * nr;
-          pack(static_cast<char*>(bpack) + p * panel_elems * plan.elem_bytes, opb, jc + j0, pc,
-               std::min(nr, nc - j0), kc, static_cast<int>(nr), plan.mode);
+          pack(static_cast<char*>(bpack) + p * panel_elems * plan.elem_bytes, opb, jc + j0, pc, std::min(nr, nc - j0),
+               kc, static_cast<int>(nr), plan.mode);
         }
       };
-      if (threaded) parallel_for(npanels, std::max<int64_t>(1, 64 / std::max<int64_t>(1, kc / 64)), pack_b);
-      else pack_b(0, npanels, 0);
+      if (threaded)
+        parallel_for(npanels, std::max<int64_t>(1, 64 / std::max<int64_t>(1, kc / 64)), pack_b);
+      else
+        pack_b(0, npanels, 0);
 
       // Each thread owns one rectangle of C (whole micro-tiles): rows split into grid.rows groups,
       // column panels into grid.cols groups. It packs the A blocks of its own rows.
@@ -174,8 +180,10 @@ void gemm_one(const GemmDesc& d, const void* a, const void* b, float* c, const P
           }
         }
       };
-      if (grid.rows * grid.cols > 1) parallel_for(grid.rows * grid.cols, 1, compute);
-      else compute(0, 1, 0);
+      if (grid.rows * grid.cols > 1)
+        parallel_for(grid.rows * grid.cols, 1, compute);
+      else
+        compute(0, 1, 0);
     }
   }
 }
@@ -189,10 +197,11 @@ const void* offset(const void* base, ElemType t, int64_t elems) {
 void gemm(const GemmDesc& d, bool threaded) {
   // Waking the pool costs microseconds: not worth it for products of a few hundred thousand flops.
   if (2.0 * static_cast<double>(d.m) * d.n * d.k * d.batch < 2e5) threaded = false;
-  if (d.m >= 1 && d.m <= kDotRowsMax && d.n > 0 && d.k > 0 && d.trans_b && !(d.bf16_compute && d.b_type == ElemType::F32)) {
+  if (d.m >= 1 && d.m <= kDotRowsMax && d.n > 0 && d.k > 0 && d.trans_b &&
+      !(d.bf16_compute && d.b_type == ElemType::F32)) {
     for (int64_t bi = 0; bi < d.batch; ++bi)
-      gemm_few_rows(d, offset(d.a, d.a_type, bi * d.stride_a), offset(d.b, d.b_type, bi * d.stride_b), d.c + bi * d.stride_c,
-                    threaded);
+      gemm_few_rows(d, offset(d.a, d.a_type, bi * d.stride_a), offset(d.b, d.b_type, bi * d.stride_b),
+                    d.c + bi * d.stride_c, threaded);
     return;
   }
   const Plan plan = make_plan(d.bf16_compute);
@@ -291,13 +300,14 @@ bool ReadMat(const Napi::Object& o, const char* name, bool f32_only, MatView* ou
       return true;
     }
   }
-  *err = {false, std::string("gemm: '") + name + "' must be a Float32Array" + (f32_only ? "" : " or a Uint16Array (bf16 bits)")};
+  *err = {false, std::string("gemm: '") + name + "' must be a Float32Array" +
+                     (f32_only ? "" : " or a Uint16Array (bf16 bits)")};
   return false;
 }
 
 // Every element a batch of [rows, cols] matrices with leading dimension ld and stride touches lies below length.
-bool CheckExtent(const char* name, int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride, int64_t length,
-                 ArgError* err) {
+bool CheckExtent(const char* name, int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride,
+                 int64_t length, ArgError* err) {
   if (ld < std::max<int64_t>(1, cols)) {
     *err = {true, std::string("gemm: ld") + name + " = " + std::to_string(ld) + " is smaller than the row length " +
                       std::to_string(cols)};
@@ -307,9 +317,11 @@ bool CheckExtent(const char* name, int64_t rows, int64_t cols, int64_t ld, int64
   // One past the last element read or written.
   __int128 last = static_cast<__int128>(batch - 1) * stride + static_cast<__int128>(rows - 1) * ld + cols;
   if (last > length) {
-    *err = {true, std::string("gemm: ") + name + " needs " + std::to_string(static_cast<int64_t>(std::min<__int128>(last, INT64_MAX))) + " elements (" + std::to_string(batch) +
-                      " x [" + std::to_string(rows) + "," + std::to_string(cols) + "], ld " + std::to_string(ld) +
-                      ", stride " + std::to_string(stride) + ") but has " + std::to_string(length)};
+    *err = {true, std::string("gemm: ") + name + " needs " +
+                      std::to_string(static_cast<int64_t>(std::min<__int128>(last, INT64_MAX))) + " elements (" +
+                      std::to_string(batch) + " x [" + std::to_string(rows) + "," + std::to_string(cols) + "], ld " +
+                      std::to_string(ld) + ", stride " + std::to_string(stride) + ") but has " +
+                      std::to_string(length)};
     return false;
   }
   return true;
@@ -328,7 +340,8 @@ bool ParseArgs(const Napi::CallbackInfo& info, sftkit::GemmDesc* d, ArgError* er
   if (!ReadInt(o, "m", &d->m, true, 0, err) || !ReadInt(o, "n", &d->n, true, 0, err) ||
       !ReadInt(o, "k", &d->k, true, 0, err))
     return false;
-  if (!ReadMat(o, "a", false, &a, err) || !ReadMat(o, "b", false, &b, err) || !ReadMat(o, "c", true, &c, err)) return false;
+  if (!ReadMat(o, "a", false, &a, err) || !ReadMat(o, "b", false, &b, err) || !ReadMat(o, "c", true, &c, err))
+    return false;
   // Stored shapes: A [m,k] or [k,m]; B [k,n] or [n,k]; C [m,n].
   const int64_t a_rows = d->trans_a ? d->k : d->m, a_cols = d->trans_a ? d->m : d->k;
   const int64_t b_rows = d->trans_b ? d->n : d->k, b_cols = d->trans_b ? d->k : d->n;
@@ -390,8 +403,10 @@ Napi::Value GemmFn(const Napi::CallbackInfo& info) {
   ArgError err{false, ""};
   if (!ParseArgs(info, &d, &err)) {
     if (!env.IsExceptionPending()) {
-      if (err.range) Napi::RangeError::New(env, err.message).ThrowAsJavaScriptException();
-      else Napi::TypeError::New(env, err.message).ThrowAsJavaScriptException();
+      if (err.range)
+        Napi::RangeError::New(env, err.message).ThrowAsJavaScriptException();
+      else
+        Napi::TypeError::New(env, err.message).ThrowAsJavaScriptException();
     }
     return env.Undefined();
   }
@@ -401,4 +416,6 @@ Napi::Value GemmFn(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterGemm(Napi::Env env, Napi::Object exports) { exports.Set("gemm", Napi::Function::New(env, GemmFn, "gemm")); }
+void RegisterGemm(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", Napi::Function::New(env, GemmFn, "gemm"));
+}

@@ -36,12 +36,16 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) inline __m512 
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 template <typename W>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) inline __m512 load16_avx512(const W* w, __mmask16 mask) {
-  if constexpr (std::is_same_v<W, float>) return _mm512_maskz_loadu_ps(mask, w);
-  else return widen_bf16_avx512(_mm256_maskz_loadu_epi16(mask, w));
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) inline __m512 load16_avx512(const W* w,
+                                                                                              __mmask16 mask) {
+  if constexpr (std::is_same_v<W, float>)
+    return _mm512_maskz_loadu_ps(mask, w);
+  else
+    return widen_bf16_avx512(_mm256_maskz_loadu_epi16(mask, w));
 }
 template <typename W>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) float dot_avx512(const float* x, const W* w, int64_t k) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) float dot_avx512(const float* x, const W* w,
+                                                                                   int64_t k) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
   int64_t p = 0;
   for (; p + 64 <= k; p += 64) {
@@ -65,8 +69,11 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) float dot_avx5
 
 template <typename W>
 __attribute__((target("avx2,fma"))) inline __m256 load8_avx2(const W* w) {
-  if constexpr (std::is_same_v<W, float>) return _mm256_loadu_ps(w);
-  else return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w))), 16));
+  if constexpr (std::is_same_v<W, float>)
+    return _mm256_loadu_ps(w);
+  else
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w))), 16));
 }
 template <typename W>
 __attribute__((target("avx2,fma"))) float dot_avx2(const float* x, const W* w, int64_t k) {
@@ -122,8 +129,10 @@ void gemm_few_rows(const GemmDesc& d, const void* a, const void* b, float* c, bo
     }
   };
   const int64_t min_cols = std::max<int64_t>(16, 32768 / std::max<int64_t>(1, d.m * d.k));
-  if (threaded) parallel_for(d.n, min_cols, body);
-  else body(0, d.n, 0);
+  if (threaded)
+    parallel_for(d.n, min_cols, body);
+  else
+    body(0, d.n, 0);
 }
 
 }  // namespace

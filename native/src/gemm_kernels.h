@@ -83,10 +83,11 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const void* ap,
 
 constexpr int kAvx512MR = 14, kAvx512NR = 32;
 
-
 // Stores the 14 x 32 accumulator tile with AVX-512 masks for the column edge.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) inline void store_avx512(
-    __m512 (&acc)[kAvx512MR][2], float* c, int64_t ldc, float alpha, bool add, int mr, int nr) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) inline void store_avx512(__m512 (&acc)[kAvx512MR][2],
+                                                                                           float* c, int64_t ldc,
+                                                                                           float alpha, bool add,
+                                                                                           int mr, int nr) {
   const __m512 va = _mm512_set1_ps(alpha);
   const __mmask16 m0 = nr >= 16 ? 0xffff : static_cast<__mmask16>((1u << nr) - 1);
   const __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : static_cast<__mmask16>((1u << (nr - 16)) - 1);
@@ -105,8 +106,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) inline void st
   }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) void kernel_avx512(
-    int64_t kc, const void* ap, const void* bp, float* c, int64_t ldc, float alpha, bool add, int mr, int nr) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) void kernel_avx512(int64_t kc, const void* ap,
+                                                                                     const void* bp, float* c,
+                                                                                     int64_t ldc, float alpha, bool add,
+                                                                                     int mr, int nr) {
   const float* a = static_cast<const float*>(ap);
   const float* b = static_cast<const float*>(bp);
   __m512 acc[kAvx512MR][2];

@@ -56,8 +56,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline void transp
 // or bf16 k-pairs. load(r, w) returns words w..w+15 of row r as floats' bits. Rows missing from a panel
 // were zeroed beforehand. Returns the words handled (a multiple of 16); the caller packs the rest.
 template <typename Load>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline int64_t pack_words_avx512(
-    float* panel, int valid, int64_t words, int width, const Load& load) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline int64_t pack_words_avx512(float* panel, int valid,
+                                                                                               int64_t words, int width,
+                                                                                               const Load& load) {
   const int64_t full = words / 16 * 16;
   for (int g = 0; g < valid; g += 16) {
     const int rows = std::min(16, valid - g);
@@ -76,53 +77,67 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline int64_t pac
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline __m256i round_pairs_avx512(__m512i x) {
   const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
   __m512i r = _mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb));
-  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  const __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
   r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(x, _mm512_set1_epi32(0x00400000)));
   // 16 bf16 in order; as 32-bit words, word i = (f[2i], f[2i+1]).
   return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) int64_t pack_rows_avx512(
-    void* panel, const float* src, int64_t rs, int valid, int64_t depth, int width, bool pairs) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) int64_t pack_rows_avx512(void* panel, const float* src,
+                                                                                       int64_t rs, int valid,
+                                                                                       int64_t depth, int width,
+                                                                                       bool pairs) {
   float* out = static_cast<float*>(panel);
   if (!pairs)
-    return pack_words_avx512(out, valid, depth, width, [&](int r, int64_t w) __attribute__((target("avx512f"))) {
-      return _mm512_loadu_ps(src + r * rs + w);
-    });
-  return 2 * pack_words_avx512(out, valid, depth / 2, width, [&](int r, int64_t w) __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) {
-    const float* p = src + r * rs + 2 * w;
-    const __m256i lo = round_pairs_avx512(_mm512_castps_si512(_mm512_loadu_ps(p)));
-    const __m256i hi = round_pairs_avx512(_mm512_castps_si512(_mm512_loadu_ps(p + 16)));
-    return _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
-  });
+    return pack_words_avx512(
+        out, valid, depth,
+        width, [&](int r, int64_t w) __attribute__((target("avx512f"))) { return _mm512_loadu_ps(src + r * rs + w); });
+  return 2 * pack_words_avx512(
+                 out, valid, depth / 2,
+                 width, [&](int r, int64_t w) __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) {
+                   const float* p = src + r * rs + 2 * w;
+                   const __m256i lo = round_pairs_avx512(_mm512_castps_si512(_mm512_loadu_ps(p)));
+                   const __m256i hi = round_pairs_avx512(_mm512_castps_si512(_mm512_loadu_ps(p + 16)));
+                   return _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+                 });
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) int64_t pack_rows_avx512(
-    void* panel, const uint16_t* src, int64_t rs, int valid, int64_t depth, int width, bool pairs) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) int64_t pack_rows_avx512(void* panel, const uint16_t* src,
+                                                                                       int64_t rs, int valid,
+                                                                                       int64_t depth, int width,
+                                                                                       bool pairs) {
   if (!pairs) return 0;  // bf16 -> f32 widening packs stay scalar (rare: f32 compute on bf16 weights)
-  return 2 * pack_words_avx512(static_cast<float*>(panel), valid, depth / 2, width, [&](int r, int64_t w) __attribute__((target("avx512f"))) {
-    return _mm512_loadu_ps(reinterpret_cast<const float*>(src + r * rs + 2 * w));
-  });
+  return 2 * pack_words_avx512(
+                 static_cast<float*>(panel), valid, depth / 2,
+                 width, [&](int r, int64_t w) __attribute__((target("avx512f"))) {
+                   return _mm512_loadu_ps(reinterpret_cast<const float*>(src + r * rs + 2 * w));
+                 });
 }
 
 // 16 values of a source row (columns g..g+15 of the panel) as bf16 in the low halves of 32-bit lanes.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline __m512i load16_bf16_lanes(const float* p, __mmask16 m) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline __m512i load16_bf16_lanes(const float* p,
+                                                                                               __mmask16 m) {
   const __m512i x = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, p));
   const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
   __m512i r = _mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb));
-  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  const __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
   r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(x, _mm512_set1_epi32(0x00400000)));
   return _mm512_srli_epi32(r, 16);
 }
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline __m512i load16_bf16_lanes(const uint16_t* p, __mmask16 m) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline __m512i load16_bf16_lanes(const uint16_t* p,
+                                                                                               __mmask16 m) {
   return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
 }
 
 // Pairs pack when rows are contiguous in the source (dYᵀ·X's A, dY·W's B): depth steps p and p+1 are two
 // source rows, interleaved 16 panel rows at a time into k-pair words.
 template <typename Src>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void pack_pairs_columns_avx512(
-    uint16_t* panel, const Src* src, int64_t cs, int valid, int64_t depth, int width) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void pack_pairs_columns_avx512(uint16_t* panel,
+                                                                                             const Src* src, int64_t cs,
+                                                                                             int valid, int64_t depth,
+                                                                                             int width) {
   for (int64_t p = 0; p < depth; p += 2) {
     const Src* lo_row = src + p * cs;
     const Src* hi_row = p + 1 < depth ? src + (p + 1) * cs : nullptr;

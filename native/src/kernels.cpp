@@ -132,8 +132,8 @@ class Args {
   template <class Vw>
   void length(const Vw& a, int64_t expected, const char* name, const char* shape) {
     if (failed_ || a.len == expected) return;
-    range_error(std::string(name) + " has " + std::to_string(a.len) + " elements, expected " + std::to_string(expected) +
-                " (" + shape + ")");
+    range_error(std::string(name) + " has " + std::to_string(a.len) + " elements, expected " +
+                std::to_string(expected) + " (" + shape + ")");
   }
 
  private:
@@ -142,8 +142,10 @@ class Args {
     failed_ = true;
     if (env_.IsExceptionPending()) return;  // e.g. a throwing getter: keep the first exception
     std::string full = std::string(fn_) + ": " + msg;
-    if (range) Napi::RangeError::New(env_, full).ThrowAsJavaScriptException();
-    else Napi::TypeError::New(env_, full).ThrowAsJavaScriptException();
+    if (range)
+      Napi::RangeError::New(env_, full).ThrowAsJavaScriptException();
+    else
+      Napi::TypeError::New(env_, full).ThrowAsJavaScriptException();
   }
   Napi::Env env_;
   const Napi::CallbackInfo& info_;
@@ -191,13 +193,14 @@ Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   int64_t dim = a.count(a.at(2), "dim");
   F32 out = a.f32(a.at(3), "out");
   if (a.failed()) return a.env().Undefined();
-  a.require(dim > 0 && table.len % dim == 0, "table length " + std::to_string(table.len) + " is not a multiple of dim " +
-                                                 std::to_string(dim));
+  a.require(dim > 0 && table.len % dim == 0,
+            "table length " + std::to_string(table.len) + " is not a multiple of dim " + std::to_string(dim));
   a.length(out, a.product({ids.len, dim}, "out"), "out", "ids.length·dim");
   const int64_t vocab = dim > 0 ? table.len / dim : 0;
   for (int64_t t = 0; t < ids.len && !a.failed(); ++t)
-    a.require(ids.data[t] >= 0 && ids.data[t] < vocab,
-              "ids[" + std::to_string(t) + "] = " + std::to_string(ids.data[t]) + " is outside [0, " + std::to_string(vocab) + ")");
+    a.require(ids.data[t] >= 0 && ids.data[t] < vocab, "ids[" + std::to_string(t) +
+                                                           "] = " + std::to_string(ids.data[t]) + " is outside [0, " +
+                                                           std::to_string(vocab) + ")");
   if (a.failed()) return a.env().Undefined();
   if (table.bf16)
     active_table().embedding_forward_bf16(static_cast<const uint16_t*>(table.data), ids.data, ids.len, dim, out.data);
@@ -213,13 +216,14 @@ Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   int64_t dim = a.count(a.at(2), "dim");
   F32 dtable = a.f32(a.at(3), "dTable");
   if (a.failed()) return a.env().Undefined();
-  a.require(dim > 0 && dtable.len % dim == 0, "dTable length " + std::to_string(dtable.len) +
-                                                  " is not a multiple of dim " + std::to_string(dim));
+  a.require(dim > 0 && dtable.len % dim == 0,
+            "dTable length " + std::to_string(dtable.len) + " is not a multiple of dim " + std::to_string(dim));
   a.length(dout, a.product({ids.len, dim}, "dOut"), "dOut", "ids.length·dim");
   const int64_t vocab = dim > 0 ? dtable.len / dim : 0;
   for (int64_t t = 0; t < ids.len && !a.failed(); ++t)
-    a.require(ids.data[t] >= 0 && ids.data[t] < vocab,
-              "ids[" + std::to_string(t) + "] = " + std::to_string(ids.data[t]) + " is outside [0, " + std::to_string(vocab) + ")");
+    a.require(ids.data[t] >= 0 && ids.data[t] < vocab, "ids[" + std::to_string(t) +
+                                                           "] = " + std::to_string(ids.data[t]) + " is outside [0, " +
+                                                           std::to_string(vocab) + ")");
   if (!a.failed()) active_table().embedding_backward(dout.data, ids.data, ids.len, dim, dtable.data);
   return a.env().Undefined();
 }
@@ -238,7 +242,8 @@ Napi::Value RmsnormForward(const Napi::CallbackInfo& info) {
   a.length(rstd, rows, "rstd", "rows");
   if (a.failed()) return a.env().Undefined();
   if (w.bf16)
-    active_table().rmsnorm_forward_bf16(x.data, static_cast<const uint16_t*>(w.data), rows, dim, eps, y.data, rstd.data);
+    active_table().rmsnorm_forward_bf16(x.data, static_cast<const uint16_t*>(w.data), rows, dim, eps, y.data,
+                                        rstd.data);
   else
     active_table().rmsnorm_forward_f32(x.data, static_cast<const float*>(w.data), rows, dim, eps, y.data, rstd.data);
   return a.env().Undefined();
@@ -264,8 +269,8 @@ Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
     active_table().rmsnorm_backward_bf16(dy.data, x.data, static_cast<const uint16_t*>(w.data), rstd.data, rows, dim,
                                          dx.data, dwp);
   else
-    active_table().rmsnorm_backward_f32(dy.data, x.data, static_cast<const float*>(w.data), rstd.data, rows, dim, dx.data,
-                                        dwp);
+    active_table().rmsnorm_backward_f32(dy.data, x.data, static_cast<const float*>(w.data), rstd.data, rows, dim,
+                                        dx.data, dwp);
   return a.env().Undefined();
 }
 
@@ -279,20 +284,19 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   bool inverse = a.boolean(a.at(8), "inverse");
   a.length(x, a.product({tokens, heads, head_dim}, "x"), "x", "tokens·heads·headDim");
   a.length(pos, tokens, "positions", "tokens");
-  a.require(rot % 2 == 0 && rot <= head_dim, "rotaryDim " + std::to_string(rot) + " must be even and <= headDim " +
-                                                 std::to_string(head_dim));
+  a.require(rot % 2 == 0 && rot <= head_dim,
+            "rotaryDim " + std::to_string(rot) + " must be even and <= headDim " + std::to_string(head_dim));
   a.length(sin, cos.len, "sin", "same as cos");
   if (a.failed() || rot == 0) return a.env().Undefined();
   const int64_t half = rot / 2;
-  a.require(cos.len % half == 0, "cos length " + std::to_string(cos.len) + " is not a multiple of rotaryDim/2 = " +
-                                     std::to_string(half));
+  a.require(cos.len % half == 0,
+            "cos length " + std::to_string(cos.len) + " is not a multiple of rotaryDim/2 = " + std::to_string(half));
   const int64_t max_pos = cos.len / half;
   for (int64_t t = 0; t < tokens && !a.failed(); ++t)
-    a.require(pos.data[t] >= 0 && pos.data[t] < max_pos, "positions[" + std::to_string(t) + "] = " +
-                                                             std::to_string(pos.data[t]) + " is outside the table [0, " +
-                                                             std::to_string(max_pos) + ")");
-  if (!a.failed())
-    active_table().rope(x.data, pos.data, tokens, heads, head_dim, rot, cos.data, sin.data, inverse);
+    a.require(pos.data[t] >= 0 && pos.data[t] < max_pos,
+              "positions[" + std::to_string(t) + "] = " + std::to_string(pos.data[t]) + " is outside the table [0, " +
+                  std::to_string(max_pos) + ")");
+  if (!a.failed()) active_table().rope(x.data, pos.data, tokens, heads, head_dim, rot, cos.data, sin.data, inverse);
   return a.env().Undefined();
 }
 
@@ -315,16 +319,18 @@ AttnArgs read_attention_shape(Args& a, Napi::Object o) {
   p.scale = static_cast<float>(a.number(o.Get("scale"), "scale"));
   if (a.failed()) return r;
   a.require(p.heads > 0 && p.kv_heads > 0 && p.heads % p.kv_heads == 0,
-            "heads (" + std::to_string(p.heads) + ") must be a positive multiple of kvHeads (" + std::to_string(p.kv_heads) + ")");
+            "heads (" + std::to_string(p.heads) + ") must be a positive multiple of kvHeads (" +
+                std::to_string(p.kv_heads) + ")");
   a.require(p.head_dim > 0, "headDim must be positive");
-  a.require(p.q_len <= p.kv_len, "qLen (" + std::to_string(p.q_len) + ") must be <= kvLen (" + std::to_string(p.kv_len) + ")");
+  a.require(p.q_len <= p.kv_len,
+            "qLen (" + std::to_string(p.q_len) + ") must be <= kvLen (" + std::to_string(p.kv_len) + ")");
   const int64_t kv_item = a.product({p.kv_len, p.kv_heads, p.head_dim}, "kvLen·kvHeads·headDim");
   p.kv_stride = kv_item;
   Napi::Value stride = o.Get("kvBatchStride");
   if (!stride.IsUndefined() && !stride.IsNull()) {
     p.kv_stride = a.count(stride, "kvBatchStride");
-    a.require(p.kv_stride >= kv_item, "kvBatchStride (" + std::to_string(p.kv_stride) + ") must be >= kvLen·kvHeads·headDim (" +
-                                          std::to_string(kv_item) + ")");
+    a.require(p.kv_stride >= kv_item, "kvBatchStride (" + std::to_string(p.kv_stride) +
+                                          ") must be >= kvLen·kvHeads·headDim (" + std::to_string(kv_item) + ")");
     r.default_stride = false;
   }
   r.q_size = a.product({p.batch, p.q_len, p.heads, p.head_dim}, "q");
@@ -343,10 +349,12 @@ AttnArgs read_attention_shape(Args& a, Napi::Object o) {
 }
 
 void check_kv(Args& a, const AttnArgs& r, const F32& t, const char* name) {
-  if (r.default_stride) a.length(t, r.kv_needed, name, "batch·kvLen·kvHeads·headDim");
+  if (r.default_stride)
+    a.length(t, r.kv_needed, name, "batch·kvLen·kvHeads·headDim");
   else
     a.require(t.len >= r.kv_needed, std::string(name) + " has " + std::to_string(t.len) + " elements, needs at least " +
-                                        std::to_string(r.kv_needed) + " ((batch-1)·kvBatchStride + kvLen·kvHeads·headDim)");
+                                        std::to_string(r.kv_needed) +
+                                        " ((batch-1)·kvBatchStride + kvLen·kvHeads·headDim)");
 }
 
 Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
@@ -390,7 +398,8 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   check_kv(a, r, dk, "dk");
   check_kv(a, r, dv, "dv");
   if (a.failed()) return a.env().Undefined();
-  active_table().attention_backward(r.p, q.data, k.data, v.data, out.data, lse.data, dout.data, dq.data, dk.data, dv.data);
+  active_table().attention_backward(r.p, q.data, k.data, v.data, out.data, lse.data, dout.data, dq.data, dk.data,
+                                    dv.data);
   // dk/dv are overwritten as whole arrays: the gaps between batch items (kvBatchStride) become zeros.
   const int64_t item = r.p.kv_len * r.p.kv_heads * r.p.head_dim;
   for (F32* g : {&dk, &dv}) {
@@ -493,7 +502,9 @@ Napi::Value GemmNarrow(const Napi::CallbackInfo& info) {
   a.length(x, a.product({k, m}, "a"), "a", trans_a ? "k·m" : "m·k");
   a.length(y, a.product({k, n}, "b"), "b", "k·n");
   a.length(c, a.product({m, n}, "c"), "c", "m·n");
-  auto overlaps = [&](const F32& v) { return v.len > 0 && c.len > 0 && v.data < c.data + c.len && c.data < v.data + v.len; };
+  auto overlaps = [&](const F32& v) {
+    return v.len > 0 && c.len > 0 && v.data < c.data + c.len && c.data < v.data + v.len;
+  };
   a.require(!overlaps(x) && !overlaps(y), "c must not share memory with a or b");
   if (!a.failed()) active_table().gemm_narrow(trans_a, x.data, y.data, c.data, m, n, k, alpha, accumulate);
   return a.env().Undefined();

@@ -29,15 +29,18 @@ struct KernelTable {
   void (*embedding_forward_f32)(const float* table, const int32_t* ids, int64_t tokens, int64_t dim, float* out);
   void (*embedding_forward_bf16)(const uint16_t* table, const int32_t* ids, int64_t tokens, int64_t dim, float* out);
   void (*embedding_backward)(const float* dout, const int32_t* ids, int64_t tokens, int64_t dim, float* dtable);
-  void (*rmsnorm_forward_f32)(const float* x, const float* w, int64_t rows, int64_t dim, float eps, float* y, float* rstd);
-  void (*rmsnorm_forward_bf16)(const float* x, const uint16_t* w, int64_t rows, int64_t dim, float eps, float* y, float* rstd);
-  void (*rmsnorm_backward_f32)(const float* dy, const float* x, const float* w, const float* rstd, int64_t rows, int64_t dim,
-                               float* dx, float* dw);
+  void (*rmsnorm_forward_f32)(const float* x, const float* w, int64_t rows, int64_t dim, float eps, float* y,
+                              float* rstd);
+  void (*rmsnorm_forward_bf16)(const float* x, const uint16_t* w, int64_t rows, int64_t dim, float eps, float* y,
+                               float* rstd);
+  void (*rmsnorm_backward_f32)(const float* dy, const float* x, const float* w, const float* rstd, int64_t rows,
+                               int64_t dim, float* dx, float* dw);
   void (*rmsnorm_backward_bf16)(const float* dy, const float* x, const uint16_t* w, const float* rstd, int64_t rows,
                                 int64_t dim, float* dx, float* dw);
   void (*rope)(float* x, const int32_t* positions, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rotary_dim,
                const float* cos, const float* sin, bool inverse);
-  void (*attention_forward)(const AttnParams& p, const float* q, const float* k, const float* v, float* out, float* lse);
+  void (*attention_forward)(const AttnParams& p, const float* q, const float* k, const float* v, float* out,
+                            float* lse);
   void (*attention_backward)(const AttnParams& p, const float* q, const float* k, const float* v, const float* out,
                              const float* lse, const float* dout, float* dq, float* dk, float* dv);
   void (*swiglu_forward)(const float* g, const float* u, float* out, int64_t n);
@@ -53,9 +56,15 @@ struct KernelTable {
                       float alpha, bool accumulate);
 };
 
-namespace scalar { const KernelTable& table(); }
-namespace avx2 { const KernelTable& table(); }
-namespace avx512 { const KernelTable& table(); }
+namespace scalar {
+const KernelTable& table();
+}
+namespace avx2 {
+const KernelTable& table();
+}
+namespace avx512 {
+const KernelTable& table();
+}
 
 // The table for the ISA in use (active_isa(): SFTKIT_ISA / setIsa() can force a lower one).
 const KernelTable& active_table();
@@ -65,7 +74,8 @@ const KernelTable& active_table();
 //   key(seed, hi) = mix32(mix32(mix32(seed_hi ^ 0x9e3779b9) ^ seed_lo) ^ hi ^ 0x85ebca6b)
 //   bits(seed, c) = mix32(mix32(c_lo ^ key) + 0x6a09e667)        with c = offset + i split in 32-bit halves
 //   keep(i) iff (bits >> 8) >= ceil(p · 2^24)      (exact: p·2^24 in double, then ceil)
-//   out[i] = keep ? x[i] · f : 0 with f = (float)(1 / (1 - p)) (double division, rounded to f32, f32 product); p == 1 gives 0.
+//   out[i] = keep ? x[i] · f : 0 with f = (float)(1 / (1 - p)) (double division, rounded to f32, f32 product); p == 1
+//   gives 0.
 inline uint32_t rng_mix32(uint32_t h) {
   h ^= h >> 16;
   h *= 0x7feb352du;
@@ -79,7 +89,9 @@ inline uint32_t rng_key(uint64_t seed, uint32_t counter_hi) {
   k = rng_mix32(k ^ static_cast<uint32_t>(seed));
   return rng_mix32(k ^ counter_hi ^ 0x85ebca6bu);
 }
-inline uint32_t rng_bits(uint32_t key, uint32_t counter_lo) { return rng_mix32(rng_mix32(counter_lo ^ key) + 0x6a09e667u); }
+inline uint32_t rng_bits(uint32_t key, uint32_t counter_lo) {
+  return rng_mix32(rng_mix32(counter_lo ^ key) + 0x6a09e667u);
+}
 
 }  // namespace kern
 }  // namespace sftkit

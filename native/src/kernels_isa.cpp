@@ -20,16 +20,31 @@
 #include "kernels.h"
 #include "threadpool.h"
 
-#define SFTKIT_KERNEL_TABLE                                                                                         \
-  const KernelTable& table() {                                                                                     \
-    static const KernelTable t = {                                                                                 \
-        &add,                   &axpy,                 &scale,                &sum_squares,          \
-        &embedding_forward_f32, &embedding_forward_bf16, &embedding_backward, &rmsnorm_forward_f32, \
-        &rmsnorm_forward_bf16,  &rmsnorm_backward_f32, &rmsnorm_backward_bf16, &rope,               \
-        &attention_forward,     &attention_backward,   &swiglu_forward,       &swiglu_backward,     \
-        &cross_entropy,         &adamw,                &dropout,              &gemm_narrow,         \
-    };                                                                                                             \
-    return t;                                                                                                      \
+#define SFTKIT_KERNEL_TABLE        \
+  const KernelTable& table() {     \
+    static const KernelTable t = { \
+        &add,                      \
+        &axpy,                     \
+        &scale,                    \
+        &sum_squares,              \
+        &embedding_forward_f32,    \
+        &embedding_forward_bf16,   \
+        &embedding_backward,       \
+        &rmsnorm_forward_f32,      \
+        &rmsnorm_forward_bf16,     \
+        &rmsnorm_backward_f32,     \
+        &rmsnorm_backward_bf16,    \
+        &rope,                     \
+        &attention_forward,        \
+        &attention_backward,       \
+        &swiglu_forward,           \
+        &swiglu_backward,          \
+        &cross_entropy,            \
+        &adamw,                    \
+        &dropout,                  \
+        &gemm_narrow,              \
+    };                             \
+    return t;                      \
   }
 
 namespace sftkit {
@@ -78,12 +93,9 @@ SFTKIT_KERNEL_TABLE
 const KernelTable& active_table() {
   switch (active_isa()) {
     case Isa::Avx512Bf16:
-    case Isa::Avx512:
-      return avx512::table();
-    case Isa::Avx2:
-      return avx2::table();
-    default:
-      return scalar::table();
+    case Isa::Avx512: return avx512::table();
+    case Isa::Avx2: return avx2::table();
+    default: return scalar::table();
   }
 }
 

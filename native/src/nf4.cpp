@@ -29,7 +29,7 @@ struct Quant4 {
   int64_t rows = 0, cols = 0, blocksize = 64;
   const uint8_t* packed = nullptr;
   float code[16] = {};
-  const float* absmax_f32 = nullptr;  // single quantization
+  const float* absmax_f32 = nullptr;   // single quantization
   const uint8_t* absmax_u8 = nullptr;  // double quantization
   const float* nested_absmax = nullptr;
   const float* nested_code = nullptr;  // 256 entries
@@ -89,7 +89,7 @@ void dequant_run_scalar(const Quant4& q, int64_t f0, int64_t len, Out* out) {
 // AVX-512: per block, the 16 values are rounded to bf16 once and looked up 32 at a time with vpermw; the codes
 // of 16 bytes become 32 word indices in element order (high nibble first).
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void dequant_run_bf16_avx512(const Quant4& q, int64_t f0,
-                                                                                          int64_t len, uint16_t* out) {
+                                                                                           int64_t len, uint16_t* out) {
   const int64_t end = f0 + len;
   alignas(64) uint16_t table[32] = {};
   float lut[16];
@@ -104,7 +104,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void dequant_run_b
       ++f;
     }
     for (; f + 32 <= stop; f += 32) {
-      const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q.packed + (f >> 1))));
+      const __m512i bytes =
+          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q.packed + (f >> 1))));
       // dword j = (high nibble) | (low nibble << 16): words 2j, 2j+1 = elements 2j, 2j+1.
       const __m512i idx = _mm512_or_si512(_mm512_srli_epi32(bytes, 4),
                                           _mm512_slli_epi32(_mm512_and_si512(bytes, _mm512_set1_epi32(15)), 16));
@@ -131,9 +132,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline float hsum_
   return _mm_cvtss_f32(x);
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void few_rows_avx512(const Quant4& q, const float* x, int64_t m,
-                                                                                  float* c, bool accumulate, bool round,
-                                                                                  int64_t j0, int64_t j1) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void few_rows_avx512(const Quant4& q, const float* x,
+                                                                                   int64_t m, float* c, bool accumulate,
+                                                                                   bool round, int64_t j0, int64_t j1) {
   const __m512 codev = _mm512_loadu_ps(q.code);
   alignas(64) float lut[16];
   for (int64_t j = j0; j < j1; ++j) {
@@ -148,8 +149,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void few_rows_avx5
       if (round) {  // RNE to bf16 (the values are finite)
         const __m512i bits = _mm512_castps_si512(lv);
         const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-        lv = _mm512_castsi512_ps(_mm512_and_si512(_mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))),
-                                                  _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+        lv = _mm512_castsi512_ps(
+            _mm512_and_si512(_mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))),
+                             _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
       }
       _mm512_store_ps(lut, lv);
       if ((f & 1) && f < stop) {
@@ -162,7 +164,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void few_rows_avx5
         // word i = (high nibble) | (low nibble << 8): as bytes, elements 2i, 2i+1 in order
         const __m128i nib = _mm_or_si128(_mm_srli_epi16(b, 4), _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(15)), 8));
         const __m512 wv = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(nib), lv);
-        for (int64_t i = 0; i < m; ++i) acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i * q.cols + (f - row0)), wv, acc[i]);
+        for (int64_t i = 0; i < m; ++i)
+          acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i * q.cols + (f - row0)), wv, acc[i]);
       }
       for (; f < stop; ++f) {
         const uint8_t byte = q.packed[f >> 1];
@@ -266,12 +269,16 @@ void nf4_gemm(const Nf4GemmDesc& d) {
     float* x = static_cast<float*>(tls_panel.get(static_cast<size_t>(d.m * q.cols) * sizeof(float)));
     for (int64_t i = 0; i < d.m * q.cols; ++i) x[i] = d.bf16_compute ? round_to_bf16(d.a[i]) : d.a[i];
     const int64_t min_rows = std::max<int64_t>(8, 65536 / q.cols);
-    parallel_for(q.rows, min_rows, [&](int64_t j0, int64_t j1, int) { few_rows_avx512(q, x, d.m, d.c, d.accumulate, d.bf16_compute, j0, j1); });
+    parallel_for(q.rows, min_rows, [&](int64_t j0, int64_t j1, int) {
+      few_rows_avx512(q, x, d.m, d.c, d.accumulate, d.bf16_compute, j0, j1);
+    });
     return;
   }
 #endif
-  if (d.bf16_compute) nf4_gemm_typed<uint16_t>(d);
-  else nf4_gemm_typed<float>(d);
+  if (d.bf16_compute)
+    nf4_gemm_typed<uint16_t>(d);
+  else
+    nf4_gemm_typed<float>(d);
 }
 
 }  // namespace
@@ -311,7 +318,8 @@ struct Reader {
   }
   bool need(const char* name, int64_t have, int64_t want) {
     if (have >= want) return true;
-    return fail(std::string("'") + name + "' has " + std::to_string(have) + " elements, needs " + std::to_string(want), true);
+    return fail(std::string("'") + name + "' has " + std::to_string(have) + " elements, needs " + std::to_string(want),
+                true);
   }
 };
 
@@ -322,25 +330,34 @@ bool ParseNf4(const Napi::CallbackInfo& info, sftkit::Nf4GemmDesc* d, Reader& r)
   Napi::Object w = o.Get("w").As<Napi::Object>();
   sftkit::Quant4& q = d->w;
   int64_t len = 0;
-  if (!r.count(w, "rows", &q.rows) || !r.count(w, "cols", &q.cols) || !r.count(w, "blocksize", &q.blocksize)) return false;
+  if (!r.count(w, "rows", &q.rows) || !r.count(w, "cols", &q.cols) || !r.count(w, "blocksize", &q.blocksize))
+    return false;
   if (q.blocksize < 2 || q.blocksize % 2) return r.fail("'w.blocksize' must be a positive even integer", true);
   const int64_t n = q.rows * q.cols, blocks = (n + q.blocksize - 1) / q.blocksize;
-  if (!r.typed<uint8_t, napi_uint8_array>(w, "packed", "Uint8Array", &q.packed, &len) || !r.need("w.packed", len, (n + 1) / 2)) return false;
+  if (!r.typed<uint8_t, napi_uint8_array>(w, "packed", "Uint8Array", &q.packed, &len) ||
+      !r.need("w.packed", len, (n + 1) / 2))
+    return false;
   const float* code = nullptr;
-  if (!r.typed<float, napi_float32_array>(w, "code", "Float32Array", &code, &len) || !r.need("w.code", len, 16)) return false;
+  if (!r.typed<float, napi_float32_array>(w, "code", "Float32Array", &code, &len) || !r.need("w.code", len, 16))
+    return false;
   std::copy(code, code + 16, q.code);
   Napi::Value absmax = w.Get("absmax");
   Napi::Value nested = w.Get("nested");
   if (absmax.IsTypedArray() && absmax.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
-    if (!r.typed<uint8_t, napi_uint8_array>(w, "absmax", "Uint8Array", &q.absmax_u8, &len) || !r.need("w.absmax", len, blocks)) return false;
-    if (!nested.IsObject()) return r.fail("'w.absmax' is a Uint8Array (double quantization) but 'w.nested' is missing", false);
+    if (!r.typed<uint8_t, napi_uint8_array>(w, "absmax", "Uint8Array", &q.absmax_u8, &len) ||
+        !r.need("w.absmax", len, blocks))
+      return false;
+    if (!nested.IsObject())
+      return r.fail("'w.absmax' is a Uint8Array (double quantization) but 'w.nested' is missing", false);
     Napi::Object no = nested.As<Napi::Object>();
     if (!r.count(no, "blocksize", &q.nested_blocksize)) return false;
     if (q.nested_blocksize < 1) return r.fail("'w.nested.blocksize' must be positive", true);
     if (!r.typed<float, napi_float32_array>(no, "absmax", "Float32Array", &q.nested_absmax, &len) ||
         !r.need("w.nested.absmax", len, (blocks + q.nested_blocksize - 1) / q.nested_blocksize))
       return false;
-    if (!r.typed<float, napi_float32_array>(no, "code", "Float32Array", &q.nested_code, &len) || !r.need("w.nested.code", len, 256)) return false;
+    if (!r.typed<float, napi_float32_array>(no, "code", "Float32Array", &q.nested_code, &len) ||
+        !r.need("w.nested.code", len, 256))
+      return false;
     Napi::Value off = no.Get("offset");
     if (!off.IsNumber()) return r.fail("'w.nested.offset' must be a number", false);
     q.offset = static_cast<float>(off.As<Napi::Number>().DoubleValue());
@@ -355,8 +372,10 @@ bool ParseNf4(const Napi::CallbackInfo& info, sftkit::Nf4GemmDesc* d, Reader& r)
   const int64_t in = d->transposed ? q.rows : q.cols, out = d->transposed ? q.cols : q.rows;
   const float* a = nullptr;
   const float* c = nullptr;
-  if (!r.typed<float, napi_float32_array>(o, "a", "Float32Array", &a, &len) || !r.need("a", len, d->m * in)) return false;
-  if (!r.typed<float, napi_float32_array>(o, "c", "Float32Array", &c, &len) || !r.need("c", len, d->m * out)) return false;
+  if (!r.typed<float, napi_float32_array>(o, "a", "Float32Array", &a, &len) || !r.need("a", len, d->m * in))
+    return false;
+  if (!r.typed<float, napi_float32_array>(o, "c", "Float32Array", &c, &len) || !r.need("c", len, d->m * out))
+    return false;
   d->a = a;
   d->c = const_cast<float*>(c);
   Napi::Value acc = o.Get("accumulate");
@@ -379,8 +398,10 @@ Napi::Value Nf4GemmFn(const Napi::CallbackInfo& info) {
   Reader r{env, "", false};
   if (!ParseNf4(info, &d, r)) {
     if (!env.IsExceptionPending()) {
-      if (r.range) Napi::RangeError::New(env, r.error).ThrowAsJavaScriptException();
-      else Napi::TypeError::New(env, r.error).ThrowAsJavaScriptException();
+      if (r.range)
+        Napi::RangeError::New(env, r.error).ThrowAsJavaScriptException();
+      else
+        Napi::TypeError::New(env, r.error).ThrowAsJavaScriptException();
     }
     return env.Undefined();
   }
@@ -390,4 +411,6 @@ Napi::Value Nf4GemmFn(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterNf4(Napi::Env env, Napi::Object exports) { exports.Set("nf4Gemm", Napi::Function::New(env, Nf4GemmFn, "nf4Gemm")); }
+void RegisterNf4(Napi::Env env, Napi::Object exports) {
+  exports.Set("nf4Gemm", Napi::Function::New(env, Nf4GemmFn, "nf4Gemm"));
+}

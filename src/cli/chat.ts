@@ -14,7 +14,8 @@ const HELP = 'commands: /reset (clear the history), /system TEXT (set the system
 export const command: Command = {
   name: 'chat',
   summary: 'Chat with a model (+ LoRA adapter) in the terminal',
-  usage: 'sftkit chat --model DIR [--adapter DIR] [--system TEXT] [--temperature T] [--top-p P] [--max-new-tokens N] ...',
+  usage:
+    'sftkit chat --model DIR [--adapter DIR] [--system TEXT] [--temperature T] [--top-p P] [--max-new-tokens N] ...',
   flags: {
     ...MODEL_FLAGS,
     system: { type: 'string', help: 'System message for the conversation' },
@@ -31,7 +32,9 @@ export const command: Command = {
     let turn = 0;
     const prefix = new PrefixCache();
     const say = (s: string) => process.stderr.write(s);
-    say(`sftkit chat (${loaded.dtype}${typeof flags.adapter === 'string' ? ', adapter ' + flags.adapter : ''}). ${HELP}\n`);
+    say(
+      `sftkit chat (${loaded.dtype}${typeof flags.adapter === 'string' ? ', adapter ' + flags.adapter : ''}). ${HELP}\n`,
+    );
 
     const rl = createInterface({ input: process.stdin, terminal: interactive });
     const prompt = () => interactive && process.stdout.write('\n> ');

@@ -40,17 +40,27 @@ export function formatHelp(cmd: Command): string {
 
 /** Parse argv for a command; unknown flags become a UserError that names the command. */
 export function parseCommandArgs(cmd: Command, argv: string[]) {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean; default?: string | boolean }> = {
+  const options: Record<
+    string,
+    { type: 'string' | 'boolean'; short?: string; multiple?: boolean; default?: string | boolean }
+  > = {
     help: { type: 'boolean', short: 'h' },
     debug: { type: 'boolean' },
   };
   for (const [name, spec] of Object.entries(cmd.flags)) {
-    options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}), ...(spec.default !== undefined ? { default: spec.default } : {}) };
+    options[name] = {
+      type: spec.type,
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.multiple ? { multiple: true } : {}),
+      ...(spec.default !== undefined ? { default: spec.default } : {}),
+    };
   }
   try {
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     if (!cmd.positionals && positionals.length > 0) {
-      throw new UserError(`sftkit ${cmd.name}: unexpected argument '${positionals[0]}' (see sftkit ${cmd.name} --help)`);
+      throw new UserError(
+        `sftkit ${cmd.name}: unexpected argument '${positionals[0]}' (see sftkit ${cmd.name} --help)`,
+      );
     }
     return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
   } catch (e) {
@@ -58,7 +68,9 @@ export function parseCommandArgs(cmd: Command, argv: string[]) {
     const unknown = unknownLongOption(e);
     if (unknown !== null) {
       const s = suggestName(unknown, Object.keys(options));
-      throw new UserError(`sftkit ${cmd.name}: unknown option '--${unknown}'${s ? ` (did you mean --${s}?)` : ''} (see sftkit ${cmd.name} --help)`);
+      throw new UserError(
+        `sftkit ${cmd.name}: unknown option '--${unknown}'${s ? ` (did you mean --${s}?)` : ''} (see sftkit ${cmd.name} --help)`,
+      );
     }
     throw new UserError(`sftkit ${cmd.name}: ${(e as Error).message} (see sftkit ${cmd.name} --help)`);
   }
@@ -74,7 +86,8 @@ function unknownLongOption(e: unknown): string | null {
 /** Read a required string flag or fail with a message naming it. */
 export function requireString(flags: Record<string, unknown>, name: string, cmd: string): string {
   const v = flags[name];
-  if (typeof v !== 'string' || v.length === 0) throw new UserError(`sftkit ${cmd}: --${name} is required (see sftkit ${cmd} --help)`);
+  if (typeof v !== 'string' || v.length === 0)
+    throw new UserError(`sftkit ${cmd}: --${name} is required (see sftkit ${cmd} --help)`);
   return v;
 }
 
@@ -83,13 +96,15 @@ export function numberFlag(flags: Record<string, unknown>, name: string, cmd: st
   const v = flags[name];
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new UserError(`sftkit ${cmd}: --${name} expects a number, got '${String(v)}'`);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n))
+    throw new UserError(`sftkit ${cmd}: --${name} expects a number, got '${String(v)}'`);
   return n;
 }
 
 /** Read an optional --dtype flag (f32 or bf16); undefined when absent so the caller picks its own default. */
 export function dtypeFlag(v: unknown, cmd: string): WeightDType | undefined {
   if (v === undefined) return undefined;
-  if (v !== 'f32' && v !== 'bf16') throw new UserError(`sftkit ${cmd}: --dtype must be f32 or bf16, got '${String(v)}'`);
+  if (v !== 'f32' && v !== 'bf16')
+    throw new UserError(`sftkit ${cmd}: --dtype must be f32 or bf16, got '${String(v)}'`);
   return v;
 }

@@ -6,26 +6,37 @@ import { UserError } from '../util/errors.js';
 
 function choice<T extends string>(flags: Record<string, unknown>, name: string, allowed: readonly T[], fallback: T): T {
   const v = flags[name] ?? fallback;
-  if (!allowed.includes(v as T)) throw new UserError(`sftkit create-model: --${name} must be one of ${allowed.join(', ')}, got '${String(v)}'`);
+  if (!allowed.includes(v as T))
+    throw new UserError(`sftkit create-model: --${name} must be one of ${allowed.join(', ')}, got '${String(v)}'`);
   return v as T;
 }
 
 export const command: Command = {
   name: 'create-model',
   summary: 'Write a small random-weight Hugging Face model folder (for tests and demos)',
-  usage: 'sftkit create-model --preset tiny|smollm2-135m-shape --out DIR [--seed N] [--arch llama|qwen2] [--tokenizer byte|bpe]',
+  usage:
+    'sftkit create-model --preset tiny|smollm2-135m-shape --out DIR [--seed N] [--arch llama|qwen2] [--tokenizer byte|bpe]',
   flags: {
     preset: { type: 'string', help: `Model shape: ${MODEL_PRESETS.join(' | ')}`, default: 'tiny' },
     out: { type: 'string', help: 'Output folder (must be new or empty)' },
     seed: { type: 'string', help: 'Random seed for the weights', default: '0' },
-    arch: { type: 'string', help: 'llama (LlamaForCausalLM) | qwen2 (Qwen2ForCausalLM, with q/k/v biases)', default: 'llama' },
-    tokenizer: { type: 'string', help: 'byte (256 byte tokens + ChatML specials) | bpe (merges trained on a built-in English text)', default: 'byte' },
+    arch: {
+      type: 'string',
+      help: 'llama (LlamaForCausalLM) | qwen2 (Qwen2ForCausalLM, with q/k/v biases)',
+      default: 'llama',
+    },
+    tokenizer: {
+      type: 'string',
+      help: 'byte (256 byte tokens + ChatML specials) | bpe (merges trained on a built-in English text)',
+      default: 'byte',
+    },
     force: { type: 'boolean', help: 'Replace an existing model folder at --out' },
   },
   async run(flags) {
     const out = requireString(flags, 'out', 'create-model');
     const seed = numberFlag(flags, 'seed', 'create-model', 0);
-    if (!Number.isSafeInteger(seed)) throw new UserError(`sftkit create-model: --seed must be an integer, got '${String(flags.seed)}'`);
+    if (!Number.isSafeInteger(seed))
+      throw new UserError(`sftkit create-model: --seed must be an integer, got '${String(flags.seed)}'`);
     const preset = choice<ModelPreset>(flags, 'preset', MODEL_PRESETS, 'tiny');
     const arch = choice(flags, 'arch', ['llama', 'qwen2'] as const, 'llama');
     const tokenizer = choice(flags, 'tokenizer', ['byte', 'bpe'] as const, 'byte');

@@ -7,7 +7,16 @@ import { UserError } from '../util/errors.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { DATA_FORMATS, type DataFormat } from '../data/formats.js';
 import { loadRecords, summarizeSkipped, type LoadOptions, type LoadReport } from '../data/load.js';
-import { buildLabels, finishExample, emptyPrepareReport, prepareRecordsBatched, tokenizeRecord, DEFAULT_MAX_LENGTH, type PrepareOptions, type PrepareReport } from '../data/prepare.js';
+import {
+  buildLabels,
+  finishExample,
+  emptyPrepareReport,
+  prepareRecordsBatched,
+  tokenizeRecord,
+  DEFAULT_MAX_LENGTH,
+  type PrepareOptions,
+  type PrepareReport,
+} from '../data/prepare.js';
 import type { LossMode } from '../data/render.js';
 import { lengthStats } from '../data/stats.js';
 import { sampleIndices } from '../data/batches.js';
@@ -21,7 +30,8 @@ type Flags = Record<string, string | boolean | string[] | undefined>;
 
 function choice<T extends string>(flags: Flags, name: string, allowed: readonly T[], fallback: T): T {
   const v = flags[name] ?? fallback;
-  if (!allowed.includes(v as T)) throw new UserError(`sftkit data: --${name} must be one of ${allowed.join(', ')}, got '${String(v)}'`);
+  if (!allowed.includes(v as T))
+    throw new UserError(`sftkit data: --${name} must be one of ${allowed.join(', ')}, got '${String(v)}'`);
   return v as T;
 }
 
@@ -50,9 +60,11 @@ function prepareOptions(flags: Flags): PrepareOptions {
   let loss = choice<LossMode>(flags, 'loss', ['auto', 'assistant-only', 'completion-only', 'all'], 'auto');
   if (flags['assistant-only-loss'] === true) loss = 'assistant-only';
   if (flags['completion-only-loss'] === true) loss = 'completion-only';
-  if (flags['assistant-only-loss'] === true && flags['completion-only-loss'] === true) throw new UserError('sftkit data: --assistant-only-loss and --completion-only-loss exclude each other');
+  if (flags['assistant-only-loss'] === true && flags['completion-only-loss'] === true)
+    throw new UserError('sftkit data: --assistant-only-loss and --completion-only-loss exclude each other');
   const maxLength = numberFlag(flags, 'max-length', 'data', DEFAULT_MAX_LENGTH);
-  if (!Number.isInteger(maxLength) || maxLength < 2) throw new UserError(`sftkit data: --max-length must be an integer >= 2, got '${String(flags['max-length'])}'`);
+  if (!Number.isInteger(maxLength) || maxLength < 2)
+    throw new UserError(`sftkit data: --max-length must be an integer >= 2, got '${String(flags['max-length'])}'`);
   return {
     loss,
     maxLength,
@@ -75,7 +87,13 @@ function prepareSummary(r: PrepareReport): string {
 }
 
 /** The rendered text with trained characters marked: colour on a TTY, [[...]] otherwise. */
-export function highlightTrained(text: string, offsets: [number, number][], mask: Uint8Array, colour: boolean, cutAt?: number): string {
+export function highlightTrained(
+  text: string,
+  offsets: [number, number][],
+  mask: Uint8Array,
+  colour: boolean,
+  cutAt?: number,
+): string {
   const trainedChar = new Uint8Array(text.length);
   for (let t = 0; t < offsets.length; t++) {
     if (!mask[t]) continue;
@@ -88,7 +106,10 @@ export function highlightTrained(text: string, offsets: [number, number][], mask
   const cutChar = cutAt !== undefined && cutAt < offsets.length ? offsets[cutAt]![0] : -1;
   for (let c = 0; c < text.length; c++) {
     if (c === cutChar) {
-      if (inRun) (s += close), (inRun = false);
+      if (inRun) {
+        s += close;
+        inRun = false;
+      }
       s += colour ? '\x1b[41m✂ truncated here\x1b[0m' : '✂[truncated here]';
     }
     const want = trainedChar[c] === 1;
@@ -119,14 +140,26 @@ async function inspect(tok: Tokenizer, flags: Flags): Promise<void> {
     const trained = ex?.numTrained ?? 0;
     const kept = ex ? ex.inputIds.length : 0;
     out(`\n=== ${formatRef(rec.source)} (${rec.kind}) ===\n`);
-    out(`tokens: ${total}, trained: ${trained} (${total ? ((100 * trained) / total).toFixed(1) : '0'}%), truncated: ${total > opts.maxLength! ? `yes, to ${opts.maxLength}${ex ? '' : ' -> dropped'}` : 'no'}\n`);
+    out(
+      `tokens: ${total}, trained: ${trained} (${total ? ((100 * trained) / total).toFixed(1) : '0'}%), truncated: ${total > opts.maxLength! ? `yes, to ${opts.maxLength}${ex ? '' : ' -> dropped'}` : 'no'}\n`,
+    );
     const bosPrefix = t.offsets.length > 0 && t.offsets[0]![1] === 0 && tok.bosToken ? tok.bosToken : '';
-    const mask = ex ? Uint8Array.from({ length: t.inputIds.length }, (_, k) => (k < kept ? ex.assistantMask[k]! : 0)) : new Uint8Array(t.inputIds.length);
-    out(bosPrefix + highlightTrained(t.text, t.offsets, mask, colour, total > opts.maxLength! ? opts.maxLength : undefined) + '\n');
+    const mask = ex
+      ? Uint8Array.from({ length: t.inputIds.length }, (_, k) => (k < kept ? ex.assistantMask[k]! : 0))
+      : new Uint8Array(t.inputIds.length);
+    out(
+      bosPrefix +
+        highlightTrained(t.text, t.offsets, mask, colour, total > opts.maxLength! ? opts.maxLength : undefined) +
+        '\n',
+    );
   }
 }
 
-async function prepareAll(tok: Tokenizer, flags: Flags, cmd: string): Promise<{ records: SftRecord[]; report: LoadReport; prep: Awaited<ReturnType<typeof prepareRecordsBatched>> }> {
+async function prepareAll(
+  tok: Tokenizer,
+  flags: Flags,
+  cmd: string,
+): Promise<{ records: SftRecord[]; report: LoadReport; prep: Awaited<ReturnType<typeof prepareRecordsBatched>> }> {
   const path = requireString(flags, 'data', cmd);
   const { records, report } = await loadRecords(path, loadOptions(flags));
   const prep = await prepareRecordsBatched(tok, records, prepareOptions(flags));
@@ -143,7 +176,9 @@ async function stats(tok: Tokenizer, flags: Flags): Promise<void> {
   }
   out(`${loadSummary(report)}\n${prepareSummary(prep.report)}\n`);
   out(`tokens: ${s.totalTokens}, trained: ${s.trainedTokens} (${(100 * s.trainedRatio).toFixed(1)}%)\n`);
-  out(`length (tokens): min ${s.min}  p50 ${s.p50}  p90 ${s.p90}  p95 ${s.p95}  p99 ${s.p99}  max ${s.max}  mean ${s.mean.toFixed(1)}\n`);
+  out(
+    `length (tokens): min ${s.min}  p50 ${s.p50}  p90 ${s.p90}  p95 ${s.p95}  p99 ${s.p99}  max ${s.max}  mean ${s.mean.toFixed(1)}\n`,
+  );
   for (const w of prep.report.warnings) out(`warning: ${w}\n`);
   for (const e of report.skippedExamples) out(`skipped: ${e}\n`);
 }
@@ -170,14 +205,28 @@ async function score(flags: Flags): Promise<void> {
   const cfg = qualityConfig(flags);
   const scored = await scoreDataset(path, loadOptions(flags), cfg);
   const lines = scored.scores.map((s) =>
-    JSON.stringify({ file: s.source.file, line: s.source.line, score: s.score, reasons: s.reasons, duplicate_of: s.duplicateOf ? `${s.duplicateOf.source.file}:${s.duplicateOf.source.line}` : null, duplicate_kind: s.duplicateOf?.kind ?? null, encoding: s.encoding, turns: s.turns, words: s.words, ...(s.badRecord ? { bad_record: s.badRecord } : {}), would_drop: dropReasons(s, { threshold: cfg.threshold }) }),
+    JSON.stringify({
+      file: s.source.file,
+      line: s.source.line,
+      score: s.score,
+      reasons: s.reasons,
+      duplicate_of: s.duplicateOf ? `${s.duplicateOf.source.file}:${s.duplicateOf.source.line}` : null,
+      duplicate_kind: s.duplicateOf?.kind ?? null,
+      encoding: s.encoding,
+      turns: s.turns,
+      words: s.words,
+      ...(s.badRecord ? { bad_record: s.badRecord } : {}),
+      would_drop: dropReasons(s, { threshold: cfg.threshold }),
+    }),
   );
   if (typeof flags.out === 'string') writeFileSync(flags.out, lines.join('\n') + '\n');
   else out(lines.join('\n') + '\n');
   const low = scored.scores.filter((s) => !s.badRecord && s.score < cfg.threshold).length;
   const dups = scored.scores.filter((s) => s.duplicateOf).length;
   const enc = scored.scores.filter((s) => s.encoding.length).length;
-  process.stderr.write(`scored ${scored.scores.length} records: ${low} below ${cfg.threshold}, ${dups} duplicates, ${enc} with encoding problems\n`);
+  process.stderr.write(
+    `scored ${scored.scores.length} records: ${low} below ${cfg.threshold}, ${dups} duplicates, ${enc} with encoding problems\n`,
+  );
 }
 
 async function filter(flags: Flags): Promise<void> {
@@ -185,10 +234,20 @@ async function filter(flags: Flags): Promise<void> {
   const outPath = requireString(flags, 'out', 'data filter');
   const cfg = qualityConfig(flags);
   const scored = await scoreDataset(path, loadOptions(flags), cfg);
-  const report = await filterDataset(scored, outPath, { threshold: cfg.threshold, dropDuplicates: flags['keep-duplicates'] !== true, dropEncodingIssues: flags['keep-encoding-issues'] !== true });
+  const report = await filterDataset(scored, outPath, {
+    threshold: cfg.threshold,
+    dropDuplicates: flags['keep-duplicates'] !== true,
+    dropEncodingIssues: flags['keep-encoding-issues'] !== true,
+  });
   const reportPath = typeof flags.report === 'string' ? flags.report : `${outPath}.report.json`;
   writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n');
-  out(`kept ${report.kept} of ${report.total} records -> ${outPath}\ndropped ${report.dropped}: ${Object.entries(report.droppedBy).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}\nreport: ${reportPath}\n`);
+  out(
+    `kept ${report.kept} of ${report.total} records -> ${outPath}\ndropped ${report.dropped}: ${
+      Object.entries(report.droppedBy)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }\nreport: ${reportPath}\n`,
+  );
 }
 
 export const command: Command = {
@@ -207,29 +266,55 @@ export const command: Command = {
     model: { type: 'string', help: 'Model or tokenizer folder (tokenizer.json + tokenizer_config.json)' },
     data: { type: 'string', help: 'A .jsonl / .json file or a folder of them' },
     format: { type: 'string', help: `Data format: ${DATA_FORMATS.join(' | ')}`, default: 'auto' },
-    'dataset-text-field': { type: 'string', help: 'Field holding the text for language-modelling data', default: 'text' },
+    'dataset-text-field': {
+      type: 'string',
+      help: 'Field holding the text for language-modelling data',
+      default: 'text',
+    },
     'field-map': { type: 'string', help: 'Rename fields before detection, e.g. question=instruction,answer=output' },
-    'on-bad-record': { type: 'string', help: 'error (stop at the first bad record) | skip (count and skip)', default: 'error' },
-    loss: { type: 'string', help: 'auto (assistant-only for conversations, completion-only for prompt-completion, all for text) | assistant-only | completion-only | all', default: 'auto' },
+    'on-bad-record': {
+      type: 'string',
+      help: 'error (stop at the first bad record) | skip (count and skip)',
+      default: 'error',
+    },
+    loss: {
+      type: 'string',
+      help: 'auto (assistant-only for conversations, completion-only for prompt-completion, all for text) | assistant-only | completion-only | all',
+      default: 'auto',
+    },
     'assistant-only-loss': { type: 'boolean', help: 'Train only on assistant turns (same as --loss assistant-only)' },
     'completion-only-loss': { type: 'boolean', help: 'Train only on completions (same as --loss completion-only)' },
     'max-length': { type: 'string', help: 'Maximum example length in tokens', default: String(DEFAULT_MAX_LENGTH) },
-    truncation: { type: 'string', help: 'truncate (keep the head) | drop (skip over-long examples)', default: 'truncate' },
-    'eos-token': { type: 'string', help: 'Token appended after assistant turns the template does not end (default: the tokenizer eos)' },
+    truncation: {
+      type: 'string',
+      help: 'truncate (keep the head) | drop (skip over-long examples)',
+      default: 'truncate',
+    },
+    'eos-token': {
+      type: 'string',
+      help: 'Token appended after assistant turns the template does not end (default: the tokenizer eos)',
+    },
     'template-name': { type: 'string', help: 'A named chat template of the tokenizer (e.g. tool_use)' },
     n: { type: 'string', help: 'inspect: how many examples', default: '3' },
     random: { type: 'boolean', help: 'inspect: pick examples at random (with --seed) instead of the first ones' },
     seed: { type: 'string', help: 'Random seed', default: '0' },
     json: { type: 'boolean', help: 'stats: print JSON' },
     out: { type: 'string', help: 'tokenize/filter: output .jsonl (score: optional, default stdout)' },
-    threshold: { type: 'string', help: 'score/filter: keep records scoring >= this', default: String(SEED_QUALITY_CONFIG.threshold) },
+    threshold: {
+      type: 'string',
+      help: 'score/filter: keep records scoring >= this',
+      default: String(SEED_QUALITY_CONFIG.threshold),
+    },
     report: { type: 'string', help: 'filter: where to write the drop report (default OUT.report.json)' },
     'keep-duplicates': { type: 'boolean', help: 'filter: keep exact and near duplicates' },
     'keep-encoding-issues': { type: 'boolean', help: 'filter: keep records with encoding problems' },
   },
   async run(flags, positionals) {
     const sub = positionals[0] as Sub | undefined;
-    if (!sub || !SUBCOMMANDS.includes(sub)) throw new UserError(`sftkit data: expected a subcommand (${SUBCOMMANDS.join(', ')})${sub ? `, got '${sub}'` : ''} (see sftkit data --help)`);
+    if (!sub || !SUBCOMMANDS.includes(sub))
+      throw new UserError(
+        `sftkit data: expected a subcommand (${SUBCOMMANDS.join(', ')})${sub ? `, got '${sub}'` : ''} (see sftkit data --help)`,
+      );
     if (positionals.length > 1) throw new UserError(`sftkit data ${sub}: unexpected argument '${positionals[1]}'`);
     if (sub === 'score') return score(flags);
     if (sub === 'filter') return filter(flags);

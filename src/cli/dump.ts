@@ -16,7 +16,10 @@ export const command: Command = {
     model: { type: 'string', help: 'Hugging Face model folder (config.json + safetensors)' },
     adapter: { type: 'string', help: 'PEFT LoRA adapter folder: gradients of its lora_A/lora_B tensors' },
     full: { type: 'boolean', help: 'Full fine-tuning: gradients of every weight, by HF name' },
-    batch: { type: 'string', help: 'JSON {"input_ids": [[...]], "labels"?: [[...]] (-100 = ignored), "position_ids"?: [[...]]}' },
+    batch: {
+      type: 'string',
+      help: 'JSON {"input_ids": [[...]], "labels"?: [[...]] (-100 = ignored), "position_ids"?: [[...]]}',
+    },
     out: { type: 'string', help: 'Output safetensors: logits [B,T,V], loss [1], grad.<name> (all F32)' },
     dtype: { type: 'string', help: 'Frozen-weight storage and GEMM precision: f32 or bf16', default: 'f32' },
   },

@@ -17,7 +17,9 @@ export async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const width = Math.max(...commands.map((c) => c.name.length), 8);
     const list = commands.map((c) => `  ${c.name.padEnd(width + 2)}${c.summary}`).join('\n');
-    process.stdout.write(`sftkit ${version()}: supervised fine-tuning of LLMs in TypeScript\n\nUsage: sftkit <command> [options]\n\nCommands:\n${list}\n\nRun 'sftkit <command> --help' for a command's options. Add --debug to see stack traces.\n`);
+    process.stdout.write(
+      `sftkit ${version()}: supervised fine-tuning of LLMs in TypeScript\n\nUsage: sftkit <command> [options]\n\nCommands:\n${list}\n\nRun 'sftkit <command> --help' for a command's options. Add --debug to see stack traces.\n`,
+    );
     return name ? 0 : 1;
   }
   if (name === '--version' || name === '-v') {
@@ -41,7 +43,11 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     if (debug || !(err instanceof UserError)) {
       // Unexpected errors keep their stack: they are bugs to report.
-      process.stderr.write((debug ? err.stack ?? String(err) : `sftkit ${name}: ${err.message}\n(internal error; rerun with --debug for the stack trace)`) + '\n');
+      process.stderr.write(
+        (debug
+          ? (err.stack ?? String(err))
+          : `sftkit ${name}: ${err.message}\n(internal error; rerun with --debug for the stack trace)`) + '\n',
+      );
     } else {
       process.stderr.write(`${err.message}\n`);
     }

@@ -17,6 +17,8 @@ export const command: Command = {
     const adapterDir = requireString(flags, 'adapter', 'merge');
     const outDir = requireString(flags, 'out', 'merge');
     const r = await mergeAdapter(modelDir, adapterDir, outDir, { dtype: dtypeFlag(flags.dtype, 'merge') });
-    process.stdout.write(`merged ${r.merged} LoRA modules${r.tokenRows ? ` and ${r.tokenRows} trained token row${r.tokenRows === 1 ? '' : 's'}` : ''} into ${outDir} (${r.dtype}); copied ${r.files.length ? r.files.join(', ') : 'no other files'}\n`);
+    process.stdout.write(
+      `merged ${r.merged} LoRA modules${r.tokenRows ? ` and ${r.tokenRows} trained token row${r.tokenRows === 1 ? '' : 's'}` : ''} into ${outDir} (${r.dtype}); copied ${r.files.length ? r.files.join(', ') : 'no other files'}\n`,
+    );
   },
 };

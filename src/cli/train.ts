@@ -12,7 +12,8 @@ function configFlags(): Record<string, FlagSpec> {
   for (const f of CONFIG_FIELDS) {
     const name = f.flag ?? f.name;
     const choices = f.choices ? ` [${f.choices.join('|')}]` : '';
-    const def = f.default === null ? '' : ` (default: ${Array.isArray(f.default) ? f.default.join(',') : String(f.default)})`;
+    const def =
+      f.default === null ? '' : ` (default: ${Array.isArray(f.default) ? f.default.join(',') : String(f.default)})`;
     flags[name] = { type: 'string', help: `${f.help}${choices}${def}` };
     for (const a of f.aliases ?? []) flags[a] = { type: 'string', help: `alias of --${name}` };
   }
@@ -22,13 +23,20 @@ function configFlags(): Record<string, FlagSpec> {
 export const command: Command = {
   name: 'train',
   summary: 'Fine-tune a model (LoRA or full) with a TRL-style config',
-  usage: 'sftkit train --config FILE.yaml [--learning_rate 1e-4 --lora_r 16 ...]\nsftkit train --model DIR --dataset FILE.jsonl --output_dir DIR [--key value ...]\n(booleans take a value: --packing true)',
+  usage:
+    'sftkit train --config FILE.yaml [--learning_rate 1e-4 --lora_r 16 ...]\nsftkit train --model DIR --dataset FILE.jsonl --output_dir DIR [--key value ...]\n(booleans take a value: --packing true)',
   flags: configFlags(),
   async run(flags) {
-    const config = resolveConfig({ file: (flags.config as string | undefined) ?? null, flags, ignoreFlags: ['config', 'help', 'debug'] });
+    const config = resolveConfig({
+      file: (flags.config as string | undefined) ?? null,
+      flags,
+      ignoreFlags: ['config', 'help', 'debug'],
+    });
     const trainer = new SFTTrainer({ args: config, log: (l) => process.stdout.write(l + '\n') });
     const result = await trainer.train();
-    process.stdout.write(result.interrupted ? `interrupted at step ${result.steps}\n` : `saved to ${result.outputDir}/\n`);
+    process.stdout.write(
+      result.interrupted ? `interrupted at step ${result.steps}\n` : `saved to ${result.outputDir}/\n`,
+    );
     return result.interrupted ? 130 : 0;
   },
 };

@@ -43,7 +43,10 @@ export function packBestFitDecreasing(lengths: number[], capacity: number): Pack
   const free: number[] = [];
   for (const i of order) {
     const len = lengths[i]!;
-    if (len > capacity) throw new UserError(`packing: example ${i} has ${len} tokens, more than max_length ${capacity}; truncate or drop it first`);
+    if (len > capacity)
+      throw new UserError(
+        `packing: example ${i} has ${len} tokens, more than max_length ${capacity}; truncate or drop it first`,
+      );
     let row = -1;
     for (let f = len; f <= capacity; f++) {
       const bucket = rowsByFree[f]!;
@@ -71,7 +74,6 @@ export function packingEfficiency(rows: PackedRow[], lengths: number[], capacity
   for (const r of rows) for (const i of r) used += lengths[i]!;
   return used / (rows.length * capacity);
 }
-
 
 /**
  * Build one [rows.length, seq] batch from groups of examples (one group per row; a group of several is a
@@ -123,7 +125,10 @@ export function planBatches(examples: PreparedExample[], opts: BatchOptions): Ba
   const seed = (opts.seed ?? 42) + (opts.epoch ?? 0) * 1000003;
   const lengths = examples.map((e) => e.inputIds.length);
   for (let i = 0; i < lengths.length; i++) {
-    if (lengths[i]! > maxLength) throw new UserError(`batches: example ${i} (${examples[i]!.source.file}:${examples[i]!.source.line}) has ${lengths[i]} tokens > max_length ${maxLength}`);
+    if (lengths[i]! > maxLength)
+      throw new UserError(
+        `batches: example ${i} (${examples[i]!.source.file}:${examples[i]!.source.line}) has ${lengths[i]} tokens > max_length ${maxLength}`,
+      );
   }
   let rows: number[][];
   let efficiency: number;
@@ -132,7 +137,10 @@ export function planBatches(examples: PreparedExample[], opts: BatchOptions): Ba
     efficiency = packingEfficiency(rows, lengths, maxLength);
     shuffleInPlace(rows, seed);
   } else {
-    const order = shuffleInPlace(examples.map((_, i) => i), seed);
+    const order = shuffleInPlace(
+      examples.map((_, i) => i),
+      seed,
+    );
     const mega = batchSize * 64;
     rows = [];
     for (let s = 0; s < order.length; s += mega) {

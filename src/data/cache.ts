@@ -9,7 +9,13 @@ import type { PreparedExample, SourceRef } from './types.js';
 /** Bump when the preparation logic changes what it produces for the same inputs. */
 export const DATA_PIPELINE_VERSION = 1;
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'chat_template.jinja'];
+const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'generation_config.json',
+  'chat_template.jinja',
+];
 
 /** `<root>/data-cache`, root = the output dir or ~/.cache/sftkit. */
 export function dataCacheDir(outputDir?: string | null): string {
@@ -22,7 +28,12 @@ export async function hashFile(path: string, hash = createHash('sha256')): Promi
 }
 
 /** The cache key: sha256 over data files (path order), tokenizer files, template and options JSON. */
-export async function cacheKey(parts: { dataFiles: string[]; tokenizerDir?: string | null; template: string | null; options: unknown }): Promise<string> {
+export async function cacheKey(parts: {
+  dataFiles: string[];
+  tokenizerDir?: string | null;
+  template: string | null;
+  options: unknown;
+}): Promise<string> {
   const h = createHash('sha256');
   h.update(`sftkit-data-v${DATA_PIPELINE_VERSION}\0`);
   for (const f of parts.dataFiles) {
@@ -48,7 +59,11 @@ function stableStringify(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`).join(',')}}`;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
+    .join(',')}}`;
 }
 
 const MAGIC = 'SFTKDAT1';
@@ -59,7 +74,12 @@ interface CachedSplitMeta {
 }
 
 /** Write splits of examples plus a JSON-able summary to `<dir>/<key>.bin` (temp file + rename). */
-export function writeCache(dir: string, key: string, splits: Record<string, PreparedExample[]>, summary: unknown): string {
+export function writeCache(
+  dir: string,
+  key: string,
+  splits: Record<string, PreparedExample[]>,
+  summary: unknown,
+): string {
   mkdirSync(dir, { recursive: true });
   const meta: Record<string, CachedSplitMeta> = {};
   let bodyBytes = 0;
@@ -101,14 +121,21 @@ export function writeCache(dir: string, key: string, splits: Record<string, Prep
 }
 
 /** Read a cache file written by writeCache, or null when absent or unreadable (then it is rebuilt). */
-export function readCache(dir: string, key: string): { splits: Record<string, PreparedExample[]>; summary: unknown } | null {
+export function readCache(
+  dir: string,
+  key: string,
+): { splits: Record<string, PreparedExample[]>; summary: unknown } | null {
   const path = join(dir, `${key}.bin`);
   if (!existsSync(path)) return null;
   try {
     const buf = readFileSync(path);
     if (buf.toString('latin1', 0, 8) !== MAGIC) return null;
     const headerLen = buf.readUInt32LE(8);
-    const header = JSON.parse(buf.toString('utf8', 12, 12 + headerLen)) as { version: number; splits: Record<string, CachedSplitMeta>; summary: unknown };
+    const header = JSON.parse(buf.toString('utf8', 12, 12 + headerLen)) as {
+      version: number;
+      splits: Record<string, CachedSplitMeta>;
+      summary: unknown;
+    };
     if (header.version !== DATA_PIPELINE_VERSION) return null;
     let at = 12 + headerLen;
     const splits: Record<string, PreparedExample[]> = {};

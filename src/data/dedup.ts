@@ -22,7 +22,9 @@ export interface MinHashOptions {
 }
 
 function shingles(text: string, k: number): Set<number> {
-  const words = normalizeForDedup(text).split(' ').filter((w) => w.length > 0);
+  const words = normalizeForDedup(text)
+    .split(' ')
+    .filter((w) => w.length > 0);
   const out = new Set<number>();
   if (words.length >= k) {
     for (let i = 0; i + k <= words.length; i++) out.add(hashString(words.slice(i, i + k).join(' ')));
@@ -53,7 +55,10 @@ export function estimatedJaccard(a: Uint32Array, b: Uint32Array): number {
 }
 
 /** For each text, the index of an earlier exact or near duplicate (and which kind), or null. */
-export function findDuplicates(texts: string[], opts: MinHashOptions = {}): ({ of: number; kind: 'exact' | 'near'; similarity: number } | null)[] {
+export function findDuplicates(
+  texts: string[],
+  opts: MinHashOptions = {},
+): ({ of: number; kind: 'exact' | 'near'; similarity: number } | null)[] {
   const bands = opts.bands ?? 16;
   const rows = opts.rows ?? 8;
   const threshold = opts.threshold ?? 0.8;

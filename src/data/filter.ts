@@ -5,7 +5,16 @@ import { once } from 'node:events';
 import { BadRecordError, normalizeRecord } from './formats.js';
 import { listDataFiles, readRawRecords, type LoadOptions } from './load.js';
 import type { SftRecord, SourceRef } from './types.js';
-import { encodingIssues, recordShape, recordText, scoreRecord, SEED_QUALITY_CONFIG, type EncodingIssue, type QualityConfig, type QualityReason } from './quality.js';
+import {
+  encodingIssues,
+  recordShape,
+  recordText,
+  scoreRecord,
+  SEED_QUALITY_CONFIG,
+  type EncodingIssue,
+  type QualityConfig,
+  type QualityReason,
+} from './quality.js';
 import { findDuplicates, type MinHashOptions } from './dedup.js';
 import { percentile } from './stats.js';
 
@@ -27,7 +36,12 @@ export interface ScoredDataset {
 }
 
 /** Score every record of `path`: seed heuristics, duplicates (exact + MinHash), encoding problems, shape. */
-export async function scoreDataset(path: string, opts: LoadOptions = {}, cfg: QualityConfig = SEED_QUALITY_CONFIG, dedup: MinHashOptions = {}): Promise<ScoredDataset> {
+export async function scoreDataset(
+  path: string,
+  opts: LoadOptions = {},
+  cfg: QualityConfig = SEED_QUALITY_CONFIG,
+  dedup: MinHashOptions = {},
+): Promise<ScoredDataset> {
   const scores: RecordScore[] = [];
   const raws: unknown[] = [];
   const records: (SftRecord | null)[] = [];
@@ -46,7 +60,15 @@ export async function scoreDataset(path: string, opts: LoadOptions = {}, cfg: Qu
         format ??= n.format;
         const shape = recordShape(n.record);
         const q = scoreRecord(n.record, applyMap(r.value, opts.fieldMap), cfg);
-        scores.push({ source: r.source, score: q.score, reasons: q.reasons, duplicateOf: null, encoding: encodingIssues(recordText(n.record)), turns: shape.turns, words: shape.words });
+        scores.push({
+          source: r.source,
+          score: q.score,
+          reasons: q.reasons,
+          duplicateOf: null,
+          encoding: encodingIssues(recordText(n.record)),
+          turns: shape.turns,
+          words: shape.words,
+        });
         records.push(n.record);
       } catch (e) {
         if (!(e instanceof BadRecordError) || (opts.onBadRecord ?? 'error') === 'error') throw e;
@@ -57,9 +79,13 @@ export async function scoreDataset(path: string, opts: LoadOptions = {}, cfg: Qu
     }
   }
   const live = records.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
-  const dups = findDuplicates(live.map((i) => recordText(records[i]!)), dedup);
+  const dups = findDuplicates(
+    live.map((i) => recordText(records[i]!)),
+    dedup,
+  );
   dups.forEach((d, k) => {
-    if (d) scores[live[k]!]!.duplicateOf = { source: scores[live[d.of]!]!.source, kind: d.kind, similarity: d.similarity };
+    if (d)
+      scores[live[k]!]!.duplicateOf = { source: scores[live[d.of]!]!.source, kind: d.kind, similarity: d.similarity };
   });
   return { scores, raws };
 }
@@ -72,7 +98,16 @@ function applyMap(raw: unknown, map: Record<string, string> | undefined): unknow
 }
 
 function badScore(e: BadRecordError): RecordScore {
-  return { source: e.source, score: 0, reasons: [], duplicateOf: null, encoding: [], turns: 0, words: 0, badRecord: e.message };
+  return {
+    source: e.source,
+    score: 0,
+    reasons: [],
+    duplicateOf: null,
+    encoding: [],
+    turns: 0,
+    words: 0,
+    badRecord: e.message,
+  };
 }
 
 export interface FilterOptions {
@@ -86,8 +121,10 @@ export function dropReasons(s: RecordScore, opts: FilterOptions = {}): string[] 
   const threshold = opts.threshold ?? SEED_QUALITY_CONFIG.threshold;
   if (s.badRecord) return ['bad-record'];
   const out: string[] = [];
-  if (!(s.score >= threshold)) out.push(`score ${s.score.toFixed(2)} < ${threshold}${s.reasons.length ? ` (${s.reasons.join(', ')})` : ''}`);
-  if (s.duplicateOf && opts.dropDuplicates !== false) out.push(`${s.duplicateOf.kind}-duplicate of ${s.duplicateOf.source.file}:${s.duplicateOf.source.line}`);
+  if (!(s.score >= threshold))
+    out.push(`score ${s.score.toFixed(2)} < ${threshold}${s.reasons.length ? ` (${s.reasons.join(', ')})` : ''}`);
+  if (s.duplicateOf && opts.dropDuplicates !== false)
+    out.push(`${s.duplicateOf.kind}-duplicate of ${s.duplicateOf.source.file}:${s.duplicateOf.source.line}`);
   if (s.encoding.length && opts.dropEncodingIssues !== false) out.push(`encoding: ${s.encoding.join(', ')}`);
   return out;
 }
@@ -112,10 +149,22 @@ function category(reason: string): string {
 }
 
 /** Write the kept records (original JSON, one per line) to `out` and return the report. */
-export async function filterDataset(scored: ScoredDataset, out: string, opts: FilterOptions = {}): Promise<FilterReport> {
+export async function filterDataset(
+  scored: ScoredDataset,
+  out: string,
+  opts: FilterOptions = {},
+): Promise<FilterReport> {
   const threshold = opts.threshold ?? SEED_QUALITY_CONFIG.threshold;
   const stream = createWriteStream(out, { encoding: 'utf8' });
-  const report: FilterReport = { total: scored.scores.length, kept: 0, dropped: 0, threshold, droppedBy: {}, drops: [], stats: summaryStats(scored.scores) };
+  const report: FilterReport = {
+    total: scored.scores.length,
+    kept: 0,
+    dropped: 0,
+    threshold,
+    droppedBy: {},
+    drops: [],
+    stats: summaryStats(scored.scores),
+  };
   for (let i = 0; i < scored.scores.length; i++) {
     const s = scored.scores[i]!;
     const reasons = dropReasons(s, opts);
@@ -125,7 +174,12 @@ export async function filterDataset(scored: ScoredDataset, out: string, opts: Fi
     } else {
       report.dropped++;
       for (const r of reasons) report.droppedBy[category(r)] = (report.droppedBy[category(r)] ?? 0) + 1;
-      report.drops.push({ file: s.source.file, line: s.source.line, score: s.score, reasons: s.badRecord ? [s.badRecord] : reasons });
+      report.drops.push({
+        file: s.source.file,
+        line: s.source.line,
+        score: s.score,
+        reasons: s.badRecord ? [s.badRecord] : reasons,
+      });
     }
   }
   stream.end();

@@ -4,7 +4,14 @@ import type { ChatMessage, SftRecord, SourceRef } from './types.js';
 import { formatRef } from './types.js';
 
 export type DataFormat = 'auto' | 'conversational' | 'sharegpt' | 'prompt-completion' | 'instruction' | 'text';
-export const DATA_FORMATS: DataFormat[] = ['auto', 'conversational', 'sharegpt', 'prompt-completion', 'instruction', 'text'];
+export const DATA_FORMATS: DataFormat[] = [
+  'auto',
+  'conversational',
+  'sharegpt',
+  'prompt-completion',
+  'instruction',
+  'text',
+];
 
 export type BadRecordReason =
   | 'invalid-json'
@@ -52,7 +59,10 @@ const SHAREGPT_ROLES: Record<string, string> = {
 };
 
 /** Which format a raw object looks like, or null. */
-export function detectFormat(obj: Record<string, unknown>, opts: FormatOptions = {}): Exclude<DataFormat, 'auto'> | null {
+export function detectFormat(
+  obj: Record<string, unknown>,
+  opts: FormatOptions = {},
+): Exclude<DataFormat, 'auto'> | null {
   if ('messages' in obj) return 'conversational';
   if ('conversations' in obj) return 'sharegpt';
   if ('prompt' in obj && 'completion' in obj) return 'prompt-completion';
@@ -79,7 +89,12 @@ export function normalizeRecord(
   opts: FormatOptions = {},
 ): { record: SftRecord; format: Exclude<DataFormat, 'auto'> } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new BadRecordError(source, 'not-an-object', null, `expected a JSON object, got ${Array.isArray(raw) ? 'an array' : typeof raw}`);
+    throw new BadRecordError(
+      source,
+      'not-an-object',
+      null,
+      `expected a JSON object, got ${Array.isArray(raw) ? 'an array' : typeof raw}`,
+    );
   }
   const obj = applyFieldMap(raw as Record<string, unknown>, opts.fieldMap);
   const fmt = format === 'auto' ? detectFormat(obj, opts) : format;
@@ -112,7 +127,8 @@ function requireField(obj: Record<string, unknown>, name: string, source: Source
 
 function requireString(obj: Record<string, unknown>, name: string, source: SourceRef, fieldPath = name): string {
   const v = requireField(obj, name, source);
-  if (typeof v !== 'string') throw new BadRecordError(source, 'non-string-content', fieldPath, `expected a string, got ${describe(v)}`);
+  if (typeof v !== 'string')
+    throw new BadRecordError(source, 'non-string-content', fieldPath, `expected a string, got ${describe(v)}`);
   return v;
 }
 
@@ -121,23 +137,40 @@ function describe(v: unknown): string {
 }
 
 /** Validate a message list: known roles, string content, non-empty assistant turns. */
-function validateMessages(list: unknown, field: string, source: SourceRef, names = { role: 'role', content: 'content' }): ChatMessage[] {
-  if (!Array.isArray(list)) throw new BadRecordError(source, 'missing-field', field, `expected a list of messages, got ${describe(list)}`);
+function validateMessages(
+  list: unknown,
+  field: string,
+  source: SourceRef,
+  names = { role: 'role', content: 'content' },
+): ChatMessage[] {
+  if (!Array.isArray(list))
+    throw new BadRecordError(source, 'missing-field', field, `expected a list of messages, got ${describe(list)}`);
   if (list.length === 0) throw new BadRecordError(source, 'missing-field', field, 'the message list is empty');
   return list.map((m, i) => {
     const at = `${field}[${i}]`;
-    if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new BadRecordError(source, 'not-an-object', at, `expected a message object, got ${describe(m)}`);
+    if (typeof m !== 'object' || m === null || Array.isArray(m))
+      throw new BadRecordError(source, 'not-an-object', at, `expected a message object, got ${describe(m)}`);
     const msg = m as Record<string, unknown>;
     const roleAt = `${at}.${names.role}`;
     const contentAt = `${at}.${names.content}`;
     if (!('role' in msg)) throw new BadRecordError(source, 'missing-field', roleAt, 'missing');
     if (typeof msg.role !== 'string' || !ROLES.has(msg.role)) {
-      throw new BadRecordError(source, 'unknown-role', roleAt, `unknown role ${JSON.stringify(msg.role)} (expected system, user, assistant or tool)`);
+      throw new BadRecordError(
+        source,
+        'unknown-role',
+        roleAt,
+        `unknown role ${JSON.stringify(msg.role)} (expected system, user, assistant or tool)`,
+      );
     }
     if (!('content' in msg)) throw new BadRecordError(source, 'missing-field', contentAt, 'missing');
     const hasToolCalls = msg.role === 'assistant' && Array.isArray(msg.tool_calls) && msg.tool_calls.length > 0;
     if (typeof msg.content !== 'string' && !(msg.content === null && hasToolCalls)) {
-      throw new BadRecordError(source, 'non-string-content', contentAt, `expected a string, got ${describe(msg.content)}`);
+      throw new BadRecordError(
+        source,
+        'non-string-content',
+        contentAt,
+        `expected a string, got ${describe(msg.content)}`,
+      );
     }
     if (msg.role === 'assistant' && !hasToolCalls && (msg.content as string).trim() === '') {
       throw new BadRecordError(source, 'empty-assistant-turn', contentAt, 'the assistant turn is empty');
@@ -147,10 +180,16 @@ function validateMessages(list: unknown, field: string, source: SourceRef, names
 }
 
 function requireAssistantEnd(messages: ChatMessage[], field: string, source: SourceRef, roleKey = 'role'): void {
-  if (!messages.some((m) => m.role === 'assistant')) throw new BadRecordError(source, 'no-assistant-turn', field, 'the conversation has no assistant turn to train on');
+  if (!messages.some((m) => m.role === 'assistant'))
+    throw new BadRecordError(source, 'no-assistant-turn', field, 'the conversation has no assistant turn to train on');
   const last = messages[messages.length - 1]!;
   if (last.role !== 'assistant') {
-    throw new BadRecordError(source, 'not-ending-with-assistant', `${field}[${messages.length - 1}].${roleKey}`, `the conversation ends with a '${last.role}' turn; training needs it to end with an assistant turn`);
+    throw new BadRecordError(
+      source,
+      'not-ending-with-assistant',
+      `${field}[${messages.length - 1}].${roleKey}`,
+      `the conversation ends with a '${last.role}' turn; training needs it to end with an assistant turn`,
+    );
   }
 }
 
@@ -163,14 +202,27 @@ function conversationRecord(obj: Record<string, unknown>, source: SourceRef): Sf
 
 function shareGptRecord(obj: Record<string, unknown>, source: SourceRef): SftRecord {
   const list = requireField(obj, 'conversations', source);
-  if (!Array.isArray(list)) throw new BadRecordError(source, 'missing-field', 'conversations', `expected a list of turns, got ${describe(list)}`);
+  if (!Array.isArray(list))
+    throw new BadRecordError(
+      source,
+      'missing-field',
+      'conversations',
+      `expected a list of turns, got ${describe(list)}`,
+    );
   const mapped = list.map((t, i) => {
     const at = `conversations[${i}]`;
-    if (typeof t !== 'object' || t === null || Array.isArray(t)) throw new BadRecordError(source, 'not-an-object', at, `expected a turn object, got ${describe(t)}`);
+    if (typeof t !== 'object' || t === null || Array.isArray(t))
+      throw new BadRecordError(source, 'not-an-object', at, `expected a turn object, got ${describe(t)}`);
     const turn = t as Record<string, unknown>;
     if (!('from' in turn)) throw new BadRecordError(source, 'missing-field', `${at}.from`, 'missing');
     const role = typeof turn.from === 'string' ? SHAREGPT_ROLES[turn.from] : undefined;
-    if (!role) throw new BadRecordError(source, 'unknown-role', `${at}.from`, `unknown speaker ${JSON.stringify(turn.from)} (expected human, gpt, system or tool)`);
+    if (!role)
+      throw new BadRecordError(
+        source,
+        'unknown-role',
+        `${at}.from`,
+        `unknown speaker ${JSON.stringify(turn.from)} (expected human, gpt, system or tool)`,
+      );
     if (!('value' in turn)) throw new BadRecordError(source, 'missing-field', `${at}.value`, 'missing');
     return { role, content: turn.value };
   });
@@ -183,7 +235,8 @@ function promptCompletionRecord(obj: Record<string, unknown>, source: SourceRef)
   const prompt = requireField(obj, 'prompt', source);
   const completion = requireField(obj, 'completion', source);
   if (typeof prompt === 'string' && typeof completion === 'string') {
-    if (completion.trim() === '') throw new BadRecordError(source, 'empty-assistant-turn', 'completion', 'the completion is empty');
+    if (completion.trim() === '')
+      throw new BadRecordError(source, 'empty-assistant-turn', 'completion', 'the completion is empty');
     return { kind: 'prompt-completion', prompt, completion, source };
   }
   if (Array.isArray(prompt) && Array.isArray(completion)) {
@@ -193,7 +246,12 @@ function promptCompletionRecord(obj: Record<string, unknown>, source: SourceRef)
     return { kind: 'prompt-completion', prompt: p, completion: c, source };
   }
   const bad = typeof prompt === 'string' || Array.isArray(prompt) ? 'completion' : 'prompt';
-  throw new BadRecordError(source, 'non-string-content', bad, `prompt and completion must both be strings or both be message lists (got ${describe(prompt)} and ${describe(completion)})`);
+  throw new BadRecordError(
+    source,
+    'non-string-content',
+    bad,
+    `prompt and completion must both be strings or both be message lists (got ${describe(prompt)} and ${describe(completion)})`,
+  );
 }
 
 function instructionRecord(obj: Record<string, unknown>, source: SourceRef): SftRecord {
@@ -202,13 +260,15 @@ function instructionRecord(obj: Record<string, unknown>, source: SourceRef): Sft
   const output = requireString(obj, outField, source);
   let input = '';
   if ('input' in obj && obj.input !== null && obj.input !== undefined) {
-    if (typeof obj.input !== 'string') throw new BadRecordError(source, 'non-string-content', 'input', `expected a string, got ${describe(obj.input)}`);
+    if (typeof obj.input !== 'string')
+      throw new BadRecordError(source, 'non-string-content', 'input', `expected a string, got ${describe(obj.input)}`);
     input = obj.input;
   }
   if (output.trim() === '') throw new BadRecordError(source, 'empty-assistant-turn', outField, 'the response is empty');
   const user = input.trim() === '' ? instruction : `${instruction}\n\n${input}`;
   const messages: ChatMessage[] = [];
-  if (typeof obj.system === 'string' && obj.system.trim() !== '') messages.push({ role: 'system', content: obj.system });
+  if (typeof obj.system === 'string' && obj.system.trim() !== '')
+    messages.push({ role: 'system', content: obj.system });
   messages.push({ role: 'user', content: user }, { role: 'assistant', content: output });
   return { kind: 'conversation', messages, source };
 }

@@ -3,7 +3,13 @@ import { createReadStream, readdirSync, statSync, existsSync, openSync, readSync
 import { createInterface } from 'node:readline';
 import { join, extname } from 'node:path';
 import { UserError } from '../util/errors.js';
-import { BadRecordError, normalizeRecord, type BadRecordReason, type DataFormat, type FormatOptions } from './formats.js';
+import {
+  BadRecordError,
+  normalizeRecord,
+  type BadRecordReason,
+  type DataFormat,
+  type FormatOptions,
+} from './formats.js';
 import type { SftRecord, SourceRef } from './types.js';
 import { shuffleInPlace } from '../util/random.js';
 
@@ -52,7 +58,9 @@ export function listDataFiles(path: string): string[] {
 }
 
 /** Raw JSON values with their line numbers, one file. JSONL is streamed; a .json file holds an array (or JSONL). */
-export async function* readRawRecords(file: string): AsyncGenerator<{ value: unknown; source: SourceRef } | { error: BadRecordError }> {
+export async function* readRawRecords(
+  file: string,
+): AsyncGenerator<{ value: unknown; source: SourceRef } | { error: BadRecordError }> {
   if (extname(file).toLowerCase() === '.json' && firstNonSpaceChar(file) === '[') {
     yield* readJsonArray(file);
     return;
@@ -78,7 +86,12 @@ function firstNonSpaceChar(file: string): string | null {
   const fd = openSync(file, 'r');
   try {
     const n = readSync(fd, buf, 0, buf.length, 0);
-    const m = /\S/.exec(buf.subarray(0, n).toString('utf8').replace(/^\uFEFF/, ''));
+    const m = /\S/.exec(
+      buf
+        .subarray(0, n)
+        .toString('utf8')
+        .replace(/^\uFEFF/, ''),
+    );
     return m ? m[0] : null;
   } finally {
     closeSync(fd);
@@ -89,7 +102,9 @@ function firstNonSpaceChar(file: string): string | null {
  * Stream the items of a top-level JSON array: a scanner tracks strings and nesting depth to cut each item's
  * text, which is then parsed alone, so memory holds one item at a time and each item knows its line.
  */
-async function* readJsonArray(file: string): AsyncGenerator<{ value: unknown; source: SourceRef } | { error: BadRecordError }> {
+async function* readJsonArray(
+  file: string,
+): AsyncGenerator<{ value: unknown; source: SourceRef } | { error: BadRecordError }> {
   let line = 1;
   let depth = 0;
   let inString = false;
@@ -119,7 +134,10 @@ async function* readJsonArray(file: string): AsyncGenerator<{ value: unknown; so
       }
       if (depth === 0) {
         if (c === 91 /* [ */ && !closed) depth = 1;
-        else if (c > 32 && c !== 0xfeff) throw new UserError(`${file}:${line}: expected one JSON array of records (or use .jsonl, one record per line)`);
+        else if (c > 32 && c !== 0xfeff)
+          throw new UserError(
+            `${file}:${line}: expected one JSON array of records (or use .jsonl, one record per line)`,
+          );
         continue;
       }
       if (depth === 1 && itemLine === 0) {
@@ -158,7 +176,8 @@ async function* readJsonArray(file: string): AsyncGenerator<{ value: unknown; so
     }
     if (itemLine > 0 && chunkStart >= 0) item.push(chunk.slice(chunkStart));
   }
-  if (itemLine > 0 || (!closed && depth > 0)) throw new UserError(`${file}:${line}: the JSON array is not closed (truncated file?)`);
+  if (itemLine > 0 || (!closed && depth > 0))
+    throw new UserError(`${file}:${line}: the JSON array is not closed (truncated file?)`);
 }
 
 /**
@@ -166,7 +185,11 @@ async function* readJsonArray(file: string): AsyncGenerator<{ value: unknown; so
  * throws its BadRecordError; with 'skip' it is counted in `report` by reason. All records of a dataset are
  * validated as one format (the first record's when format is 'auto').
  */
-export async function* readRecords(path: string, opts: LoadOptions = {}, report: LoadReport = emptyLoadReport()): AsyncGenerator<SftRecord> {
+export async function* readRecords(
+  path: string,
+  opts: LoadOptions = {},
+  report: LoadReport = emptyLoadReport(),
+): AsyncGenerator<SftRecord> {
   const policy = opts.onBadRecord ?? 'error';
   const files = listDataFiles(path);
   report.files.push(...files);
@@ -183,7 +206,7 @@ export async function* readRecords(path: string, opts: LoadOptions = {}, report:
         continue;
       }
       try {
-        const fmt = opts.format && opts.format !== 'auto' ? opts.format : report.format ?? 'auto';
+        const fmt = opts.format && opts.format !== 'auto' ? opts.format : (report.format ?? 'auto');
         const { record, format } = normalizeRecord(r.value, fmt, r.source, opts);
         report.format ??= format;
         report.records++;
@@ -197,16 +220,24 @@ export async function* readRecords(path: string, opts: LoadOptions = {}, report:
 }
 
 /** All validated records of `path` in memory (records are small; the raw file never is one string). */
-export async function loadRecords(path: string, opts: LoadOptions = {}): Promise<{ records: SftRecord[]; report: LoadReport }> {
+export async function loadRecords(
+  path: string,
+  opts: LoadOptions = {},
+): Promise<{ records: SftRecord[]; report: LoadReport }> {
   const report = emptyLoadReport();
   const records: SftRecord[] = [];
   for await (const r of readRecords(path, opts, report)) records.push(r);
-  if (records.length === 0) throw new UserError(`data: no usable records in '${path}'${report.skipped ? ` (${report.skipped} skipped: ${summarizeSkipped(report)})` : ''}`);
+  if (records.length === 0)
+    throw new UserError(
+      `data: no usable records in '${path}'${report.skipped ? ` (${report.skipped} skipped: ${summarizeSkipped(report)})` : ''}`,
+    );
   return { records, report };
 }
 
 export function summarizeSkipped(report: LoadReport): string {
-  return Object.entries(report.skippedByReason).map(([k, v]) => `${k} ${v}`).join(', ');
+  return Object.entries(report.skippedByReason)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 }
 
 export interface SplitOptions {
@@ -223,7 +254,8 @@ export function splitTrainEval<T>(items: T[], opts: SplitOptions = {}): { train:
   const all = opts.shuffle === false ? items.slice() : shuffleInPlace(items.slice(), opts.seed ?? 42);
   if (ratio === 0) return { train: all, eval: [] };
   const nEval = Math.max(1, Math.round(all.length * ratio));
-  if (nEval >= all.length) throw new UserError(`data: eval ratio ${ratio} leaves no training records out of ${all.length}`);
+  if (nEval >= all.length)
+    throw new UserError(`data: eval ratio ${ratio} leaves no training records out of ${all.length}`);
   return { train: all.slice(nEval), eval: all.slice(0, nEval) };
 }
 
@@ -234,7 +266,9 @@ export interface DatasetOptions extends LoadOptions, SplitOptions {
 }
 
 /** Train (and eval) records: from separate paths or split by ratio, shuffled with the seed. */
-export async function loadDataset(opts: DatasetOptions): Promise<{ train: SftRecord[]; eval: SftRecord[]; report: LoadReport; evalReport: LoadReport | null }> {
+export async function loadDataset(
+  opts: DatasetOptions,
+): Promise<{ train: SftRecord[]; eval: SftRecord[]; report: LoadReport; evalReport: LoadReport | null }> {
   const { records, report } = await loadRecords(opts.train, opts);
   if (opts.eval) {
     const ev = await loadRecords(opts.eval, opts);

@@ -30,7 +30,16 @@ export interface PrepareReport {
 }
 
 export function emptyPrepareReport(): PrepareReport {
-  return { examples: 0, truncated: 0, droppedTooLong: 0, droppedNoTrainedTokens: 0, prefixBroken: 0, totalTokens: 0, trainedTokens: 0, warnings: [] };
+  return {
+    examples: 0,
+    truncated: 0,
+    droppedTooLong: 0,
+    droppedNoTrainedTokens: 0,
+    prefixBroken: 0,
+    totalTokens: 0,
+    trainedTokens: 0,
+    warnings: [],
+  };
 }
 
 /** A tokenised example before truncation, with what the invariant checks need. */
@@ -52,7 +61,12 @@ export function tokenizeRecord(tok: DataTokenizer, record: SftRecord, opts: Rend
  * The second half of tokenizeRecord, given the encoding of `rendered.text` without special tokens:
  * BOS (prepended only when the text lacks it and the tokenizer adds one), the mask, and the invariants.
  */
-export function maskEncoding(tok: DataTokenizer, record: SftRecord, rendered: RenderedText, enc: TokenEncoding): TokenizedExample {
+export function maskEncoding(
+  tok: DataTokenizer,
+  record: SftRecord,
+  rendered: RenderedText,
+  enc: TokenEncoding,
+): TokenizedExample {
   const ref = formatRef(record.source);
   const { text } = rendered;
   const bosInText = tok.bosToken !== null && tok.bosToken !== '' && text.startsWith(tok.bosToken);
@@ -65,19 +79,38 @@ export function maskEncoding(tok: DataTokenizer, record: SftRecord, rendered: Re
   }
   const mask = spansToTokenMask(offsets, rendered.spans);
   // Invariant: BOS exactly once at the start when the model expects one.
-  if (tok.bosTokenId !== null && (bosInText || prependBos) && ids.length > 1 && ids[1] === tok.bosTokenId && ids[0] === tok.bosTokenId) {
-    throw new UserError(`${ref}: BOS appears twice at the start (the template adds one and the text starts with another)`);
+  if (
+    tok.bosTokenId !== null &&
+    (bosInText || prependBos) &&
+    ids.length > 1 &&
+    ids[1] === tok.bosTokenId &&
+    ids[0] === tok.bosTokenId
+  ) {
+    throw new UserError(
+      `${ref}: BOS appears twice at the start (the template adds one and the text starts with another)`,
+    );
   }
   // Invariant: every trained turn's end-of-turn token is a single token inside the mask.
   for (const m of rendered.endMarkers) {
     const id = tok.tokenToId(m.token);
     const t = tokenAt(offsets, m.span[0]);
     if (t < 0 || ids[t] !== id || offsets[t]![1] !== m.span[1]) {
-      throw new UserError(`${ref}: the end-of-turn marker ${m.token} at character ${m.span[0]} does not encode as its own token (id ${id}); the model would never learn to stop`);
+      throw new UserError(
+        `${ref}: the end-of-turn marker ${m.token} at character ${m.span[0]} does not encode as its own token (id ${id}); the model would never learn to stop`,
+      );
     }
-    if (!mask[t]) throw new UserError(`${ref}: the end-of-turn token ${m.token} at position ${t} is outside the loss mask; the model would never learn to stop`);
+    if (!mask[t])
+      throw new UserError(
+        `${ref}: the end-of-turn token ${m.token} at position ${t} is outside the loss mask; the model would never learn to stop`,
+      );
   }
-  return { inputIds: Int32Array.from(ids), assistantMask: mask, text, offsets, prefixBroken: rendered.prefixBroken === true };
+  return {
+    inputIds: Int32Array.from(ids),
+    assistantMask: mask,
+    text,
+    offsets,
+    prefixBroken: rendered.prefixBroken === true,
+  };
 }
 
 /** The token whose offsets start at character `pos`, or -1. Offsets are sorted by start. */
@@ -121,16 +154,29 @@ function countOnes(mask: Uint8Array): number {
  * Tokenise, mask, truncate: one record -> one example, or null when it is dropped (counted in `report`).
  * User errors (unlocatable spans, broken invariants) throw with the example's file:line.
  */
-export function prepareRecord(tok: DataTokenizer, record: SftRecord, opts: PrepareOptions = {}, report: PrepareReport = emptyPrepareReport()): PreparedExample | null {
+export function prepareRecord(
+  tok: DataTokenizer,
+  record: SftRecord,
+  opts: PrepareOptions = {},
+  report: PrepareReport = emptyPrepareReport(),
+): PreparedExample | null {
   return finishExample(record, tokenizeRecord(tok, record, opts), opts, report);
 }
 
 /** Truncation, the no-trained-token check and the counts, for an example already tokenised and masked. */
-export function finishExample(record: SftRecord, t: TokenizedExample, opts: PrepareOptions, report: PrepareReport): PreparedExample | null {
+export function finishExample(
+  record: SftRecord,
+  t: TokenizedExample,
+  opts: PrepareOptions,
+  report: PrepareReport,
+): PreparedExample | null {
   const maxLength = opts.maxLength ?? DEFAULT_MAX_LENGTH;
   if (t.prefixBroken) {
     report.prefixBroken++;
-    if (report.prefixBroken === 1) report.warnings.push(`${formatRef(record.source)}: the chat template renders the prompt differently when the completion follows (not prefix-stable); completion spans are located per assistant turn instead`);
+    if (report.prefixBroken === 1)
+      report.warnings.push(
+        `${formatRef(record.source)}: the chat template renders the prompt differently when the completion follows (not prefix-stable); completion spans are located per assistant turn instead`,
+      );
   }
   let ids = t.inputIds;
   let mask = t.assistantMask;
@@ -159,7 +205,11 @@ export function finishExample(record: SftRecord, t: TokenizedExample, opts: Prep
 }
 
 /** Prepare many records; returns kept examples and the counts of everything dropped. */
-export function prepareRecords(tok: DataTokenizer, records: Iterable<SftRecord>, opts: PrepareOptions = {}): { examples: PreparedExample[]; report: PrepareReport } {
+export function prepareRecords(
+  tok: DataTokenizer,
+  records: Iterable<SftRecord>,
+  opts: PrepareOptions = {},
+): { examples: PreparedExample[]; report: PrepareReport } {
   const report = emptyPrepareReport();
   const examples: PreparedExample[] = [];
   for (const r of records) {
@@ -175,14 +225,22 @@ export interface BatchEncoder {
 }
 
 /** prepareRecords, encoding `chunk` rendered texts per encodeBatch call when the tokenizer offers it. */
-export async function prepareRecordsBatched(tok: DataTokenizer & Partial<BatchEncoder>, records: SftRecord[], opts: PrepareOptions = {}, chunk = 256): Promise<{ examples: PreparedExample[]; report: PrepareReport }> {
+export async function prepareRecordsBatched(
+  tok: DataTokenizer & Partial<BatchEncoder>,
+  records: SftRecord[],
+  opts: PrepareOptions = {},
+  chunk = 256,
+): Promise<{ examples: PreparedExample[]; report: PrepareReport }> {
   if (typeof tok.encodeBatch !== 'function') return prepareRecords(tok, records, opts);
   const report = emptyPrepareReport();
   const examples: PreparedExample[] = [];
   for (let s = 0; s < records.length; s += chunk) {
     const part = records.slice(s, s + chunk);
     const rendered = part.map((r) => renderRecord(tok, r, opts));
-    const encs = await tok.encodeBatch(rendered.map((r) => r.text), { addSpecialTokens: false });
+    const encs = await tok.encodeBatch(
+      rendered.map((r) => r.text),
+      { addSpecialTokens: false },
+    );
     for (let i = 0; i < part.length; i++) {
       const ex = finishExample(part[i]!, maskEncoding(tok, part[i]!, rendered[i]!, encs[i]!), opts, report);
       if (ex) examples.push(ex);
@@ -193,7 +251,8 @@ export async function prepareRecordsBatched(tok: DataTokenizer & Partial<BatchEn
 
 /** The one place masks become labels: -100 where the mask is 0, the token id where it is 1. */
 export function buildLabels(inputIds: ArrayLike<number>, mask: ArrayLike<number>): Int32Array {
-  if (inputIds.length !== mask.length) throw new Error(`buildLabels: ${inputIds.length} ids but ${mask.length} mask entries`);
+  if (inputIds.length !== mask.length)
+    throw new Error(`buildLabels: ${inputIds.length} ids but ${mask.length} mask entries`);
   const labels = new Int32Array(inputIds.length);
   for (let i = 0; i < labels.length; i++) labels[i] = mask[i] ? inputIds[i]! : IGNORE_INDEX;
   return labels;

@@ -38,7 +38,8 @@ export const SEED_QUALITY_CONFIG: Readonly<QualityConfig> = Object.freeze({
   threshold: 0.7,
 });
 
-export type QualityReason = 'response-too-short' | 'suspiciously-verbose' | 'sycophantic-opener' | 'hallucination-marker';
+export type QualityReason =
+  'response-too-short' | 'suspiciously-verbose' | 'sycophantic-opener' | 'hallucination-marker';
 
 // Python's str.split() separators (str.isspace), which JavaScript's \s does not match exactly.
 const PY_WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
@@ -65,7 +66,11 @@ function pythonPrefix(s: string, n: number): string {
  * The seed's heuristic for one (instruction, response) pair. `instruction` null (plain text data) skips the
  * verbosity rule, which needs an instruction to compare with.
  */
-export function scorePair(instruction: string | null, response: string, cfg: QualityConfig = SEED_QUALITY_CONFIG): { score: number; reasons: QualityReason[] } {
+export function scorePair(
+  instruction: string | null,
+  response: string,
+  cfg: QualityConfig = SEED_QUALITY_CONFIG,
+): { score: number; reasons: QualityReason[] } {
   let score = 1.0;
   const reasons: QualityReason[] = [];
   const responseWords = pythonWordCount(response);
@@ -90,7 +95,10 @@ export function scorePair(instruction: string | null, response: string, cfg: Qua
 }
 
 /** The (instruction, response) pairs of a record: each assistant turn against the user turn before it. */
-export function instructionResponsePairs(record: SftRecord, raw?: unknown): { instruction: string | null; response: string }[] {
+export function instructionResponsePairs(
+  record: SftRecord,
+  raw?: unknown,
+): { instruction: string | null; response: string }[] {
   // Alpaca-style rows are scored on their own fields, as the seed does (instruction without input).
   if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
     const o = raw as Record<string, unknown>;
@@ -102,19 +110,27 @@ export function instructionResponsePairs(record: SftRecord, raw?: unknown): { in
     record.kind === 'conversation'
       ? record.messages
       : typeof record.prompt === 'string'
-        ? [{ role: 'user', content: record.prompt }, { role: 'assistant', content: record.completion as string }]
+        ? [
+            { role: 'user', content: record.prompt },
+            { role: 'assistant', content: record.completion as string },
+          ]
         : [...record.prompt, ...(record.completion as { role: string; content: string | null }[])];
   const pairs: { instruction: string | null; response: string }[] = [];
   let lastUser = '';
   for (const m of messages) {
     if (m.role === 'user' && typeof m.content === 'string') lastUser = m.content;
-    else if (m.role === 'assistant' && typeof m.content === 'string') pairs.push({ instruction: lastUser, response: m.content });
+    else if (m.role === 'assistant' && typeof m.content === 'string')
+      pairs.push({ instruction: lastUser, response: m.content });
   }
   return pairs;
 }
 
 /** A record's score is its worst turn's score; reasons are the union over turns. */
-export function scoreRecord(record: SftRecord, raw?: unknown, cfg: QualityConfig = SEED_QUALITY_CONFIG): { score: number; reasons: QualityReason[] } {
+export function scoreRecord(
+  record: SftRecord,
+  raw?: unknown,
+  cfg: QualityConfig = SEED_QUALITY_CONFIG,
+): { score: number; reasons: QualityReason[] } {
   let score = 1.0;
   const reasons = new Set<QualityReason>();
   for (const p of instructionResponsePairs(record, raw)) {
@@ -145,13 +161,20 @@ export function encodingIssues(text: string): EncodingIssue[] {
 export function recordText(record: SftRecord): string {
   if (record.kind === 'text') return record.text;
   if (record.kind === 'conversation') return record.messages.map((m) => m.content ?? '').join('\n');
-  const part = (x: string | { content: string | null }[]) => (typeof x === 'string' ? x : x.map((m) => m.content ?? '').join('\n'));
+  const part = (x: string | { content: string | null }[]) =>
+    typeof x === 'string' ? x : x.map((m) => m.content ?? '').join('\n');
   return part(record.prompt) + '\n' + part(record.completion);
 }
 
 /** Turn count and word counts of a record, for statistics. */
 export function recordShape(record: SftRecord): { turns: number; assistantTurns: number; words: number } {
   const pairs = instructionResponsePairs(record);
-  const turns = record.kind === 'conversation' ? record.messages.length : record.kind === 'text' ? 1 : (typeof record.prompt === 'string' ? 1 : record.prompt.length) + (typeof record.completion === 'string' ? 1 : record.completion.length);
+  const turns =
+    record.kind === 'conversation'
+      ? record.messages.length
+      : record.kind === 'text'
+        ? 1
+        : (typeof record.prompt === 'string' ? 1 : record.prompt.length) +
+          (typeof record.completion === 'string' ? 1 : record.completion.length);
   return { turns, assistantTurns: pairs.length, words: pythonWordCount(recordText(record)) };
 }

@@ -30,7 +30,16 @@ export interface RenderOptions {
   templateExtra?: Record<string, unknown>;
 }
 
-const KNOWN_END_MARKERS = ['<|im_end|>', '<|eot_id|>', '<|eom_id|>', '<|end|>', '<end_of_turn>', '<|end_of_text|>', '<|endoftext|>', '</s>'];
+const KNOWN_END_MARKERS = [
+  '<|im_end|>',
+  '<|eot_id|>',
+  '<|eom_id|>',
+  '<|end|>',
+  '<end_of_turn>',
+  '<|end_of_text|>',
+  '<|endoftext|>',
+  '</s>',
+];
 
 /** The end-of-turn token strings this tokenizer knows (eos, stop tokens, common markers), longest first. */
 export function endMarkerTokens(tok: DataTokenizer, eosToken?: string): string[] {
@@ -56,15 +65,22 @@ export function renderRecord(tok: DataTokenizer, record: SftRecord, opts: Render
   switch (record.kind) {
     case 'text': {
       const text = eos && !record.text.endsWith(eos) ? record.text + eos : record.text;
-      const markers = eos && text.endsWith(eos) ? [{ span: [text.length - eos.length, text.length] as CharSpan, token: eos }] : [];
-      if (loss === 'assistant-only' || loss === 'completion-only') throw new UserError(`${formatRef(record.source)}: ${loss} loss needs ${loss === 'assistant-only' ? 'conversational' : 'prompt-completion'} data; this record is plain text`);
+      const markers =
+        eos && text.endsWith(eos) ? [{ span: [text.length - eos.length, text.length] as CharSpan, token: eos }] : [];
+      if (loss === 'assistant-only' || loss === 'completion-only')
+        throw new UserError(
+          `${formatRef(record.source)}: ${loss} loss needs ${loss === 'assistant-only' ? 'conversational' : 'prompt-completion'} data; this record is plain text`,
+        );
       return { text, spans: [[0, text.length]], endMarkers: markers };
     }
     case 'conversation': {
       requireTemplate(tok, record.source);
       const r = locateAssistantSpans(tok, record.messages, record.tools, opts, formatRef(record.source));
       if (loss === 'all') return { text: r.text, spans: [[0, r.text.length]], endMarkers: r.endMarkers };
-      if (loss === 'completion-only') throw new UserError(`${formatRef(record.source)}: completion-only loss needs prompt-completion data; this record is a conversation (use assistant-only)`);
+      if (loss === 'completion-only')
+        throw new UserError(
+          `${formatRef(record.source)}: completion-only loss needs prompt-completion data; this record is a conversation (use assistant-only)`,
+        );
       return r;
     }
     case 'prompt-completion':
@@ -74,14 +90,24 @@ export function renderRecord(tok: DataTokenizer, record: SftRecord, opts: Render
 
 function requireTemplate(tok: DataTokenizer, source: { file: string; line: number }): void {
   if (!tok.chatTemplate) {
-    throw new UserError(`${formatRef(source)}: conversational data needs a chat template, and this tokenizer has none (add chat_template to tokenizer_config.json, or use text / prompt-completion strings)`);
+    throw new UserError(
+      `${formatRef(source)}: conversational data needs a chat template, and this tokenizer has none (add chat_template to tokenizer_config.json, or use text / prompt-completion strings)`,
+    );
   }
 }
 
-function renderPromptCompletion(tok: DataTokenizer, record: Extract<SftRecord, { kind: 'prompt-completion' }>, opts: RenderOptions, loss: LossMode): RenderedText {
+function renderPromptCompletion(
+  tok: DataTokenizer,
+  record: Extract<SftRecord, { kind: 'prompt-completion' }>,
+  opts: RenderOptions,
+  loss: LossMode,
+): RenderedText {
   const eos = opts.eosToken ?? tok.eosToken;
   const ref = formatRef(record.source);
-  if (loss === 'assistant-only') throw new UserError(`${ref}: assistant-only loss needs conversational data; this record is prompt-completion (use completion-only)`);
+  if (loss === 'assistant-only')
+    throw new UserError(
+      `${ref}: assistant-only loss needs conversational data; this record is prompt-completion (use completion-only)`,
+    );
   if (typeof record.prompt === 'string' && typeof record.completion === 'string') {
     let text = record.prompt + record.completion;
     const markers: RenderedText['endMarkers'] = [];
@@ -97,7 +123,11 @@ function renderPromptCompletion(tok: DataTokenizer, record: Extract<SftRecord, {
   const completion = record.completion as ChatMessage[];
   const whole = locateAssistantSpans(tok, [...prompt, ...completion], undefined, opts, ref, prompt.length);
   if (loss === 'all') return { text: whole.text, spans: [[0, whole.text.length]], endMarkers: whole.endMarkers };
-  const promptText = tok.applyChatTemplate(prompt, { addGenerationPrompt: true, templateName: opts.templateName, ...(opts.templateExtra ? { extra: opts.templateExtra } : {}) });
+  const promptText = tok.applyChatTemplate(prompt, {
+    addGenerationPrompt: true,
+    templateName: opts.templateName,
+    ...(opts.templateExtra ? { extra: opts.templateExtra } : {}),
+  });
   const last = whole.spans[whole.spans.length - 1]!;
   if (whole.text.startsWith(promptText) && promptText.length <= whole.spans[0]![0]) {
     return { text: whole.text, spans: [[promptText.length, last[1]]], endMarkers: whole.endMarkers };
@@ -121,12 +151,19 @@ export function locateAssistantSpans(
   ref: string,
   firstTrained = 0,
 ): RenderedText {
-  const renderOpts = { addGenerationPrompt: false, templateName: opts.templateName, ...(tools ? { tools } : {}), ...(opts.templateExtra ? { extra: opts.templateExtra } : {}) };
+  const renderOpts = {
+    addGenerationPrompt: false,
+    templateName: opts.templateName,
+    ...(tools ? { tools } : {}),
+    ...(opts.templateExtra ? { extra: opts.templateExtra } : {}),
+  };
   const render = (msgs: ChatMessage[]) => {
     try {
       return tok.applyChatTemplate(msgs, renderOpts);
     } catch (e) {
-      throw new UserError(`${ref}: ${templateLabel(opts)} failed to render this example: ${(e as Error).message}`, { cause: e });
+      throw new UserError(`${ref}: ${templateLabel(opts)} failed to render this example: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   };
   let text = render(messages);
@@ -150,14 +187,16 @@ export function locateAssistantSpans(
   let sentCursor = 0;
   let prevMessage = -1;
   const fail = (k: number, why: string): never => {
-    throw new UserError(`${ref}: cannot locate assistant turn ${k + 1} (message ${trained[k]}) in the text rendered by ${templateLabel(opts)}: ${why}`);
+    throw new UserError(
+      `${ref}: cannot locate assistant turn ${k + 1} (message ${trained[k]}) in the text rendered by ${templateLabel(opts)}: ${why}`,
+    );
   };
   for (let k = 0; k < sentinels.length; k++) {
     const msgIndex = trained[k]!;
     const content = messages[msgIndex]!.content ?? '';
     const toolCalls = hasToolCalls(messages[msgIndex]!);
     const sentPos = sentinelText.indexOf(sentinels[k]!, sentCursor);
-    if (sentPos < 0) fail(k, 'the template does not render this turn\'s content');
+    if (sentPos < 0) fail(k, "the template does not render this turn's content");
     const glue = sentinelText.slice(sentCursor, sentPos);
     // How much of the template text before this turn is identical in the real render.
     let p = 0;
@@ -170,13 +209,21 @@ export function locateAssistantSpans(
       const lastOther = lastNonEmptyContent(messages, prevMessage + 1, msgIndex);
       if (lastOther !== null) {
         const at = glue.lastIndexOf(lastOther);
-        if (at >= 0 && at + lastOther.length > p) fail(k, 'the text before this turn renders differently with and without its content');
+        if (at >= 0 && at + lastOther.length > p)
+          fail(k, 'the text before this turn renders differently with and without its content');
       }
     }
     const searchFrom = realCursor + p;
     // A tool-call turn without text starts where the template's text before it ends.
-    const found = toolCalls && content.trim() === '' ? { start: searchFrom, end: searchFrom } : findContent(text, content, searchFrom, !diverged);
-    if (!found) fail(k, `its content (${JSON.stringify(content.slice(0, 40))}${content.length > 40 ? '...' : ''}) is not in the rendered text`);
+    const found =
+      toolCalls && content.trim() === ''
+        ? { start: searchFrom, end: searchFrom }
+        : findContent(text, content, searchFrom, !diverged);
+    if (!found)
+      fail(
+        k,
+        `its content (${JSON.stringify(content.slice(0, 40))}${content.length > 40 ? '...' : ''}) is not in the rendered text`,
+      );
     let start = diverged ? searchFrom : found!.start;
     // Spaces the template writes right before the content (Mistral's '[/INST] ' + content) are generated by the
     // model, not given in the prompt: train them (newlines end role headers and stay untrained).
@@ -197,12 +244,18 @@ export function locateAssistantSpans(
     if (msgIndex >= firstTrained) spans.push([start, end]);
     realCursor = end;
     sentCursor = sentPos + sentinels[k]!.length;
-    const sentMarker = toolCalls ? nextMarker(sentinelText, sentCursor, markers) : markerAt(sentinelText, sentCursor, markers);
+    const sentMarker = toolCalls
+      ? nextMarker(sentinelText, sentCursor, markers)
+      : markerAt(sentinelText, sentCursor, markers);
     if (sentMarker) sentCursor = sentMarker.at + sentMarker.token.length;
     prevMessage = msgIndex;
   }
   if (spans.length === 0) throw new UserError(`${ref}: no assistant turn to train on`);
-  return { text, spans, endMarkers: endMarkers.filter((m) => spans.some(([a, b]) => m.span[0] >= a && m.span[1] <= b)) };
+  return {
+    text,
+    spans,
+    endMarkers: endMarkers.filter((m) => spans.some(([a, b]) => m.span[0] >= a && m.span[1] <= b)),
+  };
 }
 
 function lastNonEmptyContent(messages: ChatMessage[], from: number, to: number): string | null {
@@ -214,7 +267,12 @@ function lastNonEmptyContent(messages: ChatMessage[], from: number, to: number):
 }
 
 /** Where the content lands: as given, trimmed, or (for reasoning content) its final answer part. */
-function findContent(text: string, content: string, from: number, anchored: boolean): { start: number; end: number } | null {
+function findContent(
+  text: string,
+  content: string,
+  from: number,
+  anchored: boolean,
+): { start: number; end: number } | null {
   const variants = [content, content.trim(), content.trimStart(), content.trimEnd()];
   const thinkEnd = content.lastIndexOf('</think>');
   if (thinkEnd >= 0) {
@@ -228,7 +286,8 @@ function findContent(text: string, content: string, from: number, anchored: bool
   let best: { start: number; end: number } | null = null;
   for (const v of candidates) {
     const at = text.indexOf(v, from);
-    if (at >= 0 && (!best || at < best.start || (at === best.start && at + v.length > best.end))) best = { start: at, end: at + v.length };
+    if (at >= 0 && (!best || at < best.start || (at === best.start && at + v.length > best.end)))
+      best = { start: at, end: at + v.length };
   }
   return best;
 }

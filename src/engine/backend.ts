@@ -142,7 +142,17 @@ export interface Backend {
    * GEMM spends packing: LoRA's weight gradients dA = dHᵀ·X, dB = dYᵀ·H and its rank-wide H = X·Aᵀ,
    * dH = dY·B (m or n is the rank). Ops fall back to gemm without it.
    */
-  gemmNarrow?(transA: boolean, a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, alpha: number, accumulate: boolean): void;
+  gemmNarrow?(
+    transA: boolean,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    accumulate: boolean,
+  ): void;
   /** Optional: fused 4-bit dequantize + GEMM (src/quant falls back to dequantized panels + gemm without it). */
   nf4Gemm?(args: Nf4GemmArgs): void;
 
@@ -164,16 +174,43 @@ export interface Backend {
   embeddingBackward(dOut: Float32Array, ids: Int32Array, dim: number, dTable: Float32Array): void;
 
   /** y = x · rstd · w with rstd = 1/sqrt(mean(x²) + eps) in f32, per row; rstd [rows] saved. */
-  rmsnormForward(x: Float32Array, w: Mat, rows: number, dim: number, eps: number, y: Float32Array, rstd: Float32Array): void;
+  rmsnormForward(
+    x: Float32Array,
+    w: Mat,
+    rows: number,
+    dim: number,
+    eps: number,
+    y: Float32Array,
+    rstd: Float32Array,
+  ): void;
   /** dx overwritten; dw (if not null) accumulated. */
-  rmsnormBackward(dy: Float32Array, x: Float32Array, w: Mat, rstd: Float32Array, rows: number, dim: number, dx: Float32Array, dw: Float32Array | null): void;
+  rmsnormBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    w: Mat,
+    rstd: Float32Array,
+    rows: number,
+    dim: number,
+    dx: Float32Array,
+    dw: Float32Array | null,
+  ): void;
 
   /**
    * HF rotate-half RoPE in place on x [tokens, heads, headDim]; only the first rotaryDim dims rotate
    * (pairs (i, i + rotaryDim/2)). cos/sin tables are [maxPos, rotaryDim/2]; positions [tokens].
    * inverse=true applies the transpose rotation (the backward pass).
    */
-  rope(x: Float32Array, positions: Int32Array, tokens: number, heads: number, headDim: number, rotaryDim: number, cos: Float32Array, sin: Float32Array, inverse: boolean): void;
+  rope(
+    x: Float32Array,
+    positions: Int32Array,
+    tokens: number,
+    heads: number,
+    headDim: number,
+    rotaryDim: number,
+    cos: Float32Array,
+    sin: Float32Array,
+    inverse: boolean,
+  ): void;
 
   attentionForward(args: AttentionForwardArgs): void;
   attentionBackward(args: AttentionBackwardArgs): void;
@@ -188,7 +225,15 @@ export interface Backend {
    * losses[r] = -log softmax(logits[r])[targets[r]] (0 where target is -100).
    * If grad is true, logits is overwritten in place with gradScale·(softmax - onehot) (zero rows for ignored targets).
    */
-  crossEntropy(logits: Float32Array, targets: Int32Array, rows: number, vocab: number, losses: Float32Array, grad: boolean, gradScale: number): void;
+  crossEntropy(
+    logits: Float32Array,
+    targets: Int32Array,
+    rows: number,
+    vocab: number,
+    losses: Float32Array,
+    grad: boolean,
+    gradScale: number,
+  ): void;
 
   /** Fused AdamW with decoupled weight decay and bias correction, in place on param/m/v. */
   adamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, args: AdamWArgs): void;

@@ -4,10 +4,27 @@ import type { Backend } from './backend.js';
 import { loadNative } from './native.js';
 
 const METHODS = [
-  'isa', 'threads', 'gemm', 'f32ToBf16', 'bf16ToF32', 'add', 'axpy', 'scale', 'sumSquares',
-  'embeddingForward', 'embeddingBackward', 'rmsnormForward', 'rmsnormBackward', 'rope',
-  'attentionForward', 'attentionBackward', 'swigluForward', 'swigluBackward', 'crossEntropy',
-  'adamw', 'dropout',
+  'isa',
+  'threads',
+  'gemm',
+  'f32ToBf16',
+  'bf16ToF32',
+  'add',
+  'axpy',
+  'scale',
+  'sumSquares',
+  'embeddingForward',
+  'embeddingBackward',
+  'rmsnormForward',
+  'rmsnormBackward',
+  'rope',
+  'attentionForward',
+  'attentionBackward',
+  'swigluForward',
+  'swigluBackward',
+  'crossEntropy',
+  'adamw',
+  'dropout',
 ] as const satisfies readonly (keyof Backend)[];
 
 const OPTIONAL_METHODS = ['gemmNarrow', 'nf4Gemm'] as const satisfies readonly (keyof Backend)[];
@@ -20,7 +37,12 @@ export function cpuBackend(): Backend {
   const b: Record<string, unknown> = { name: 'cpu' };
   for (const m of METHODS) {
     const fn = addon[m];
-    b[m] = typeof fn === 'function' ? fn : () => { throw new Error(`sftkit: native kernel '${m}' is not built into this addon`); };
+    b[m] =
+      typeof fn === 'function'
+        ? fn
+        : () => {
+            throw new Error(`sftkit: native kernel '${m}' is not built into this addon`);
+          };
   }
   // Optional kernels: absent from an older addon, callers fall back.
   for (const m of OPTIONAL_METHODS) if (typeof addon[m] === 'function') b[m] = addon[m];

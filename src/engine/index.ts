@@ -10,6 +10,21 @@ export { poolStats, resetPoolPeak, trimPool, type PoolStats } from './pool.js';
 export { AdamW, clipGradNorm, type AdamWOptions, type AdamWState } from './optim.js';
 export * as ops from './ops.js';
 export {
-  linear, linearLora, add, mulScalar, embedding, rmsnorm, rope, attention, swiglu, dropout, lmHeadCrossEntropy, logits,
-  type LoraPath, type RopeTable, type AttentionOpts, type LmHeadCrossEntropyOpts, type Compute,
+  linear,
+  linearLora,
+  add,
+  mulScalar,
+  embedding,
+  rmsnorm,
+  rope,
+  attention,
+  swiglu,
+  dropout,
+  lmHeadCrossEntropy,
+  logits,
+  type LoraPath,
+  type RopeTable,
+  type AttentionOpts,
+  type LmHeadCrossEntropyOpts,
+  type Compute,
 } from './ops.js';

@@ -13,7 +13,9 @@ export function loadNative(): NativeAddon {
   if (addon) return addon;
   const path = process.env.SFTKIT_NATIVE ?? join(packageRoot(), 'build', 'Release', 'sftkit.node');
   if (!existsSync(path)) {
-    throw new Error(`sftkit: native addon not found at ${path}; run \`npm install\` (or \`npm run build:native\`) to build it`);
+    throw new Error(
+      `sftkit: native addon not found at ${path}; run \`npm install\` (or \`npm run build:native\`) to build it`,
+    );
   }
   addon = createRequire(import.meta.url)(path) as NativeAddon;
   return addon;

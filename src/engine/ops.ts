@@ -4,7 +4,18 @@ import type { GemmArgs, Mat } from './backend.js';
 import { getBackend } from './current-backend.js';
 import { allocF32, release } from './pool.js';
 import {
-  accumulateBiasGrad, accumulateGrad, accumulateSink, gradSink, needsGrad, onStepEnd, overwriteSink, own, passGrad, record, save, shouldRecord,
+  accumulateBiasGrad,
+  accumulateGrad,
+  accumulateSink,
+  gradSink,
+  needsGrad,
+  onStepEnd,
+  overwriteSink,
+  own,
+  passGrad,
+  record,
+  save,
+  shouldRecord,
 } from './tape.js';
 import { Tensor } from './tensor.js';
 
@@ -38,16 +49,45 @@ function withCompute(args: GemmArgs, compute: Compute | undefined): GemmArgs {
 /** The widest a product's narrow side may be for the backend's gemmNarrow (LoRA ranks). */
 const NARROW_MAX = 64;
 
-function narrowKernel(m: number, n: number, a: Mat, b: Mat): ((transA: boolean, a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, alpha: number, accumulate: boolean) => void) | null {
+function narrowKernel(
+  m: number,
+  n: number,
+  a: Mat,
+  b: Mat,
+):
+  | ((
+      transA: boolean,
+      a: Float32Array,
+      b: Float32Array,
+      c: Float32Array,
+      m: number,
+      n: number,
+      k: number,
+      alpha: number,
+      accumulate: boolean,
+    ) => void)
+  | null {
   const be = getBackend();
-  return be.gemmNarrow && Math.min(m, n) <= NARROW_MAX && a instanceof Float32Array && b instanceof Float32Array ? be.gemmNarrow : null;
+  return be.gemmNarrow && Math.min(m, n) <= NARROW_MAX && a instanceof Float32Array && b instanceof Float32Array
+    ? be.gemmNarrow
+    : null;
 }
 
 /**
  * C (+)= alpha·Aᵀ·B for A [k, m], B [k, n] (a weight gradient summed over k tokens). Narrow products (LoRA
  * adapters: m or n is the rank) go to the backend's gemmNarrow, exact f32, when it has one.
  */
-function weightGrad(a: Mat, b: Mat, c: Float32Array, m: number, n: number, k: number, alpha: number, accumulate: boolean, compute: Compute | undefined): void {
+function weightGrad(
+  a: Mat,
+  b: Mat,
+  c: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  accumulate: boolean,
+  compute: Compute | undefined,
+): void {
   const narrow = narrowKernel(m, n, a, b);
   if (narrow) narrow(true, a as Float32Array, b as Float32Array, c, m, n, k, alpha, accumulate);
   else getBackend().gemm(withCompute({ transA: true, transB: false, m, n, k, a, b, c, accumulate, alpha }, compute));
@@ -76,7 +116,12 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: { comp
     for (let r = 0; r < rows; r++) yd.set(b, r * outF);
   }
   const compute = opts?.compute;
-  getBackend().gemm(withCompute({ transA: false, transB: true, m: rows, n: outF, k: inF, a: xd, b: wd, c: yd, accumulate: !!bias }, compute));
+  getBackend().gemm(
+    withCompute(
+      { transA: false, transB: true, m: rows, n: outF, k: inF, a: xd, b: wd, c: yd, accumulate: !!bias },
+      compute,
+    ),
+  );
 
   if (!shouldRecord(x, w, bias)) {
     record('linear', y, null);
@@ -91,7 +136,12 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: { comp
     const dx = gradSink(x);
     if (dx && savedW) {
       // dX = dY·W
-      be.gemm(withCompute({ transA: false, transB: false, m: rows, n: inF, k: outF, a: g, b: savedW, c: dx.buf, accumulate: !dx.fresh }, compute));
+      be.gemm(
+        withCompute(
+          { transA: false, transB: false, m: rows, n: inF, k: outF, a: g, b: savedW, c: dx.buf, accumulate: !dx.fresh },
+          compute,
+        ),
+      );
     }
     const dw = gradSink(w);
     if (dw && savedX) {
@@ -122,7 +172,13 @@ export interface LoraPath {
  * the low-rank product accumulates straight into y (scale as the GEMM's alpha), and backward produces every
  * gradient from dY at once (dX = dY·W + dH·A in one buffer).
  */
-export function linearLora(x: Tensor, w: Tensor, bias: Tensor | null | undefined, lora: LoraPath, opts?: { compute?: Compute }): Tensor {
+export function linearLora(
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null | undefined,
+  lora: LoraPath,
+  opts?: { compute?: Compute },
+): Tensor {
   const xd = matData(x, 'linearLora', 'x');
   const wd = matData(w, 'linearLora', 'w');
   const xl = lora.input ?? x;
@@ -134,7 +190,13 @@ export function linearLora(x: Tensor, w: Tensor, bias: Tensor | null | undefined
   if (lastDim(x) !== inF) throw new Error(`linearLora: x ${shapeStr(x)} does not match w ${shapeStr(w)}`);
   if (xl.numel !== x.numel) throw new Error(`linearLora: lora input ${shapeStr(xl)} does not match x ${shapeStr(x)}`);
   const r = lora.a.shape[0] ?? 0;
-  if (lora.a.shape.length !== 2 || lora.a.shape[1] !== inF || lora.b.shape.length !== 2 || lora.b.shape[0] !== outF || lora.b.shape[1] !== r) {
+  if (
+    lora.a.shape.length !== 2 ||
+    lora.a.shape[1] !== inF ||
+    lora.b.shape.length !== 2 ||
+    lora.b.shape[0] !== outF ||
+    lora.b.shape[1] !== r
+  ) {
     throw new Error(`linearLora: lora a ${shapeStr(lora.a)} / b ${shapeStr(lora.b)} do not match w ${shapeStr(w)}`);
   }
   const rows = x.numel / inF;
@@ -148,7 +210,12 @@ export function linearLora(x: Tensor, w: Tensor, bias: Tensor | null | undefined
     const bv = bias.dtype === 'f32' ? (bias.data as Float32Array) : bias.toF32();
     for (let i = 0; i < rows; i++) yd.set(bv, i * outF);
   }
-  be.gemm(withCompute({ transA: false, transB: true, m: rows, n: outF, k: inF, a: xd, b: wd, c: yd, accumulate: !!bias }, compute));
+  be.gemm(
+    withCompute(
+      { transA: false, transB: true, m: rows, n: outF, k: inF, a: xd, b: wd, c: yd, accumulate: !!bias },
+      compute,
+    ),
+  );
   const h = allocF32(rows * r);
   // (Decoding a few rows: transposing A would cost more than the product.)
   const narrowH = rows >= 64 ? narrowKernel(rows, r, xld, ad) : null;
@@ -160,17 +227,28 @@ export function linearLora(x: Tensor, w: Tensor, bias: Tensor | null | undefined
   } else {
     be.gemm(withCompute({ transA: false, transB: true, m: rows, n: r, k: inF, a: xld, b: ad, c: h }, compute));
   }
-  be.gemm(withCompute({ transA: false, transB: true, m: rows, n: outF, k: r, a: h, b: bd, c: yd, accumulate: true, alpha: scale }, compute));
+  be.gemm(
+    withCompute(
+      { transA: false, transB: true, m: rows, n: outF, k: r, a: h, b: bd, c: yd, accumulate: true, alpha: scale },
+      compute,
+    ),
+  );
 
   if (!shouldRecord(x, w, bias, lora.a, lora.b, xl)) {
     release(h);
     record('linearLora', y, null);
     return y;
   }
-  const needX = needsGrad(x), needW = needsGrad(w), needA = needsGrad(lora.a), needB = needsGrad(lora.b);
+  const needX = needsGrad(x),
+    needW = needsGrad(w),
+    needA = needsGrad(lora.a),
+    needB = needsGrad(lora.b);
   const needXl = xl !== x && needsGrad(xl);
-  let savedX: Mat | null = null, savedW: Mat | null = null, savedXl: Mat | null = null;
-  let savedA: Float32Array | null = null, savedB: Float32Array | null = null;
+  let savedX: Mat | null = null,
+    savedW: Mat | null = null,
+    savedXl: Mat | null = null;
+  let savedA: Float32Array | null = null,
+    savedB: Float32Array | null = null;
   const node = record('linearLora', y, (g) => {
     const be = getBackend();
     if (needB) {
@@ -185,7 +263,13 @@ export function linearLora(x: Tensor, w: Tensor, bias: Tensor | null | undefined
       dh = allocF32(rows * r);
       const narrowDh = narrowKernel(rows, r, g, savedB!);
       if (narrowDh) narrowDh(false, g, savedB!, dh, rows, r, outF, scale, false);
-      else be.gemm(withCompute({ transA: false, transB: false, m: rows, n: r, k: outF, a: g, b: savedB!, c: dh, alpha: scale }, compute));
+      else
+        be.gemm(
+          withCompute(
+            { transA: false, transB: false, m: rows, n: r, k: outF, a: g, b: savedB!, c: dh, alpha: scale },
+            compute,
+          ),
+        );
       if (needA) {
         // dA += dHᵀ·Xl
         const da = gradSink(lora.a)!;
@@ -195,12 +279,48 @@ export function linearLora(x: Tensor, w: Tensor, bias: Tensor | null | undefined
     const dx = gradSink(x);
     if (dx) {
       // dX = dY·W (+ dH·A when the low-rank path reads x itself)
-      be.gemm(withCompute({ transA: false, transB: false, m: rows, n: inF, k: outF, a: g, b: savedW!, c: dx.buf, accumulate: !dx.fresh }, compute));
-      if (xl === x) be.gemm(withCompute({ transA: false, transB: false, m: rows, n: inF, k: r, a: dh!, b: savedA!, c: dx.buf, accumulate: true }, compute));
+      be.gemm(
+        withCompute(
+          {
+            transA: false,
+            transB: false,
+            m: rows,
+            n: inF,
+            k: outF,
+            a: g,
+            b: savedW!,
+            c: dx.buf,
+            accumulate: !dx.fresh,
+          },
+          compute,
+        ),
+      );
+      if (xl === x)
+        be.gemm(
+          withCompute(
+            { transA: false, transB: false, m: rows, n: inF, k: r, a: dh!, b: savedA!, c: dx.buf, accumulate: true },
+            compute,
+          ),
+        );
     }
     if (needXl) {
       const dxl = gradSink(xl)!;
-      be.gemm(withCompute({ transA: false, transB: false, m: rows, n: inF, k: r, a: dh!, b: savedA!, c: dxl.buf, accumulate: !dxl.fresh }, compute));
+      be.gemm(
+        withCompute(
+          {
+            transA: false,
+            transB: false,
+            m: rows,
+            n: inF,
+            k: r,
+            a: dh!,
+            b: savedA!,
+            c: dxl.buf,
+            accumulate: !dxl.fresh,
+          },
+          compute,
+        ),
+      );
     }
     release(dh);
     const dw = needW ? gradSink(w) : null;
@@ -231,10 +351,16 @@ export function add(a: Tensor, b: Tensor): Tensor {
   if (a.numel !== b.numel) throw new Error(`add: shapes ${shapeStr(a)} and ${shapeStr(b)} differ`);
   const out = Tensor.empty(a.shape);
   getBackend().add(ad, bd, out.data as Float32Array);
-  record('add', out, shouldRecord(a, b) ? (g) => {
-    if (needsGrad(b)) accumulateGrad(b, g);
-    passGrad(a, g);
-  } : null);
+  record(
+    'add',
+    out,
+    shouldRecord(a, b)
+      ? (g) => {
+          if (needsGrad(b)) accumulateGrad(b, g);
+          passGrad(a, g);
+        }
+      : null,
+  );
   return out;
 }
 
@@ -245,10 +371,16 @@ export function mulScalar(x: Tensor, s: number): Tensor {
   const od = out.data as Float32Array;
   od.set(xd);
   getBackend().scale(od, s);
-  record('mulScalar', out, shouldRecord(x) ? (g) => {
-    getBackend().scale(g, s);
-    passGrad(x, g);
-  } : null);
+  record(
+    'mulScalar',
+    out,
+    shouldRecord(x)
+      ? (g) => {
+          getBackend().scale(g, s);
+          passGrad(x, g);
+        }
+      : null,
+  );
   return out;
 }
 
@@ -258,7 +390,8 @@ export function embedding(table: Tensor, ids: Int32Array): Tensor {
   if (table.shape.length !== 2) throw new Error(`embedding: table must be [V, D], got ${shapeStr(table)}`);
   const [vocab, dim] = table.shape as [number, number];
   for (let i = 0; i < ids.length; i++) {
-    if (ids[i]! < 0 || ids[i]! >= vocab) throw new RangeError(`embedding: id ${ids[i]} at position ${i} is outside [0, ${vocab})`);
+    if (ids[i]! < 0 || ids[i]! >= vocab)
+      throw new RangeError(`embedding: id ${ids[i]} at position ${i} is outside [0, ${vocab})`);
   }
   const out = Tensor.empty([ids.length, dim]);
   getBackend().embeddingForward(td, ids, dim, out.data as Float32Array);
@@ -319,12 +452,14 @@ export function rope(x: Tensor, positions: Int32Array, heads: number, headDim: n
     throw new Error(`rope: x ${shapeStr(x)} is not ${tokens} positions × ${heads} heads × ${headDim}`);
   }
   const { rotaryDim, maxPositions } = table;
-  if (rotaryDim % 2 !== 0 || rotaryDim > headDim) throw new Error(`rope: rotaryDim ${rotaryDim} must be even and <= headDim ${headDim}`);
+  if (rotaryDim % 2 !== 0 || rotaryDim > headDim)
+    throw new Error(`rope: rotaryDim ${rotaryDim} must be even and <= headDim ${headDim}`);
   if (table.cos.length < maxPositions * (rotaryDim / 2) || table.sin.length < maxPositions * (rotaryDim / 2)) {
     throw new Error('rope: cos/sin tables are smaller than [maxPositions, rotaryDim/2]');
   }
   for (let i = 0; i < tokens; i++) {
-    if (positions[i]! < 0 || positions[i]! >= maxPositions) throw new RangeError(`rope: position ${positions[i]} is outside [0, ${maxPositions})`);
+    if (positions[i]! < 0 || positions[i]! >= maxPositions)
+      throw new RangeError(`rope: position ${positions[i]} is outside [0, ${maxPositions})`);
   }
   const out = Tensor.empty(x.shape);
   const od = out.data as Float32Array;
@@ -360,12 +495,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts):
   const vd = f32Data(v, 'attention', 'v');
   const { batch, seq, heads, kvHeads, headDim, scale } = opts;
   if (heads % kvHeads !== 0) throw new Error(`attention: heads ${heads} is not a multiple of kvHeads ${kvHeads}`);
-  if (q.numel !== batch * seq * heads * headDim) throw new Error(`attention: q ${shapeStr(q)} is not [${batch}·${seq}, ${heads}·${headDim}]`);
-  for (const [t, name] of [[k, 'k'], [v, 'v']] as const) {
-    if (t.numel !== batch * seq * kvHeads * headDim) throw new Error(`attention: ${name} ${shapeStr(t)} is not [${batch}·${seq}, ${kvHeads}·${headDim}]`);
+  if (q.numel !== batch * seq * heads * headDim)
+    throw new Error(`attention: q ${shapeStr(q)} is not [${batch}·${seq}, ${heads}·${headDim}]`);
+  for (const [t, name] of [
+    [k, 'k'],
+    [v, 'v'],
+  ] as const) {
+    if (t.numel !== batch * seq * kvHeads * headDim)
+      throw new Error(`attention: ${name} ${shapeStr(t)} is not [${batch}·${seq}, ${kvHeads}·${headDim}]`);
   }
   const seg = opts.segmentIds ? opts.segmentIds.slice() : null;
-  if (seg && seg.length !== batch * seq) throw new Error(`attention: segmentIds has ${seg.length} ids, expected ${batch * seq}`);
+  if (seg && seg.length !== batch * seq)
+    throw new Error(`attention: segmentIds has ${seg.length} ids, expected ${batch * seq}`);
   const shape = { batch, qLen: seq, kvLen: seq, heads, kvHeads, headDim, scale, qSeg: seg, kSeg: seg };
   const out = Tensor.empty(q.shape);
   const od = out.data as Float32Array;
@@ -381,7 +522,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts):
     const dq = overwriteSink(q);
     const dk = overwriteSink(k);
     const dv = overwriteSink(v);
-    getBackend().attentionBackward({ ...shape, q: sq, k: sk, v: sv, out: so, lse: lse!, dout: g, dq: dq.buf, dk: dk.buf, dv: dv.buf });
+    getBackend().attentionBackward({
+      ...shape,
+      q: sq,
+      k: sk,
+      v: sv,
+      out: so,
+      lse: lse!,
+      dout: g,
+      dq: dq.buf,
+      dk: dk.buf,
+      dv: dv.buf,
+    });
     dq.finish();
     dk.finish();
     dv.finish();
@@ -443,11 +595,17 @@ export function dropout(x: Tensor, p: number, seed: number): Tensor {
   dropoutOffset += x.numel;
   const out = Tensor.empty(x.shape);
   getBackend().dropout(xd, out.data as Float32Array, p, seed, offset);
-  record('dropout', out, shouldRecord(x) ? (g) => {
-    const dx = overwriteSink(x);
-    getBackend().dropout(g, dx.buf, p, seed, offset);
-    dx.finish();
-  } : null);
+  record(
+    'dropout',
+    out,
+    shouldRecord(x)
+      ? (g) => {
+          const dx = overwriteSink(x);
+          getBackend().dropout(g, dx.buf, p, seed, offset);
+          dx.finish();
+        }
+      : null,
+  );
   return out;
 }
 
@@ -481,16 +639,23 @@ function defaultHeadChunk(rows: number, vocab: number): number {
  * gradient is needed the forward computes it chunk by chunk (dHidden = dLogits·W, dW += dLogitsᵀ·hidden)
  * and backward only scales and hands it on. Returns a scalar tensor.
  */
-export function lmHeadCrossEntropy(hidden: Tensor, w: Tensor, targets: Int32Array, opts: LmHeadCrossEntropyOpts): Tensor {
+export function lmHeadCrossEntropy(
+  hidden: Tensor,
+  w: Tensor,
+  targets: Int32Array,
+  opts: LmHeadCrossEntropyOpts,
+): Tensor {
   const hd = f32Data(hidden, 'lmHeadCrossEntropy', 'hidden');
   const wd = matData(w, 'lmHeadCrossEntropy', 'w');
   if (w.shape.length !== 2) throw new Error(`lmHeadCrossEntropy: w must be [V, D], got ${shapeStr(w)}`);
   const [vocab, dim] = w.shape as [number, number];
-  if (lastDim(hidden) !== dim) throw new Error(`lmHeadCrossEntropy: hidden ${shapeStr(hidden)} does not match w ${shapeStr(w)}`);
+  if (lastDim(hidden) !== dim)
+    throw new Error(`lmHeadCrossEntropy: hidden ${shapeStr(hidden)} does not match w ${shapeStr(w)}`);
   const rows = hidden.numel / dim;
   if (targets.length !== rows) throw new Error(`lmHeadCrossEntropy: ${targets.length} targets for ${rows} rows`);
   const { normalizer, compute } = opts;
-  if (!(normalizer > 0) || !Number.isFinite(normalizer)) throw new RangeError(`lmHeadCrossEntropy: normalizer must be a positive number, got ${normalizer}`);
+  if (!(normalizer > 0) || !Number.isFinite(normalizer))
+    throw new RangeError(`lmHeadCrossEntropy: normalizer must be a positive number, got ${normalizer}`);
 
   // Only rows with a target reach the head (with assistant-only loss most rows have none): they are gathered
   // into a compact block, and their dHidden rows scattered back (ignored rows get zero gradient).
@@ -533,10 +698,29 @@ export function lmHeadCrossEntropy(hidden: Tensor, w: Tensor, targets: Int32Arra
       for (let i = 0; i < n; i++) total += losses[i]!;
       if (!wantGrad) continue;
       if (dSrc) {
-        be.gemm(withCompute({ transA: false, transB: false, m: n, n: dim, k: vocab, a: lg, b: wd, c: dSrc.subarray(r0 * dim, (r0 + n) * dim) }, compute));
+        be.gemm(
+          withCompute(
+            {
+              transA: false,
+              transB: false,
+              m: n,
+              n: dim,
+              k: vocab,
+              a: lg,
+              b: wd,
+              c: dSrc.subarray(r0 * dim, (r0 + n) * dim),
+            },
+            compute,
+          ),
+        );
       }
       if (dW) {
-        be.gemm(withCompute({ transA: true, transB: false, m: vocab, n: dim, k: n, a: lg, b: hRows, c: dW, accumulate: dWWritten }, compute));
+        be.gemm(
+          withCompute(
+            { transA: true, transB: false, m: vocab, n: dim, k: n, a: lg, b: hRows, c: dW, accumulate: dWWritten },
+            compute,
+          ),
+        );
         dWWritten = true;
       }
     }

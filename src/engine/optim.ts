@@ -36,7 +36,8 @@ export class AdamW {
 
   constructor(params: readonly Tensor[], opts: AdamWOptions = {}) {
     for (const p of params) {
-      if (p.dtype !== 'f32') throw new Error(`AdamW: parameter ${p.name ?? ''} is ${p.dtype}; only f32 parameters can be trained`);
+      if (p.dtype !== 'f32')
+        throw new Error(`AdamW: parameter ${p.name ?? ''} is ${p.dtype}; only f32 parameters can be trained`);
     }
     this.params = [...params];
     this.lr = opts.lr ?? 1e-3;
@@ -45,7 +46,13 @@ export class AdamW {
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.01;
     const nd = opts.noDecay;
-    const excluded = typeof nd === 'function' ? nd : ((set) => (p: Tensor) => set.has(p))(new Set(nd ?? []));
+    const excluded =
+      typeof nd === 'function'
+        ? nd
+        : (
+            (set) => (p: Tensor) =>
+              set.has(p)
+          )(new Set(nd ?? []));
     this.decays = this.params.map((p) => !excluded(p));
     this.m = this.params.map((p) => new Float32Array(p.numel));
     this.v = this.params.map((p) => new Float32Array(p.numel));
@@ -59,8 +66,12 @@ export class AdamW {
       if (!p.grad) return;
       this.steps[i]!++;
       be.adamw(p.data as Float32Array, p.grad, this.m[i]!, this.v[i]!, {
-        lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps,
-        weightDecay: this.decays[i] ? this.weightDecay : 0, step: this.steps[i]!,
+        lr,
+        beta1: this.beta1,
+        beta2: this.beta2,
+        eps: this.eps,
+        weightDecay: this.decays[i] ? this.weightDecay : 0,
+        step: this.steps[i]!,
       });
     });
   }
@@ -81,7 +92,9 @@ export class AdamW {
     }
     this.params.forEach((p, i) => {
       if (s.m[i]!.length !== p.numel || s.v[i]!.length !== p.numel) {
-        throw new Error(`AdamW.loadState: parameter ${i}${p.name ? ` (${p.name})` : ''} has ${p.numel} elements, state ${s.m[i]!.length}`);
+        throw new Error(
+          `AdamW.loadState: parameter ${i}${p.name ? ` (${p.name})` : ''} has ${p.numel} elements, state ${s.m[i]!.length}`,
+        );
       }
       this.m[i]!.set(s.m[i]!);
       this.v[i]!.set(s.v[i]!);

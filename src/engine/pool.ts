@@ -108,7 +108,11 @@ export function resetPoolPeak(): void {
 
 /** Drops every free buffer (the GC reclaims them) and sets the most free bytes the pool keeps. */
 export function trimPool(maxFree = maxFreeBytes): void {
-  for (const list of freeByCapacity.values()) for (const b of list) { isFree.delete(b); created.delete(b); }
+  for (const list of freeByCapacity.values())
+    for (const b of list) {
+      isFree.delete(b);
+      created.delete(b);
+    }
   freeByCapacity.clear();
   freeBytes = 0;
   maxFreeBytes = maxFree;

@@ -1,7 +1,13 @@
 // The float64 reference backend: every Backend kernel written by its definition in plain TypeScript,
 // accumulating in float64. Clarity over speed: tests use it as the ground truth for the native kernels.
 import type {
-  AdamWArgs, AttentionBackwardArgs, AttentionForwardArgs, AttentionShape, Backend, GemmArgs, Mat,
+  AdamWArgs,
+  AttentionBackwardArgs,
+  AttentionForwardArgs,
+  AttentionShape,
+  Backend,
+  GemmArgs,
+  Mat,
 } from './backend.js';
 import { keep } from './counter-rng.js';
 
@@ -49,7 +55,9 @@ function gemm(g: GemmArgs): void {
   const opA = new Float64Array(m * k);
   const opBt = new Float64Array(n * k);
   for (let bi = 0; bi < batch; bi++) {
-    const oa = bi * strideA, ob = bi * strideB, oc = bi * strideC;
+    const oa = bi * strideA,
+      ob = bi * strideB,
+      oc = bi * strideC;
     for (let i = 0; i < m; i++) {
       for (let p = 0; p < k; p++) opA[i * k + p] = load(a, oa + (transA ? p * lda + i : i * lda + p));
     }
@@ -80,7 +88,14 @@ function visible(s: AttentionShape, b: number, i: number, j: number): boolean {
 }
 
 /** Softmax probabilities (float64) of one query row over all keys; null when no key is visible. */
-function attentionRow(s: AttentionShape, q: Float32Array, k: Float32Array, b: number, h: number, i: number): { p: Float64Array; lse: number } | null {
+function attentionRow(
+  s: AttentionShape,
+  q: Float32Array,
+  k: Float32Array,
+  b: number,
+  h: number,
+  i: number,
+): { p: Float64Array; lse: number } | null {
   const { kvLen, headDim, heads, kvHeads } = s;
   const kvh = Math.floor(h / (heads / kvHeads));
   const kvIdx = kvIndexer(s);
@@ -119,7 +134,7 @@ function attentionForward(x: AttentionForwardArgs): void {
             const pj = row.p[j]!;
             if (pj === 0) continue;
             const vo = kvIdx(b, j, kvh);
-            for (let d = 0; d < headDim; d++) acc[d] += pj * x.v[vo + d]!;
+            for (let d = 0; d < headDim; d++) acc[d]! += pj * x.v[vo + d]!;
           }
         }
         for (let d = 0; d < headDim; d++) x.out[oo + d] = acc[d]!;
@@ -161,9 +176,9 @@ function attentionBackward(x: AttentionBackwardArgs): void {
           const ds = pj * (dp[j]! - dot) * scale;
           const ko = kvIdx(b, j, kvh);
           for (let d = 0; d < headDim; d++) {
-            dq[d] += ds * x.k[ko + d]!;
-            dk[ko + d] += ds * x.q[qo + d]!;
-            dv[ko + d] += pj * x.dout[qo + d]!;
+            dq[d]! += ds * x.k[ko + d]!;
+            dk[ko + d]! += ds * x.q[qo + d]!;
+            dv[ko + d]! += pj * x.dout[qo + d]!;
           }
         }
         for (let d = 0; d < headDim; d++) x.dq[qo + d] = dq[d]!;
@@ -174,7 +189,15 @@ function attentionBackward(x: AttentionBackwardArgs): void {
   for (let i = 0; i < dv.length; i++) x.dv[i] = dv[i]!;
 }
 
-function rmsnormForward(x: Float32Array, w: Mat, rows: number, dim: number, eps: number, y: Float32Array, rstd: Float32Array): void {
+function rmsnormForward(
+  x: Float32Array,
+  w: Mat,
+  rows: number,
+  dim: number,
+  eps: number,
+  y: Float32Array,
+  rstd: Float32Array,
+): void {
   for (let r = 0; r < rows; r++) {
     const o = r * dim;
     let ss = 0;
@@ -186,7 +209,16 @@ function rmsnormForward(x: Float32Array, w: Mat, rows: number, dim: number, eps:
 }
 
 // With xhat = x·rstd: dx = rstd·(w∘dy − xhat·mean(w∘dy∘xhat)); dw += Σ_rows dy∘xhat.
-function rmsnormBackward(dy: Float32Array, x: Float32Array, w: Mat, rstd: Float32Array, rows: number, dim: number, dx: Float32Array, dw: Float32Array | null): void {
+function rmsnormBackward(
+  dy: Float32Array,
+  x: Float32Array,
+  w: Mat,
+  rstd: Float32Array,
+  rows: number,
+  dim: number,
+  dx: Float32Array,
+  dw: Float32Array | null,
+): void {
   const dwAcc = new Float64Array(dim);
   for (let r = 0; r < rows; r++) {
     const o = r * dim;
@@ -197,13 +229,23 @@ function rmsnormBackward(dy: Float32Array, x: Float32Array, w: Mat, rstd: Float3
     for (let d = 0; d < dim; d++) {
       const xhat = x[o + d]! * rs;
       dx[o + d] = rs * (at(w, d) * dy[o + d]! - xhat * mean);
-      dwAcc[d] += dy[o + d]! * xhat;
+      dwAcc[d]! += dy[o + d]! * xhat;
     }
   }
   if (dw) for (let d = 0; d < dim; d++) dw[d] = dw[d]! + dwAcc[d]!;
 }
 
-function rope(x: Float32Array, positions: Int32Array, tokens: number, heads: number, headDim: number, rotaryDim: number, cos: Float32Array, sin: Float32Array, inverse: boolean): void {
+function rope(
+  x: Float32Array,
+  positions: Int32Array,
+  tokens: number,
+  heads: number,
+  headDim: number,
+  rotaryDim: number,
+  cos: Float32Array,
+  sin: Float32Array,
+  inverse: boolean,
+): void {
   const half = rotaryDim / 2;
   const sign = inverse ? -1 : 1;
   for (let t = 0; t < tokens; t++) {
@@ -211,8 +253,10 @@ function rope(x: Float32Array, positions: Int32Array, tokens: number, heads: num
     for (let h = 0; h < heads; h++) {
       const o = (t * heads + h) * headDim;
       for (let i = 0; i < half; i++) {
-        const c = cos[po + i]!, s = sign * sin[po + i]!;
-        const x1 = x[o + i]!, x2 = x[o + i + half]!;
+        const c = cos[po + i]!,
+          s = sign * sin[po + i]!;
+        const x1 = x[o + i]!,
+          x2 = x[o + i + half]!;
         x[o + i] = x1 * c - x2 * s;
         x[o + i + half] = x2 * c + x1 * s;
       }
@@ -222,7 +266,15 @@ function rope(x: Float32Array, positions: Int32Array, tokens: number, heads: num
 
 const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
 
-function crossEntropy(logits: Float32Array, targets: Int32Array, rows: number, vocab: number, losses: Float32Array, grad: boolean, gradScale: number): void {
+function crossEntropy(
+  logits: Float32Array,
+  targets: Int32Array,
+  rows: number,
+  vocab: number,
+  losses: Float32Array,
+  grad: boolean,
+  gradScale: number,
+): void {
   for (let r = 0; r < rows; r++) {
     const o = r * vocab;
     const t = targets[r]!;
@@ -260,18 +312,29 @@ function adamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Floa
     m[i] = mi;
     v[i] = vi;
     const p = param[i]! * (1 - a.lr * a.weightDecay);
-    param[i] = p - stepSize * m[i]! / (Math.sqrt(v[i]!) / bc2Sqrt + a.eps);
+    param[i] = p - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2Sqrt + a.eps);
   }
 }
 
 function checkIds(ids: Int32Array, rows: number): void {
   for (let t = 0; t < ids.length; t++) {
-    if (ids[t]! < 0 || ids[t]! >= rows) throw new RangeError(`embedding: id ${ids[t]} at position ${t} is outside [0, ${rows})`);
+    if (ids[t]! < 0 || ids[t]! >= rows)
+      throw new RangeError(`embedding: id ${ids[t]} at position ${t} is outside [0, ${rows})`);
   }
 }
 
 /** C (+)= alpha·op(A)·B, op(A) = Aᵀ of A [k, m] (transA) or A [m, k], B [k, n]; float64 sums of f32 products. */
-function gemmNarrow(transA: boolean, a: Float32Array, b: Float32Array, c: Float32Array, m: number, n: number, k: number, alpha: number, accumulate: boolean): void {
+function gemmNarrow(
+  transA: boolean,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  accumulate: boolean,
+): void {
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let s = 0;

@@ -131,11 +131,16 @@ export function accumulateSink(t: Tensor): Float32Array | null {
 }
 
 /** A linear layer's bias gradient: adds the column sums of dY [rows, cols] (in float64) when the bias needs one. */
-export function accumulateBiasGrad(bias: Tensor | null | undefined, dy: Float32Array, rows: number, cols: number): void {
+export function accumulateBiasGrad(
+  bias: Tensor | null | undefined,
+  dy: Float32Array,
+  rows: number,
+  cols: number,
+): void {
   const db = bias ? accumulateSink(bias) : null;
   if (!db) return;
   const sums = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) sums[j] += dy[r * cols + j]!;
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) sums[j]! += dy[r * cols + j]!;
   for (let j = 0; j < cols; j++) db[j] = db[j]! + sums[j]!;
 }
 
@@ -219,10 +224,13 @@ function endStep(): void {
  */
 export function backward(loss: Tensor, seed?: Float32Array): void {
   if (!seed && loss.numel !== 1) throw new Error(`backward: loss has ${loss.numel} elements; pass a seed gradient`);
-  if (seed && seed.length !== loss.numel) throw new Error(`backward: seed has ${seed.length} elements, loss ${loss.numel}`);
+  if (seed && seed.length !== loss.numel)
+    throw new Error(`backward: seed has ${seed.length} elements, loss ${loss.numel}`);
   if (!needsGrad(loss)) {
     clearTape();
-    throw new Error('backward: the loss does not depend on any tensor with requiresGrad (was it computed inside noGrad?)');
+    throw new Error(
+      'backward: the loss does not depend on any tensor with requiresGrad (was it computed inside noGrad?)',
+    );
   }
   const g0 = allocF32(loss.numel);
   if (seed) g0.set(seed);

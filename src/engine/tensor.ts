@@ -62,7 +62,8 @@ export class Tensor {
     const dt = dtype ?? dtypeOf(data);
     if (dtypeOf(data) !== dt) throw new Error(`Tensor: dtype ${dt} does not match a ${data.constructor.name}`);
     const n = numelOf(shape);
-    if (data.length !== n) throw new Error(`Tensor: ${data.length} elements do not fill shape [${shape.join(', ')}] (${n})`);
+    if (data.length !== n)
+      throw new Error(`Tensor: ${data.length} elements do not fill shape [${shape.join(', ')}] (${n})`);
     this.shape = Object.freeze([...shape]);
     this.dtype = dt;
     this.data = data;

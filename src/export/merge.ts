@@ -19,7 +19,12 @@ export interface MergeOptions {
 }
 
 /** Merge `adapterDir` into the model in `modelDir` and write the result to `outDir`. */
-export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string, opts: MergeOptions = {}): Promise<{ merged: number; tokenRows: number; dtype: WeightDType; files: string[] }> {
+export async function mergeAdapter(
+  modelDir: string,
+  adapterDir: string,
+  outDir: string,
+  opts: MergeOptions = {},
+): Promise<{ merged: number; tokenRows: number; dtype: WeightDType; files: string[] }> {
   if (resolve(outDir) === resolve(modelDir)) throw new UserError(`merge: --out must differ from --model (${outDir})`);
   const model = LlamaModel.load(modelDir, { dtype: 'f32' });
   loadAdapter(model, adapterDir);
@@ -39,13 +44,23 @@ export async function mergeAdapter(modelDir: string, adapterDir: string, outDir:
   });
 
   mkdirSync(outDir, { recursive: true });
-  if (existsSync(join(outDir, 'model.safetensors.index.json')) || readdirSync(outDir).some((n) => n.endsWith('.safetensors'))) {
+  if (
+    existsSync(join(outDir, 'model.safetensors.index.json')) ||
+    readdirSync(outDir).some((n) => n.endsWith('.safetensors'))
+  ) {
     throw new UserError(`merge: ${outDir} already holds safetensors weights; choose an empty folder`);
   }
-  await writeShardedSafetensors(outDir, tensors, { maxShardBytes: opts.maxShardBytes ?? 2_000_000_000, metadata: { format: 'pt' } });
+  await writeShardedSafetensors(outDir, tensors, {
+    maxShardBytes: opts.maxShardBytes ?? 2_000_000_000,
+    metadata: { format: 'pt' },
+  });
   // Tokenizer and generation files from the base, then any the adapter folder carries (a trainer may have
   // saved an updated chat template there).
-  const files = copyFolderFiles(modelDir, outDir, (n) => !WEIGHT_FILE.test(n) && n !== 'config.json' && !n.startsWith('.'));
+  const files = copyFolderFiles(
+    modelDir,
+    outDir,
+    (n) => !WEIGHT_FILE.test(n) && n !== 'config.json' && !n.startsWith('.'),
+  );
   files.push(...copyFolderFiles(adapterDir, outDir, (n) => TOKENIZER_FILE.test(n)));
   const config = { ...raw, torch_dtype: dtype === 'bf16' ? 'bfloat16' : 'float32' };
   writeFileSync(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');

@@ -12,12 +12,22 @@ export interface EvalLoss {
   examples: number;
 }
 
-export function evalLoss(model: LlamaModel, examples: PreparedExample[], opts: { batchSize?: number; padTokenId?: number } = {}): EvalLoss | null {
+export function evalLoss(
+  model: LlamaModel,
+  examples: PreparedExample[],
+  opts: { batchSize?: number; padTokenId?: number } = {},
+): EvalLoss | null {
   if (examples.length === 0) return null;
   const maxLength = Math.max(...examples.map((e) => e.inputIds.length));
   let sum = 0;
   let count = 0;
-  for (const b of batches(examples, { batchSize: opts.batchSize ?? 8, maxLength, packing: false, seed: 0, padTokenId: opts.padTokenId ?? 0 })) {
+  for (const b of batches(examples, {
+    batchSize: opts.batchSize ?? 8,
+    maxLength,
+    packing: false,
+    seed: 0,
+    padTokenId: opts.padTokenId ?? 0,
+  })) {
     const { value, targets } = noGrad(() => model.loss(b, { normalizer: 1, training: false }));
     sum += value.toF32()[0]!;
     value.dispose();

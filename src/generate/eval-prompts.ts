@@ -19,7 +19,8 @@ export interface EvalPrompt {
 const REFERENCE_KEYS = ['reference', 'expected', 'output', 'response', 'answer'] as const;
 
 export function parseEvalPrompt(value: unknown, where: string, line: number): EvalPrompt {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UserError(`${where}: expected a JSON object with "instruction" or "messages"`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new UserError(`${where}: expected a JSON object with "instruction" or "messages"`);
   const o = value as Record<string, unknown>;
   let reference: string | null = null;
   for (const k of REFERENCE_KEYS) {
@@ -44,11 +45,17 @@ export function parseEvalPrompt(value: unknown, where: string, line: number): Ev
     if (!user) throw new UserError(`${where}: messages has no user message to answer`);
     return { line, instruction: user.content as string, messages: msgs, reference };
   }
-  if (typeof o.instruction !== 'string' || o.instruction.length === 0) throw new UserError(`${where}: "instruction" must be a non-empty string (or give "messages")`);
-  if (o.input !== undefined && o.input !== null && typeof o.input !== 'string') throw new UserError(`${where}: "input" must be a string`);
-  if (o.system !== undefined && o.system !== null && typeof o.system !== 'string') throw new UserError(`${where}: "system" must be a string`);
+  if (typeof o.instruction !== 'string' || o.instruction.length === 0)
+    throw new UserError(`${where}: "instruction" must be a non-empty string (or give "messages")`);
+  if (o.input !== undefined && o.input !== null && typeof o.input !== 'string')
+    throw new UserError(`${where}: "input" must be a string`);
+  if (o.system !== undefined && o.system !== null && typeof o.system !== 'string')
+    throw new UserError(`${where}: "system" must be a string`);
   const content = typeof o.input === 'string' && o.input.length > 0 ? `${o.instruction}\n\n${o.input}` : o.instruction;
-  const messages: ChatMessage[] = [...(typeof o.system === 'string' ? [{ role: 'system', content: o.system }] : []), { role: 'user', content }];
+  const messages: ChatMessage[] = [
+    ...(typeof o.system === 'string' ? [{ role: 'system', content: o.system }] : []),
+    { role: 'user', content },
+  ];
   return { line, instruction: o.instruction, messages, reference };
 }
 
@@ -71,6 +78,7 @@ export function readEvalPrompts(path: string): EvalPrompt[] {
     }
     out.push(parseEvalPrompt(v, `${path}:${i + 1}`, i + 1));
   });
-  if (out.length === 0) throw new UserError(`${path}: no prompts (expected JSON lines with "instruction" or "messages")`);
+  if (out.length === 0)
+    throw new UserError(`${path}: no prompts (expected JSON lines with "instruction" or "messages")`);
   return out;
 }

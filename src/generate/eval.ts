@@ -23,10 +23,17 @@ export interface EvalRun {
 
 /** Lower case, punctuation dropped, whitespace collapsed: "The sky is blue." ~ "the sky is blue". */
 export function normalizeAnswer(s: string): string {
-  return s.toLowerCase().replace(/[^\p{L}\p{N}\s]/gu, ' ').replace(/\s+/g, ' ').trim();
+  return s
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s]/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
-export function scoreAnswer(generated: string, reference: string | null): { exactMatch: boolean | null; containsReference: boolean | null } {
+export function scoreAnswer(
+  generated: string,
+  reference: string | null,
+): { exactMatch: boolean | null; containsReference: boolean | null } {
   if (reference === null) return { exactMatch: null, containsReference: null };
   const g = normalizeAnswer(generated);
   const r = normalizeAnswer(reference);
@@ -34,7 +41,12 @@ export function scoreAnswer(generated: string, reference: string | null): { exac
 }
 
 /** Answer every prompt (in batches of `batchSize`); `opts` are generate's options without callbacks. */
-export function answerPrompts(model: LlamaModel, tok: Tokenizer, prompts: EvalPrompt[], opts: GenerateOptions & { batchSize?: number; onProgress?: (done: number) => void }): EvalRun {
+export function answerPrompts(
+  model: LlamaModel,
+  tok: Tokenizer,
+  prompts: EvalPrompt[],
+  opts: GenerateOptions & { batchSize?: number; onProgress?: (done: number) => void },
+): EvalRun {
   const bs = Math.max(1, opts.batchSize ?? 8);
   const answers: EvalAnswer[] = [];
   let generatedTokens = 0;
@@ -45,7 +57,13 @@ export function answerPrompts(model: LlamaModel, tok: Tokenizer, prompts: EvalPr
     // rowOffset: prompt k always samples from the stream of row k, whatever the batch size.
     const { generations, stats } = generate(model, ids, { ...opts, rowOffset: i, onToken: undefined });
     generations.forEach((g, j) => {
-      answers.push({ generated: g.text, finishReason: g.finishReason, generatedTokens: g.tokenIds.length, promptTokens: g.promptTokenIds.length, ...scoreAnswer(g.text, chunk[j]!.reference) });
+      answers.push({
+        generated: g.text,
+        finishReason: g.finishReason,
+        generatedTokens: g.tokenIds.length,
+        promptTokens: g.promptTokenIds.length,
+        ...scoreAnswer(g.text, chunk[j]!.reference),
+      });
     });
     generatedTokens += stats.generatedTokens;
     seconds += stats.totalSeconds;

@@ -27,7 +27,8 @@ export function forwardStep(model: LlamaModel, cache: KVCache, input: StepInput)
   const c = model.config;
   const B = cache.batch;
   const { T, ids, positions, seg } = input;
-  if (ids.length !== B * T || positions.length !== B * T || seg.length !== B * T) throw new Error(`forwardStep: inputs must have ${B}x${T} entries`);
+  if (ids.length !== B * T || positions.length !== B * T || seg.length !== B * T)
+    throw new Error(`forwardStep: inputs must have ${B}x${T} entries`);
   return noGrad(() => {
     const be = getBackend();
     const ctx = model.forwardContext(false);
@@ -46,9 +47,21 @@ export function forwardStep(model: LlamaModel, cache: KVCache, input: StepInput)
       v.dispose();
       const attn = Tensor.empty([B * T, c.numHeads * c.headDim]);
       be.attentionForward({
-        batch: B, qLen: T, kvLen, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, scale: model.attentionScale,
-        kvBatchStride: cache.rowStride, qSeg: padded ? seg : null, kSeg,
-        q: q.data as Float32Array, k: cache.k[i]!, v: cache.v[i]!, out: attn.data as Float32Array, lse: null,
+        batch: B,
+        qLen: T,
+        kvLen,
+        heads: c.numHeads,
+        kvHeads: c.numKvHeads,
+        headDim: c.headDim,
+        scale: model.attentionScale,
+        kvBatchStride: cache.rowStride,
+        qSeg: padded ? seg : null,
+        kSeg,
+        q: q.data as Float32Array,
+        k: cache.k[i]!,
+        v: cache.v[i]!,
+        out: attn.data as Float32Array,
+        lse: null,
       });
       q.dispose();
       const next = model.finishLayer(i, x, attn, ctx);

@@ -90,13 +90,21 @@ interface Row {
 }
 
 /** Generate continuations of token-id prompts (batched, KV-cached, noGrad). */
-export function generate(model: LlamaModel, prompts: readonly (readonly number[])[], opts: GenerateOptions): GenerateResult {
+export function generate(
+  model: LlamaModel,
+  prompts: readonly (readonly number[])[],
+  opts: GenerateOptions,
+): GenerateResult {
   const V = model.config.vocabSize;
   if (prompts.length === 0) return { generations: [], stats: emptyStats() };
-  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) throw new UserError(`max_new_tokens must be an integer >= 0, got ${opts.maxNewTokens}`);
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0)
+    throw new UserError(`max_new_tokens must be an integer >= 0, got ${opts.maxNewTokens}`);
   prompts.forEach((p, i) => {
-    if (p.length === 0) throw new UserError(`prompt ${i + 1} has no tokens (give some text, or a tokenizer that adds BOS)`);
-    for (const id of p) if (!Number.isInteger(id) || id < 0 || id >= V) throw new UserError(`prompt ${i + 1}: token id ${id} is outside the vocabulary (0..${V - 1})`);
+    if (p.length === 0)
+      throw new UserError(`prompt ${i + 1} has no tokens (give some text, or a tokenizer that adds BOS)`);
+    for (const id of p)
+      if (!Number.isInteger(id) || id < 0 || id >= V)
+        throw new UserError(`prompt ${i + 1}: token id ${id} is outside the vocabulary (0..${V - 1})`);
   });
   if (opts.stopStrings?.length && !opts.decode) throw new Error('generate: stopStrings need a decode function');
   if (opts.prefixCache && prompts.length !== 1) throw new Error('generate: prefixCache works with exactly one prompt');
@@ -124,7 +132,9 @@ export function generate(model: LlamaModel, prompts: readonly (readonly number[]
   }
 
   let t0 = performance.now();
-  const prefilled = opts.prefixCache ? prefillReusing(model, rows[0]!.prompt, opts.maxNewTokens, opts.prefixCache, stats) : prefillBatch(model, rows, opts, stats);
+  const prefilled = opts.prefixCache
+    ? prefillReusing(model, rows[0]!.prompt, opts.maxNewTokens, opts.prefixCache, stats)
+    : prefillBatch(model, rows, opts, stats);
   const cache = prefilled.cache;
   let logits = prefilled.logits;
   stats.prefillSeconds = (performance.now() - t0) / 1000;
@@ -165,7 +175,12 @@ export function generate(model: LlamaModel, prompts: readonly (readonly number[]
       stepIds[i] = r.generated[r.generated.length - 1]!;
       stepPos[i] = r.prompt.length + r.generated.length - 1;
     });
-    logits = forwardStep(model, cache, { T: 1, ids: stepIds, positions: stepPos, seg: new Int32Array(n).fill(REAL_SEGMENT) });
+    logits = forwardStep(model, cache, {
+      T: 1,
+      ids: stepIds,
+      positions: stepPos,
+      seg: new Int32Array(n).fill(REAL_SEGMENT),
+    });
     stats.decodeTokens += n;
   }
   stats.decodeSeconds = (performance.now() - t0) / 1000;
@@ -179,11 +194,24 @@ export function generate(model: LlamaModel, prompts: readonly (readonly number[]
 }
 
 function emptyStats(): GenerateStats {
-  return { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0, generatedTokens: 0, totalSeconds: 0, reusedTokens: 0 };
+  return {
+    prefillTokens: 0,
+    prefillSeconds: 0,
+    decodeTokens: 0,
+    decodeSeconds: 0,
+    generatedTokens: 0,
+    totalSeconds: 0,
+    reusedTokens: 0,
+  };
 }
 
 /** Prompts left-padded to the longest in one prefill; positions count real tokens only. */
-function prefillBatch(model: LlamaModel, rows: Row[], opts: GenerateOptions, stats: GenerateStats): { cache: KVCache; logits: Float32Array } {
+function prefillBatch(
+  model: LlamaModel,
+  rows: Row[],
+  opts: GenerateOptions,
+  stats: GenerateStats,
+): { cache: KVCache; logits: Float32Array } {
   const P = Math.max(...rows.map((r) => r.prompt.length));
   const B = rows.length;
   const cache = createCache(model, B, P + opts.maxNewTokens);
@@ -203,7 +231,13 @@ function prefillBatch(model: LlamaModel, rows: Row[], opts: GenerateOptions, sta
 }
 
 /** Prefill one prompt, reusing the cached keys/values of its longest common prefix with the previous call. */
-function prefillReusing(model: LlamaModel, prompt: number[], maxNewTokens: number, pc: PrefixCache, stats: GenerateStats): { cache: KVCache; logits: Float32Array } {
+function prefillReusing(
+  model: LlamaModel,
+  prompt: number[],
+  maxNewTokens: number,
+  pc: PrefixCache,
+  stats: GenerateStats,
+): { cache: KVCache; logits: Float32Array } {
   const needed = prompt.length + maxNewTokens;
   const old = pc.cache && pc.cache.batch === 1 ? pc.cache : null;
   let common = 0;
@@ -226,9 +260,22 @@ function prefillReusing(model: LlamaModel, prompt: number[], maxNewTokens: numbe
   const positions = Int32Array.from({ length: T }, (_, i) => common + i);
   stats.prefillTokens = T;
   stats.reusedTokens = common;
-  return { cache, logits: forwardStep(model, cache, { T, ids: Int32Array.from(prompt.slice(common)), positions, seg: new Int32Array(T).fill(REAL_SEGMENT) }) };
+  return {
+    cache,
+    logits: forwardStep(model, cache, {
+      T,
+      ids: Int32Array.from(prompt.slice(common)),
+      positions,
+      seg: new Int32Array(T).fill(REAL_SEGMENT),
+    }),
+  };
 }
 
 function toGeneration(r: Row): Generation {
-  return { promptTokenIds: r.prompt, tokenIds: r.generated, text: r.stream?.text() ?? '', finishReason: r.finish ?? 'length' };
+  return {
+    promptTokenIds: r.prompt,
+    tokenIds: r.generated,
+    text: r.stream?.text() ?? '',
+    finishReason: r.finish ?? 'length',
+  };
 }

@@ -24,15 +24,22 @@ export function readGenerationConfig(dir: string): GenerationDefaults {
   const num = (key: string): number | undefined => {
     const v = o[key];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new UserError(`${path}: ${key} must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new UserError(`${path}: ${key} must be a number, got ${JSON.stringify(v)}`);
     return v;
   };
   const eos = o.eos_token_id;
-  const eosTokenIds = typeof eos === 'number' ? [eos] : Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : [];
+  const eosTokenIds =
+    typeof eos === 'number' ? [eos] : Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : [];
   const out: GenerationDefaults = { eosTokenIds };
   if (typeof o.do_sample === 'boolean') out.doSample = o.do_sample;
   const fields: [keyof GenerationDefaults, string][] = [
-    ['maxNewTokens', 'max_new_tokens'], ['temperature', 'temperature'], ['topK', 'top_k'], ['topP', 'top_p'], ['minP', 'min_p'], ['repetitionPenalty', 'repetition_penalty'],
+    ['maxNewTokens', 'max_new_tokens'],
+    ['temperature', 'temperature'],
+    ['topK', 'top_k'],
+    ['topP', 'top_p'],
+    ['minP', 'min_p'],
+    ['repetitionPenalty', 'repetition_penalty'],
   ];
   for (const [name, key] of fields) {
     const v = num(key);

@@ -3,16 +3,49 @@
 //   const { generations } = generate(model, [encodeChat(tokenizer, messages)], {
 //     maxNewTokens: 128, temperature: 0.7, topP: 0.9, seed: 1,
 //     stopTokenIds: tokenizer.stopTokenIds, decode: decoderFor(tokenizer), onToken: (e) => process.stdout.write(e.text) });
-export { generate, PrefixCache, type FinishReason, type GenerateOptions, type GenerateResult, type GenerateStats, type Generation, type TokenEvent } from './generate.js';
-export { decoderFor, encodeChat, encodeText, loadForGeneration, type LoadedForGeneration, type LoadForGenerationOptions } from './load.js';
-export { applyRepetitionPenalty, argmax, filteredDistribution, resolveSampling, Sampler, type ResolvedSampling, type SamplingOptions } from './sampling.js';
+export {
+  generate,
+  PrefixCache,
+  type FinishReason,
+  type GenerateOptions,
+  type GenerateResult,
+  type GenerateStats,
+  type Generation,
+  type TokenEvent,
+} from './generate.js';
+export {
+  decoderFor,
+  encodeChat,
+  encodeText,
+  loadForGeneration,
+  type LoadedForGeneration,
+  type LoadForGenerationOptions,
+} from './load.js';
+export {
+  applyRepetitionPenalty,
+  argmax,
+  filteredDistribution,
+  resolveSampling,
+  Sampler,
+  type ResolvedSampling,
+  type SamplingOptions,
+} from './sampling.js';
 export { readGenerationConfig, type GenerationDefaults } from './generation-config.js';
 export { createCache, forwardStep, type StepInput } from './forward.js';
 export { KVCache } from './kv-cache.js';
 export { TextStream } from './text-stream.js';
 export { castWeightsToBf16 } from './weights.js';
 export { foldLora } from '../model/fold-lora.js';
-export { answerPrompts, normalizeAnswer, resultRecord, scoreAnswer, summarize, type EvalAnswer, type EvalRun, type EvalSummary } from './eval.js';
+export {
+  answerPrompts,
+  normalizeAnswer,
+  resultRecord,
+  scoreAnswer,
+  summarize,
+  type EvalAnswer,
+  type EvalRun,
+  type EvalSummary,
+} from './eval.js';
 export { parseEvalPrompt, readEvalPrompts, type EvalPrompt } from './eval-prompts.js';
 export { evalLoss, type EvalLoss } from './eval-loss.js';
 export { markdownReport, type ReportInput } from './report.js';

@@ -43,7 +43,8 @@ export class KVCache {
    * stored at slots [length, length + T). Call for every layer, then advance(T).
    */
   write(layer: number, k: Float32Array, v: Float32Array, T: number): void {
-    if (this.length + T > this.capacity) throw new Error(`KVCache: ${this.length} + ${T} slots exceed the capacity ${this.capacity}`);
+    if (this.length + T > this.capacity)
+      throw new Error(`KVCache: ${this.length} + ${T} slots exceed the capacity ${this.capacity}`);
     const w = this.kvHeads * this.headDim;
     const kd = this.k[layer]!;
     const vd = this.v[layer]!;
@@ -57,20 +58,29 @@ export class KVCache {
 
   /** Record the segment ids [B·T] of the T slots just written and move past them. */
   advance(T: number, seg: Int32Array): void {
-    for (let b = 0; b < this.batch; b++) this.seg.set(seg.subarray(b * T, (b + 1) * T), b * this.capacity + this.length);
+    for (let b = 0; b < this.batch; b++)
+      this.seg.set(seg.subarray(b * T, (b + 1) * T), b * this.capacity + this.length);
     this.length += T;
   }
 
   /** Segment ids [B, kvLen] of the first kvLen slots, tightly packed (the kernel's kSeg layout). */
   keySegments(kvLen: number): Int32Array {
     const out = new Int32Array(this.batch * kvLen);
-    for (let b = 0; b < this.batch; b++) out.set(this.seg.subarray(b * this.capacity, b * this.capacity + kvLen), b * kvLen);
+    for (let b = 0; b < this.batch; b++)
+      out.set(this.seg.subarray(b * this.capacity, b * this.capacity + kvLen), b * kvLen);
     return out;
   }
 
   /** Copy the first n slots of every row from another cache of the same shape (e.g. a smaller one being grown). */
   copyPrefix(from: KVCache, n: number): void {
-    if (from.batch !== this.batch || from.kvHeads !== this.kvHeads || from.headDim !== this.headDim || n > from.length || n > this.capacity) throw new Error('KVCache: incompatible copy');
+    if (
+      from.batch !== this.batch ||
+      from.kvHeads !== this.kvHeads ||
+      from.headDim !== this.headDim ||
+      n > from.length ||
+      n > this.capacity
+    )
+      throw new Error('KVCache: incompatible copy');
     const w = this.kvHeads * this.headDim;
     for (let l = 0; l < this.layers; l++) {
       for (let b = 0; b < this.batch; b++) {
@@ -78,13 +88,15 @@ export class KVCache {
         this.v[l]!.set(from.v[l]!.subarray(b * from.rowStride, b * from.rowStride + n * w), b * this.rowStride);
       }
     }
-    for (let b = 0; b < this.batch; b++) this.seg.set(from.seg.subarray(b * from.capacity, b * from.capacity + n), b * this.capacity);
+    for (let b = 0; b < this.batch; b++)
+      this.seg.set(from.seg.subarray(b * from.capacity, b * from.capacity + n), b * this.capacity);
     this.length = n;
   }
 
   /** Forget every slot from `length` on (they are overwritten by the next writes). */
   truncate(length: number): void {
-    if (length < 0 || length > this.length) throw new Error(`KVCache: cannot truncate ${this.length} slots to ${length}`);
+    if (length < 0 || length > this.length)
+      throw new Error(`KVCache: cannot truncate ${this.length} slots to ${length}`);
     this.length = length;
   }
 

@@ -14,7 +14,12 @@ export interface ReportInput {
 
 /** Text for a Markdown table cell: pipes escaped, newlines as <br>, HTML-ish characters neutralised. */
 function cell(s: string): string {
-  const t = s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+  const t = s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\|/g, '\\|')
+    .replace(/\r?\n/g, '<br>');
   return t.length ? t : '*(empty)*';
 }
 
@@ -43,7 +48,16 @@ function summaryRows(s: EvalSummary): string[] {
   ];
 }
 
-const SUMMARY_LABELS = ['ended with end-of-turn', 'hit max new tokens', 'mean answer length (tokens)', 'exact match', 'contains reference', 'eval loss', 'perplexity', 'generation tokens/s'];
+const SUMMARY_LABELS = [
+  'ended with end-of-turn',
+  'hit max new tokens',
+  'mean answer length (tokens)',
+  'exact match',
+  'contains reference',
+  'eval loss',
+  'perplexity',
+  'generation tokens/s',
+];
 
 export function markdownReport(r: ReportInput): string {
   const out: string[] = [`# ${r.title}`, '', ...r.setup.map((l) => `- ${l}`), '', '## Summary', ''];
@@ -51,15 +65,37 @@ export function markdownReport(r: ReportInput): string {
   out.push(`| | ${cols.map((c) => c.label).join(' | ')} |`, `|---|${cols.map(() => '---').join('|')}|`);
   const rows = cols.map((c) => summaryRows(c.summary));
   SUMMARY_LABELS.forEach((label, i) => out.push(`| ${label} | ${rows.map((x) => x[i]).join(' | ')} |`));
-  out.push('', `Exact match and contains-reference compare lower-cased text without punctuation; ${r.tuned.summary.withReference} of ${r.tuned.summary.prompts} prompts have a reference.`, '', '## Answers', '');
+  out.push(
+    '',
+    `Exact match and contains-reference compare lower-cased text without punctuation; ${r.tuned.summary.withReference} of ${r.tuned.summary.prompts} prompts have a reference.`,
+    '',
+    '## Answers',
+    '',
+  );
   r.prompts.forEach((p, i) => {
     const t = r.tuned.answers[i]!;
     const b = r.base?.answers[i] ?? null;
     out.push(`### ${i + 1}. ${cell(p.instruction)}`, '');
     const head = ['', ...(p.reference !== null ? ['expected'] : []), ...(b ? [r.base!.label] : []), r.tuned.label];
-    const body = ['answer', ...(p.reference !== null ? [cell(p.reference)] : []), ...(b ? [cell(b.generated) + mark(b.containsReference)] : []), cell(t.generated) + mark(t.containsReference)];
-    const meta = ['ended / tokens', ...(p.reference !== null ? [''] : []), ...(b ? [`${ending(b)} / ${b.generatedTokens}`] : []), `${ending(t)} / ${t.generatedTokens}`];
-    out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, `| ${body.join(' | ')} |`, `| ${meta.join(' | ')} |`, '');
+    const body = [
+      'answer',
+      ...(p.reference !== null ? [cell(p.reference)] : []),
+      ...(b ? [cell(b.generated) + mark(b.containsReference)] : []),
+      cell(t.generated) + mark(t.containsReference),
+    ];
+    const meta = [
+      'ended / tokens',
+      ...(p.reference !== null ? [''] : []),
+      ...(b ? [`${ending(b)} / ${b.generatedTokens}`] : []),
+      `${ending(t)} / ${t.generatedTokens}`,
+    ];
+    out.push(
+      `| ${head.join(' | ')} |`,
+      `|${head.map(() => '---').join('|')}|`,
+      `| ${body.join(' | ')} |`,
+      `| ${meta.join(' | ')} |`,
+      '',
+    );
   });
   out.push('✓ = contains the reference.', '');
   return out.join('\n');

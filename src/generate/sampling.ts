@@ -36,11 +36,13 @@ export function resolveSampling(o: SamplingOptions, source = 'sampling'): Resolv
   const topP = o.topP ?? 1;
   const minP = o.minP ?? 0;
   const repetitionPenalty = o.repetitionPenalty ?? 1;
-  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new UserError(`${source}: temperature must be a number >= 0, got ${temperature}`);
+  if (!(temperature >= 0) || !Number.isFinite(temperature))
+    throw new UserError(`${source}: temperature must be a number >= 0, got ${temperature}`);
   if (!Number.isInteger(topK) || topK < 0) throw new UserError(`${source}: top_k must be an integer >= 0, got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new UserError(`${source}: top_p must be in (0, 1], got ${topP}`);
   if (!(minP >= 0 && minP <= 1)) throw new UserError(`${source}: min_p must be in [0, 1], got ${minP}`);
-  if (!(repetitionPenalty > 0) || !Number.isFinite(repetitionPenalty)) throw new UserError(`${source}: repetition_penalty must be a number > 0, got ${repetitionPenalty}`);
+  if (!(repetitionPenalty > 0) || !Number.isFinite(repetitionPenalty))
+    throw new UserError(`${source}: repetition_penalty must be a number > 0, got ${repetitionPenalty}`);
   const greedy = o.doSample !== true || temperature === 0;
   return { greedy, temperature: greedy ? 1 : temperature, topK, topP, minP, repetitionPenalty };
 }

@@ -42,14 +42,41 @@ interface Shape {
 }
 
 const PRESETS: Record<ModelPreset, Shape> = {
-  tiny: { hidden_size: 64, intermediate_size: 176, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: null, max_position_embeddings: 512, rope_theta: 10000, rms_norm_eps: 1e-5, dtype: 'float32' },
-  'smollm2-135m-shape': { hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, vocab_size: 49152, max_position_embeddings: 8192, rope_theta: 100000, rms_norm_eps: 1e-5, dtype: 'bfloat16' },
+  tiny: {
+    hidden_size: 64,
+    intermediate_size: 176,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    vocab_size: null,
+    max_position_embeddings: 512,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-5,
+    dtype: 'float32',
+  },
+  'smollm2-135m-shape': {
+    hidden_size: 576,
+    intermediate_size: 1536,
+    num_hidden_layers: 30,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    vocab_size: 49152,
+    max_position_embeddings: 8192,
+    rope_theta: 100000,
+    rms_norm_eps: 1e-5,
+    dtype: 'bfloat16',
+  },
 };
 
 /** HF's initializer_range: Linear and Embedding weights ~ N(0, 0.02). */
 const INIT_STD = 0.02;
 
-export function modelConfigJson(preset: ModelPreset, arch: 'llama' | 'qwen2', tokenizerVocab: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+export function modelConfigJson(
+  preset: ModelPreset,
+  arch: 'llama' | 'qwen2',
+  tokenizerVocab: number,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
   const p = PRESETS[preset];
   const common = {
     hidden_size: p.hidden_size,
@@ -75,11 +102,26 @@ export function modelConfigJson(preset: ModelPreset, arch: 'llama' | 'qwen2', to
   };
   const cfg =
     arch === 'qwen2'
-      ? { architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', ...common, use_sliding_window: false, sliding_window: null, max_window_layers: p.num_hidden_layers }
-      : { architectures: ['LlamaForCausalLM'], model_type: 'llama', ...common, attention_bias: false, mlp_bias: false, pretraining_tp: 1 };
+      ? {
+          architectures: ['Qwen2ForCausalLM'],
+          model_type: 'qwen2',
+          ...common,
+          use_sliding_window: false,
+          sliding_window: null,
+          max_window_layers: p.num_hidden_layers,
+        }
+      : {
+          architectures: ['LlamaForCausalLM'],
+          model_type: 'llama',
+          ...common,
+          attention_bias: false,
+          mlp_bias: false,
+          pretraining_tp: 1,
+        };
   const merged: Record<string, unknown> = { ...cfg, ...overrides };
   if (overrides.hidden_size !== undefined || overrides.num_attention_heads !== undefined) {
-    if (overrides.head_dim === undefined) merged.head_dim = (merged.hidden_size as number) / (merged.num_attention_heads as number);
+    if (overrides.head_dim === undefined)
+      merged.head_dim = (merged.hidden_size as number) / (merged.num_attention_heads as number);
   }
   return merged;
 }
@@ -105,7 +147,11 @@ export function* randomWeights(cfg: Record<string, unknown>, seed: number): Gene
   for (let i = 0; i < (cfg.num_hidden_layers as number); i++) {
     const p = `model.layers.${i}`;
     yield make(`${p}.input_layernorm.weight`, [H], 'ones');
-    for (const [proj, rows] of [['q_proj', nh * hd], ['k_proj', nkv * hd], ['v_proj', nkv * hd]] as const) {
+    for (const [proj, rows] of [
+      ['q_proj', nh * hd],
+      ['k_proj', nkv * hd],
+      ['v_proj', nkv * hd],
+    ] as const) {
       yield make(`${p}.self_attn.${proj}.weight`, [rows, H], 'normal');
       // HF zero-initialises biases; small random ones make tests exercise the bias path.
       if (qwen2) yield make(`${p}.self_attn.${proj}.bias`, [rows], 'bias');
@@ -126,18 +172,23 @@ function checkOutDir(out: string, overwrite: boolean): void {
   const entries = readdirSync(out);
   if (entries.length === 0) return;
   if (overwrite && entries.includes('config.json')) return;
-  throw new UserError(`${out}: folder exists and is not empty${entries.includes('config.json') ? ' (pass --force to replace this model folder)' : ''}`);
+  throw new UserError(
+    `${out}: folder exists and is not empty${entries.includes('config.json') ? ' (pass --force to replace this model folder)' : ''}`,
+  );
 }
 
 const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
 
 /** Write a complete HF model folder (config, generation config, weights, tokenizer files). */
 export async function createModel(opts: CreateModelOptions): Promise<void> {
-  if (!MODEL_PRESETS.includes(opts.preset)) throw new UserError(`unknown preset '${String(opts.preset)}' (presets: ${MODEL_PRESETS.join(', ')})`);
+  if (!MODEL_PRESETS.includes(opts.preset))
+    throw new UserError(`unknown preset '${String(opts.preset)}' (presets: ${MODEL_PRESETS.join(', ')})`);
   const arch = opts.arch ?? 'llama';
-  if (arch !== 'llama' && arch !== 'qwen2') throw new UserError(`unknown arch '${String(arch)}' (supported: llama, qwen2)`);
+  if (arch !== 'llama' && arch !== 'qwen2')
+    throw new UserError(`unknown arch '${String(arch)}' (supported: llama, qwen2)`);
   const tokKind = opts.tokenizer ?? 'byte';
-  if (tokKind !== 'byte' && tokKind !== 'bpe') throw new UserError(`unknown tokenizer '${String(tokKind)}' (supported: byte, bpe)`);
+  if (tokKind !== 'byte' && tokKind !== 'bpe')
+    throw new UserError(`unknown tokenizer '${String(tokKind)}' (supported: byte, bpe)`);
   const seed = opts.seed ?? 0;
   if (!Number.isSafeInteger(seed)) throw new UserError(`seed must be an integer, got ${seed}`);
   checkOutDir(opts.out, opts.overwrite ?? false);
@@ -145,7 +196,10 @@ export async function createModel(opts: CreateModelOptions): Promise<void> {
   const files = chatmlTokenizerFiles(tokKind === 'bpe' ? trainByteLevelBpe(BUILTIN_ENGLISH_TEXT, 1024) : []);
   const tokenizerVocab = Object.keys((files['tokenizer.json'] as { model: { vocab: object } }).model.vocab).length;
   const cfg = modelConfigJson(opts.preset, arch, tokenizerVocab, opts.configOverrides);
-  if ((cfg.vocab_size as number) < tokenizerVocab) throw new UserError(`vocab_size ${String(cfg.vocab_size)} is smaller than the tokenizer (${tokenizerVocab} tokens)`);
+  if ((cfg.vocab_size as number) < tokenizerVocab)
+    throw new UserError(
+      `vocab_size ${String(cfg.vocab_size)} is smaller than the tokenizer (${tokenizerVocab} tokens)`,
+    );
   const generationConfig = { eos_token_id: 2, pad_token_id: 0 };
 
   await atomicDir(opts.out, async (dir) => {

@@ -45,75 +45,110 @@ export interface LlamaConfig {
   raw: Record<string, unknown>;
 }
 
-export const SUPPORTED_ARCHITECTURES: readonly LlamaArchitecture[] = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'];
-const MODEL_TYPES: Record<string, LlamaArchitecture> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM' };
-const TYPE_OF: Record<LlamaArchitecture, LlamaConfig['modelType']> = { LlamaForCausalLM: 'llama', MistralForCausalLM: 'mistral', Qwen2ForCausalLM: 'qwen2' };
+export const SUPPORTED_ARCHITECTURES: readonly LlamaArchitecture[] = [
+  'LlamaForCausalLM',
+  'MistralForCausalLM',
+  'Qwen2ForCausalLM',
+];
+const MODEL_TYPES: Record<string, LlamaArchitecture> = {
+  llama: 'LlamaForCausalLM',
+  mistral: 'MistralForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+};
+const TYPE_OF: Record<LlamaArchitecture, LlamaConfig['modelType']> = {
+  LlamaForCausalLM: 'llama',
+  MistralForCausalLM: 'mistral',
+  Qwen2ForCausalLM: 'qwen2',
+};
 /** transformers' max_position_embeddings defaults per config class. */
 const DEFAULT_MAX_POS: Record<LlamaConfig['modelType'], number> = { llama: 2048, mistral: 4096 * 32, qwen2: 32768 };
 const SUPPORTED_TEXT = `supported: ${SUPPORTED_ARCHITECTURES.join(', ')} (SmolLM/SmolLM2 and TinyLlama are LlamaForCausalLM)`;
 
 export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UserError(`${source}: expected a JSON object`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new UserError(`${source}: expected a JSON object`);
   const raw = json as Record<string, unknown>;
 
   const archs = raw.architectures;
   let architecture: LlamaArchitecture | undefined;
   if (archs !== undefined && archs !== null) {
     if (!Array.isArray(archs) || archs.length === 0 || !archs.every((a) => typeof a === 'string')) {
-      throw new UserError(`${source}: "architectures" must be a non-empty list of strings, got ${JSON.stringify(archs)}`);
+      throw new UserError(
+        `${source}: "architectures" must be a non-empty list of strings, got ${JSON.stringify(archs)}`,
+      );
     }
-    architecture = (archs as string[]).find((a): a is LlamaArchitecture => (SUPPORTED_ARCHITECTURES as string[]).includes(a));
-    if (!architecture) throw new UserError(`${source}: unsupported architecture ${JSON.stringify(archs)}; ${SUPPORTED_TEXT}`);
+    architecture = (archs as string[]).find((a): a is LlamaArchitecture =>
+      (SUPPORTED_ARCHITECTURES as string[]).includes(a),
+    );
+    if (!architecture)
+      throw new UserError(`${source}: unsupported architecture ${JSON.stringify(archs)}; ${SUPPORTED_TEXT}`);
   } else {
     const mt = raw.model_type;
     architecture = typeof mt === 'string' ? MODEL_TYPES[mt] : undefined;
-    if (!architecture) throw new UserError(`${source}: no "architectures" and unsupported model_type ${JSON.stringify(mt)}; ${SUPPORTED_TEXT}`);
+    if (!architecture)
+      throw new UserError(
+        `${source}: no "architectures" and unsupported model_type ${JSON.stringify(mt)}; ${SUPPORTED_TEXT}`,
+      );
   }
   const modelType = TYPE_OF[architecture];
   const qc = raw.quantization_config as Record<string, unknown> | null | undefined;
   if (qc !== undefined && qc !== null && !(qc.quant_method === 'bitsandbytes' && qc.load_in_4bit === true)) {
-    throw new UserError(`${source}: pre-quantized checkpoints with quant_method ${JSON.stringify(qc.quant_method ?? null)} are not supported; only bitsandbytes 4-bit (load_in_4bit) ones are (or load the full-precision model: sftkit quantizes itself for QLoRA)`);
+    throw new UserError(
+      `${source}: pre-quantized checkpoints with quant_method ${JSON.stringify(qc.quant_method ?? null)} are not supported; only bitsandbytes 4-bit (load_in_4bit) ones are (or load the full-precision model: sftkit quantizes itself for QLoRA)`,
+    );
   }
 
   const int = (key: string, fallback?: number | null): number => {
     const v = raw[key];
     if (v === undefined || v === null) {
-      if (fallback === undefined || fallback === null) throw new UserError(`${source}: missing required field "${key}"`);
+      if (fallback === undefined || fallback === null)
+        throw new UserError(`${source}: missing required field "${key}"`);
       return fallback;
     }
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new UserError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+      throw new UserError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
     return v;
   };
   const num = (key: string, fallback: number): number => {
     const v = raw[key];
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new UserError(`${source}: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+      throw new UserError(`${source}: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
     return v;
   };
   const bool = (key: string, fallback: boolean): boolean => {
     const v = raw[key];
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'boolean') throw new UserError(`${source}: "${key}" must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean')
+      throw new UserError(`${source}: "${key}" must be true or false, got ${JSON.stringify(v)}`);
     return v;
   };
   const tokenId = (key: string, fallback: number | null): number | null => {
     const v = raw[key];
     if (v === undefined) return fallback;
     if (v === null) return null;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new UserError(`${source}: "${key}" must be a token id (integer >= 0) or null, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      throw new UserError(`${source}: "${key}" must be a token id (integer >= 0) or null, got ${JSON.stringify(v)}`);
     return v;
   };
 
   const act = raw.hidden_act ?? raw.hidden_activation;
-  if (act !== undefined && act !== null && act !== 'silu') throw new UserError(`${source}: hidden_act ${JSON.stringify(act)} is not supported (supported: "silu")`);
+  if (act !== undefined && act !== null && act !== 'silu')
+    throw new UserError(`${source}: hidden_act ${JSON.stringify(act)} is not supported (supported: "silu")`);
 
   const hiddenSize = int('hidden_size');
   const numHeads = int('num_attention_heads');
   const numKvHeads = int('num_key_value_heads', numHeads);
-  if (numHeads % numKvHeads !== 0) throw new UserError(`${source}: num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`);
+  if (numHeads % numKvHeads !== 0)
+    throw new UserError(
+      `${source}: num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`,
+    );
   let headDim: number;
   if (raw.head_dim === undefined || raw.head_dim === null) {
-    if (hiddenSize % numHeads !== 0) throw new UserError(`${source}: hidden_size (${hiddenSize}) is not divisible by num_attention_heads (${numHeads}) and no head_dim is given`);
+    if (hiddenSize % numHeads !== 0)
+      throw new UserError(
+        `${source}: hidden_size (${hiddenSize}) is not divisible by num_attention_heads (${numHeads}) and no head_dim is given`,
+      );
     headDim = hiddenSize / numHeads;
   } else {
     headDim = int('head_dim');
@@ -124,15 +159,23 @@ export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
   let eosTokenIds: number[];
   if (eosRaw === null) eosTokenIds = [];
   else if (typeof eosRaw === 'number' && Number.isSafeInteger(eosRaw) && eosRaw >= 0) eosTokenIds = [eosRaw];
-  else if (Array.isArray(eosRaw) && eosRaw.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) eosTokenIds = [...(eosRaw as number[])];
-  else throw new UserError(`${source}: "eos_token_id" must be a token id, a list of token ids, or null, got ${JSON.stringify(eosRaw)}`);
+  else if (Array.isArray(eosRaw) && eosRaw.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0))
+    eosTokenIds = [...(eosRaw as number[])];
+  else
+    throw new UserError(
+      `${source}: "eos_token_id" must be a token id, a list of token ids, or null, got ${JSON.stringify(eosRaw)}`,
+    );
 
   const dtype = raw.torch_dtype ?? raw.dtype;
   // transformers >= 5 writes rope settings as one `rope_parameters` object (rope_theta + rope_type + scaling fields).
   const ropeParams = raw.rope_parameters;
-  if (ropeParams !== undefined && ropeParams !== null && (typeof ropeParams !== 'object' || Array.isArray(ropeParams))) throw new UserError(`${source}: "rope_parameters" must be an object`);
+  if (ropeParams !== undefined && ropeParams !== null && (typeof ropeParams !== 'object' || Array.isArray(ropeParams)))
+    throw new UserError(`${source}: "rope_parameters" must be an object`);
   const rp = (ropeParams ?? null) as Record<string, unknown> | null;
-  const ropeTheta = rp && rp.rope_theta !== undefined ? positiveNumber(rp.rope_theta, source, 'rope_parameters.rope_theta') : num('rope_theta', 10000);
+  const ropeTheta =
+    rp && rp.rope_theta !== undefined
+      ? positiveNumber(rp.rope_theta, source, 'rope_parameters.rope_theta')
+      : num('rope_theta', 10000);
   const slidingWindow = parseSlidingWindow(raw, modelType, source);
 
   return {
@@ -162,36 +205,53 @@ export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
 }
 
 function positiveNumber(v: unknown, source: string, key: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new UserError(`${source}: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new UserError(`${source}: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
   return v;
 }
 
-function parseSlidingWindow(raw: Record<string, unknown>, modelType: LlamaConfig['modelType'], source: string): number | null {
+function parseSlidingWindow(
+  raw: Record<string, unknown>,
+  modelType: LlamaConfig['modelType'],
+  source: string,
+): number | null {
   const w = raw.sliding_window;
   if (modelType === 'llama' || w === undefined || w === null) return null;
   if (modelType === 'qwen2' && raw.use_sliding_window !== true) return null;
-  if (typeof w !== 'number' || !Number.isSafeInteger(w) || w <= 0) throw new UserError(`${source}: "sliding_window" must be a positive integer or null, got ${JSON.stringify(w)}`);
+  if (typeof w !== 'number' || !Number.isSafeInteger(w) || w <= 0)
+    throw new UserError(`${source}: "sliding_window" must be a positive integer or null, got ${JSON.stringify(w)}`);
   return w;
 }
 
 function parseRopeScaling(rs: unknown, source: string): RopeScaling | null {
   if (rs === undefined || rs === null) return null;
-  if (typeof rs !== 'object' || Array.isArray(rs)) throw new UserError(`${source}: "rope_scaling" must be an object or null`);
+  if (typeof rs !== 'object' || Array.isArray(rs))
+    throw new UserError(`${source}: "rope_scaling" must be an object or null`);
   const r = rs as Record<string, unknown>;
   const kind = r.rope_type ?? r.type;
   const supported = 'supported rope_scaling types: none/"default", "linear", "llama3"';
   if (kind === undefined || kind === null || kind === 'default') return null;
   const num = (key: string): number => {
     const v = r[key];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new UserError(`${source}: rope_scaling.${key} must be a positive number for rope type "${String(kind)}", got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+      throw new UserError(
+        `${source}: rope_scaling.${key} must be a positive number for rope type "${String(kind)}", got ${JSON.stringify(v)}`,
+      );
     return v;
   };
   if (kind === 'linear') return { type: 'linear', factor: num('factor') };
   if (kind === 'llama3') {
     const low = num('low_freq_factor');
     const high = num('high_freq_factor');
-    if (high <= low) throw new UserError(`${source}: rope_scaling.high_freq_factor (${high}) must exceed low_freq_factor (${low})`);
-    return { type: 'llama3', factor: num('factor'), lowFreqFactor: low, highFreqFactor: high, originalMaxPositionEmbeddings: num('original_max_position_embeddings') };
+    if (high <= low)
+      throw new UserError(`${source}: rope_scaling.high_freq_factor (${high}) must exceed low_freq_factor (${low})`);
+    return {
+      type: 'llama3',
+      factor: num('factor'),
+      lowFreqFactor: low,
+      highFreqFactor: high,
+      originalMaxPositionEmbeddings: num('original_max_position_embeddings'),
+    };
   }
   throw new UserError(`${source}: rope_scaling type ${JSON.stringify(kind)} is not supported; ${supported}`);
 }
@@ -202,7 +262,10 @@ export function loadLlamaConfig(dir: string): LlamaConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new UserError(`${path}: cannot read the model config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); is ${dir} a Hugging Face model folder?`, { cause: e });
+    throw new UserError(
+      `${path}: cannot read the model config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); is ${dir} a Hugging Face model folder?`,
+      { cause: e },
+    );
   }
   let json: unknown;
   try {

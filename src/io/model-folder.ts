@@ -4,10 +4,12 @@ import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Weight files (any format) and their shard indexes. */
-export const WEIGHT_FILE = /(\.safetensors|\.bin|\.pt|\.pth|\.gguf)$|^model\.safetensors\.index\.json$|^pytorch_model\.bin\.index\.json$/;
+export const WEIGHT_FILE =
+  /(\.safetensors|\.bin|\.pt|\.pth|\.gguf)$|^model\.safetensors\.index\.json$|^pytorch_model\.bin\.index\.json$/;
 
 /** Tokenizer files a folder may hold (fast and slow tokenizers, chat templates). */
-export const TOKENIZER_FILE = /^(tokenizer.*|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt|chat_template\.(jinja|json))$/;
+export const TOKENIZER_FILE =
+  /^(tokenizer.*|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt|chat_template\.(jinja|json))$/;
 
 /** Copies the plain files of `from` whose names `keep` accepts into `to` (created if missing); returns their names. */
 export function copyFolderFiles(from: string, to: string, keep: (name: string) => boolean): string[] {

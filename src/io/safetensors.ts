@@ -15,7 +15,17 @@ if (endianness() !== 'LE') throw new Error('sftkit: safetensors I/O assumes a li
 export type StDType = 'F32' | 'F16' | 'BF16' | 'I8' | 'U8' | 'I32' | 'I64' | 'F64' | 'BOOL';
 
 /** Bytes per element of each supported dtype. */
-export const ST_DTYPE_SIZE: Readonly<Record<StDType, number>> = { F32: 4, F16: 2, BF16: 2, I8: 1, U8: 1, I32: 4, I64: 8, F64: 8, BOOL: 1 };
+export const ST_DTYPE_SIZE: Readonly<Record<StDType, number>> = {
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I8: 1,
+  U8: 1,
+  I32: 4,
+  I64: 8,
+  F64: 8,
+  BOOL: 1,
+};
 
 export interface StTensorInfo {
   name: string;
@@ -64,7 +74,10 @@ export class SafetensorsFile {
     try {
       fd = openSync(path, 'r');
     } catch (e) {
-      throw new UserError(`${path}: cannot open safetensors file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+      throw new UserError(
+        `${path}: cannot open safetensors file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        { cause: e },
+      );
     }
     try {
       const { metadata, tensors } = parseHeader(path, fd);
@@ -125,26 +138,38 @@ function readExact(fd: number, path: string, length: number, position: number, w
   return buf;
 }
 
-function parseHeader(path: string, fd: number): { metadata: Record<string, string>; tensors: Map<string, StTensorInfo> } {
+function parseHeader(
+  path: string,
+  fd: number,
+): { metadata: Record<string, string>; tensors: Map<string, StTensorInfo> } {
   const fileSize = fstatSync(fd).size;
-  if (fileSize < 8) throw new UserError(`${path}: not a safetensors file (${fileSize} bytes; the 8-byte header length is missing)`);
+  if (fileSize < 8)
+    throw new UserError(`${path}: not a safetensors file (${fileSize} bytes; the 8-byte header length is missing)`);
   const lenBytes = readExact(fd, path, 8, 0, 'the header length');
   const headerLen64 = new DataView(lenBytes.buffer).getBigUint64(0, true);
   if (headerLen64 > BigInt(MAX_HEADER_BYTES)) {
-    throw new UserError(`${path}: header length ${headerLen64} exceeds the ${MAX_HEADER_BYTES}-byte limit (corrupt or not a safetensors file)`);
+    throw new UserError(
+      `${path}: header length ${headerLen64} exceeds the ${MAX_HEADER_BYTES}-byte limit (corrupt or not a safetensors file)`,
+    );
   }
   const headerLen = Number(headerLen64);
   if (8 + headerLen > fileSize) {
-    throw new UserError(`${path}: header length ${headerLen} runs past the end of the file (${fileSize} bytes): truncated or corrupt`);
+    throw new UserError(
+      `${path}: header length ${headerLen} runs past the end of the file (${fileSize} bytes): truncated or corrupt`,
+    );
   }
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(readExact(fd, path, headerLen, 8, 'the header')));
+    header = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(readExact(fd, path, headerLen, 8, 'the header')),
+    );
   } catch (e) {
     throw new UserError(`${path}: the header is not valid UTF-8 JSON (${(e as Error).message})`, { cause: e });
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
-    throw new UserError(`${path}: the header must be a JSON object mapping tensor names to {dtype, shape, data_offsets}`);
+    throw new UserError(
+      `${path}: the header must be a JSON object mapping tensor names to {dtype, shape, data_offsets}`,
+    );
   }
   const dataStart = 8 + headerLen;
   const dataSize = fileSize - dataStart;
@@ -153,28 +178,49 @@ function parseHeader(path: string, fd: number): { metadata: Record<string, strin
   const spans: { name: string; begin: number; end: number }[] = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new UserError(`${path}: __metadata__ must be an object of strings`);
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+        throw new UserError(`${path}: __metadata__ must be an object of strings`);
       for (const [k, v] of Object.entries(entry)) {
-        if (typeof v !== 'string') throw new UserError(`${path}: __metadata__.${k} must be a string, got ${JSON.stringify(v)}`);
+        if (typeof v !== 'string')
+          throw new UserError(`${path}: __metadata__.${k} must be a string, got ${JSON.stringify(v)}`);
         metadata[k] = v;
       }
       continue;
     }
     const where = `${path}: tensor '${name}'`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new UserError(`${where}: entry must be an object {dtype, shape, data_offsets}`);
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      throw new UserError(`${where}: entry must be an object {dtype, shape, data_offsets}`);
     const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-    if (!isStDType(dtype)) throw new UserError(`${where}: unknown dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(ST_DTYPE_SIZE).join(', ')})`);
-    if (!Array.isArray(shape) || !shape.every(isNonNegInt)) throw new UserError(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt) || offsets[0] > offsets[1]) {
-      throw new UserError(`${where}: data_offsets must be [begin, end] with 0 <= begin <= end, got ${JSON.stringify(offsets)}`);
+    if (!isStDType(dtype))
+      throw new UserError(
+        `${where}: unknown dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(ST_DTYPE_SIZE).join(', ')})`,
+      );
+    if (!Array.isArray(shape) || !shape.every(isNonNegInt))
+      throw new UserError(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt) || offsets[0]! > offsets[1]!) {
+      throw new UserError(
+        `${where}: data_offsets must be [begin, end] with 0 <= begin <= end, got ${JSON.stringify(offsets)}`,
+      );
     }
     const [begin, end] = offsets as [number, number];
-    if (end > dataSize) throw new UserError(`${where}: data_offsets [${begin}, ${end}] run past the end of the data section (${dataSize} bytes): truncated or corrupt file`);
+    if (end > dataSize)
+      throw new UserError(
+        `${where}: data_offsets [${begin}, ${end}] run past the end of the data section (${dataSize} bytes): truncated or corrupt file`,
+      );
     const expected = numelOf(shape) * ST_DTYPE_SIZE[dtype];
     if (expected !== end - begin) {
-      throw new UserError(`${where}: shape [${shape.join(', ')}] x ${dtype} needs ${expected} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+      throw new UserError(
+        `${where}: shape [${shape.join(', ')}] x ${dtype} needs ${expected} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+      );
     }
-    tensors.set(name, { name, dtype, shape: [...shape], byteOffset: dataStart + begin, byteLength: end - begin, file: path });
+    tensors.set(name, {
+      name,
+      dtype,
+      shape: [...shape],
+      byteOffset: dataStart + begin,
+      byteLength: end - begin,
+      file: path,
+    });
     spans.push({ name, begin, end });
   }
   // The tensors must tile the data section exactly: no overlaps, no holes, nothing after the end.
@@ -182,12 +228,21 @@ function parseHeader(path: string, fd: number): { metadata: Record<string, strin
   let cursor = 0;
   let prev = '';
   for (const s of spans) {
-    if (s.begin < cursor) throw new UserError(`${path}: tensor '${s.name}' (bytes ${s.begin}..${s.end}) overlaps tensor '${prev}' (ends at ${cursor})`);
-    if (s.begin > cursor) throw new UserError(`${path}: tensor '${s.name}' starts at byte ${s.begin} but the previous tensor${prev ? ` '${prev}'` : ''} ends at ${cursor}: the data section has a hole`);
+    if (s.begin < cursor)
+      throw new UserError(
+        `${path}: tensor '${s.name}' (bytes ${s.begin}..${s.end}) overlaps tensor '${prev}' (ends at ${cursor})`,
+      );
+    if (s.begin > cursor)
+      throw new UserError(
+        `${path}: tensor '${s.name}' starts at byte ${s.begin} but the previous tensor${prev ? ` '${prev}'` : ''} ends at ${cursor}: the data section has a hole`,
+      );
     cursor = s.end;
     prev = s.name;
   }
-  if (cursor !== dataSize) throw new UserError(`${path}: the tensors cover ${cursor} bytes but the data section holds ${dataSize}: truncated, padded or corrupt file`);
+  if (cursor !== dataSize)
+    throw new UserError(
+      `${path}: the tensors cover ${cursor} bytes but the data section holds ${dataSize}: truncated, padded or corrupt file`,
+    );
   return { metadata, tensors };
 }
 
@@ -203,7 +258,9 @@ function bytesToF32(bytes: Uint8Array, t: StTensorInfo, path: string): Float32Ar
     case 'F64':
       return Float32Array.from(new Float64Array(bytes.buffer, bytes.byteOffset, n));
     default:
-      throw new UserError(`${path}: tensor '${t.name}' has dtype ${t.dtype}; only F32, F16, BF16 and F64 convert to f32`);
+      throw new UserError(
+        `${path}: tensor '${t.name}' has dtype ${t.dtype}; only F32, F16, BF16 and F64 convert to f32`,
+      );
   }
 }
 
@@ -254,23 +311,29 @@ export class SafetensorsModel {
           let f = files.get(fileName);
           if (!f) {
             const p = join(dir, fileName);
-            if (!existsSync(p)) throw new UserError(`${indexPath}: shard '${fileName}' (holding '${name}') does not exist`);
+            if (!existsSync(p))
+              throw new UserError(`${indexPath}: shard '${fileName}' (holding '${name}') does not exist`);
             f = SafetensorsFile.open(p);
             files.set(fileName, f);
           }
           const info = f.tensors.get(name);
-          if (!info) throw new UserError(`${indexPath}: tensor '${name}' is mapped to '${fileName}', which does not contain it`);
+          if (!info)
+            throw new UserError(`${indexPath}: tensor '${name}' is mapped to '${fileName}', which does not contain it`);
           tensors.set(name, info);
         }
         // Tensors present in a shard but missing from the map would be silently ignored by HF; flag them.
         for (const [fileName, f] of files) {
           for (const name of f.tensors.keys()) {
-            if (!tensors.has(name)) throw new UserError(`${join(dir, fileName)}: tensor '${name}' is not listed in ${INDEX_FILE}`);
+            if (!tensors.has(name))
+              throw new UserError(`${join(dir, fileName)}: tensor '${name}' is not listed in ${INDEX_FILE}`);
           }
         }
       } else {
         const p = join(dir, SINGLE_FILE);
-        if (!existsSync(p)) throw new UserError(`${dir}: no ${SINGLE_FILE} or ${INDEX_FILE} found (is this a Hugging Face model folder with safetensors weights?)`);
+        if (!existsSync(p))
+          throw new UserError(
+            `${dir}: no ${SINGLE_FILE} or ${INDEX_FILE} found (is this a Hugging Face model folder with safetensors weights?)`,
+          );
         const f = SafetensorsFile.open(p);
         files.set(SINGLE_FILE, f);
         for (const [name, info] of f.tensors) tensors.set(name, info);
@@ -320,10 +383,13 @@ function readWeightMap(indexPath: string): Record<string, string> {
     throw new UserError(`${indexPath}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
   const map = (json as { weight_map?: unknown } | null)?.weight_map;
-  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new UserError(`${indexPath}: missing "weight_map" object`);
+  if (typeof map !== 'object' || map === null || Array.isArray(map))
+    throw new UserError(`${indexPath}: missing "weight_map" object`);
   for (const [name, file] of Object.entries(map)) {
     if (typeof file !== 'string' || file.includes('/') || file.includes('\\') || file.startsWith('.')) {
-      throw new UserError(`${indexPath}: weight_map['${name}'] must be a file name in the same folder, got ${JSON.stringify(file)}`);
+      throw new UserError(
+        `${indexPath}: weight_map['${name}'] must be a file name in the same folder, got ${JSON.stringify(file)}`,
+      );
     }
   }
   return map as Record<string, string>;
@@ -345,22 +411,29 @@ function viewBytes(t: StWriteTensor): Uint8Array {
 
 function checkWriteTensor(t: StWriteTensor, path: string, seen: Set<string>): void {
   const where = `${path}: tensor '${t.name}'`;
-  if (typeof t.name !== 'string' || t.name.length === 0 || t.name === '__metadata__') throw new UserError(`${path}: invalid tensor name ${JSON.stringify(t.name)}`);
+  if (typeof t.name !== 'string' || t.name.length === 0 || t.name === '__metadata__')
+    throw new UserError(`${path}: invalid tensor name ${JSON.stringify(t.name)}`);
   if (seen.has(t.name)) throw new UserError(`${where}: written twice`);
   seen.add(t.name);
   if (!isStDType(t.dtype)) throw new UserError(`${where}: unknown dtype ${JSON.stringify(t.dtype)}`);
   if (!t.shape.every(isNonNegInt)) throw new UserError(`${where}: invalid shape ${JSON.stringify(t.shape)}`);
   const expected = numelOf(t.shape) * ST_DTYPE_SIZE[t.dtype];
   if (t.data.byteLength !== expected) {
-    throw new UserError(`${where}: shape [${t.shape.join(', ')}] x ${t.dtype} needs ${expected} bytes, data has ${t.data.byteLength}`);
+    throw new UserError(
+      `${where}: shape [${t.shape.join(', ')}] x ${t.dtype} needs ${expected} bytes, data has ${t.data.byteLength}`,
+    );
   }
 }
 
 /** The header bytes (length prefix + JSON padded with spaces to a multiple of 8, as the Rust writer does). */
-function encodeHeader(entries: { name: string; dtype: StDType; shape: number[]; begin: number; end: number }[], metadata?: Record<string, string>): Uint8Array {
+function encodeHeader(
+  entries: { name: string; dtype: StDType; shape: number[]; begin: number; end: number }[],
+  metadata?: Record<string, string>,
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
-    for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw new UserError(`safetensors metadata '${k}' must be a string`);
+    for (const [k, v] of Object.entries(metadata))
+      if (typeof v !== 'string') throw new UserError(`safetensors metadata '${k}' must be a string`);
     header.__metadata__ = metadata;
   }
   for (const e of entries) header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [e.begin, e.end] };
@@ -379,7 +452,11 @@ function encodeHeader(entries: { name: string; dtype: StDType; shape: number[]; 
  * materialises one tensor at a time) is spooled to a temp data file first, since the header, which
  * comes first, needs every shape.
  */
-export async function writeSafetensors(path: string, tensors: StWriteTensor[] | Iterable<StWriteTensor>, metadata?: Record<string, string>): Promise<void> {
+export async function writeSafetensors(
+  path: string,
+  tensors: StWriteTensor[] | Iterable<StWriteTensor>,
+  metadata?: Record<string, string>,
+): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempSiblingPath(path);
   const seen = new Set<string>();
@@ -409,7 +486,13 @@ export async function writeSafetensors(path: string, tensors: StWriteTensor[] | 
           let offset = 0;
           for (const t of tensors) {
             checkWriteTensor(t, path, seen);
-            entries.push({ name: t.name, dtype: t.dtype, shape: [...t.shape], begin: offset, end: offset + t.data.byteLength });
+            entries.push({
+              name: t.name,
+              dtype: t.dtype,
+              shape: [...t.shape],
+              begin: offset,
+              end: offset + t.data.byteLength,
+            });
             offset += t.data.byteLength;
             await writeAll(data, viewBytes(t));
           }
@@ -417,7 +500,7 @@ export async function writeSafetensors(path: string, tensors: StWriteTensor[] | 
           try {
             await writeAll(fh, encodeHeader(entries, metadata));
             const chunk = new Uint8Array(Math.min(64 << 20, Math.max(offset, 1)));
-            for (let pos = 0; pos < offset; ) {
+            for (let pos = 0; pos < offset;) {
               const { bytesRead } = await data.read(chunk, 0, Math.min(chunk.length, offset - pos), pos);
               if (bytesRead <= 0) throw new Error(`${spool}: short read while copying`);
               await writeAll(fh, chunk.subarray(0, bytesRead));
@@ -457,7 +540,11 @@ export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
  * in maxShardBytes, else `model-0000i-of-0000n.safetensors` shards plus `model.safetensors.index.json`.
  * A stale layout of the other kind in `dir` is removed so readers never see two.
  */
-export async function writeShardedSafetensors(dir: string, tensors: StWriteTensor[], opts: { maxShardBytes?: number; metadata?: Record<string, string> } = {}): Promise<void> {
+export async function writeShardedSafetensors(
+  dir: string,
+  tensors: StWriteTensor[],
+  opts: { maxShardBytes?: number; metadata?: Record<string, string> } = {},
+): Promise<void> {
   const maxShard = opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
   const metadata = opts.metadata ?? { format: 'pt' };
   await mkdir(dir, { recursive: true });
@@ -493,7 +580,10 @@ export async function writeShardedSafetensors(dir: string, tensors: StWriteTenso
     written.add(fileName);
     for (const t of shards[i]!) weightMap[t.name] = fileName;
   }
-  await writeFileAtomic(join(dir, INDEX_FILE), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+  await writeFileAtomic(
+    join(dir, INDEX_FILE),
+    JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n',
+  );
   if (existsSync(join(dir, SINGLE_FILE))) await unlink(join(dir, SINGLE_FILE));
   for (const f of oldShards) if (!written.has(f)) await rm(join(dir, f), { force: true });
 }

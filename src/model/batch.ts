@@ -60,8 +60,15 @@ export function countTargets(targets: Int32Array): number {
   return n;
 }
 
-function matrix(v: unknown, field: string, source: string, rows?: number, cols?: number): { data: Int32Array; rows: number; cols: number } {
-  if (!Array.isArray(v) || v.length === 0) throw new UserError(`${source}: "${field}" must be a non-empty array of rows of integers`);
+function matrix(
+  v: unknown,
+  field: string,
+  source: string,
+  rows?: number,
+  cols?: number,
+): { data: Int32Array; rows: number; cols: number } {
+  if (!Array.isArray(v) || v.length === 0)
+    throw new UserError(`${source}: "${field}" must be a non-empty array of rows of integers`);
   const r = v.length;
   const c = Array.isArray(v[0]) ? v[0].length : -1;
   if (c <= 0) throw new UserError(`${source}: "${field}"[0] must be a non-empty array of integers`);
@@ -70,7 +77,8 @@ function matrix(v: unknown, field: string, source: string, rows?: number, cols?:
   }
   const data = new Int32Array(r * c);
   v.forEach((row: unknown, i: number) => {
-    if (!Array.isArray(row) || row.length !== c) throw new UserError(`${source}: "${field}"[${i}] must have ${c} entries like row 0 (rows must be equally long)`);
+    if (!Array.isArray(row) || row.length !== c)
+      throw new UserError(`${source}: "${field}"[${i}] must have ${c} entries like row 0 (rows must be equally long)`);
     row.forEach((x: unknown, j: number) => {
       if (typeof x !== 'number' || !Number.isInteger(x) || Math.abs(x) > 2 ** 31 - 1) {
         throw new UserError(`${source}: "${field}"[${i}][${j}] must be an integer, got ${JSON.stringify(x)}`);
@@ -83,27 +91,36 @@ function matrix(v: unknown, field: string, source: string, rows?: number, cols?:
 
 /** Parse the `sftkit dump` batch JSON {input_ids, labels?, position_ids?}; ids are checked against vocabSize. */
 export function parseBatchJson(json: unknown, source: string, vocabSize: number): ModelBatch {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UserError(`${source}: expected an object {"input_ids": [[...]], "labels"?: ..., "position_ids"?: ...}`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new UserError(`${source}: expected an object {"input_ids": [[...]], "labels"?: ..., "position_ids"?: ...}`);
   const o = json as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['input_ids', 'labels', 'position_ids'].includes(k)) throw new UserError(`${source}: unknown field "${k}" (allowed: input_ids, labels, position_ids)`);
+    if (!['input_ids', 'labels', 'position_ids'].includes(k))
+      throw new UserError(`${source}: unknown field "${k}" (allowed: input_ids, labels, position_ids)`);
   }
   const ids = matrix(o.input_ids, 'input_ids', source);
   ids.data.forEach((x, i) => {
-    if (x < 0 || x >= vocabSize) throw new UserError(`${source}: input_ids[${Math.floor(i / ids.cols)}][${i % ids.cols}] = ${x} is outside the vocabulary (0..${vocabSize - 1})`);
+    if (x < 0 || x >= vocabSize)
+      throw new UserError(
+        `${source}: input_ids[${Math.floor(i / ids.cols)}][${i % ids.cols}] = ${x} is outside the vocabulary (0..${vocabSize - 1})`,
+      );
   });
   const b: ModelBatch = { batch: ids.rows, seq: ids.cols, inputIds: ids.data };
   if (o.labels !== undefined && o.labels !== null) {
     const l = matrix(o.labels, 'labels', source, ids.rows, ids.cols);
     l.data.forEach((x, i) => {
-      if (x !== IGNORE_INDEX && (x < 0 || x >= vocabSize)) throw new UserError(`${source}: labels[${Math.floor(i / l.cols)}][${i % l.cols}] = ${x} must be -100 or a token id below ${vocabSize}`);
+      if (x !== IGNORE_INDEX && (x < 0 || x >= vocabSize))
+        throw new UserError(
+          `${source}: labels[${Math.floor(i / l.cols)}][${i % l.cols}] = ${x} must be -100 or a token id below ${vocabSize}`,
+        );
     });
     b.labels = l.data;
   }
   if (o.position_ids !== undefined && o.position_ids !== null) {
     const p = matrix(o.position_ids, 'position_ids', source, ids.rows, ids.cols);
     p.data.forEach((x, i) => {
-      if (x < 0) throw new UserError(`${source}: position_ids[${Math.floor(i / p.cols)}][${i % p.cols}] = ${x} must be >= 0`);
+      if (x < 0)
+        throw new UserError(`${source}: position_ids[${Math.floor(i / p.cols)}][${i % p.cols}] = ${x} must be >= 0`);
     });
     b.positionIds = p.data;
   }

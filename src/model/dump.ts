@@ -28,7 +28,11 @@ export function computeDump(model: LlamaModel, batch: ModelBatch): DumpTensor[] 
   ];
   logits.dispose();
   for (const { name, tensor } of trainable) {
-    out.push({ name: `grad.${name}`, shape: [...tensor.shape], data: tensor.grad ? Float32Array.from(tensor.grad) : new Float32Array(tensor.numel) });
+    out.push({
+      name: `grad.${name}`,
+      shape: [...tensor.shape],
+      data: tensor.grad ? Float32Array.from(tensor.grad) : new Float32Array(tensor.numel),
+    });
   }
   return out;
 }
@@ -72,7 +76,11 @@ function relError(name: string, ref: Float32Array, ours: Float32Array): number {
  * Compare a dump with a reference dump (name -> data). Every reference tensor must be present with the same
  * size (a missing one is reported with relError Infinity), and every dumped gradient must exist in the reference.
  */
-export function compareDumps(ref: Map<string, Float32Array>, ours: Map<string, Float32Array>, tol: Tolerances = FP32_TOLERANCES): DumpError[] {
+export function compareDumps(
+  ref: Map<string, Float32Array>,
+  ours: Map<string, Float32Array>,
+  tol: Tolerances = FP32_TOLERANCES,
+): DumpError[] {
   const rows: DumpError[] = [];
   const names = [...new Set([...ref.keys(), ...ours.keys()])];
   for (const name of names) {

@@ -11,7 +11,9 @@ export function foldLora(model: LlamaModel): number {
   const be = getBackend();
   const quantized = model.linears().find((m) => m.lora && m.quantized);
   if (quantized) {
-    throw new UserError(`cannot merge a LoRA adapter into the 4-bit base weight of ${quantized.name}; merge into the full-precision base model instead (or run the adapter unmerged)`);
+    throw new UserError(
+      `cannot merge a LoRA adapter into the 4-bit base weight of ${quantized.name}; merge into the full-precision base model instead (or run the adapter unmerged)`,
+    );
   }
   let merged = 0;
   for (const m of model.linears()) {
@@ -20,7 +22,19 @@ export function foldLora(model: LlamaModel): number {
     const wasBf16 = m.weight.dtype === 'bf16';
     const w = wasBf16 ? m.weight.toF32() : (m.weight.data as Float32Array);
     // W [out,in] += scale · B [out,r] · A [r,in]
-    be.gemm({ transA: false, transB: false, m: m.outFeatures, n: m.inFeatures, k: l.rank, a: l.b.toF32(), b: l.a.toF32(), c: w, accumulate: true, alpha: l.scale, compute: 'f32' });
+    be.gemm({
+      transA: false,
+      transB: false,
+      m: m.outFeatures,
+      n: m.inFeatures,
+      k: l.rank,
+      a: l.b.toF32(),
+      b: l.a.toF32(),
+      c: w,
+      accumulate: true,
+      alpha: l.scale,
+      compute: 'f32',
+    });
     if (wasBf16) {
       const bits = new Uint16Array(w.length);
       be.f32ToBf16(w, bits);

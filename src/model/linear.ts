@@ -60,10 +60,14 @@ export class Linear {
       // One fused node for base + adapter (see linearLora; src/quant's op for a 4-bit base).
       const xl = ctx.training && l.dropout > 0 ? dropout(x, l.dropout, ctx.nextSeed()) : x;
       const path = { a: l.a, b: l.b, scale: l.scale, input: xl === x ? null : xl };
-      const out = this.quantized ? this.quantized.forward(x, this.bias, path, ctx.compute) : linearLora(x, this.weight, this.bias, path, { compute: ctx.compute });
+      const out = this.quantized
+        ? this.quantized.forward(x, this.bias, path, ctx.compute)
+        : linearLora(x, this.weight, this.bias, path, { compute: ctx.compute });
       freeIfNoGrad(xl === x ? null : xl);
       return out;
     }
-    return this.quantized ? this.quantized.forward(x, this.bias, null, ctx.compute) : linear(x, this.weight, this.bias, { compute: ctx.compute });
+    return this.quantized
+      ? this.quantized.forward(x, this.bias, null, ctx.compute)
+      : linear(x, this.weight, this.bias, { compute: ctx.compute });
   }
 }

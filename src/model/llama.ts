@@ -11,7 +11,21 @@
 //   [N, H*hd] / [N, Hkv*hd]); append k, v to the cache; attn = attention over the cache (scale model.attentionScale);
 //   x = model.finishLayer(i, x, attn, ctx)  (o_proj + residual + MLP + residual); then model.finalNorm(x) and
 //   logits(hidden, model.lmHead). model.config is the parsed HF config; model.layers holds every Linear by HF name.
-import { add, attention, backward, checkpoint, embedding, isGradEnabled, lmHeadCrossEntropy, logits as headLogits, noGrad, rmsnorm, rope, swiglu, Tensor } from '../engine/index.js';
+import {
+  add,
+  attention,
+  backward,
+  checkpoint,
+  embedding,
+  isGradEnabled,
+  lmHeadCrossEntropy,
+  logits as headLogits,
+  noGrad,
+  rmsnorm,
+  rope,
+  swiglu,
+  Tensor,
+} from '../engine/index.js';
 import { loadLlamaConfig, type LlamaConfig } from '../io/hf-config.js';
 import { loadQuantizedLinear, type QuantizeOptions } from '../quant/load.js';
 import { SafetensorsModel } from '../io/safetensors.js';
@@ -119,7 +133,13 @@ export class LlamaModel {
     }
   }
 
-  static fromSafetensors(config: LlamaConfig, st: SafetensorsModel, source: string, dtype: WeightDType, quantize: QuantizeOptions | null = null): LlamaModel {
+  static fromSafetensors(
+    config: LlamaConfig,
+    st: SafetensorsModel,
+    source: string,
+    dtype: WeightDType,
+    quantize: QuantizeOptions | null = null,
+  ): LlamaModel {
     const c = config;
     const D = c.hiddenSize;
     const hd = c.headDim;
@@ -131,20 +151,31 @@ export class LlamaModel {
         return false;
       }
       if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-        problems.push(`tensor ${name} has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] from config.json`);
+        problems.push(
+          `tensor ${name} has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] from config.json`,
+        );
         return false;
       }
       return true;
     };
     // Weights that GEMMs read may be bf16; vectors (norms, biases) stay f32.
     const matrix = (name: string, shape: number[]): Tensor =>
-      !expectShape(name, shape) ? Tensor.zeros(shape) : dtype === 'bf16' ? Tensor.from(st.readBF16(name), shape, 'bf16') : Tensor.from(st.readF32(name), shape, 'f32');
-    const vector = (name: string, n: number): Tensor => (!expectShape(name, [n]) ? Tensor.zeros([n]) : Tensor.from(st.readF32(name), [n], 'f32'));
+      !expectShape(name, shape)
+        ? Tensor.zeros(shape)
+        : dtype === 'bf16'
+          ? Tensor.from(st.readBF16(name), shape, 'bf16')
+          : Tensor.from(st.readF32(name), shape, 'f32');
+    const vector = (name: string, n: number): Tensor =>
+      !expectShape(name, [n]) ? Tensor.zeros([n]) : Tensor.from(st.readF32(name), [n], 'f32');
     const lin = (name: string, out: number, inp: number, biasRequired: boolean): Linear => {
       const hasBias = st.has(`${name}.bias`);
-      if (biasRequired && !hasBias) problems.push(`missing tensor ${name}.bias [${out}] (config says the projection has a bias)`);
+      if (biasRequired && !hasBias)
+        problems.push(`missing tensor ${name}.bias [${out}] (config says the projection has a bias)`);
       const q = loadQuantizedLinear(st, name, out, inp, quantize, c.raw);
-      if (q) return Object.assign(new Linear(name, Tensor.zeros([out, 0]), hasBias ? vector(`${name}.bias`, out) : null), { quantized: q });
+      if (q)
+        return Object.assign(new Linear(name, Tensor.zeros([out, 0]), hasBias ? vector(`${name}.bias`, out) : null), {
+          quantized: q,
+        });
       return new Linear(name, matrix(`${name}.weight`, [out, inp]), hasBias ? vector(`${name}.bias`, out) : null);
     };
 
@@ -169,10 +200,13 @@ export class LlamaModel {
     // As the reference: an lm_head.weight in the file is used; otherwise the head is the embedding (tied).
     let lmHead = embedTokens;
     if (st.has('lm_head.weight')) lmHead = matrix('lm_head.weight', [c.vocabSize, D]);
-    else if (!c.tieWordEmbeddings) problems.push(`missing tensor lm_head.weight [${c.vocabSize}, ${D}] (config.json has tie_word_embeddings false)`);
+    else if (!c.tieWordEmbeddings)
+      problems.push(`missing tensor lm_head.weight [${c.vocabSize}, ${D}] (config.json has tie_word_embeddings false)`);
     if (problems.length > 0) {
       const shown = problems.slice(0, 10).join('\n  ');
-      throw new UserError(`${source}: the weights do not match config.json:\n  ${shown}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}`);
+      throw new UserError(
+        `${source}: the weights do not match config.json:\n  ${shown}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}`,
+      );
     }
     return new LlamaModel(c, embedTokens, layers, norm, lmHead, dtype);
   }
@@ -246,7 +280,10 @@ export class LlamaModel {
   /** The linears a LoRA config targets; fails when it matches none. */
   loraTargets(c: LoraConfig): Linear[] {
     const targets = this.layers.flatMap((l) => layerLinears(l).filter((m) => isLoraTarget(c, m.name, l.index)));
-    if (targets.length === 0) throw new UserError(`LoRA target_modules ${JSON.stringify(c.targetModules)} match no module of this model (modules: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)`);
+    if (targets.length === 0)
+      throw new UserError(
+        `LoRA target_modules ${JSON.stringify(c.targetModules)} match no module of this model (modules: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)`,
+      );
     return targets;
   }
 
@@ -316,14 +353,23 @@ export class LlamaModel {
   /** Final hidden states [B*T, D] (after the last RMSNorm). */
   hidden(b: ModelBatch, ctx: ForwardContext): Tensor {
     const c = this.config;
-    if (b.inputIds.length !== b.batch * b.seq) throw new Error(`batch: inputIds has ${b.inputIds.length} entries, expected ${b.batch}x${b.seq}`);
+    if (b.inputIds.length !== b.batch * b.seq)
+      throw new Error(`batch: inputIds has ${b.inputIds.length} entries, expected ${b.batch}x${b.seq}`);
     const positions = positionsOf(b);
     const segmentIds = segmentIdsOf(b);
     let x = this.embed(b.inputIds);
     for (let i = 0; i < this.layers.length; i++) {
       const block = (input: Tensor, blockCtx: ForwardContext): Tensor => {
         const { q, k, v } = this.qkv(i, input, positions, blockCtx);
-        const attn = attention(q, k, v, { batch: b.batch, seq: b.seq, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, scale: this.attentionScale, segmentIds });
+        const attn = attention(q, k, v, {
+          batch: b.batch,
+          seq: b.seq,
+          heads: c.numHeads,
+          kvHeads: c.numKvHeads,
+          headDim: c.headDim,
+          scale: this.attentionScale,
+          segmentIds,
+        });
         freeIfNoGrad(q, k, v);
         const out = this.finishLayer(i, input, attn, blockCtx);
         freeIfNoGrad(attn);
@@ -344,7 +390,10 @@ export class LlamaModel {
    * the default loss is HF's mean; a trainer accumulating gradients passes the total over all micro-batches.
    * Returns the loss value (as normalised) and this batch's number of trained targets.
    */
-  lossAndBackward(b: ModelBatch, opts: { normalizer?: number; training?: boolean } = {}): { loss: number; targets: number } {
+  lossAndBackward(
+    b: ModelBatch,
+    opts: { normalizer?: number; training?: boolean } = {},
+  ): { loss: number; targets: number } {
     const loss = this.loss(b, { normalizer: opts.normalizer, training: opts.training ?? true });
     const value = loss.value.toF32()[0]!;
     backward(loss.value);

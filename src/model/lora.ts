@@ -25,18 +25,24 @@ export function loraScale(c: Pick<LoraConfig, 'r' | 'loraAlpha' | 'useRslora'>):
 
 export function validateLoraConfig(c: LoraConfig, source: string): void {
   if (!Number.isInteger(c.r) || c.r <= 0) throw new UserError(`${source}: r must be a positive integer, got ${c.r}`);
-  if (!Number.isFinite(c.loraAlpha) || c.loraAlpha <= 0) throw new UserError(`${source}: lora_alpha must be a positive number, got ${c.loraAlpha}`);
-  if (!(c.loraDropout >= 0 && c.loraDropout < 1)) throw new UserError(`${source}: lora_dropout must be in [0, 1), got ${c.loraDropout}`);
+  if (!Number.isFinite(c.loraAlpha) || c.loraAlpha <= 0)
+    throw new UserError(`${source}: lora_alpha must be a positive number, got ${c.loraAlpha}`);
+  if (!(c.loraDropout >= 0 && c.loraDropout < 1))
+    throw new UserError(`${source}: lora_dropout must be in [0, 1), got ${c.loraDropout}`);
   if (Array.isArray(c.targetModules)) {
     if (c.targetModules.length === 0) throw new UserError(`${source}: target_modules is empty`);
     for (const t of c.targetModules) {
       const leaf = t.split('.').pop()!;
       if (!(LINEAR_MODULES as readonly string[]).includes(leaf)) {
-        throw new UserError(`${source}: target module '${t}' is not supported; use 'all-linear' or names from ${LINEAR_MODULES.join(', ')}`);
+        throw new UserError(
+          `${source}: target module '${t}' is not supported; use 'all-linear' or names from ${LINEAR_MODULES.join(', ')}`,
+        );
       }
     }
   } else if (typeof c.targetModules !== 'string' || c.targetModules.length === 0) {
-    throw new UserError(`${source}: target_modules must be a list of module names, 'all-linear', or a regular expression`);
+    throw new UserError(
+      `${source}: target_modules must be a list of module names, 'all-linear', or a regular expression`,
+    );
   }
 }
 
@@ -83,6 +89,11 @@ export class LoraAdapter {
   static init(inFeatures: number, outFeatures: number, c: LoraConfig, rng: SplitMix64): LoraAdapter {
     const a = new Float32Array(c.r * inFeatures);
     rng.fillUniform(a, 1 / Math.sqrt(inFeatures));
-    return new LoraAdapter(Tensor.from(a, [c.r, inFeatures], 'f32'), Tensor.zeros([outFeatures, c.r], 'f32'), loraScale(c), c.loraDropout);
+    return new LoraAdapter(
+      Tensor.from(a, [c.r, inFeatures], 'f32'),
+      Tensor.zeros([outFeatures, c.r], 'f32'),
+      loraScale(c),
+      c.loraDropout,
+    );
   }
 }

@@ -20,13 +20,16 @@ export function peftKey(moduleName: string, which: 'A' | 'B'): string {
 
 /** Parse and validate adapter_config.json (PEFT LoRA fields); unsupported features fail with the field name. */
 export function parseAdapterConfig(json: unknown, source: string): LoraConfig {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UserError(`${source}: expected a JSON object`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new UserError(`${source}: expected a JSON object`);
   const o = json as Record<string, unknown>;
   const fail = (field: string, why: string): never => {
     throw new UserError(`${source}: ${field} ${why}`);
   };
-  if (o.peft_type !== undefined && o.peft_type !== 'LORA') fail('peft_type', `is ${JSON.stringify(o.peft_type)}; only "LORA" adapters are supported`);
-  if (o.task_type !== undefined && o.task_type !== null && o.task_type !== 'CAUSAL_LM') fail('task_type', `is ${JSON.stringify(o.task_type)}; only "CAUSAL_LM" is supported`);
+  if (o.peft_type !== undefined && o.peft_type !== 'LORA')
+    fail('peft_type', `is ${JSON.stringify(o.peft_type)}; only "LORA" adapters are supported`);
+  if (o.task_type !== undefined && o.task_type !== null && o.task_type !== 'CAUSAL_LM')
+    fail('task_type', `is ${JSON.stringify(o.task_type)}; only "CAUSAL_LM" is supported`);
   const num = (field: string, fallback: number): number => {
     const v = o[field] ?? fallback;
     if (typeof v !== 'number' || !Number.isFinite(v)) return fail(field, `must be a number, got ${JSON.stringify(v)}`);
@@ -38,10 +41,12 @@ export function parseAdapterConfig(json: unknown, source: string): LoraConfig {
   if (o.bias !== undefined && o.bias !== 'none') fail('bias', `is ${JSON.stringify(o.bias)}; only "none" is supported`);
   if (o.use_dora) fail('use_dora', 'is true; DoRA is not supported');
   if (o.fan_in_fan_out) fail('fan_in_fan_out', 'is true; Llama-family linears are never transposed');
-  if (Array.isArray(o.modules_to_save) && o.modules_to_save.length > 0) fail('modules_to_save', `(${JSON.stringify(o.modules_to_save)}) is not supported`);
+  if (Array.isArray(o.modules_to_save) && o.modules_to_save.length > 0)
+    fail('modules_to_save', `(${JSON.stringify(o.modules_to_save)}) is not supported`);
   for (const f of ['rank_pattern', 'alpha_pattern']) {
     const v = o[f];
-    if (v && typeof v === 'object' && Object.keys(v).length > 0) fail(f, 'is not empty; per-module ranks/alphas are not supported');
+    if (v && typeof v === 'object' && Object.keys(v).length > 0)
+      fail(f, 'is not empty; per-module ranks/alphas are not supported');
   }
   const rs = o.use_rslora ?? false;
   if (typeof rs !== 'boolean') fail('use_rslora', `must be true or false, got ${JSON.stringify(rs)}`);
@@ -54,7 +59,8 @@ export function parseAdapterConfig(json: unknown, source: string): LoraConfig {
   const lt = o.layers_to_transform;
   if (typeof lt === 'number') layersToTransform = [lt];
   else if (Array.isArray(lt) && lt.every((x) => Number.isInteger(x))) layersToTransform = lt as number[];
-  else if (lt !== undefined && lt !== null) fail('layers_to_transform', `must be a layer index or a list of them, got ${JSON.stringify(lt)}`);
+  else if (lt !== undefined && lt !== null)
+    fail('layers_to_transform', `must be a layer index or a list of them, got ${JSON.stringify(lt)}`);
   const c: LoraConfig = { r, loraAlpha, loraDropout, targetModules, useRslora: rs as boolean, layersToTransform };
   validateLoraConfig(c, source);
   return c;
@@ -86,10 +92,16 @@ export function readAdapterJson(dir: string): { json: unknown; path: string } {
 export function loadAdapter(model: LlamaModel, dir: string): LoraConfig {
   const raw = readAdapterJson(dir);
   const cfg = parseAdapterConfig(raw.json, raw.path);
-  const rowIndices = parseTrainableTokenIndices((raw.json as Record<string, unknown>).trainable_token_indices, raw.path, model);
+  const rowIndices = parseTrainableTokenIndices(
+    (raw.json as Record<string, unknown>).trainable_token_indices,
+    raw.path,
+    model,
+  );
   const path = join(dir, ADAPTER_WEIGHTS);
   if (!existsSync(path)) {
-    const hint = existsSync(join(dir, 'adapter_model.bin')) ? ' (adapter_model.bin is a pickle; re-save it with safe_serialization=True)' : '';
+    const hint = existsSync(join(dir, 'adapter_model.bin'))
+      ? ' (adapter_model.bin is a pickle; re-save it with safe_serialization=True)'
+      : '';
     throw new UserError(`${dir}: missing ${ADAPTER_WEIGHTS}${hint}`);
   }
   const targets = model.loraTargets(cfg);
@@ -98,29 +110,42 @@ export function loadAdapter(model: LlamaModel, dir: string): LoraConfig {
     const problems: string[] = [];
     const expected = new Set<string>();
     for (const m of targets) {
-      for (const [which, shape] of [['A', [cfg.r, m.inFeatures]], ['B', [m.outFeatures, cfg.r]]] as const) {
+      for (const [which, shape] of [
+        ['A', [cfg.r, m.inFeatures]],
+        ['B', [m.outFeatures, cfg.r]],
+      ] as const) {
         const key = peftKey(m.name, which);
         expected.add(key);
         const info = st.tensors.get(key);
         if (!info) problems.push(`missing tensor ${key} [${shape.join(', ')}]`);
         else if (info.shape.length !== 2 || info.shape[0] !== shape[0] || info.shape[1] !== shape[1]) {
-          problems.push(`tensor ${key} has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] (r=${cfg.r})`);
+          problems.push(
+            `tensor ${key} has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] (r=${cfg.r})`,
+          );
         }
       }
     }
     const rowShapes: [string, number][] = [];
-    if (rowIndices && rowIndices.embed.length > 0) rowShapes.push([tokenRowsKey('model.embed_tokens'), rowIndices.embed.length]);
+    if (rowIndices && rowIndices.embed.length > 0)
+      rowShapes.push([tokenRowsKey('model.embed_tokens'), rowIndices.embed.length]);
     if (rowIndices?.head) rowShapes.push([tokenRowsKey('lm_head'), rowIndices.head.length]);
     for (const [key, n] of rowShapes) {
       const D = model.config.hiddenSize;
       expected.add(key);
       const info = st.tensors.get(key);
       if (!info) problems.push(`missing tensor ${key} [${n}, ${D}] (adapter_config.json has trainable_token_indices)`);
-      else if (info.shape.length !== 2 || info.shape[0] !== n || info.shape[1] !== D) problems.push(`tensor ${key} has shape [${info.shape.join(', ')}], expected [${n}, ${D}] (one row per trainable token index)`);
+      else if (info.shape.length !== 2 || info.shape[0] !== n || info.shape[1] !== D)
+        problems.push(
+          `tensor ${key} has shape [${info.shape.join(', ')}], expected [${n}, ${D}] (one row per trainable token index)`,
+        );
     }
-    for (const key of st.tensors.keys()) if (!expected.has(key)) problems.push(`unexpected tensor ${key} (not a LoRA matrix of a targeted module of this model)`);
+    for (const key of st.tensors.keys())
+      if (!expected.has(key))
+        problems.push(`unexpected tensor ${key} (not a LoRA matrix of a targeted module of this model)`);
     if (problems.length > 0) {
-      throw new UserError(`${path}: does not fit the model and ${ADAPTER_CONFIG}:\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}`);
+      throw new UserError(
+        `${path}: does not fit the model and ${ADAPTER_CONFIG}:\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}`,
+      );
     }
     const scale = loraScale(cfg);
     for (const m of targets) {
@@ -129,8 +154,14 @@ export function loadAdapter(model: LlamaModel, dir: string): LoraConfig {
       m.lora = new LoraAdapter(a, b, scale, cfg.loraDropout);
     }
     if (rowIndices) {
-      const embedRows = rowIndices.embed.length > 0 ? st.readF32(tokenRowsKey('model.embed_tokens')) : new Float32Array(0);
-      TokenRowsAdapter.attachLoaded(model, rowIndices, embedRows, rowIndices.head ? st.readF32(tokenRowsKey('lm_head')) : null);
+      const embedRows =
+        rowIndices.embed.length > 0 ? st.readF32(tokenRowsKey('model.embed_tokens')) : new Float32Array(0);
+      TokenRowsAdapter.attachLoaded(
+        model,
+        rowIndices,
+        embedRows,
+        rowIndices.head ? st.readF32(tokenRowsKey('lm_head')) : null,
+      );
     }
   } finally {
     st.close();
@@ -141,7 +172,11 @@ export function loadAdapter(model: LlamaModel, dir: string): LoraConfig {
 }
 
 /** adapter_config.json content as PEFT writes it (all its LoRA fields; keys sorted by the writer). */
-export function adapterConfigJson(cfg: LoraConfig, moduleNames: string[], baseModelNameOrPath: string | null): Record<string, unknown> {
+export function adapterConfigJson(
+  cfg: LoraConfig,
+  moduleNames: string[],
+  baseModelNameOrPath: string | null,
+): Record<string, unknown> {
   return {
     alpha_pattern: {},
     auto_mapping: null,
@@ -160,7 +195,10 @@ export function adapterConfigJson(cfg: LoraConfig, moduleNames: string[], baseMo
     rank_pattern: {},
     revision: null,
     // PEFT keeps a regex as written and expands 'all-linear' (and lists) to the sorted module names.
-    target_modules: typeof cfg.targetModules === 'string' && cfg.targetModules !== 'all-linear' ? cfg.targetModules : resolvedTargetNames(moduleNames),
+    target_modules:
+      typeof cfg.targetModules === 'string' && cfg.targetModules !== 'all-linear'
+        ? cfg.targetModules
+        : resolvedTargetNames(moduleNames),
     task_type: 'CAUSAL_LM',
     use_dora: false,
     use_rslora: cfg.useRslora,
@@ -171,27 +209,44 @@ export function adapterConfigJson(cfg: LoraConfig, moduleNames: string[], baseMo
 export function sortedJson(v: unknown): string {
   const sort = (x: unknown): unknown => {
     if (Array.isArray(x)) return x.map(sort);
-    if (x && typeof x === 'object') return Object.fromEntries(Object.keys(x).sort().map((k) => [k, sort((x as Record<string, unknown>)[k])]));
+    if (x && typeof x === 'object')
+      return Object.fromEntries(
+        Object.keys(x)
+          .sort()
+          .map((k) => [k, sort((x as Record<string, unknown>)[k])]),
+      );
     return x;
   };
   return JSON.stringify(sort(v), null, 2) + '\n';
 }
 
 /** Write the model's LoRA adapters (and trained token rows, model.tokenRows) to `dir` in PEFT's format (F32 tensors). */
-export async function saveAdapter(model: LlamaModel, dir: string, opts: { baseModelNameOrPath?: string | null } = {}): Promise<void> {
+export async function saveAdapter(
+  model: LlamaModel,
+  dir: string,
+  opts: { baseModelNameOrPath?: string | null } = {},
+): Promise<void> {
   const cfg = model.lora;
   const modules = model.linears().filter((m) => m.lora);
   if (!cfg || modules.length === 0) throw new Error('saveAdapter: the model has no LoRA adapters attached');
   mkdirSync(dir, { recursive: true });
   const tensors: StWriteTensor[] = [];
   for (const m of modules) {
-    for (const [which, t] of [['A', m.lora!.a], ['B', m.lora!.b]] as const) {
+    for (const [which, t] of [
+      ['A', m.lora!.a],
+      ['B', m.lora!.b],
+    ] as const) {
       tensors.push({ name: peftKey(m.name, which), dtype: 'F32', shape: [...t.shape], data: t.toF32() });
     }
   }
-  const json = adapterConfigJson(cfg, modules.map((m) => m.name), opts.baseModelNameOrPath ?? null);
+  const json = adapterConfigJson(
+    cfg,
+    modules.map((m) => m.name),
+    opts.baseModelNameOrPath ?? null,
+  );
   if (model.tokenRows) {
-    for (const p of model.tokenRows.parameters()) tensors.push({ name: p.name, dtype: 'F32', shape: [...p.tensor.shape], data: p.tensor.toF32() });
+    for (const p of model.tokenRows.parameters())
+      tensors.push({ name: p.name, dtype: 'F32', shape: [...p.tensor.shape], data: p.tensor.toF32() });
     json.trainable_token_indices = model.tokenRows.adapterConfigField();
   }
   await writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: 'pt' });

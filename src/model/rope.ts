@@ -40,7 +40,10 @@ export function ropeInvFreq(config: Pick<LlamaConfig, 'ropeTheta' | 'ropeScaling
 }
 
 /** cos/sin tables [maxPositions, headDim/2] for positions 0..maxPositions-1. */
-export function buildRopeTable(config: Pick<LlamaConfig, 'ropeTheta' | 'ropeScaling' | 'headDim'>, maxPositions: number): RopeTable {
+export function buildRopeTable(
+  config: Pick<LlamaConfig, 'ropeTheta' | 'ropeScaling' | 'headDim'>,
+  maxPositions: number,
+): RopeTable {
   const inv = ropeInvFreq(config);
   const half = inv.length;
   const cos = new Float32Array(maxPositions * half);

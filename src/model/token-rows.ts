@@ -36,9 +36,11 @@ export function parseTrainableTokenIndices(field: unknown, source: string, model
   if (field === undefined || field === null) return null;
   const V = model.config.vocabSize;
   const ids = (v: unknown, where: string): number[] => {
-    if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x))) throw new UserError(`${source}: ${where} must be a list of token ids, got ${JSON.stringify(v)}`);
+    if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x)))
+      throw new UserError(`${source}: ${where} must be a list of token ids, got ${JSON.stringify(v)}`);
     const bad = (v as number[]).find((x) => x < 0 || x >= V);
-    if (bad !== undefined) throw new UserError(`${source}: ${where} has token id ${bad}, outside this model's vocabulary (0..${V - 1})`);
+    if (bad !== undefined)
+      throw new UserError(`${source}: ${where} has token id ${bad}, outside this model's vocabulary (0..${V - 1})`);
     if (new Set(v).size !== v.length) throw new UserError(`${source}: ${where} lists a token id twice`);
     return v as number[];
   };
@@ -50,13 +52,20 @@ export function parseTrainableTokenIndices(field: unknown, source: string, model
       const module = name.split('.').pop();
       if (module === 'embed_tokens') embed = ids(v, `trainable_token_indices.${name}`);
       else if (module === 'lm_head') head = ids(v, `trainable_token_indices.${name}`);
-      else throw new UserError(`${source}: trainable_token_indices.${name}: only embed_tokens and lm_head are supported`);
+      else
+        throw new UserError(`${source}: trainable_token_indices.${name}: only embed_tokens and lm_head are supported`);
     }
-  } else throw new UserError(`${source}: trainable_token_indices must be a list of token ids or a dict of them, got ${JSON.stringify(field)}`);
+  } else
+    throw new UserError(
+      `${source}: trainable_token_indices must be a list of token ids or a dict of them, got ${JSON.stringify(field)}`,
+    );
   if (head && model.tied) {
     // Tied weights: PEFT adapts the embedding and the head follows, which needs the same rows.
     const same = head.length === embed.length && head.every((id, i) => id === embed[i]);
-    if (!same && embed.length > 0) throw new UserError(`${source}: trainable_token_indices lists different rows for embed_tokens and lm_head, but this model ties them`);
+    if (!same && embed.length > 0)
+      throw new UserError(
+        `${source}: trainable_token_indices lists different rows for embed_tokens and lm_head, but this model ties them`,
+      );
     if (embed.length === 0) embed = head;
     head = null;
   }
@@ -137,10 +146,17 @@ export class TokenRowsAdapter {
   }
 
   /** Attach saved rows (a loaded adapter): written into the tables right away; nothing becomes trainable. */
-  static attachLoaded(model: LlamaModel, indices: TokenIndices, embedRows: Float32Array, headRows: Float32Array | null): TokenRowsAdapter {
+  static attachLoaded(
+    model: LlamaModel,
+    indices: TokenIndices,
+    embedRows: Float32Array,
+    headRows: Float32Array | null,
+  ): TokenRowsAdapter {
     const D = model.config.hiddenSize;
-    if (embedRows.length !== indices.embed.length * D) throw new Error(`token rows: ${embedRows.length} embedding values for ${indices.embed.length} rows of ${D}`);
-    if (indices.head && (!headRows || headRows.length !== indices.head.length * D)) throw new Error('token rows: head rows do not match their indices');
+    if (embedRows.length !== indices.embed.length * D)
+      throw new Error(`token rows: ${embedRows.length} embedding values for ${indices.embed.length} rows of ${D}`);
+    if (indices.head && (!headRows || headRows.length !== indices.head.length * D))
+      throw new Error('token rows: head rows do not match their indices');
     if (indices.head && model.tied) throw new Error('token rows: separate head rows on a tied model');
     const a = new TokenRowsAdapter(
       model,

@@ -113,7 +113,11 @@ function makeIndex256(sortedCode: Float32Array): (x: number) => number {
 const nf4Index = makeNf4Index();
 
 /** Blockwise 8-bit quantization with a sorted 256-entry code (bitsandbytes quantize_blockwise). */
-export function quantizeBlockwise8(x: Float32Array, code: Float32Array, blocksize: number): { codes: Uint8Array; absmax: Float32Array } {
+export function quantizeBlockwise8(
+  x: Float32Array,
+  code: Float32Array,
+  blocksize: number,
+): { codes: Uint8Array; absmax: Float32Array } {
   const absmax = blockAbsmax(x, blocksize);
   const index = makeIndex256(code);
   const codes = new Uint8Array(x.length);
@@ -131,7 +135,8 @@ export function quantize4Bit(w: Float32Array, shape: readonly number[], opts: Qu
   const blocksize = opts.blocksize ?? 64;
   const n = numelOf(shape);
   if (w.length !== n) throw new Error(`quantize4Bit: ${w.length} values for shape [${shape.join(', ')}]`);
-  if (!Number.isInteger(blocksize) || blocksize < 2 || blocksize % 2) throw new Error(`quantize4Bit: blocksize must be an even integer, got ${blocksize}`);
+  if (!Number.isInteger(blocksize) || blocksize < 2 || blocksize % 2)
+    throw new Error(`quantize4Bit: blocksize must be an even integer, got ${blocksize}`);
   const absmax = blockAbsmax(w, blocksize);
   const packed = new Uint8Array(Math.ceil(n / 2));
   const index = type === 'nf4' ? nf4Index : fp4Index;
@@ -154,7 +159,11 @@ export function quantize4Bit(w: Float32Array, shape: readonly number[], opts: Qu
   const centred = new Float32Array(absmax.length);
   for (let i = 0; i < absmax.length; i++) centred[i] = f32(absmax[i]! - offset);
   const { codes, absmax: absmax2 } = quantizeBlockwise8(centred, DYNAMIC_MAP_SIGNED, nestedBlocksize);
-  return { ...base, absmax: codes, nested: { absmax: absmax2, code: DYNAMIC_MAP_SIGNED, blocksize: nestedBlocksize, offset } };
+  return {
+    ...base,
+    absmax: codes,
+    nested: { absmax: absmax2, code: DYNAMIC_MAP_SIGNED, blocksize: nestedBlocksize, offset },
+  };
 }
 
 /** The float32 scale of every 4-bit block (undoing the nested quantization the way bitsandbytes does). */

@@ -40,9 +40,19 @@ export function configCompute(raw: Record<string, unknown>, where: string): Comp
  * The 4-bit weight of linear `module` ([out, in]): as stored when the folder is pre-quantized, quantized now when
  * `quantize` is set, else null (the caller loads the dense weight).
  */
-export function loadQuantizedLinear(st: SafetensorsModel, module: string, out: number, inp: number, quantize: QuantizeOptions | null, raw: Record<string, unknown>): QuantizedLinearWeight | null {
+export function loadQuantizedLinear(
+  st: SafetensorsModel,
+  module: string,
+  out: number,
+  inp: number,
+  quantize: QuantizeOptions | null,
+  raw: Record<string, unknown>,
+): QuantizedLinearWeight | null {
   if (quantStateKey(st, module)) {
-    return new QuantizedLinearWeight(readQuantized(st, module, [out, inp], st.dir), quantize?.compute ?? configCompute(raw, st.dir));
+    return new QuantizedLinearWeight(
+      readQuantized(st, module, [out, inp], st.dir),
+      quantize?.compute ?? configCompute(raw, st.dir),
+    );
   }
   if (!quantize) return null;
   const name = `${module}.weight`;
@@ -59,7 +69,16 @@ export function loadQuantizedLinear(st: SafetensorsModel, module: string, out: n
 }
 
 /** The train config's BitsAndBytesConfig keys -> load options (null without load_in_4bit). */
-export function quantizeOptionsOf(c: { load_in_4bit: boolean; bnb_4bit_quant_type: QuantType; bnb_4bit_use_double_quant: boolean; bnb_4bit_compute_dtype: string }): QuantizeOptions | null {
+export function quantizeOptionsOf(c: {
+  load_in_4bit: boolean;
+  bnb_4bit_quant_type: QuantType;
+  bnb_4bit_use_double_quant: boolean;
+  bnb_4bit_compute_dtype: string;
+}): QuantizeOptions | null {
   if (!c.load_in_4bit) return null;
-  return { quantType: c.bnb_4bit_quant_type, doubleQuant: c.bnb_4bit_use_double_quant, compute: computeOf(c.bnb_4bit_compute_dtype, 'bnb_4bit_compute_dtype') };
+  return {
+    quantType: c.bnb_4bit_quant_type,
+    doubleQuant: c.bnb_4bit_use_double_quant,
+    compute: computeOf(c.bnb_4bit_compute_dtype, 'bnb_4bit_compute_dtype'),
+  };
 }

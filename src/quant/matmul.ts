@@ -21,9 +21,31 @@ export function referenceNf4Gemm(be: Backend, args: Nf4GemmArgs): void {
   const dense = dequantizeMatrix(w);
   const compute = args.compute ?? 'bf16';
   if (args.transposed) {
-    be.gemm({ transA: false, transB: false, m, n: w.cols, k: w.rows, a: args.a, b: dense, c: args.c, accumulate: args.accumulate, compute });
+    be.gemm({
+      transA: false,
+      transB: false,
+      m,
+      n: w.cols,
+      k: w.rows,
+      a: args.a,
+      b: dense,
+      c: args.c,
+      accumulate: args.accumulate,
+      compute,
+    });
   } else {
-    be.gemm({ transA: false, transB: true, m, n: w.rows, k: w.cols, a: args.a, b: dense, c: args.c, accumulate: args.accumulate, compute });
+    be.gemm({
+      transA: false,
+      transB: true,
+      m,
+      n: w.rows,
+      k: w.cols,
+      a: args.a,
+      b: dense,
+      c: args.c,
+      accumulate: args.accumulate,
+      compute,
+    });
   }
 }
 

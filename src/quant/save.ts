@@ -30,10 +30,16 @@ export interface QuantizeFolderResult {
 
 const TORCH_DTYPE: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16', F64: 'float64' };
 
-export async function quantizeFolder(modelDir: string, outDir: string, opts: QuantizeFolderOptions = {}): Promise<QuantizeFolderResult> {
-  if (resolve(modelDir) === resolve(outDir)) throw new UserError(`quantize: --out must differ from --model (${outDir})`);
+export async function quantizeFolder(
+  modelDir: string,
+  outDir: string,
+  opts: QuantizeFolderOptions = {},
+): Promise<QuantizeFolderResult> {
+  if (resolve(modelDir) === resolve(outDir))
+    throw new UserError(`quantize: --out must differ from --model (${outDir})`);
   const config = loadLlamaConfig(modelDir); // validates the architecture; refuses already-quantized folders' other methods
-  if (config.raw.quantization_config) throw new UserError(`${modelDir}: config.json already has a quantization_config (the folder is quantized)`);
+  if (config.raw.quantization_config)
+    throw new UserError(`${modelDir}: config.json already has a quantization_config (the folder is quantized)`);
   const quantType = opts.quantType ?? 'nf4';
   const doubleQuant = opts.doubleQuant ?? true;
   const st = SafetensorsModel.open(modelDir);
@@ -45,7 +51,12 @@ export async function quantizeFolder(modelDir: string, outDir: string, opts: Qua
     for (const [name, info] of st.tensors) {
       const m = QUANTIZED_LINEAR.exec(name);
       if (m && info.shape.length === 2) {
-        const q = quantize4Bit(st.readF32(name), info.shape, { type: quantType, doubleQuant, blocksize: opts.blocksize ?? 64, dtype: TORCH_DTYPE[info.dtype] ?? 'float32' });
+        const q = quantize4Bit(st.readF32(name), info.shape, {
+          type: quantType,
+          doubleQuant,
+          blocksize: opts.blocksize ?? 64,
+          dtype: TORCH_DTYPE[info.dtype] ?? 'float32',
+        });
         tensors.push(...quantizedTensors(m[1]!, q));
         linears++;
         params += info.shape[0]! * info.shape[1]!;
@@ -57,11 +68,18 @@ export async function quantizeFolder(modelDir: string, outDir: string, opts: Qua
   } finally {
     st.close();
   }
-  if (linears === 0) throw new UserError(`${modelDir}: no decoder projections (model.layers.N.self_attn.q_proj.weight, ...) to quantize`);
+  if (linears === 0)
+    throw new UserError(
+      `${modelDir}: no decoder projections (model.layers.N.self_attn.q_proj.weight, ...) to quantize`,
+    );
   mkdirSync(outDir, { recursive: true });
   await writeShardedSafetensors(outDir, tensors, { metadata: { format: 'pt' } });
   const raw = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
-  raw.quantization_config = quantizationConfigJson({ quantType, doubleQuant, computeDtype: opts.computeDtype ?? 'bfloat16' });
+  raw.quantization_config = quantizationConfigJson({
+    quantType,
+    doubleQuant,
+    computeDtype: opts.computeDtype ?? 'bfloat16',
+  });
   writeFileSync(join(outDir, 'config.json'), JSON.stringify(raw, null, 2) + '\n');
   const files = copyFolderFiles(modelDir, outDir, (n) => !WEIGHT_FILE.test(n) && n !== 'config.json');
   return { linears, params, bytes, files };

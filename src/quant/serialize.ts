@@ -36,23 +36,39 @@ export function pythonFloat(x: number): string {
 
 /** json.dumps of the non-tensor quant state, key order as bitsandbytes builds it. */
 export function quantStateJson(q: Quantized4Bit): string {
-  const parts = [`"quant_type": "${q.type}"`, `"blocksize": ${q.blocksize}`, `"dtype": "${q.dtype}"`, `"shape": [${q.shape.join(', ')}]`];
-  if (q.nested) parts.push(`"nested_blocksize": ${q.nested.blocksize}`, `"nested_dtype": "float32"`, `"nested_offset": ${pythonFloat(q.nested.offset)}`);
+  const parts = [
+    `"quant_type": "${q.type}"`,
+    `"blocksize": ${q.blocksize}`,
+    `"dtype": "${q.dtype}"`,
+    `"shape": [${q.shape.join(', ')}]`,
+  ];
+  if (q.nested)
+    parts.push(
+      `"nested_blocksize": ${q.nested.blocksize}`,
+      `"nested_dtype": "float32"`,
+      `"nested_offset": ${pythonFloat(q.nested.offset)}`,
+    );
   return `{${parts.join(', ')}}`;
-}
-
-function bytesOf(a: ArrayBufferView): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
 /** The state-dict entries of one quantized linear (`module` e.g. 'model.layers.0.self_attn.q_proj'). */
 export function quantizedTensors(module: string, q: Quantized4Bit): StWriteTensor[] {
   const w = `${module}.weight`;
   const out: StWriteTensor[] = [{ name: w, dtype: 'U8', shape: [q.packed.length, 1], data: q.packed }];
-  out.push({ name: `${w}.absmax`, dtype: q.absmax instanceof Uint8Array ? 'U8' : 'F32', shape: [q.absmax.length], data: q.absmax });
+  out.push({
+    name: `${w}.absmax`,
+    dtype: q.absmax instanceof Uint8Array ? 'U8' : 'F32',
+    shape: [q.absmax.length],
+    data: q.absmax,
+  });
   if (q.nested) {
     out.push({ name: `${w}.nested_absmax`, dtype: 'F32', shape: [q.nested.absmax.length], data: q.nested.absmax });
-    out.push({ name: `${w}.nested_quant_map`, dtype: 'F32', shape: [q.nested.code.length], data: q.nested.code.slice() });
+    out.push({
+      name: `${w}.nested_quant_map`,
+      dtype: 'F32',
+      shape: [q.nested.code.length],
+      data: q.nested.code.slice(),
+    });
   }
   out.push({ name: `${w}.quant_map`, dtype: 'F32', shape: [q.code.length], data: q.code.slice() });
   const json = new TextEncoder().encode(quantStateJson(q));
@@ -68,7 +84,8 @@ export interface TensorSource {
 
 /** The quant-state key of a module if the folder holds it quantized. */
 export function quantStateKey(src: TensorSource, module: string): string | null {
-  for (const t of ['nf4', 'fp4']) if (src.tensors.has(`${module}${QUANT_STATE_PREFIX}${t}`)) return `${module}${QUANT_STATE_PREFIX}${t}`;
+  for (const t of ['nf4', 'fp4'])
+    if (src.tensors.has(`${module}${QUANT_STATE_PREFIX}${t}`)) return `${module}${QUANT_STATE_PREFIX}${t}`;
   return null;
 }
 
@@ -105,7 +122,8 @@ export function readQuantized(src: TensorSource, module: string, expectShape: nu
   const type = state.quant_type;
   if (type !== 'nf4' && type !== 'fp4') bad(`quant_type ${JSON.stringify(type)} is not nf4 or fp4`);
   const blocksize = state.blocksize;
-  if (typeof blocksize !== 'number' || !Number.isInteger(blocksize) || blocksize < 2 || blocksize % 2) bad(`blocksize ${JSON.stringify(blocksize)} must be a positive even integer`);
+  if (typeof blocksize !== 'number' || !Number.isInteger(blocksize) || blocksize < 2 || blocksize % 2)
+    bad(`blocksize ${JSON.stringify(blocksize)} must be a positive even integer`);
   const shape = state.shape;
   if (!Array.isArray(shape) || shape.length !== expectShape.length || shape.some((d, i) => d !== expectShape[i])) {
     bad(`quant state shape ${JSON.stringify(shape)} does not match [${expectShape.join(', ')}] from config.json`);
@@ -117,23 +135,41 @@ export function readQuantized(src: TensorSource, module: string, expectShape: nu
     const t = src.tensors.get(name);
     if (!t) return bad(`missing tensor ${name}`);
     if (t.dtype !== dtype) bad(`${name} has dtype ${t.dtype}, expected ${dtype}`);
-    if (numel !== null && numelOf(t.shape) !== numel) bad(`${name} has ${numelOf(t.shape)} elements, expected ${numel}`);
+    if (numel !== null && numelOf(t.shape) !== numel)
+      bad(`${name} has ${numelOf(t.shape)} elements, expected ${numel}`);
     return src.readBytes(name);
   };
   const packed = info('', 'U8', Math.ceil(n / 2));
   const code = sharedTable(f32Of(info('.quant_map', 'F32', 16)));
   const absmaxInfo = src.tensors.get(`${module}.weight.absmax`);
   const nestedAbsmaxInfo = src.tensors.get(`${module}.weight.nested_absmax`);
-  const base = { type: type as QuantType, shape: [...expectShape], blocksize: blocksize as number, packed, code, dtype: typeof state.dtype === 'string' ? state.dtype : 'float32' };
+  const base = {
+    type: type as QuantType,
+    shape: [...expectShape],
+    blocksize: blocksize as number,
+    packed,
+    code,
+    dtype: typeof state.dtype === 'string' ? state.dtype : 'float32',
+  };
   if (nestedAbsmaxInfo) {
     const nestedBlocksize = state.nested_blocksize;
-    if (typeof nestedBlocksize !== 'number' || !Number.isInteger(nestedBlocksize) || nestedBlocksize < 1) bad(`nested_blocksize ${JSON.stringify(nestedBlocksize)} must be a positive integer`);
+    if (typeof nestedBlocksize !== 'number' || !Number.isInteger(nestedBlocksize) || nestedBlocksize < 1)
+      bad(`nested_blocksize ${JSON.stringify(nestedBlocksize)} must be a positive integer`);
     const offset = Number(state.nested_offset);
     if (!Number.isFinite(offset)) bad(`nested_offset ${JSON.stringify(state.nested_offset)} is not a number`);
     const absmax = info('.absmax', 'U8', blocks);
     const nestedAbsmax = f32Of(info('.nested_absmax', 'F32', Math.ceil(blocks / (nestedBlocksize as number))));
     const nestedCode = sharedTable(f32Of(info('.nested_quant_map', 'F32', 256)));
-    return { ...base, absmax, nested: { absmax: nestedAbsmax, code: nestedCode, blocksize: nestedBlocksize as number, offset: Math.fround(offset) } };
+    return {
+      ...base,
+      absmax,
+      nested: {
+        absmax: nestedAbsmax,
+        code: nestedCode,
+        blocksize: nestedBlocksize as number,
+        offset: Math.fround(offset),
+      },
+    };
   }
   if (absmaxInfo?.dtype === 'U8') bad('absmax is U8 (double quantization) but nested_absmax is missing');
   return { ...base, absmax: f32Of(info('.absmax', 'F32', blocks)), nested: null };

@@ -13,8 +13,17 @@ export class QuantizedLinearWeight {
     /** bnb_4bit_compute_dtype: 'bf16' dequantizes W to bf16 and rounds x to bf16 (f32 accumulation). */
     public compute: Compute,
   ) {
-    if (q.shape.length !== 2) throw new Error(`QuantizedLinearWeight: expected a 2-D weight, got shape [${q.shape.join(', ')}]`);
-    this.matrix = { rows: q.shape[0]!, cols: q.shape[1]!, blocksize: q.blocksize, packed: q.packed, code: q.code, absmax: q.absmax, nested: q.nested };
+    if (q.shape.length !== 2)
+      throw new Error(`QuantizedLinearWeight: expected a 2-D weight, got shape [${q.shape.join(', ')}]`);
+    this.matrix = {
+      rows: q.shape[0]!,
+      cols: q.shape[1]!,
+      blocksize: q.blocksize,
+      packed: q.packed,
+      code: q.code,
+      absmax: q.absmax,
+      nested: q.nested,
+    };
   }
 
   get outFeatures(): number {

@@ -95,12 +95,17 @@ export interface QuickstartResult {
 }
 
 /** Pre-train (or load from cache) the quickstart's base model; returns its folder. */
-export async function ensureBaseModel(opts: { rebuild?: boolean; log: (l: string) => void; progress?: boolean }): Promise<{ dir: string; fromCache: boolean; seconds: number }> {
+export async function ensureBaseModel(opts: {
+  rebuild?: boolean;
+  log: (l: string) => void;
+  progress?: boolean;
+}): Promise<{ dir: string; fromCache: boolean; seconds: number }> {
   const yamlPath = join(quickstartDir(), 'pretrain.yaml');
   const docs = generatePretrainCorpus({ targetBytes: CORPUS_BYTES });
   const key = baseRecipeKey(readFileSync(yamlPath, 'utf8'), docs);
   const dir = join(cacheRoot(), `quickstart-base-${key}`);
-  if (!opts.rebuild && existsSync(join(dir, 'model.safetensors')) && existsSync(join(dir, 'tokenizer.json'))) return { dir, fromCache: true, seconds: 0 };
+  if (!opts.rebuild && existsSync(join(dir, 'model.safetensors')) && existsSync(join(dir, 'tokenizer.json')))
+    return { dir, fromCache: true, seconds: 0 };
   const started = Date.now();
   opts.log(`pre-training the quickstart base model (first run only; cached in ${dir})`);
   const work = `${dir}.tmp-${process.pid}`;
@@ -112,13 +117,29 @@ export async function ensureBaseModel(opts: { rebuild?: boolean; log: (l: string
   const vocab = Object.keys((files['tokenizer.json'] as { model: { vocab: object } }).model.vocab).length;
   const cfg = modelConfigJson('tiny', 'llama', vocab, { ...BASE_MODEL_SHAPE });
   writeFileSync(join(initDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-  writeFileSync(join(initDir, 'generation_config.json'), JSON.stringify({ eos_token_id: 2, pad_token_id: 0 }, null, 2) + '\n');
-  for (const [name, content] of Object.entries(files)) await writeFile(join(initDir, name), JSON.stringify(content, null, 2) + '\n');
+  writeFileSync(
+    join(initDir, 'generation_config.json'),
+    JSON.stringify({ eos_token_id: 2, pad_token_id: 0 }, null, 2) + '\n',
+  );
+  for (const [name, content] of Object.entries(files))
+    await writeFile(join(initDir, name), JSON.stringify(content, null, 2) + '\n');
   await writeSafetensors(join(initDir, 'model.safetensors'), [...randomWeights(cfg, 42)], { format: 'pt' });
-  opts.log(`base model: ${BASE_MODEL_SHAPE.num_hidden_layers} layers, hidden ${BASE_MODEL_SHAPE.hidden_size}, vocab ${vocab}; corpus: ${docs.length} documents, ${(CORPUS_BYTES / 1000).toFixed(0)} KB`);
-  const records: SftRecord[] = docs.map((text, i) => ({ kind: 'text', text, source: { file: '<generated corpus>', line: i + 1 } }));
+  opts.log(
+    `base model: ${BASE_MODEL_SHAPE.num_hidden_layers} layers, hidden ${BASE_MODEL_SHAPE.hidden_size}, vocab ${vocab}; corpus: ${docs.length} documents, ${(CORPUS_BYTES / 1000).toFixed(0)} KB`,
+  );
+  const records: SftRecord[] = docs.map((text, i) => ({
+    kind: 'text',
+    text,
+    source: { file: '<generated corpus>', line: i + 1 },
+  }));
   const config = resolveConfig({ file: yamlPath, flags: { output_dir: join(work, 'pretrained') } });
-  const trainer = new SFTTrainer({ model: initDir, args: { ...config, model: initDir }, trainDataset: records, progress: opts.progress, log: opts.log });
+  const trainer = new SFTTrainer({
+    model: initDir,
+    args: { ...config, model: initDir },
+    trainDataset: records,
+    progress: opts.progress,
+    log: opts.log,
+  });
   const result = await trainer.train();
   if (result.interrupted) {
     rmSync(work, { recursive: true, force: true });

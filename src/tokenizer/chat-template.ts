@@ -15,7 +15,8 @@ export function parseChatTemplates(value: unknown, source: string): Map<string, 
   if (Array.isArray(value)) {
     for (const item of value) {
       const { name, template } = (item ?? {}) as { name?: unknown; template?: unknown };
-      if (typeof name !== 'string' || typeof template !== 'string') throw new UserError(`${source}: chat_template list entries must be {"name": string, "template": string}`);
+      if (typeof name !== 'string' || typeof template !== 'string')
+        throw new UserError(`${source}: chat_template list entries must be {"name": string, "template": string}`);
       out.set(name, template);
     }
     return out;
@@ -62,7 +63,8 @@ export function renderChatTemplate(source: string, vars: Record<string, unknown>
   try {
     return new Interpreter(env).run(template.parsed).value as string;
   } catch (e) {
-    if (e instanceof TemplateRaise) throw new UserError(`${where}: the chat template refused the messages: ${e.message}`, { cause: e });
+    if (e instanceof TemplateRaise)
+      throw new UserError(`${where}: the chat template refused the messages: ${e.message}`, { cause: e });
     throw new UserError(`${where}: chat template rendering failed: ${(e as Error).message}`, { cause: e });
   }
 }
@@ -76,7 +78,20 @@ function pyRange(start: number, stop?: number, step = 1): number[] {
 }
 
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 
 /** Python's strftime for the C locale (the directives chat templates use), in local time. */
 export function strftime(d: Date, format: string): string {
@@ -85,23 +100,40 @@ export function strftime(d: Date, format: string): string {
   const dayOfYear = Math.floor((d.getTime() - startOfYear.getTime()) / 86_400_000) + 1;
   return format.replace(/%([a-zA-Z%])/g, (m, c: string) => {
     switch (c) {
-      case 'd': return p2(d.getDate());
-      case 'e': return String(d.getDate()).padStart(2, ' ');
-      case 'm': return p2(d.getMonth() + 1);
-      case 'Y': return String(d.getFullYear());
-      case 'y': return p2(d.getFullYear() % 100);
-      case 'b': return MONTHS[d.getMonth()]!.slice(0, 3);
-      case 'B': return MONTHS[d.getMonth()]!;
-      case 'a': return DAYS[d.getDay()]!.slice(0, 3);
-      case 'A': return DAYS[d.getDay()]!;
-      case 'H': return p2(d.getHours());
-      case 'I': return p2(d.getHours() % 12 || 12);
-      case 'M': return p2(d.getMinutes());
-      case 'S': return p2(d.getSeconds());
-      case 'p': return d.getHours() < 12 ? 'AM' : 'PM';
-      case 'j': return String(dayOfYear).padStart(3, '0');
-      case '%': return '%';
-      default: return m;
+      case 'd':
+        return p2(d.getDate());
+      case 'e':
+        return String(d.getDate()).padStart(2, ' ');
+      case 'm':
+        return p2(d.getMonth() + 1);
+      case 'Y':
+        return String(d.getFullYear());
+      case 'y':
+        return p2(d.getFullYear() % 100);
+      case 'b':
+        return MONTHS[d.getMonth()]!.slice(0, 3);
+      case 'B':
+        return MONTHS[d.getMonth()]!;
+      case 'a':
+        return DAYS[d.getDay()]!.slice(0, 3);
+      case 'A':
+        return DAYS[d.getDay()]!;
+      case 'H':
+        return p2(d.getHours());
+      case 'I':
+        return p2(d.getHours() % 12 || 12);
+      case 'M':
+        return p2(d.getMinutes());
+      case 'S':
+        return p2(d.getSeconds());
+      case 'p':
+        return d.getHours() < 12 ? 'AM' : 'PM';
+      case 'j':
+        return String(dayOfYear).padStart(3, '0');
+      case '%':
+        return '%';
+      default:
+        return m;
     }
   });
 }

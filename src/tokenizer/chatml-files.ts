@@ -9,9 +9,9 @@ export const CHATML_SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end
  * generation prompt. No default system prompt, so what the data says is exactly what is rendered.
  */
 export const CHATML_TEMPLATE =
-  "{%- for message in messages %}" +
+  '{%- for message in messages %}' +
   "{{- '<|im_start|>' + message['role'] + '\\n' + (message['content'] if message['content'] is string else '') + '<|im_end|>\\n' }}" +
-  "{%- endfor %}" +
+  '{%- endfor %}' +
   "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 
 export interface TokenizerFiles {
@@ -34,7 +34,15 @@ export function chatmlTokenizerFiles(merges: [string, string][] = []): Tokenizer
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: CHATML_SPECIAL_TOKENS.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    added_tokens: CHATML_SPECIAL_TOKENS.map((content, id) => ({
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
     normalizer: null,
     pre_tokenizer: byteLevel,
     post_processor: { ...byteLevel, trim_offsets: false },
@@ -53,7 +61,17 @@ export function chatmlTokenizerFiles(merges: [string, string][] = []): Tokenizer
     },
   };
   const addedTokensDecoder: Record<string, object> = {};
-  CHATML_SPECIAL_TOKENS.forEach((content, id) => (addedTokensDecoder[String(id)] = { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true }));
+  CHATML_SPECIAL_TOKENS.forEach(
+    (content, id) =>
+      (addedTokensDecoder[String(id)] = {
+        content,
+        lstrip: false,
+        normalized: false,
+        rstrip: false,
+        single_word: false,
+        special: true,
+      }),
+  );
   const tokenizerConfig = {
     add_bos_token: false,
     add_eos_token: false,
@@ -74,5 +92,9 @@ export function chatmlTokenizerFiles(merges: [string, string][] = []): Tokenizer
     eos_token: { content: '<|im_end|>', lstrip: false, normalized: false, rstrip: false, single_word: false },
     pad_token: { content: '<|endoftext|>', lstrip: false, normalized: false, rstrip: false, single_word: false },
   };
-  return { 'tokenizer.json': tokenizerJson, 'tokenizer_config.json': tokenizerConfig, 'special_tokens_map.json': specialTokensMap };
+  return {
+    'tokenizer.json': tokenizerJson,
+    'tokenizer_config.json': tokenizerConfig,
+    'special_tokens_map.json': specialTokensMap,
+  };
 }

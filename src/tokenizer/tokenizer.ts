@@ -48,7 +48,10 @@ const encoderCleanup = new FinalizationRegistry<SyncEncoder>((encoder) => encode
 
 function readJson(path: string, required: boolean): Json | null {
   if (!existsSync(path)) {
-    if (required) throw new UserError(`${path}: not found (a tokenizer folder needs tokenizer.json; slow-only sentencepiece tokenizers are not supported)`);
+    if (required)
+      throw new UserError(
+        `${path}: not found (a tokenizer folder needs tokenizer.json; slow-only sentencepiece tokenizers are not supported)`,
+      );
     return null;
   }
   try {
@@ -65,7 +68,8 @@ function tokenContent(v: unknown, source: string, key: string): string | null | 
   if (v === undefined) return undefined;
   if (v === null) return null;
   if (typeof v === 'string') return v;
-  if (typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  if (typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string')
+    return (v as { content: string }).content;
   throw new UserError(`${source}: "${key}" must be a string, {"content": ...} or null`);
 }
 
@@ -130,13 +134,22 @@ function cleanUpTokenization(s: string): string {
     .replaceAll(" 're", "'re");
 }
 
-interface TemplateItem { SpecialToken?: { id: string; type_id: number }; Sequence?: { id: string; type_id: number } }
+interface TemplateItem {
+  SpecialToken?: { id: string; type_id: number };
+  Sequence?: { id: string; type_id: number };
+}
 
 /**
  * transformers' LlamaTokenizerFast rebuilds the post-processor from add_bos_token/add_eos_token in
  * tokenizer_config.json; do the same when those flags disagree with tokenizer.json's post-processor.
  */
-function applyBosEosFlags(tokJson: Json, addBos: boolean, addEos: boolean, bos: [string, number] | null, eos: [string, number] | null): void {
+function applyBosEosFlags(
+  tokJson: Json,
+  addBos: boolean,
+  addEos: boolean,
+  bos: [string, number] | null,
+  eos: [string, number] | null,
+): void {
   const single: TemplateItem[] = [];
   const pair: TemplateItem[] = [];
   const specials: Record<string, { id: string; ids: number[]; tokens: string[] }> = {};
@@ -191,10 +204,17 @@ export class Tokenizer {
   private readonly cleanUpSpaces: boolean;
 
   private constructor(init: {
-    dir: string; rust: RustTokenizer; syncEncoder: SyncEncoder; vocabSize: number;
+    dir: string;
+    rust: RustTokenizer;
+    syncEncoder: SyncEncoder;
+    vocabSize: number;
     tokens: { bos: string | null; eos: string | null; pad: string | null; unk: string | null };
-    addBosToken: boolean; addEosToken: boolean; templates: Map<string, string>; stopTokenIds: number[];
-    specialIds: Set<number>; cleanUpSpaces: boolean;
+    addBosToken: boolean;
+    addEosToken: boolean;
+    templates: Map<string, string>;
+    stopTokenIds: number[];
+    specialIds: Set<number>;
+    cleanUpSpaces: boolean;
   }) {
     this.dir = init.dir;
     this.rust = init.rust;
@@ -238,9 +258,10 @@ export class Tokenizer {
 
     let json = JSON.stringify(tokJson);
     let rust = Tokenizer.build(json, tokPath);
-    const idOf = (t: string | null): number | null => (t === null ? null : rust.tokenToId(t) ?? null);
+    const idOf = (t: string | null): number | null => (t === null ? null : (rust.tokenToId(t) ?? null));
     for (const [k, t] of Object.entries(tokens)) {
-      if (t !== null && idOf(t) === null) throw new UserError(`${cfgPath}: ${k}_token ${JSON.stringify(t)} is not in the vocabulary of ${tokPath}`);
+      if (t !== null && idOf(t) === null)
+        throw new UserError(`${cfgPath}: ${k}_token ${JSON.stringify(t)} is not in the vocabulary of ${tokPath}`);
     }
     const bosId = idOf(tokens.bos);
     const eosId = idOf(tokens.eos);
@@ -251,9 +272,22 @@ export class Tokenizer {
     const wantBos = typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : null;
     const wantEos = typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : null;
     const hasBos = bosId !== null && empty[0] === bosId;
-    const hasEos = eosId !== null && empty.length > 0 && empty[empty.length - 1] === eosId && !(hasBos && empty.length === 1 && bosId !== eosId);
-    if ((wantBos !== null && wantBos !== hasBos && bosId !== null) || (wantEos !== null && wantEos !== hasEos && eosId !== null)) {
-      applyBosEosFlags(tokJson, wantBos ?? hasBos, wantEos ?? hasEos, bosId === null ? null : [tokens.bos!, bosId], eosId === null ? null : [tokens.eos!, eosId]);
+    const hasEos =
+      eosId !== null &&
+      empty.length > 0 &&
+      empty[empty.length - 1] === eosId &&
+      !(hasBos && empty.length === 1 && bosId !== eosId);
+    if (
+      (wantBos !== null && wantBos !== hasBos && bosId !== null) ||
+      (wantEos !== null && wantEos !== hasEos && eosId !== null)
+    ) {
+      applyBosEosFlags(
+        tokJson,
+        wantBos ?? hasBos,
+        wantEos ?? hasEos,
+        bosId === null ? null : [tokens.bos!, bosId],
+        eosId === null ? null : [tokens.eos!, eosId],
+      );
       json = JSON.stringify(tokJson);
       rust = Tokenizer.build(json, tokPath);
       empty = await probe(rust);
@@ -275,7 +309,10 @@ export class Tokenizer {
     const jinjaPath = join(dir, 'chat_template.jinja');
     if (existsSync(jinjaPath)) templates = new Map([...templates, ['default', readFileSync(jinjaPath, 'utf8')]]);
     else if (templates.size === 0 && existsSync(join(dir, 'chat_template.json'))) {
-      templates = parseChatTemplates(readJson(join(dir, 'chat_template.json'), false)?.chat_template, join(dir, 'chat_template.json'));
+      templates = parseChatTemplates(
+        readJson(join(dir, 'chat_template.json'), false)?.chat_template,
+        join(dir, 'chat_template.json'),
+      );
     }
 
     const stop: number[] = [];
@@ -330,7 +367,9 @@ export class Tokenizer {
   async encodeBatch(texts: string[], opts: EncodeOptions = {}): Promise<Encoding[]> {
     if (texts.length === 0) return [];
     const encs = await this.rust.encodeBatch(texts, { addSpecialTokens: opts.addSpecialTokens ?? true });
-    return encs.map((e, i) => this.finish(texts[i]!, { ids: e.getIds(), offsets: e.getOffsets(), specialMask: e.getSpecialTokensMask() }));
+    return encs.map((e, i) =>
+      this.finish(texts[i]!, { ids: e.getIds(), offsets: e.getOffsets(), specialMask: e.getSpecialTokensMask() }),
+    );
   }
 
   /** Decode ids to text (what the Rust tokenizer's decode gives, plus transformers' optional space clean-up). */
@@ -360,8 +399,13 @@ export class Tokenizer {
     if (name === undefined) name = opts.tools && this.chatTemplates.has('tool_use') ? 'tool_use' : 'default';
     const source = this.chatTemplates.get(name);
     if (source === undefined) {
-      if (this.chatTemplates.size === 0) throw new UserError(`${this.dir}: this tokenizer has no chat_template (a base model?); pass a template or use a completion/text dataset format`);
-      throw new UserError(`${this.dir}: no chat template named '${name}' (available: ${[...this.chatTemplates.keys()].join(', ')})`);
+      if (this.chatTemplates.size === 0)
+        throw new UserError(
+          `${this.dir}: this tokenizer has no chat_template (a base model?); pass a template or use a completion/text dataset format`,
+        );
+      throw new UserError(
+        `${this.dir}: no chat template named '${name}' (available: ${[...this.chatTemplates.keys()].join(', ')})`,
+      );
     }
     const vars: Record<string, unknown> = {
       messages,

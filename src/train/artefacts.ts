@@ -9,7 +9,14 @@ import type { LlamaModel } from '../model/llama.js';
 import { saveAdapter } from '../model/peft.js';
 import type { SFTConfig } from './config.js';
 
-export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'tokenizer.model', 'chat_template.jinja'];
+export const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'generation_config.json',
+  'tokenizer.model',
+  'chat_template.jinja',
+];
 
 export function copyTokenizerFiles(fromDir: string, toDir: string): string[] {
   return copyFolderFiles(fromDir, toDir, (name) => TOKENIZER_FILES.includes(name));
@@ -20,7 +27,11 @@ function f32Tensor(name: string, t: Tensor): StWriteTensor {
 }
 
 /** adapter_config.json + adapter_model.safetensors: LoRA matrices and the trained token rows (model.tokenRows). */
-export async function saveLoraAdapter(model: LlamaModel, dir: string, opts: { baseModel: string | null }): Promise<void> {
+export async function saveLoraAdapter(
+  model: LlamaModel,
+  dir: string,
+  opts: { baseModel: string | null },
+): Promise<void> {
   await saveAdapter(model, dir, { baseModelNameOrPath: opts.baseModel });
 }
 
@@ -48,7 +59,27 @@ export interface ModelCardInfo {
 
 export function modelCard(i: ModelCardInfo): string {
   const c = i.config;
-  const keys: (keyof SFTConfig)[] = ['model', 'dataset', 'eval_dataset', 'max_length', 'num_train_epochs', 'max_steps', 'per_device_train_batch_size', 'gradient_accumulation_steps', 'learning_rate', 'lr_scheduler_type', 'warmup_ratio', 'warmup_steps', 'weight_decay', 'max_grad_norm', 'seed', 'bf16', 'packing', 'assistant_only_loss', 'neftune_noise_alpha'];
+  const keys: (keyof SFTConfig)[] = [
+    'model',
+    'dataset',
+    'eval_dataset',
+    'max_length',
+    'num_train_epochs',
+    'max_steps',
+    'per_device_train_batch_size',
+    'gradient_accumulation_steps',
+    'learning_rate',
+    'lr_scheduler_type',
+    'warmup_ratio',
+    'warmup_steps',
+    'weight_decay',
+    'max_grad_norm',
+    'seed',
+    'bf16',
+    'packing',
+    'assistant_only_loss',
+    'neftune_noise_alpha',
+  ];
   const rows = keys.map((k) => `| ${k} | ${JSON.stringify(c[k])} |`);
   if (!c.full_finetune) rows.push(`| peft | ${JSON.stringify(c.peft)} |`);
   return [
@@ -68,7 +99,11 @@ export function modelCard(i: ModelCardInfo): string {
     `- final train loss: ${i.finalTrainLoss?.toFixed(4) ?? '-'}`,
     `- final eval loss: ${i.finalEvalLoss?.toFixed(4) ?? '-'}`,
     `- ${i.trainableReport}`,
-    ...(i.tokenRows.length ? [`- trained token rows (were untrained in the base model): ${i.tokenRows.map((t) => `${t.token} (${t.id})`).join(', ')}`] : []),
+    ...(i.tokenRows.length
+      ? [
+          `- trained token rows (were untrained in the base model): ${i.tokenRows.map((t) => `${t.token} (${t.id})`).join(', ')}`,
+        ]
+      : []),
     '',
     '## Training configuration',
     '',

@@ -93,7 +93,12 @@ export function listCheckpoints(outputDir: string): { step: number; path: string
   if (!existsSync(outputDir)) return [];
   return readdirSync(outputDir)
     .map((name) => ({ name, m: /^checkpoint-(\d+)$/.exec(name) }))
-    .filter((e) => e.m !== null && statSync(join(outputDir, e.name)).isDirectory() && existsSync(join(outputDir, e.name, 'trainer_state.json')))
+    .filter(
+      (e) =>
+        e.m !== null &&
+        statSync(join(outputDir, e.name)).isDirectory() &&
+        existsSync(join(outputDir, e.name, 'trainer_state.json')),
+    )
     .map((e) => ({ step: Number(e.m![1]), path: join(outputDir, e.name) }))
     .sort((a, b) => a.step - b.step);
 }
@@ -124,17 +129,29 @@ const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
 /**
  * Write checkpoint-<step>/ atomically. `extra` may add files (e.g. the PEFT adapter) into the temporary folder.
  */
-export async function saveCheckpoint(outputDir: string, c: CheckpointContents, extra?: (dir: string) => Promise<void>, paramsFile = PARAMS_FILE): Promise<string> {
+export async function saveCheckpoint(
+  outputDir: string,
+  c: CheckpointContents,
+  extra?: (dir: string) => Promise<void>,
+  paramsFile = PARAMS_FILE,
+): Promise<string> {
   const dir = checkpointDir(outputDir, c.step);
   const names = c.params.map((p) => p.name);
   await atomicDir(dir, async (tmp) => {
-    await writeSafetensors(join(tmp, paramsFile), c.params.map((p) => f32(p.name, p.shape, p.data)), { format: 'pt' });
+    await writeSafetensors(
+      join(tmp, paramsFile),
+      c.params.map((p) => f32(p.name, p.shape, p.data)),
+      { format: 'pt' },
+    );
     const opt: StWriteTensor[] = [];
     c.params.forEach((p, i) => {
       opt.push(f32(`exp_avg.${p.name}`, p.shape, c.optimizer.m[i]!));
       opt.push(f32(`exp_avg_sq.${p.name}`, p.shape, c.optimizer.v[i]!));
     });
-    await writeSafetensors(join(tmp, 'optimizer.safetensors'), opt, { steps: JSON.stringify(c.optimizer.steps), params: JSON.stringify(names) });
+    await writeSafetensors(join(tmp, 'optimizer.safetensors'), opt, {
+      steps: JSON.stringify(c.optimizer.steps),
+      params: JSON.stringify(names),
+    });
     await writeFile(join(tmp, 'scheduler.json'), json(c.scheduler));
     await writeFile(join(tmp, 'rng_state.json'), json(c.rng));
     await writeFile(join(tmp, 'trainer_state.json'), json(c.trainerState));
@@ -155,12 +172,15 @@ function readJson<T>(path: string): T {
 
 /** Read a checkpoint folder back; `expectedNames` (the trainable tensors of this run) must match exactly. */
 export function loadCheckpoint(dir: string, expected: { name: string; numel: number }[]): CheckpointContents {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`resume_from_checkpoint: ${dir} is not a folder`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new UserError(`resume_from_checkpoint: ${dir} is not a folder`);
   const trainerState = readJson<TrainerState>(join(dir, 'trainer_state.json'));
   const scheduler = readJson<SchedulerState>(join(dir, 'scheduler.json'));
   const rng = readJson<RngState>(join(dir, 'rng_state.json'));
   const config = readJson<unknown>(join(dir, 'training_args.json'));
-  const paramsFile = SafetensorsFile.open(join(dir, existsSync(join(dir, PARAMS_FILE)) ? PARAMS_FILE : FULL_PARAMS_FILE));
+  const paramsFile = SafetensorsFile.open(
+    join(dir, existsSync(join(dir, PARAMS_FILE)) ? PARAMS_FILE : FULL_PARAMS_FILE),
+  );
   const optFile = SafetensorsFile.open(join(dir, 'optimizer.safetensors'));
   try {
     const have = [...paramsFile.tensors.keys()].sort();
@@ -170,8 +190,12 @@ export function loadCheckpoint(dir: string, expected: { name: string; numel: num
     if (missing.length > 0 || unexpected.length > 0) {
       throw new UserError(
         `${dir}: the checkpoint's trainable tensors do not match this run's (a different model, LoRA config or method?)` +
-          (missing.length ? `\n  missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}` : '') +
-          (unexpected.length ? `\n  unexpected: ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''}` : ''),
+          (missing.length
+            ? `\n  missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`
+            : '') +
+          (unexpected.length
+            ? `\n  unexpected: ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''}`
+            : ''),
       );
     }
     const params: NamedArray[] = [];
@@ -180,7 +204,8 @@ export function loadCheckpoint(dir: string, expected: { name: string; numel: num
     for (const e of expected) {
       const info = paramsFile.tensors.get(e.name)!;
       const data = paramsFile.readF32(e.name);
-      if (data.length !== e.numel) throw new UserError(`${dir}: tensor ${e.name} has ${data.length} elements, this run's has ${e.numel}`);
+      if (data.length !== e.numel)
+        throw new UserError(`${dir}: tensor ${e.name} has ${data.length} elements, this run's has ${e.numel}`);
       params.push({ name: e.name, shape: info.shape, data });
       m.push(optFile.readF32(`exp_avg.${e.name}`));
       v.push(optFile.readF32(`exp_avg_sq.${e.name}`));

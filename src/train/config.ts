@@ -191,19 +191,36 @@ export function coerceValue(field: FieldSpec, raw: unknown, origin: Origin): unk
     case 'enum': {
       const s = String(raw);
       if (!field.choices!.includes(s)) {
-        throw new UserError(`${origin}: ${key} must be one of ${field.choices!.join(', ')}, got ${describe(raw)}${didYouMean(s, field.choices!)}`);
+        throw new UserError(
+          `${origin}: ${key} must be one of ${field.choices!.join(', ')}, got ${describe(raw)}${didYouMean(s, field.choices!)}`,
+        );
       }
       value = s;
       break;
     }
     case 'list': {
-      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : raw;
-      if (!Array.isArray(items) || items.some((x) => typeof x !== 'string')) fail('a list of names (or a comma-separated string)');
+      const items =
+        typeof raw === 'string'
+          ? raw
+              .split(',')
+              .map((s) => s.trim())
+              .filter((s) => s.length > 0)
+          : raw;
+      if (!Array.isArray(items) || items.some((x) => typeof x !== 'string'))
+        fail('a list of names (or a comma-separated string)');
       value = items;
       break;
     }
     case 'int_list': {
-      const items = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : typeof raw === 'number' ? [raw] : raw;
+      const items =
+        typeof raw === 'string'
+          ? raw
+              .split(',')
+              .map((s) => s.trim())
+              .filter((s) => s.length > 0)
+          : typeof raw === 'number'
+            ? [raw]
+            : raw;
       if (!Array.isArray(items)) fail('a list of integers');
       const nums = (items as unknown[]).map(parseNumberLike);
       if (nums.some((n) => n === null || !Number.isInteger(n) || n < 0)) fail('a list of non-negative integers');
@@ -220,22 +237,32 @@ export function coerceValue(field: FieldSpec, raw: unknown, origin: Origin): unk
   }
   if (typeof value === 'number') {
     if (field.min !== undefined && (field.exclusiveMin ? value <= field.min : value < field.min)) {
-      throw new UserError(`${origin}: ${key} must be ${field.exclusiveMin ? '>' : '>='} ${field.min}, got ${describe(raw)}`);
+      throw new UserError(
+        `${origin}: ${key} must be ${field.exclusiveMin ? '>' : '>='} ${field.min}, got ${describe(raw)}`,
+      );
     }
-    if (field.max !== undefined && value > field.max) throw new UserError(`${origin}: ${key} must be <= ${field.max}, got ${describe(raw)}`);
+    if (field.max !== undefined && value > field.max)
+      throw new UserError(`${origin}: ${key} must be <= ${field.max}, got ${describe(raw)}`);
   }
   return value;
 }
 
 function expectedOf(f: FieldSpec): string {
   switch (f.type) {
-    case 'int': return 'an integer';
-    case 'float': return 'a number';
-    case 'bool': return 'true or false';
-    case 'enum': return `one of ${f.choices!.join(', ')}`;
-    case 'list': return 'a list of names';
-    case 'int_list': return 'a list of integers';
-    default: return 'a string';
+    case 'int':
+      return 'an integer';
+    case 'float':
+      return 'a number';
+    case 'bool':
+      return 'true or false';
+    case 'enum':
+      return `one of ${f.choices!.join(', ')}`;
+    case 'list':
+      return 'a list of names';
+    case 'int_list':
+      return 'a list of integers';
+    default:
+      return 'a string';
   }
 }
 
@@ -260,7 +287,7 @@ export function readConfigFile(path: string): Assignment[] {
   const lc = new LineCounter();
   const doc: Document.Parsed = YAML.parseDocument(text, { lineCounter: lc });
   if (doc.errors.length > 0) {
-    const e = doc.errors[0];
+    const e = doc.errors[0]!;
     const line = e.linePos?.[0]?.line;
     throw new UserError(`${path}${line ? ':' + line : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
   }
@@ -339,7 +366,8 @@ function apply(config: SFTConfig, assignments: Assignment[]): void {
 
 /** Cross-field checks that a single field's type cannot express. */
 export function validateConfig(c: SFTConfig, origin: string): void {
-  if (c.full_finetune && c.load_in_4bit) throw new UserError(`${origin}: full_finetune and load_in_4bit cannot be combined (QLoRA trains adapters only)`);
+  if (c.full_finetune && c.load_in_4bit)
+    throw new UserError(`${origin}: full_finetune and load_in_4bit cannot be combined (QLoRA trains adapters only)`);
   if (c.peft.target_modules?.includes('all-linear') && c.peft.target_modules.length > 1) {
     throw new UserError(`${origin}: peft.target_modules: 'all-linear' cannot be combined with module names`);
   }
@@ -349,7 +377,12 @@ export function validateConfig(c: SFTConfig, origin: string): void {
  * Build the effective config: defaults < file < flags (or < library object).
  * `origin` names the file (or 'SFTConfig') in cross-field errors.
  */
-export function resolveConfig(opts: { file?: string | null; flags?: Record<string, unknown>; object?: SFTConfigInput; ignoreFlags?: readonly string[] }): SFTConfig {
+export function resolveConfig(opts: {
+  file?: string | null;
+  flags?: Record<string, unknown>;
+  object?: SFTConfigInput;
+  ignoreFlags?: readonly string[];
+}): SFTConfig {
   const config = defaultSFTConfig();
   if (opts.file) apply(config, readConfigFile(opts.file));
   if (opts.object) apply(config, readConfigObject(opts.object));

@@ -18,10 +18,16 @@ function isPrepared(x: unknown[]): x is PreparedExample[] {
  * TRL's loss semantics: assistant_only_loss trains assistant turns; completion_only_loss (null = auto) trains
  * the completion of prompt-completion data; otherwise every token.
  */
-export function lossModeFor(config: Pick<SFTConfig, 'assistant_only_loss' | 'completion_only_loss'>, kind: SftRecord['kind']): LossMode {
+export function lossModeFor(
+  config: Pick<SFTConfig, 'assistant_only_loss' | 'completion_only_loss'>,
+  kind: SftRecord['kind'],
+): LossMode {
   if (config.assistant_only_loss) {
     if (kind === 'prompt-completion' && config.completion_only_loss !== false) return 'completion-only';
-    if (kind !== 'conversation') throw new UserError(`assistant_only_loss needs conversational data ({"messages": [...]}); this dataset is ${kind}`);
+    if (kind !== 'conversation')
+      throw new UserError(
+        `assistant_only_loss needs conversational data ({"messages": [...]}); this dataset is ${kind}`,
+      );
     return 'assistant-only';
   }
   if (kind === 'prompt-completion') return config.completion_only_loss === false ? 'all' : 'completion-only';
@@ -35,7 +41,12 @@ export interface PreparedDataset {
   summary: string;
 }
 
-export async function prepareDataset(input: DatasetInput, tok: DataTokenizer, config: SFTConfig, what: string): Promise<PreparedDataset> {
+export async function prepareDataset(
+  input: DatasetInput,
+  tok: DataTokenizer,
+  config: SFTConfig,
+  what: string,
+): Promise<PreparedDataset> {
   let records: SftRecord[];
   let origin: string;
   if (typeof input === 'string') {
@@ -45,7 +56,11 @@ export async function prepareDataset(input: DatasetInput, tok: DataTokenizer, co
   } else if (input.length === 0) {
     throw new UserError(`${what}: the dataset is empty`);
   } else if (isPrepared(input as unknown[])) {
-    return { examples: input as PreparedExample[], report: null, summary: `${what}: ${input.length} prepared examples` };
+    return {
+      examples: input as PreparedExample[],
+      report: null,
+      summary: `${what}: ${input.length} prepared examples`,
+    };
   } else {
     records = input as SftRecord[];
     origin = `${records.length} records`;
@@ -55,15 +70,22 @@ export async function prepareDataset(input: DatasetInput, tok: DataTokenizer, co
   const examples: PreparedExample[] = [];
   let report: PrepareReport | null = null;
   for (const [kind, group] of byKind) {
-    const prepared = prepareRecords(tok, group, { maxLength: config.max_length, loss: lossModeFor(config, kind), ...(config.eos_token ? { eosToken: config.eos_token } : {}) });
+    const prepared = prepareRecords(tok, group, {
+      maxLength: config.max_length,
+      loss: lossModeFor(config, kind),
+      ...(config.eos_token ? { eosToken: config.eos_token } : {}),
+    });
     examples.push(...prepared.examples);
     report = report ? mergeReports(report, prepared.report) : prepared.report;
   }
-  if (examples.length === 0) throw new UserError(`${what}: no example has a trained token after masking and truncation (${origin})`);
+  if (examples.length === 0)
+    throw new UserError(`${what}: no example has a trained token after masking and truncation (${origin})`);
   const r = report!;
   const dropped = r.droppedNoTrainedTokens + r.droppedTooLong;
-  const summary = `${what}: ${origin} -> ${r.examples} examples, ${r.totalTokens.toLocaleString('en-US')} tokens, ${r.trainedTokens.toLocaleString('en-US')} trained` +
-    (r.truncated ? `, ${r.truncated} truncated to ${config.max_length}` : '') + (dropped ? `, ${dropped} dropped` : '');
+  const summary =
+    `${what}: ${origin} -> ${r.examples} examples, ${r.totalTokens.toLocaleString('en-US')} tokens, ${r.trainedTokens.toLocaleString('en-US')} trained` +
+    (r.truncated ? `, ${r.truncated} truncated to ${config.max_length}` : '') +
+    (dropped ? `, ${dropped} dropped` : '');
   return { examples, report: r, summary };
 }
 

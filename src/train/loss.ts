@@ -24,12 +24,20 @@ export function trainedRows(b: ModelBatch): { rows: Int32Array; targets: Int32Ar
   return { rows, targets };
 }
 
-function lossTensor(model: LlamaModel, b: ModelBatch, normalizer: number, training: boolean): { value: Tensor | null; targets: number } {
+function lossTensor(
+  model: LlamaModel,
+  b: ModelBatch,
+  normalizer: number,
+  training: boolean,
+): { value: Tensor | null; targets: number } {
   const { rows, targets } = trainedRows(b);
   if (rows.length === 0) return { value: null, targets: 0 };
   const hidden = model.hidden(b, model.forwardContext(training));
   const picked = rows.length === b.batch * b.seq ? hidden : embedding(hidden, rows);
-  return { value: lmHeadCrossEntropy(picked, model.lmHead, targets, { normalizer, compute: model.compute }), targets: rows.length };
+  return {
+    value: lmHeadCrossEntropy(picked, model.lmHead, targets, { normalizer, compute: model.compute }),
+    targets: rows.length,
+  };
 }
 
 /**

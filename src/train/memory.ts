@@ -17,8 +17,18 @@ export interface MemoryEstimate {
  * the activations one micro-batch keeps for backward (per token and layer: block inputs, norms, q/k/v, attention
  * output, MLP gate/up/act; plus the chunked LM head). A rough but conservative figure.
  */
-export function estimateTrainingMemory(c: LlamaConfig, opts: { allParams: number; trainableParams: number; weightBytesPerParam: number; tokensPerMicroBatch: number; gradientCheckpointing: boolean }): MemoryEstimate {
-  const weights = opts.allParams * opts.weightBytesPerParam + (opts.weightBytesPerParam === 4 ? 0 : opts.trainableParams * 4);
+export function estimateTrainingMemory(
+  c: LlamaConfig,
+  opts: {
+    allParams: number;
+    trainableParams: number;
+    weightBytesPerParam: number;
+    tokensPerMicroBatch: number;
+    gradientCheckpointing: boolean;
+  },
+): MemoryEstimate {
+  const weights =
+    opts.allParams * opts.weightBytesPerParam + (opts.weightBytesPerParam === 4 ? 0 : opts.trainableParams * 4);
   const gradients = opts.trainableParams * 4;
   const optimizer = opts.trainableParams * 8;
   const D = c.hiddenSize;
@@ -27,7 +37,10 @@ export function estimateTrainingMemory(c: LlamaConfig, opts: { allParams: number
   const perTokenPerLayer = (4 * D + 2 * q + 2 * kv + 4 * c.intermediateSize) * 4;
   const layersHeld = opts.gradientCheckpointing ? 1 : c.numLayers;
   const lmHeadChunk = 1024 * c.vocabSize * 4 * 2;
-  const activations = opts.tokensPerMicroBatch * (perTokenPerLayer * layersHeld + (opts.gradientCheckpointing ? D * 4 * c.numLayers : 0) + 2 * D * 4) + lmHeadChunk;
+  const activations =
+    opts.tokensPerMicroBatch *
+      (perTokenPerLayer * layersHeld + (opts.gradientCheckpointing ? D * 4 * c.numLayers : 0) + 2 * D * 4) +
+    lmHeadChunk;
   return { weights, gradients, optimizer, activations, total: weights + gradients + optimizer + activations };
 }
 

@@ -17,7 +17,10 @@ export interface MetricsRecord {
 }
 
 export class MetricsWriter {
-  constructor(readonly path: string, opts: { truncateAfterStep?: number } = {}) {
+  constructor(
+    readonly path: string,
+    opts: { truncateAfterStep?: number } = {},
+  ) {
     mkdirSync(dirname(path), { recursive: true });
     if (opts.truncateAfterStep !== undefined && existsSync(path)) {
       // On resume, drop records past the checkpoint so the file reads like one uninterrupted run.
@@ -33,7 +36,10 @@ export class MetricsWriter {
 }
 
 export function readMetrics(path: string): MetricsRecord[] {
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as MetricsRecord);
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as MetricsRecord);
 }
 
 export interface RunSummary {
@@ -74,7 +80,8 @@ export function formatSummary(s: RunSummary): string {
   const lines = [
     `trained ${s.steps} steps in ${formatDuration(s.seconds)}: ${s.tokens.toLocaleString('en-US')} tokens, ${s.tokensPerSecond.toFixed(0)} tokens/s`,
     `peak memory (RSS): ${formatBytes(s.peakRssBytes)}`,
-    `final train loss: ${s.finalTrainLoss === null ? '-' : s.finalTrainLoss.toFixed(4)}` + (s.finalEvalLoss === null ? '' : `, final eval loss: ${s.finalEvalLoss.toFixed(4)}`),
+    `final train loss: ${s.finalTrainLoss === null ? '-' : s.finalTrainLoss.toFixed(4)}` +
+      (s.finalEvalLoss === null ? '' : `, final eval loss: ${s.finalEvalLoss.toFixed(4)}`),
   ];
   return lines.join('\n');
 }

@@ -27,7 +27,13 @@ export function lrMultiplier(type: SchedulerType, step: number, totalSteps: numb
 
 export class LrSchedule {
   readonly warmup: number;
-  constructor(readonly type: SchedulerType, readonly peak: number, readonly totalSteps: number, warmupSteps: number, warmupRatio: number) {
+  constructor(
+    readonly type: SchedulerType,
+    readonly peak: number,
+    readonly totalSteps: number,
+    warmupSteps: number,
+    warmupRatio: number,
+  ) {
     this.warmup = warmupStepsFor(totalSteps, warmupSteps, warmupRatio);
   }
   /** Learning rate for the 0-based optimizer step `step`. */

@@ -40,7 +40,14 @@ function median(xs: Float64Array): number {
  * other rows (the rows of never-seen tokens drift together under the softmax's shared push), or a norm far
  * below the median (zero/small-initialised rows never updated).
  */
-export function findUntrainedRows(table: Float32Array, V: number, D: number, candidates: Iterable<number>, tokenName: (id: number) => string, opts: DetectOptions = {}): RowSuspicion[] {
+export function findUntrainedRows(
+  table: Float32Array,
+  V: number,
+  D: number,
+  candidates: Iterable<number>,
+  tokenName: (id: number) => string,
+  opts: DetectOptions = {},
+): RowSuspicion[] {
   const cosLimit = opts.duplicateCosine ?? 0.9;
   const minDup = opts.minDuplicates ?? 3;
   const lowNorm = opts.lowNormRatio ?? 0.25;
@@ -51,7 +58,11 @@ export function findUntrainedRows(table: Float32Array, V: number, D: number, can
     if (id < 0 || id >= V) continue;
     const n = norms[id]!;
     if (n < lowNorm * med) {
-      out.push({ id, token: tokenName(id), reason: `norm ${n.toExponential(2)} is below ${lowNorm} x the median row norm ${med.toExponential(2)}` });
+      out.push({
+        id,
+        token: tokenName(id),
+        reason: `norm ${n.toExponential(2)} is below ${lowNorm} x the median row norm ${med.toExponential(2)}`,
+      });
       continue;
     }
     let dups = 0;
@@ -66,7 +77,12 @@ export function findUntrainedRows(table: Float32Array, V: number, D: number, can
         if (closest < 0) closest = v;
       }
     }
-    if (dups >= minDup) out.push({ id, token: tokenName(id), reason: `near-duplicate (cosine >= ${cosLimit}) of ${dups} other rows, e.g. ${tokenName(closest)}` });
+    if (dups >= minDup)
+      out.push({
+        id,
+        token: tokenName(id),
+        reason: `near-duplicate (cosine >= ${cosLimit}) of ${dups} other rows, e.g. ${tokenName(closest)}`,
+      });
   }
   return out.sort((a, b) => a.id - b.id);
 }

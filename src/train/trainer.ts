@@ -19,13 +19,30 @@ import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { UserError } from '../util/errors.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { copyTokenizerFiles, modelCard, saveFullModel, saveLoraAdapter } from './artefacts.js';
-import { FULL_PARAMS_FILE, latestCheckpoint, loadCheckpoint, PARAMS_FILE, pruneCheckpoints, saveCheckpoint, type LogEntry, type TrainerState } from './checkpoint.js';
+import {
+  FULL_PARAMS_FILE,
+  latestCheckpoint,
+  loadCheckpoint,
+  PARAMS_FILE,
+  pruneCheckpoints,
+  saveCheckpoint,
+  type LogEntry,
+  type TrainerState,
+} from './checkpoint.js';
 import { configToJSON, resolveConfig, type LoraConfig, type SFTConfig, type SFTConfigInput } from './config.js';
 import { prepareDataset, type DatasetInput } from './datasets.js';
 import { evalLossSum, trainStep } from './loss.js';
 import { lossCurveSvg } from './loss-plot.js';
 import { availableMemoryBytes, estimateTrainingMemory, formatEstimate } from './memory.js';
-import { formatBytes, formatSummary, MetricsWriter, peakRssBytes, readMetrics, type MetricsRecord, type RunSummary } from './metrics.js';
+import {
+  formatBytes,
+  formatSummary,
+  MetricsWriter,
+  peakRssBytes,
+  readMetrics,
+  type MetricsRecord,
+  type RunSummary,
+} from './metrics.js';
 import { ProgressBar } from './progress.js';
 import { deriveSeed, Rng } from '../util/random.js';
 import { LrSchedule } from './schedule.js';
@@ -113,7 +130,7 @@ export class SFTTrainer {
     if (typeof opts.trainDataset === 'string') args.dataset = opts.trainDataset;
     if (typeof opts.evalDataset === 'string') args.eval_dataset = opts.evalDataset;
     this.config = resolveConfig({ object: withoutUndefined(args) });
-    this.log = opts.quiet ? () => {} : opts.log ?? ((l) => process.stderr.write(l + '\n'));
+    this.log = opts.quiet ? () => {} : (opts.log ?? ((l) => process.stderr.write(l + '\n')));
   }
 
   /** Ask the loop to save a checkpoint and stop after the current step (what Ctrl-C does). */
@@ -128,10 +145,12 @@ export class SFTTrainer {
     if (this.opts.model instanceof LlamaModel) {
       this.model = this.opts.model;
       this.modelDir = this.opts.modelDir ?? c.model;
-      if (!this.opts.tokenizer && !this.modelDir) throw new UserError('SFTTrainer: pass `tokenizer` (or `modelDir`) with a loaded model');
+      if (!this.opts.tokenizer && !this.modelDir)
+        throw new UserError('SFTTrainer: pass `tokenizer` (or `modelDir`) with a loaded model');
     } else {
       if (!c.model) throw new UserError('model is not set (a Hugging Face model folder)');
-      if (!existsSync(join(c.model, 'config.json'))) throw new UserError(`model: ${c.model} is not a Hugging Face model folder (no config.json)`);
+      if (!existsSync(join(c.model, 'config.json')))
+        throw new UserError(`model: ${c.model} is not a Hugging Face model folder (no config.json)`);
       this.modelDir = c.model;
     }
     this.tokenizer = this.opts.tokenizer ?? (await Tokenizer.fromDir(this.modelDir!));
@@ -147,12 +166,17 @@ export class SFTTrainer {
       this.evalExamples = ev.examples;
       this.log(ev.summary);
     }
-    if (c.eval_strategy !== 'no' && this.evalExamples.length === 0) throw new UserError(`eval_strategy is '${c.eval_strategy}' but no eval_dataset is set`);
-    if (!this.model) this.model = LlamaModel.load(this.modelDir!, { dtype: c.bf16 ? 'bf16' : 'f32', quantize: quantizeOptionsOf(c) });
+    if (c.eval_strategy !== 'no' && this.evalExamples.length === 0)
+      throw new UserError(`eval_strategy is '${c.eval_strategy}' but no eval_dataset is set`);
+    if (!this.model)
+      this.model = LlamaModel.load(this.modelDir!, { dtype: c.bf16 ? 'bf16' : 'f32', quantize: quantizeOptionsOf(c) });
     const model = this.model;
     const quantReport = quantizedBaseReport(model.linears().map((m) => m.quantized));
     if (quantReport) this.log(quantReport);
-    if (c.full_finetune && quantReport) throw new UserError('full_finetune: the model\'s base weights are 4-bit quantized (QLoRA trains adapters only); load the full-precision model');
+    if (c.full_finetune && quantReport)
+      throw new UserError(
+        "full_finetune: the model's base weights are 4-bit quantized (QLoRA trains adapters only); load the full-precision model",
+      );
     if (c.full_finetune) {
       model.enableFullFineTuning();
     } else if (!model.lora) {
@@ -180,20 +204,35 @@ export class SFTTrainer {
       const tables = model.tied ? [model.embedTokens] : [model.embedTokens, model.lmHead];
       const found = new Map<number, string>();
       for (const t of tables) {
-        for (const s of findUntrainedRows(t.toF32(), V, D, candidates, name)) if (!found.has(s.id)) found.set(s.id, s.reason);
+        for (const s of findUntrainedRows(t.toF32(), V, D, candidates, name))
+          if (!found.has(s.id)) found.set(s.id, s.reason);
       }
       for (const [id, reason] of found) {
-        this.log(`untrained token row: ${name(id)} (id ${id}) occurs in the labels but its embedding looks untrained: ${reason}; training this row alongside LoRA (set train_untrained_tokens: false to turn off)`);
+        this.log(
+          `untrained token row: ${name(id)} (id ${id}) occurs in the labels but its embedding looks untrained: ${reason}; training this row alongside LoRA (set train_untrained_tokens: false to turn off)`,
+        );
         ids.add(id);
       }
     }
-    if (ids.size > 0) this.tokenRows = TokenRowsAdapter.attachTrainable(model, [...ids].sort((a, b) => a - b));
+    if (ids.size > 0)
+      this.tokenRows = TokenRowsAdapter.attachTrainable(
+        model,
+        [...ids].sort((a, b) => a - b),
+      );
   }
 
   private epochPlan(epoch: number): EpochCursor {
     const c = this.config;
-    const plan = planBatches(this.trainExamples, { batchSize: c.per_device_train_batch_size, maxLength: c.max_length, packing: c.packing, seed: c.seed, epoch });
-    const seqs = plan.batches.map((rows) => Math.max(...rows.map((r) => r.reduce((s, i) => s + this.trainExamples[i]!.inputIds.length, 0))));
+    const plan = planBatches(this.trainExamples, {
+      batchSize: c.per_device_train_batch_size,
+      maxLength: c.max_length,
+      packing: c.packing,
+      seed: c.seed,
+      epoch,
+    });
+    const seqs = plan.batches.map((rows) =>
+      Math.max(...rows.map((r) => r.reduce((s, i) => s + this.trainExamples[i]!.inputIds.length, 0))),
+    );
     return { epoch, index: 0, plan: plan.batches, seqs };
   }
 
@@ -211,7 +250,12 @@ export class SFTTrainer {
     if (this.evalExamples.length === 0) return null;
     const c = this.config;
     const model = this.model!;
-    const plan = planBatches(this.evalExamples, { batchSize: c.per_device_eval_batch_size, maxLength: c.max_length, packing: false, seed: 0 });
+    const plan = planBatches(this.evalExamples, {
+      batchSize: c.per_device_eval_batch_size,
+      maxLength: c.max_length,
+      packing: false,
+      seed: 0,
+    });
     let sum = 0;
     let count = 0;
     for (const rows of plan.batches) {
@@ -233,18 +277,33 @@ export class SFTTrainer {
 
     // ---- parameters and optimizer
     const rowTables = new Set(this.tokenRows?.tables() ?? []);
-    const named = [...model.trainableParameters().filter((p) => !rowTables.has(p.tensor)), ...(this.tokenRows?.parameters() ?? [])];
+    const named = [
+      ...model.trainableParameters().filter((p) => !rowTables.has(p.tensor)),
+      ...(this.tokenRows?.parameters() ?? []),
+    ];
     for (const p of named) p.tensor.name = p.name;
     const params = named.map((p) => p.tensor);
     const noDecay = new Set(named.filter((p) => /norm\.weight$|\.bias$/.test(p.name)).map((p) => p.tensor));
-    const optimizer = new AdamW(params, { lr: c.learning_rate, beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_epsilon, weightDecay: c.weight_decay, noDecay: [...noDecay] });
-    const method = c.full_finetune ? 'full fine-tuning' : `LoRA r=${c.peft.r} alpha=${c.peft.lora_alpha}${this.tokenRows ? ` + ${this.tokenRows.ids.length} token rows` : ''}`;
+    const optimizer = new AdamW(params, {
+      lr: c.learning_rate,
+      beta1: c.adam_beta1,
+      beta2: c.adam_beta2,
+      eps: c.adam_epsilon,
+      weightDecay: c.weight_decay,
+      noDecay: [...noDecay],
+    });
+    const method = c.full_finetune
+      ? 'full fine-tuning'
+      : `LoRA r=${c.peft.r} alpha=${c.peft.lora_alpha}${this.tokenRows ? ` + ${this.tokenRows.ids.length} token rows` : ''}`;
     // Counted here, not from requiresGrad: with token rows the whole embedding carries a gradient but only the
     // selected rows train (PEFT counts trainable_tokens_delta the same way).
     let allCount = 0;
     for (const p of model.allParameters()) allCount += p.tensor.numel;
     for (const m of model.linears()) allCount += m.quantized?.numel ?? 0; // 4-bit base weights (their `weight` is empty)
-    const trainableReport = formatTrainableParameters({ trainable: params.reduce((s, p) => s + p.numel, 0), all: allCount });
+    const trainableReport = formatTrainableParameters({
+      trainable: params.reduce((s, p) => s + p.numel, 0),
+      all: allCount,
+    });
     this.log(`${method}: ${trainableReport}`);
 
     // ---- schedule
@@ -254,14 +313,24 @@ export class SFTTrainer {
     const schedule = new LrSchedule(c.lr_scheduler_type, c.learning_rate, totalSteps, c.warmup_steps, c.warmup_ratio);
 
     // ---- memory guard
-    const maxTokens = c.per_device_train_batch_size * Math.min(c.max_length, Math.max(...this.trainExamples.map((e) => e.inputIds.length)));
+    const maxTokens =
+      c.per_device_train_batch_size *
+      Math.min(c.max_length, Math.max(...this.trainExamples.map((e) => e.inputIds.length)));
     const rowTableGrads = [...rowTables].reduce((s, t) => s + t.numel, 0);
-    const estimate = estimateTrainingMemory(model.config, { allParams: allCount, trainableParams: params.reduce((s, p) => s + p.numel, 0) + rowTableGrads, weightBytesPerParam: c.bf16 && !c.full_finetune ? 2 : 4, tokensPerMicroBatch: maxTokens, gradientCheckpointing: c.gradient_checkpointing });
+    const estimate = estimateTrainingMemory(model.config, {
+      allParams: allCount,
+      trainableParams: params.reduce((s, p) => s + p.numel, 0) + rowTableGrads,
+      weightBytesPerParam: c.bf16 && !c.full_finetune ? 2 : 4,
+      tokensPerMicroBatch: maxTokens,
+      gradientCheckpointing: c.gradient_checkpointing,
+    });
     this.log(formatEstimate(estimate));
     const available = this.opts.memoryLimitBytes ?? availableMemoryBytes();
     if (estimate.total > available) {
-      throw new UserError(`not enough memory: this config needs about ${formatBytes(estimate.total)} but ${formatBytes(available)} is available. ` +
-        `Try ${c.full_finetune ? 'LoRA (full_finetune: false), ' : ''}a smaller per_device_train_batch_size (with gradient_accumulation_steps to keep the effective batch), a smaller max_length${c.bf16 ? '' : ', bf16: true'}${c.gradient_checkpointing ? '' : ', or gradient_checkpointing: true'}.`);
+      throw new UserError(
+        `not enough memory: this config needs about ${formatBytes(estimate.total)} but ${formatBytes(available)} is available. ` +
+          `Try ${c.full_finetune ? 'LoRA (full_finetune: false), ' : ''}a smaller per_device_train_batch_size (with gradient_accumulation_steps to keep the effective batch), a smaller max_length${c.bf16 ? '' : ', bf16: true'}${c.gradient_checkpointing ? '' : ', or gradient_checkpointing: true'}.`,
+      );
     }
 
     // ---- state (fresh or resumed)
@@ -273,11 +342,16 @@ export class SFTTrainer {
     const logHistory: LogEntry[] = [];
     let resumedFrom: string | null = null;
     if (c.resume_from_checkpoint !== null && c.resume_from_checkpoint !== false) {
-      const dir = c.resume_from_checkpoint === true ? latestCheckpoint(outDir) : resolve(c.resume_from_checkpoint as string);
+      const dir =
+        c.resume_from_checkpoint === true ? latestCheckpoint(outDir) : resolve(c.resume_from_checkpoint as string);
       if (!dir) {
-        if (c.resume_from_checkpoint === true) this.log(`resume_from_checkpoint: no checkpoint in ${outDir}; starting from scratch`);
+        if (c.resume_from_checkpoint === true)
+          this.log(`resume_from_checkpoint: no checkpoint in ${outDir}; starting from scratch`);
       } else {
-        const ck = loadCheckpoint(dir, named.map((p) => ({ name: p.name, numel: p.tensor.numel })));
+        const ck = loadCheckpoint(
+          dir,
+          named.map((p) => ({ name: p.name, numel: p.tensor.numel })),
+        );
         ck.params.forEach((p, i) => (named[i]!.tensor.data as Float32Array).set(p.data));
         this.tokenRows?.scatter();
         optimizer.loadState(ck.optimizer);
@@ -288,7 +362,10 @@ export class SFTTrainer {
         cursor = this.epochPlan(ck.rng.epoch);
         cursor.index = ck.rng.batch_in_epoch;
         logHistory.push(...ck.trainerState.log_history);
-        if (ck.scheduler.total_steps !== totalSteps) this.log(`warning: the checkpoint planned ${ck.scheduler.total_steps} steps, this run ${totalSteps}; the schedule follows this run`);
+        if (ck.scheduler.total_steps !== totalSteps)
+          this.log(
+            `warning: the checkpoint planned ${ck.scheduler.total_steps} steps, this run ${totalSteps}; the schedule follows this run`,
+          );
         resumedFrom = dir;
         this.log(`resumed from ${dir} at step ${step}`);
       }
@@ -299,7 +376,12 @@ export class SFTTrainer {
     // ---- hooks: NEFTune noise on the embedding output, and dropout seeds that are a function of microStep
     const origEmbed = model.embed.bind(model);
     const origCtx = model.forwardContext.bind(model);
-    let current: { seq: number; rng: Rng; noiseRng: Rng; training: boolean } = { seq: 1, rng: new Rng(0), noiseRng: new Rng(0), training: false };
+    let current: { seq: number; rng: Rng; noiseRng: Rng; training: boolean } = {
+      seq: 1,
+      rng: new Rng(0),
+      noiseRng: new Rng(0),
+      training: false,
+    };
     model.forwardContext = (training: boolean) => {
       const ctx = origCtx(training);
       current.training = training;
@@ -318,7 +400,12 @@ export class SFTTrainer {
       };
     }
 
-    const progress = new ProgressBar({ total: totalSteps, startStep: step, plainEvery: c.logging_steps, quiet: this.opts.quiet || this.opts.progress === false });
+    const progress = new ProgressBar({
+      total: totalSteps,
+      startStep: step,
+      plainEvery: c.logging_steps,
+      quiet: this.opts.quiet || this.opts.progress === false,
+    });
     const onSigint = () => {
       if (this.stopRequested) process.exit(130);
       this.stopRequested = true;
@@ -346,21 +433,38 @@ export class SFTTrainer {
           step,
           params: named.map((p) => ({ name: p.name, shape: [...p.tensor.shape], data: p.tensor.data as Float32Array })),
           optimizer: { steps: optState.steps, m: optState.m, v: optState.v },
-          scheduler: { type: c.lr_scheduler_type, peak_lr: c.learning_rate, total_steps: totalSteps, warmup_steps: schedule.warmup, next_step: step },
-          rng: { seed: c.seed, micro_step: microStep, epoch: cursor.epoch, batch_in_epoch: cursor.index, tokens_seen: tokensSeen, trained_tokens_seen: trainedTokensSeen },
+          scheduler: {
+            type: c.lr_scheduler_type,
+            peak_lr: c.learning_rate,
+            total_steps: totalSteps,
+            warmup_steps: schedule.warmup,
+            next_step: step,
+          },
+          rng: {
+            seed: c.seed,
+            micro_step: microStep,
+            epoch: cursor.epoch,
+            batch_in_epoch: cursor.index,
+            tokens_seen: tokensSeen,
+            trained_tokens_seen: trainedTokensSeen,
+          },
           trainerState: state,
           config: configToJSON(c),
         },
         c.full_finetune
           ? async (tmp) => {
-              writeFileSync(join(tmp, 'config.json'), JSON.stringify({ ...model.config.raw, torch_dtype: 'float32' }, null, 2) + '\n');
+              writeFileSync(
+                join(tmp, 'config.json'),
+                JSON.stringify({ ...model.config.raw, torch_dtype: 'float32' }, null, 2) + '\n',
+              );
               if (this.modelDir) copyTokenizerFiles(this.modelDir, tmp);
             }
           : async (tmp) => saveLoraAdapter(model, tmp, { baseModel: c.model }),
         c.full_finetune ? FULL_PARAMS_FILE : PARAMS_FILE,
       );
       lastCheckpoint = dir;
-      for (const removed of pruneCheckpoints(outDir, c.save_total_limit)) progress.log(`removed old checkpoint ${removed}`);
+      for (const removed of pruneCheckpoints(outDir, c.save_total_limit))
+        progress.log(`removed old checkpoint ${removed}`);
     };
 
     const runEval = async (): Promise<number | null> => {
@@ -379,21 +483,35 @@ export class SFTTrainer {
         for (let k = 0; k < count; k++) micro.push(this.batchAt(cursor, cursor.index + k));
         const total = micro.reduce((s, b) => s + b.numTrainedTokens, 0);
         let inputTokens = 0;
-        for (let k = 0; k < count; k++) for (const row of cursor.plan[cursor.index + k]!) for (const i of row) inputTokens += this.trainExamples[i]!.inputIds.length;
+        for (let k = 0; k < count; k++)
+          for (const row of cursor.plan[cursor.index + k]!)
+            for (const i of row) inputTokens += this.trainExamples[i]!.inputIds.length;
         let stepLoss = 0;
         for (const b of micro) {
-          current = { seq: b.seq, rng: new Rng(deriveSeed(c.seed, 0xd0, microStep)), noiseRng: new Rng(deriveSeed(c.seed, 0x4e, microStep)), training: true };
+          current = {
+            seq: b.seq,
+            rng: new Rng(deriveSeed(c.seed, 0xd0, microStep)),
+            noiseRng: new Rng(deriveSeed(c.seed, 0x4e, microStep)),
+            training: true,
+          };
           const r = trainStep(model, b, Math.max(1, total));
           stepLoss += r.loss;
           microStep++;
         }
         cursor.index += count;
         this.tokenRows?.gather();
-        const gradNorm = c.max_grad_norm > 0 ? clipGradNorm(params, c.max_grad_norm) : Math.sqrt(params.reduce((s, p) => s + (p.grad ? getBackend().sumSquares(p.grad) : 0), 0));
+        const gradNorm =
+          c.max_grad_norm > 0
+            ? clipGradNorm(params, c.max_grad_norm)
+            : Math.sqrt(params.reduce((s, p) => s + (p.grad ? getBackend().sumSquares(p.grad) : 0), 0));
         if (!Number.isFinite(stepLoss) || !Number.isFinite(gradNorm)) {
           const what = !Number.isFinite(stepLoss) ? `loss is ${stepLoss}` : `gradient norm is ${gradNorm}`;
-          throw new UserError(`step ${step + 1}: ${what}; stopped before updating the weights. ` +
-            (lastCheckpoint ? `Last good checkpoint: ${lastCheckpoint} (resume with --resume_from_checkpoint ${lastCheckpoint} and a lower learning_rate)` : 'No checkpoint was saved yet; try a lower learning_rate or max_grad_norm.'));
+          throw new UserError(
+            `step ${step + 1}: ${what}; stopped before updating the weights. ` +
+              (lastCheckpoint
+                ? `Last good checkpoint: ${lastCheckpoint} (resume with --resume_from_checkpoint ${lastCheckpoint} and a lower learning_rate)`
+                : 'No checkpoint was saved yet; try a lower learning_rate or max_grad_norm.'),
+          );
         }
         const lr = schedule.at(step);
         optimizer.step(lr);
@@ -416,13 +534,23 @@ export class SFTTrainer {
         let logged = false;
         if (step % c.logging_steps === 0 || step === totalSteps) {
           const avg = logLossSum / logLossSteps;
-          Object.assign(record, { loss: avg, grad_norm: gradNorm, lr, tokens: tokensSeen, trained_tokens: trainedTokensSeen, tokens_per_s: Math.round(tps) });
+          Object.assign(record, {
+            loss: avg,
+            grad_norm: gradNorm,
+            lr,
+            tokens: tokensSeen,
+            trained_tokens: trainedTokensSeen,
+            tokens_per_s: Math.round(tps),
+          });
           logHistory.push({ step, epoch: record.epoch, loss: avg, grad_norm: gradNorm, learning_rate: lr });
           logLossSum = 0;
           logLossSteps = 0;
           logged = true;
         }
-        const evalNow = this.evalExamples.length > 0 && ((c.eval_strategy === 'steps' && step % evalSteps === 0) || (c.eval_strategy === 'epoch' && epochEnded && cursor.epoch === epochAtStart));
+        const evalNow =
+          this.evalExamples.length > 0 &&
+          ((c.eval_strategy === 'steps' && step % evalSteps === 0) ||
+            (c.eval_strategy === 'epoch' && epochEnded && cursor.epoch === epochAtStart));
         if (evalNow) {
           const ev = await runEval();
           if (ev !== null) {
@@ -436,11 +564,14 @@ export class SFTTrainer {
           metrics.write(record);
           this.opts.onLog?.(record);
         }
-        const saveNow = (c.save_strategy === 'steps' && step % c.save_steps === 0) || (c.save_strategy === 'epoch' && epochEnded);
+        const saveNow =
+          (c.save_strategy === 'steps' && step % c.save_steps === 0) || (c.save_strategy === 'epoch' && epochEnded);
         if (saveNow && step < totalSteps) await save();
         if (this.stopRequested && step < totalSteps) {
           await save();
-          progress.log(`stopped at step ${step}; checkpoint saved to ${lastCheckpoint} (continue with --resume_from_checkpoint true)`);
+          progress.log(
+            `stopped at step ${step}; checkpoint saved to ${lastCheckpoint} (continue with --resume_from_checkpoint true)`,
+          );
           interrupted = true;
           break;
         }
@@ -455,7 +586,17 @@ export class SFTTrainer {
     const seconds = (Date.now() - started) / 1000;
     if (!interrupted) {
       if (this.evalExamples.length > 0 && finalEvalLoss === null) await runEval();
-      await this.saveArtefacts(outDir, { method, trainableReport, finalTrainLoss, finalEvalLoss, steps: step, seconds, tokens: tokensSeen, totalSteps, logHistory });
+      await this.saveArtefacts(outDir, {
+        method,
+        trainableReport,
+        finalTrainLoss,
+        finalEvalLoss,
+        steps: step,
+        seconds,
+        tokens: tokensSeen,
+        totalSteps,
+        logHistory,
+      });
     }
     const summary: RunSummary = {
       seconds,
@@ -467,10 +608,24 @@ export class SFTTrainer {
       finalEvalLoss,
     };
     this.log(formatSummary(summary));
-    return { steps: step, stepLosses, finalTrainLoss, finalEvalLoss, summary, interrupted, outputDir: outDir, trainedTokenRows: this.tokenRows?.ids ?? [] };
+    return {
+      steps: step,
+      stepLosses,
+      finalTrainLoss,
+      finalEvalLoss,
+      summary,
+      interrupted,
+      outputDir: outDir,
+      trainedTokenRows: this.tokenRows?.ids ?? [],
+    };
   }
 
-  private trainerState(step: number, epoch: number, totalSteps: number, logHistory: LogEntry[]): TrainerState & { trainable_token_indices: number[] } {
+  private trainerState(
+    step: number,
+    epoch: number,
+    totalSteps: number,
+    logHistory: LogEntry[],
+  ): TrainerState & { trainable_token_indices: number[] } {
     const c = this.config;
     return {
       global_step: step,
@@ -490,7 +645,20 @@ export class SFTTrainer {
     };
   }
 
-  private async saveArtefacts(outDir: string, i: { method: string; trainableReport: string; finalTrainLoss: number | null; finalEvalLoss: number | null; steps: number; seconds: number; tokens: number; totalSteps: number; logHistory: LogEntry[] }): Promise<void> {
+  private async saveArtefacts(
+    outDir: string,
+    i: {
+      method: string;
+      trainableReport: string;
+      finalTrainLoss: number | null;
+      finalEvalLoss: number | null;
+      steps: number;
+      seconds: number;
+      tokens: number;
+      totalSteps: number;
+      logHistory: LogEntry[];
+    },
+  ): Promise<void> {
     const c = this.config;
     const model = this.model!;
     if (c.full_finetune) await saveFullModel(model, outDir, this.modelDir);
@@ -498,12 +666,30 @@ export class SFTTrainer {
       await saveLoraAdapter(model, outDir, { baseModel: c.model ?? this.modelDir });
       if (this.modelDir) copyTokenizerFiles(this.modelDir, outDir);
     }
-    writeFileAtomicSync(join(outDir, 'trainer_state.json'), JSON.stringify(this.trainerState(i.steps, i.logHistory.at(-1)?.epoch ?? 0, i.totalSteps, i.logHistory), null, 2) + '\n');
+    writeFileAtomicSync(
+      join(outDir, 'trainer_state.json'),
+      JSON.stringify(this.trainerState(i.steps, i.logHistory.at(-1)?.epoch ?? 0, i.totalSteps, i.logHistory), null, 2) +
+        '\n',
+    );
     writeFileAtomicSync(join(outDir, 'training_args.json'), JSON.stringify(configToJSON(c), null, 2) + '\n');
     const tok = this.tokenizer!;
-    writeFileSync(join(outDir, 'README.md'), modelCard({ config: c, method: i.method, trainableReport: i.trainableReport, finalTrainLoss: i.finalTrainLoss, finalEvalLoss: i.finalEvalLoss, steps: i.steps, seconds: i.seconds, tokens: i.tokens, tokenRows: (this.tokenRows?.ids ?? []).map((id) => ({ id, token: tok.idToToken(id) ?? `#${id}` })) }));
+    writeFileSync(
+      join(outDir, 'README.md'),
+      modelCard({
+        config: c,
+        method: i.method,
+        trainableReport: i.trainableReport,
+        finalTrainLoss: i.finalTrainLoss,
+        finalEvalLoss: i.finalEvalLoss,
+        steps: i.steps,
+        seconds: i.seconds,
+        tokens: i.tokens,
+        tokenRows: (this.tokenRows?.ids ?? []).map((id) => ({ id, token: tok.idToToken(id) ?? `#${id}` })),
+      }),
+    );
     const metricsPath = join(outDir, 'metrics.jsonl');
-    if (existsSync(metricsPath)) writeFileSync(join(outDir, 'loss.svg'), lossCurveSvg(readMetrics(metricsPath), `${c.output_dir}: loss`));
+    if (existsSync(metricsPath))
+      writeFileSync(join(outDir, 'loss.svg'), lossCurveSvg(readMetrics(metricsPath), `${c.output_dir}: loss`));
   }
 }
 

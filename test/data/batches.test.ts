@@ -1,13 +1,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { batches, collate, packBestFitDecreasing, packingEfficiency, planBatches, type Batch } from '../../src/data/batches.js';
+import {
+  batches,
+  collate,
+  packBestFitDecreasing,
+  packingEfficiency,
+  planBatches,
+  type Batch,
+} from '../../src/data/batches.js';
 import { IGNORE_INDEX } from '../../src/data/prepare.js';
 import type { PreparedExample } from '../../src/data/types.js';
 
 /** An example of `n` tokens with ids base+0.. and the mask given (default: first half untrained). */
 function ex(n: number, base: number, mask?: number[]): PreparedExample {
   const m = Uint8Array.from(mask ?? Array.from({ length: n }, (_, i) => (i >= n / 2 ? 1 : 0)));
-  return { inputIds: Int32Array.from({ length: n }, (_, i) => base + i), assistantMask: m, source: { file: 'f', line: base }, numTrained: m.reduce((a, b) => a + b, 0), truncated: false };
+  return {
+    inputIds: Int32Array.from({ length: n }, (_, i) => base + i),
+    assistantMask: m,
+    source: { file: 'f', line: base },
+    numTrained: m.reduce((a, b) => a + b, 0),
+    truncated: false,
+  };
 }
 
 function rows(b: Batch): { ids: number[]; labels: number[]; pos: number[] }[] {
@@ -22,10 +35,17 @@ test('best-fit-decreasing: known packing, capacity respected, no example split o
   const lengths = [6, 5, 4, 3, 2, 2, 1];
   const packed = packBestFitDecreasing(lengths, 8);
   // 6 -> new row A; 5 -> new row B; 4 -> new row C; 3 -> B (free 3, exact fit); 2 -> A (free 2); 2 -> C (free 4 -> 2); 1 -> C.
-  assert.deepEqual(packed, [[0, 4], [1, 3], [2, 5, 6]]);
+  assert.deepEqual(packed, [
+    [0, 4],
+    [1, 3],
+    [2, 5, 6],
+  ]);
   const lens = [37, 5, 90, 12, 64, 3, 3, 50, 29, 77, 1, 18];
   const p2 = packBestFitDecreasing(lens, 100);
-  assert.deepEqual(p2.flat().sort((a, b) => a - b), lens.map((_, i) => i));
+  assert.deepEqual(
+    p2.flat().sort((a, b) => a - b),
+    lens.map((_, i) => i),
+  );
   for (const r of p2) assert.ok(r.reduce((s, i) => s + lens[i]!, 0) <= 100);
   assert.ok(Math.abs(packingEfficiency(p2, lens, 100) - lens.reduce((a, b) => a + b) / (p2.length * 100)) < 1e-12);
   assert.throws(() => packBestFitDecreasing([101], 100), /more than max_length 100/);
@@ -58,7 +78,14 @@ test('batches(): packing covers every trained token once; efficiency reported; s
   const all = [...batches(exs, opts)];
   const trained = all.reduce((s, b) => s + b.numTrainedTokens, 0);
   // Each example's first token is never trained, and packing must not lose any other trained token.
-  const expected = exs.reduce((s, e) => s + Array.from(e.assistantMask).slice(1).reduce((a, b) => a + b, 0), 0);
+  const expected = exs.reduce(
+    (s, e) =>
+      s +
+      Array.from(e.assistantMask)
+        .slice(1)
+        .reduce((a, b) => a + b, 0),
+    0,
+  );
   assert.equal(trained, expected);
   const plan = planBatches(exs, opts);
   assert.ok(plan.efficiency > 0.8 && plan.efficiency <= 1, String(plan.efficiency));
@@ -67,22 +94,34 @@ test('batches(): packing covers every trained token once; efficiency reported; s
     assert.equal(b.inputIds.length, b.batch * b.seq);
   }
   const again = [...batches(exs, opts)];
-  assert.deepEqual(again.map((b) => Array.from(b.inputIds)), all.map((b) => Array.from(b.inputIds)));
+  assert.deepEqual(
+    again.map((b) => Array.from(b.inputIds)),
+    all.map((b) => Array.from(b.inputIds)),
+  );
   const epoch1 = [...batches(exs, { ...opts, epoch: 1 })];
-  assert.notDeepEqual(epoch1.map((b) => Array.from(b.inputIds)), all.map((b) => Array.from(b.inputIds)));
+  assert.notDeepEqual(
+    epoch1.map((b) => Array.from(b.inputIds)),
+    all.map((b) => Array.from(b.inputIds)),
+  );
 });
 
 test('without packing: one example per row, right padding, batches grouped by length', () => {
   const exs = Array.from({ length: 64 }, (_, i) => ex(2 + ((i * 13) % 31), 1000 * (i + 1)));
   const all = [...batches(exs, { batchSize: 8, maxLength: 64, packing: false, seed: 1, padTokenId: 9 })];
-  assert.equal(all.reduce((s, b) => s + b.batch, 0), 64);
+  assert.equal(
+    all.reduce((s, b) => s + b.batch, 0),
+    64,
+  );
   let padded = 0;
   let cells = 0;
   for (const b of all) {
     for (const r of rows(b)) {
       const n = r.ids.findIndex((x, i) => i > 0 && x === 9);
       const len = n < 0 ? b.seq : n;
-      assert.deepEqual(r.pos.slice(0, len), Array.from({ length: len }, (_, i) => i));
+      assert.deepEqual(
+        r.pos.slice(0, len),
+        Array.from({ length: len }, (_, i) => i),
+      );
       assert.ok(r.labels.slice(len).every((x) => x === IGNORE_INDEX));
       padded += b.seq - len;
     }

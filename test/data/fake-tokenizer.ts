@@ -64,7 +64,7 @@ export class FakeTokenizer implements DataTokenizer {
       specialMask.push(true);
     }
     const sorted = [...this.specials].sort((a, b) => b.length - a.length);
-    for (let i = 0; i < text.length; ) {
+    for (let i = 0; i < text.length;) {
       const sp = sorted.find((s) => text.startsWith(s, i));
       if (sp) {
         ids.push(this.tokenToId(sp)!);
@@ -81,7 +81,11 @@ export class FakeTokenizer implements DataTokenizer {
     return { ids, offsets, specialMask };
   }
   decode(ids: number[], opts: { skipSpecialTokens?: boolean } = {}): string {
-    return ids.map((id) => (id >= SPECIAL_BASE ? (opts.skipSpecialTokens ? '' : this.specials[id - SPECIAL_BASE]) : String.fromCharCode(id))).join('');
+    return ids
+      .map((id) =>
+        id >= SPECIAL_BASE ? (opts.skipSpecialTokens ? '' : this.specials[id - SPECIAL_BASE]) : String.fromCharCode(id),
+      )
+      .join('');
   }
   tokenToId(token: string): number | null {
     const i = this.specials.indexOf(token);
@@ -89,9 +93,12 @@ export class FakeTokenizer implements DataTokenizer {
     return token.length === 1 ? token.charCodeAt(0) : null;
   }
   idToToken(id: number): string | null {
-    return id >= SPECIAL_BASE ? this.specials[id - SPECIAL_BASE] ?? null : String.fromCharCode(id);
+    return id >= SPECIAL_BASE ? (this.specials[id - SPECIAL_BASE] ?? null) : String.fromCharCode(id);
   }
-  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; tools?: unknown[]; extra?: Record<string, unknown> } = {}): string {
+  applyChatTemplate(
+    messages: ChatMessage[],
+    opts: { addGenerationPrompt?: boolean; tools?: unknown[]; extra?: Record<string, unknown> } = {},
+  ): string {
     if (!this.compiled) throw new Error('no chat template');
     return this.compiled.render({
       messages,
@@ -106,5 +113,11 @@ export class FakeTokenizer implements DataTokenizer {
 
 /** ChatML on the fake tokenizer (eos = <|im_end|>, pad = <|endoftext|>, no BOS). */
 export function fakeChatml(): FakeTokenizer {
-  return new FakeTokenizer({ bos: null, eos: '<|im_end|>', pad: '<|endoftext|>', specials: ['<|im_start|>'], template: readTemplate('chatml') });
+  return new FakeTokenizer({
+    bos: null,
+    eos: '<|im_end|>',
+    pad: '<|endoftext|>',
+    specials: ['<|im_start|>'],
+    template: readTemplate('chatml'),
+  });
 }

@@ -22,16 +22,30 @@ test('conversational JSONL: messages kept, blank lines skipped, line numbers are
   const { records, report } = await loadRecords(join(FIX, 'conversations.jsonl'));
   assert.equal(report.format, 'conversational');
   assert.equal(records.length, 3);
-  assert.deepEqual(records.map((r) => r.source.line), [1, 2, 4]);
+  assert.deepEqual(
+    records.map((r) => r.source.line),
+    [1, 2, 4],
+  );
   const r0 = records[0]!;
   assert.equal(r0.kind, 'conversation');
-  assert.deepEqual(r0.kind === 'conversation' && r0.messages.map((m) => m.role), ['system', 'user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
+  assert.deepEqual(r0.kind === 'conversation' && r0.messages.map((m) => m.role), [
+    'system',
+    'user',
+    'assistant',
+    'user',
+    'assistant',
+    'user',
+    'assistant',
+  ]);
 });
 
 test('ShareGPT .json array: from/value mapped to roles, each item knows the line it starts on', async () => {
   const { records, report } = await loadRecords(join(FIX, 'sharegpt.json'));
   assert.equal(report.format, 'sharegpt');
-  assert.deepEqual(records.map((r) => r.source.line), [2, 10]);
+  assert.deepEqual(
+    records.map((r) => r.source.line),
+    [2, 10],
+  );
   const r = records[1]!;
   assert.ok(r.kind === 'conversation');
   assert.deepEqual(r.messages, [
@@ -41,7 +55,12 @@ test('ShareGPT .json array: from/value mapped to roles, each item knows the line
 });
 
 test('a .json array split across stream chunks parses item by item', async () => {
-  const items = Array.from({ length: 300 }, (_, i) => ({ messages: [{ role: 'user', content: `q${i} ${'x'.repeat(200)} "}]` }, { role: 'assistant', content: `a${i}` }] }));
+  const items = Array.from({ length: 300 }, (_, i) => ({
+    messages: [
+      { role: 'user', content: `q${i} ${'x'.repeat(200)} "}]` },
+      { role: 'assistant', content: `a${i}` },
+    ],
+  }));
   const p = tmp('big.json', JSON.stringify(items, null, 1));
   const { records } = await loadRecords(p);
   assert.equal(records.length, 300);
@@ -57,7 +76,10 @@ test('Alpaca instruction/input/output and instruction/response become user/assis
     { role: 'user', content: 'Translate to German.\n\nGood morning' },
     { role: 'assistant', content: 'Guten Morgen' },
   ]);
-  assert.deepEqual(records[1]!.kind === 'conversation' && records[1]!.messages[1], { role: 'assistant', content: 'Joyful' });
+  assert.deepEqual(records[1]!.kind === 'conversation' && records[1]!.messages[1], {
+    role: 'assistant',
+    content: 'Joyful',
+  });
 });
 
 test('prompt-completion as strings and as message lists', async () => {
@@ -70,7 +92,12 @@ test('prompt-completion as strings and as message lists', async () => {
 test('text with a configurable field; field-map renames keys (gsm8k question/answer)', async () => {
   const t = normalizeRecord({ body: 'abc' }, 'auto', { file: 'f', line: 1 }, { textField: 'body' });
   assert.equal(t.format, 'text');
-  const g = normalizeRecord({ question: 'q?', answer: 'a.' }, 'auto', { file: 'f', line: 1 }, { fieldMap: { question: 'instruction', answer: 'output' } });
+  const g = normalizeRecord(
+    { question: 'q?', answer: 'a.' },
+    'auto',
+    { file: 'f', line: 1 },
+    { fieldMap: { question: 'instruction', answer: 'output' } },
+  );
   assert.equal(g.format, 'instruction');
 });
 
@@ -110,11 +137,36 @@ test('malformed records: each error names file:line, the field and the reason', 
 
 test('ShareGPT errors use ShareGPT field names; unknown speakers are errors', () => {
   const src = { file: 'd.json', line: 3 };
-  assert.throws(() => normalizeRecord({ conversations: [{ from: 'alien', value: 'x' }] }, 'auto', src), (e: BadRecordError) => e.reason === 'unknown-role' && e.field === 'conversations[0].from');
-  assert.throws(() => normalizeRecord({ conversations: [{ from: 'human', value: 'x' }, { from: 'gpt', value: 7 }] }, 'auto', src), (e: BadRecordError) => e.reason === 'non-string-content' && e.field === 'conversations[1].value');
-  assert.throws(() => normalizeRecord({ prompt: 'p', completion: ['x'] }, 'auto', src), (e: BadRecordError) => e.reason === 'non-string-content');
-  assert.throws(() => normalizeRecord({ instruction: 'i', output: '' }, 'auto', src), (e: BadRecordError) => e.reason === 'empty-assistant-turn' && e.field === 'output');
-  assert.throws(() => normalizeRecord({ messages: [{ role: 'user', content: 'x' }] }, 'auto', src), (e: BadRecordError) => e.reason === 'no-assistant-turn');
+  assert.throws(
+    () => normalizeRecord({ conversations: [{ from: 'alien', value: 'x' }] }, 'auto', src),
+    (e: BadRecordError) => e.reason === 'unknown-role' && e.field === 'conversations[0].from',
+  );
+  assert.throws(
+    () =>
+      normalizeRecord(
+        {
+          conversations: [
+            { from: 'human', value: 'x' },
+            { from: 'gpt', value: 7 },
+          ],
+        },
+        'auto',
+        src,
+      ),
+    (e: BadRecordError) => e.reason === 'non-string-content' && e.field === 'conversations[1].value',
+  );
+  assert.throws(
+    () => normalizeRecord({ prompt: 'p', completion: ['x'] }, 'auto', src),
+    (e: BadRecordError) => e.reason === 'non-string-content',
+  );
+  assert.throws(
+    () => normalizeRecord({ instruction: 'i', output: '' }, 'auto', src),
+    (e: BadRecordError) => e.reason === 'empty-assistant-turn' && e.field === 'output',
+  );
+  assert.throws(
+    () => normalizeRecord({ messages: [{ role: 'user', content: 'x' }] }, 'auto', src),
+    (e: BadRecordError) => e.reason === 'no-assistant-turn',
+  );
 });
 
 test("onBadRecord 'skip' counts every skipped record by reason; 'error' stops at the first", async () => {
@@ -137,7 +189,10 @@ test("onBadRecord 'skip' counts every skipped record by reason; 'error' stops at
 });
 
 test("later records are validated against the dataset's format (the first record's)", async () => {
-  await assert.rejects(loadRecords(join(FIX, 'text.jsonl')), (e: BadRecordError) => e.reason === 'missing-field' && e.field === 'text' && e.source.line === 2);
+  await assert.rejects(
+    loadRecords(join(FIX, 'text.jsonl')),
+    (e: BadRecordError) => e.reason === 'missing-field' && e.field === 'text' && e.source.line === 2,
+  );
 });
 
 test('a folder loads every .jsonl/.json file in sorted order', async () => {
@@ -147,7 +202,10 @@ test('a folder loads every .jsonl/.json file in sorted order', async () => {
   writeFileSync(join(dir, 'sub', 'a.jsonl'), '{"text": "a"}\n');
   writeFileSync(join(dir, 'notes.txt'), 'ignored');
   const { records, report } = await loadRecords(dir);
-  assert.deepEqual(records.map((r) => (r.kind === 'text' ? r.text : '')), ['b', 'a']);
+  assert.deepEqual(
+    records.map((r) => (r.kind === 'text' ? r.text : '')),
+    ['b', 'a'],
+  );
   assert.equal(report.files.length, 2);
 });
 
@@ -157,11 +215,17 @@ test('seeded shuffle and splits are reproducible; eval gets round(n*ratio)', asy
   const c = shuffleInPlace([...Array(20).keys()], 8);
   assert.deepEqual(a, b);
   assert.notDeepEqual(a, c);
-  assert.deepEqual([...a].sort((x, y) => x - y), [...Array(20).keys()]);
+  assert.deepEqual(
+    [...a].sort((x, y) => x - y),
+    [...Array(20).keys()],
+  );
   const s = splitTrainEval([...Array(20).keys()], { evalRatio: 0.25, seed: 1 });
   assert.equal(s.eval.length, 5);
   assert.equal(s.train.length, 15);
-  assert.deepEqual([...s.train, ...s.eval].sort((x, y) => x - y), [...Array(20).keys()]);
+  assert.deepEqual(
+    [...s.train, ...s.eval].sort((x, y) => x - y),
+    [...Array(20).keys()],
+  );
   assert.throws(() => splitTrainEval([1, 2], { evalRatio: 1 }), /eval ratio/);
   const ds = await loadDataset({ train: join(FIX, 'conversations.jsonl'), eval: join(FIX, 'alpaca.jsonl') });
   assert.equal(ds.train.length, 3);

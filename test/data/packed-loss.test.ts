@@ -24,7 +24,13 @@ test('packed batches give the same summed loss as each example alone (fp32)', as
   const { records } = await loadRecords(join(FIX, 'conversations.jsonl'));
   const more = (await loadRecords(join(FIX, 'sharegpt.json'))).records;
   const { examples } = prepareRecords(tok, [...records, ...more], { maxLength: 256 });
-  const sumLoss = (b: { batch: number; seq: number; inputIds: Int32Array; labels: Int32Array; positionIds: Int32Array }) =>
+  const sumLoss = (b: {
+    batch: number;
+    seq: number;
+    inputIds: Int32Array;
+    labels: Int32Array;
+    positionIds: Int32Array;
+  }) =>
     noGrad(() => {
       const l = model.loss(b, { normalizer: 1 });
       const v = l.value.toF32()[0]!;
@@ -42,7 +48,13 @@ test('packed batches give the same summed loss as each example alone (fp32)', as
   let packed = 0;
   let packedTargets = 0;
   let rows = 0;
-  for (const b of batches(examples, { batchSize: 2, maxLength, packing: true, seed: 1, padTokenId: tok.padTokenId ?? 0 })) {
+  for (const b of batches(examples, {
+    batchSize: 2,
+    maxLength,
+    packing: true,
+    seed: 1,
+    padTokenId: tok.padTokenId ?? 0,
+  })) {
     const r = sumLoss(b);
     assert.equal(r.n, b.numTrainedTokens);
     packed += r.v;

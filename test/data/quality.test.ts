@@ -4,29 +4,38 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scorePair, scoreRecord, encodingIssues, pythonWordCount, SEED_QUALITY_CONFIG } from '../../src/data/quality.js';
+import {
+  scorePair,
+  scoreRecord,
+  encodingIssues,
+  pythonWordCount,
+  SEED_QUALITY_CONFIG,
+} from '../../src/data/quality.js';
 import { findDuplicates, minHashSignature, estimatedJaccard } from '../../src/data/dedup.js';
 import { scoreDataset, filterDataset } from '../../src/data/filter.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'data');
 
-test('the default scorer is the seed\'s score_sft_example: weights and threshold pinned', () => {
-  assert.deepEqual({ ...SEED_QUALITY_CONFIG }, {
-    minResponseWords: 5,
-    shortPenalty: 0.5,
-    verboseRatio: 50,
-    verbosePenalty: 0.2,
-    sycophanticOpeners: ['Sure!', 'Certainly!', 'Of course!', 'Great question!'],
-    sycophancyPenalty: 0.3,
-    hallucinationMarkers: ['[CITATION NEEDED]'],
-    hedgePhrases: ['I believe'],
-    hedgeWindow: 50,
-    hallucinationPenalty: 0.1,
-    threshold: 0.7,
-  });
+test("the default scorer is the seed's score_sft_example: weights and threshold pinned", () => {
+  assert.deepEqual(
+    { ...SEED_QUALITY_CONFIG },
+    {
+      minResponseWords: 5,
+      shortPenalty: 0.5,
+      verboseRatio: 50,
+      verbosePenalty: 0.2,
+      sycophanticOpeners: ['Sure!', 'Certainly!', 'Of course!', 'Great question!'],
+      sycophancyPenalty: 0.3,
+      hallucinationMarkers: ['[CITATION NEEDED]'],
+      hedgePhrases: ['I believe'],
+      hedgeWindow: 50,
+      hallucinationPenalty: 0.1,
+      threshold: 0.7,
+    },
+  );
 });
 
-test('scores equal the seed\'s Python function on pinned cases (values computed with CPython)', () => {
+test("scores equal the seed's Python function on pinned cases (values computed with CPython)", () => {
   const w = (n: number) => Array(n).fill('w').join(' ');
   // [instruction, response, score from the seed's score_sft_example]
   const cases: [string, string, number][] = [
@@ -61,7 +70,7 @@ test('conversations: each assistant turn is scored against the user turn before 
     source: { file: 'f', line: 1 },
     messages: [
       { role: 'user', content: 'Tell me about the Moon.' },
-      { role: 'assistant', content: 'The Moon is Earth\'s only natural satellite.' },
+      { role: 'assistant', content: "The Moon is Earth's only natural satellite." },
       { role: 'user', content: 'Thanks' },
       { role: 'assistant', content: 'Sure! Anytime.' },
     ],
@@ -71,7 +80,14 @@ test('conversations: each assistant turn is scored against the user turn before 
   assert.deepEqual(r.reasons.sort(), ['response-too-short', 'sycophantic-opener']);
   // Alpaca rows are scored on their own instruction field (without input), exactly like the seed.
   const raw = { instruction: 'Q', input: 'a b c d e f g h', output: 'one two three four five six' };
-  const asConv = { kind: 'conversation' as const, source: rec.source, messages: [{ role: 'user', content: 'Q\n\na b c d e f g h' }, { role: 'assistant', content: raw.output }] };
+  const asConv = {
+    kind: 'conversation' as const,
+    source: rec.source,
+    messages: [
+      { role: 'user', content: 'Q\n\na b c d e f g h' },
+      { role: 'assistant', content: raw.output },
+    ],
+  };
   assert.equal(scoreRecord(asConv, raw).score, scorePair('Q', raw.output).score);
 });
 
@@ -84,8 +100,14 @@ test('encoding problems: replacement characters, mojibake, control characters, l
 });
 
 test('duplicates: exact after normalisation, near by MinHash, distinct texts untouched', () => {
-  const base = 'the quick brown fox jumps over the lazy dog while the cat sleeps on the warm windowsill all afternoon long and the children play in the garden until the sun goes down behind the hills near the old farm';
-  const texts = [base, '  The QUICK brown fox jumps over the lazy dog while the cat sleeps on the warm windowsill all afternoon long and the children play in the garden until the sun goes down behind the hills near the old farm ', base.replace('old farm', 'old barn'), 'an entirely different sentence about databases and indexes and query plans'];
+  const base =
+    'the quick brown fox jumps over the lazy dog while the cat sleeps on the warm windowsill all afternoon long and the children play in the garden until the sun goes down behind the hills near the old farm';
+  const texts = [
+    base,
+    '  The QUICK brown fox jumps over the lazy dog while the cat sleeps on the warm windowsill all afternoon long and the children play in the garden until the sun goes down behind the hills near the old farm ',
+    base.replace('old farm', 'old barn'),
+    'an entirely different sentence about databases and indexes and query plans',
+  ];
   const d = findDuplicates(texts);
   assert.equal(d[0], null);
   assert.deepEqual(d[1], { of: 0, kind: 'exact', similarity: 1 });
@@ -98,16 +120,32 @@ test('duplicates: exact after normalisation, near by MinHash, distinct texts unt
 
 test('score + filter on a fixture: kept records written verbatim, every drop reported with reasons', async () => {
   const scored = await scoreDataset(join(FIX, 'quality.jsonl'));
-  assert.deepEqual(scored.scores.map((s) => s.score), [1, 0.2, 0.7, 1, 0.9, 1, 1, 1]);
+  assert.deepEqual(
+    scored.scores.map((s) => s.score),
+    [1, 0.2, 0.7, 1, 0.9, 1, 1, 1],
+  );
   const out = join(mkdtempSync(join(tmpdir(), 'sftkit-filter-')), 'kept.jsonl');
   const report = await filterDataset(scored, out, { threshold: 0.7 });
-  const kept = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const kept = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(report.total, 8);
   assert.equal(report.kept, 4);
-  assert.deepEqual(kept.map((k) => k.response.slice(0, 12)), ['Water boils ', 'Certainly! P', 'I believe it', 'Strawberries']);
+  assert.deepEqual(
+    kept.map((k) => k.response.slice(0, 12)),
+    ['Water boils ', 'Certainly! P', 'I believe it', 'Strawberries'],
+  );
   assert.deepEqual(report.droppedBy, { 'low-score': 1, 'exact-duplicate': 1, encoding: 1, 'near-duplicate': 1 });
-  assert.deepEqual(report.drops.map((d) => d.line), [2, 4, 6, 8]);
+  assert.deepEqual(
+    report.drops.map((d) => d.line),
+    [2, 4, 6, 8],
+  );
   assert.match(report.drops[1]!.reasons[0]!, /exact-duplicate of .*quality\.jsonl:1/);
-  const strict = await filterDataset(scored, out, { threshold: 0.95, dropDuplicates: false, dropEncodingIssues: false });
+  const strict = await filterDataset(scored, out, {
+    threshold: 0.95,
+    dropDuplicates: false,
+    dropEncodingIssues: false,
+  });
   assert.equal(strict.kept, 5);
 });

@@ -3,8 +3,21 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AdamW, add, backward, clearTape, clipGradNorm, dropout, linear, lmHeadCrossEntropy, mulScalar, noGrad, poolStats,
-  referenceBackend, setBackend, swiglu, Tensor,
+  AdamW,
+  add,
+  backward,
+  clearTape,
+  clipGradNorm,
+  dropout,
+  linear,
+  lmHeadCrossEntropy,
+  mulScalar,
+  noGrad,
+  poolStats,
+  referenceBackend,
+  setBackend,
+  swiglu,
+  Tensor,
 } from '../../src/engine/index.js';
 import { f32ToBf16Bits, bf16BitsToF32 } from '../../src/engine/reference-backend.js';
 import { tapeLength } from '../../src/engine/tape.js';
@@ -16,21 +29,29 @@ function sum(t: Tensor): Tensor {
   // Σ t via a linear with a ones row: keeps the test on public ops
   const ones = Tensor.from(new Float32Array(t.shape[t.shape.length - 1]!).fill(1), [1, t.shape[t.shape.length - 1]!]);
   const rowSums = linear(t, ones);
-  return linear(rowSums.reshape([1, rowSums.numel]), Tensor.from(new Float32Array(rowSums.numel).fill(1), [1, rowSums.numel])).reshape([]);
+  return linear(
+    rowSums.reshape([1, rowSums.numel]),
+    Tensor.from(new Float32Array(rowSums.numel).fill(1), [1, rowSums.numel]),
+  ).reshape([]);
 }
 
 function near(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5, what = ''): void {
   assert.equal(a.length, b.length);
-  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= tol * (1 + Math.abs(b[i]!)), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+  for (let i = 0; i < a.length; i++)
+    assert.ok(Math.abs(a[i]! - b[i]!) <= tol * (1 + Math.abs(b[i]!)), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
 }
 
 test('gradients accumulate into leaves across backward calls until zeroGrad', () => {
   const r = rng(1);
-  const x = param([4, 3], r), w = param([2, 3], r);
+  const x = param([4, 3], r),
+    w = param([2, 3], r);
   backward(sum(linear(x, w)));
   const once = Float32Array.from(w.grad!);
   backward(sum(linear(x, w)));
-  near(w.grad!, once.map((g) => 2 * g));
+  near(
+    w.grad!,
+    once.map((g) => 2 * g),
+  );
   w.zeroGrad();
   assert.ok(w.grad!.every((g) => g === 0));
   // d(Σ x·wᵀ)/dw[j, :] = Σ_rows x
@@ -40,14 +61,19 @@ test('gradients accumulate into leaves across backward calls until zeroGrad', ()
 
 test('micro-batch accumulation through lmHeadCrossEntropy equals one big batch; seeds scale', () => {
   const r = rng(2);
-  const h = param([6, 4], r), w = param([9, 4], r);
+  const h = param([6, 4], r),
+    w = param([9, 4], r);
   const targets = Int32Array.from([1, 8, -100, 3, 0, 5]);
   backward(lmHeadCrossEntropy(h, w, targets, { normalizer: 5, rowsPerChunk: 4 }));
-  const fullW = Float32Array.from(w.grad!), fullH = Float32Array.from(h.grad!);
+  const fullW = Float32Array.from(w.grad!),
+    fullH = Float32Array.from(h.grad!);
   h.grad = null;
   w.grad = null;
   // two micro-batches of 3 rows; each normalised by the whole batch's 5 targets
-  for (const [a, b] of [[0, 3], [3, 6]] as const) {
+  for (const [a, b] of [
+    [0, 3],
+    [3, 6],
+  ] as const) {
     const part = Tensor.from((h.data as Float32Array).slice(a * 4, b * 4), [b - a, 4]);
     part.requiresGrad = true;
     backward(lmHeadCrossEntropy(part, w, targets.subarray(a, b), { normalizer: 5, rowsPerChunk: 2 }));
@@ -55,13 +81,24 @@ test('micro-batch accumulation through lmHeadCrossEntropy equals one big batch; 
   near(w.grad!, fullW, 1e-5, 'dW');
   w.grad = null;
   backward(lmHeadCrossEntropy(h, w, targets, { normalizer: 5 }), Float32Array.of(0.5));
-  near(w.grad!, fullW.map((g) => g / 2), 1e-5, 'seeded dW');
-  near(h.grad!, fullH.map((g) => g * 0.5), 1e-5, 'seeded dH');
+  near(
+    w.grad!,
+    fullW.map((g) => g / 2),
+    1e-5,
+    'seeded dW',
+  );
+  near(
+    h.grad!,
+    fullH.map((g) => g * 0.5),
+    1e-5,
+    'seeded dH',
+  );
 });
 
-test('noGrad records nothing and its outputs are the caller\'s', () => {
+test("noGrad records nothing and its outputs are the caller's", () => {
   const r = rng(3);
-  const x = param([2, 3], r), w = param([2, 3], r);
+  const x = param([2, 3], r),
+    w = param([2, 3], r);
   const y = noGrad(() => linear(x, w));
   assert.equal(tapeLength(), 0);
   assert.equal(y.node, null);
@@ -98,7 +135,10 @@ test('reshape is a view (shared storage) and passes gradients', () => {
   backward(sum(linear(v, w)));
   // dΣ/dx[i] = w[i mod 4]
   const wd = w.data as Float32Array;
-  near(x.grad!, Array.from({ length: 12 }, (_, i) => wd[i % 4]!));
+  near(
+    x.grad!,
+    Array.from({ length: 12 }, (_, i) => wd[i % 4]!),
+  );
   assert.equal(x.disposed, false, 'the parameter survives the disposal of its view');
   assert.equal(v.disposed, true);
 });
@@ -128,14 +168,19 @@ test('bf16 weights stay frozen: dX flows through the widened weight, no weight g
   backward(sum(linear(x, w, null, { compute: 'f32' })));
   assert.equal(w.grad, null);
   const wWide = Array.from(bits, bf16BitsToF32);
-  near(x.grad!, Array.from({ length: 12 }, (_, i) => wWide[i % 3]! + wWide[3 + (i % 3)]!));
+  near(
+    x.grad!,
+    Array.from({ length: 12 }, (_, i) => wWide[i % 3]! + wWide[3 + (i % 3)]!),
+  );
   assert.throws(() => new AdamW([w]), /only f32/);
 });
 
-test('backward disposes the step\'s intermediates (not the loss, nor kept tensors); clearTape too', () => {
+test("backward disposes the step's intermediates (not the loss, nor kept tensors); clearTape too", () => {
   const r = rng(6);
   const x = Tensor.from(randn(64 * 32, r), [64, 32]);
-  const w1 = param([64, 32], r, 0.2), w2 = param([64, 32], r, 0.2), head = param([50, 64], r, 0.2);
+  const w1 = param([64, 32], r, 0.2),
+    w2 = param([64, 32], r, 0.2),
+    head = param([50, 64], r, 0.2);
   const targets = Int32Array.from({ length: 64 }, (_, i) => (i % 7 === 0 ? -100 : i % 50));
   const step = (keep: boolean) => {
     const h = linear(x, w1);
@@ -169,7 +214,8 @@ test('dropout: distinct masks per call within a step, the same masks when a step
   const x = Tensor.from(new Float32Array(64).fill(1), [64]);
   x.requiresGrad = true;
   const run = () => {
-    const a = dropout(x, 0.5, 9), b = dropout(x, 0.5, 9);
+    const a = dropout(x, 0.5, 9),
+      b = dropout(x, 0.5, 9);
     const out = [a.toF32(), b.toF32()];
     clearTape();
     return out;
@@ -188,7 +234,8 @@ test('AdamW: matches the backend kernel, excludes no-decay params, state round-t
   const r = rng(7);
   const mk = () => {
     const rr = rng(8);
-    const a = param([5], rr), b = param([3], rr);
+    const a = param([5], rr),
+      b = param([3], rr);
     return [a, b] as const;
   };
   const grads = [randn(5, r), randn(3, r), randn(5, r), randn(3, r)];
@@ -199,15 +246,33 @@ test('AdamW: matches the backend kernel, excludes no-decay params, state round-t
   opt.step();
   // by hand with the reference kernel
   const [ea, eb] = mk();
-  const m = [new Float32Array(5), new Float32Array(3)], v = [new Float32Array(5), new Float32Array(3)];
-  referenceBackend.adamw(ea.data as Float32Array, grads[0]!, m[0]!, v[0]!, { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.5, step: 1 });
-  referenceBackend.adamw(eb.data as Float32Array, grads[1]!, m[1]!, v[1]!, { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: 1 });
+  const m = [new Float32Array(5), new Float32Array(3)],
+    v = [new Float32Array(5), new Float32Array(3)];
+  referenceBackend.adamw(ea.data as Float32Array, grads[0]!, m[0]!, v[0]!, {
+    lr: 0.1,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0.5,
+    step: 1,
+  });
+  referenceBackend.adamw(eb.data as Float32Array, grads[1]!, m[1]!, v[1]!, {
+    lr: 0.1,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0,
+    step: 1,
+  });
   assert.deepEqual(a.data, ea.data);
   assert.deepEqual(b.data, eb.data);
   // save, step, restore into a fresh optimizer over copies, step again: identical
   const saved = opt.state();
   const snapshot = { steps: saved.steps, m: saved.m.map((x) => x.slice()), v: saved.v.map((x) => x.slice()) };
-  const [c, d] = [Tensor.from((a.data as Float32Array).slice(), [5]), Tensor.from((b.data as Float32Array).slice(), [3])];
+  const [c, d] = [
+    Tensor.from((a.data as Float32Array).slice(), [5]),
+    Tensor.from((b.data as Float32Array).slice(), [3]),
+  ];
   a.grad = Float32Array.from(grads[2]!);
   b.grad = Float32Array.from(grads[3]!);
   opt.step(0.05);
@@ -224,7 +289,8 @@ test('AdamW: matches the backend kernel, excludes no-decay params, state round-t
 });
 
 test('clipGradNorm returns the pre-clip norm and scales only when above the limit', () => {
-  const a = Tensor.from(new Float32Array(2), [2]), b = Tensor.from(new Float32Array(1), [1]);
+  const a = Tensor.from(new Float32Array(2), [2]),
+    b = Tensor.from(new Float32Array(1), [1]);
   a.grad = Float32Array.of(3, 0);
   b.grad = Float32Array.of(4);
   assert.equal(clipGradNorm([a, b], 10), 5);
@@ -235,7 +301,8 @@ test('clipGradNorm returns the pre-clip norm and scales only when above the limi
 
 test('shape and dtype errors name the op', () => {
   const r = rng(9);
-  const x = param([2, 3], r), w = param([4, 5], r);
+  const x = param([2, 3], r),
+    w = param([4, 5], r);
   assert.throws(() => linear(x, w), /linear: x \[2, 3\] does not match w \[4, 5\]/);
   assert.throws(() => add(x, w), /add: shapes/);
   assert.throws(() => mulScalar(Tensor.zeros([2], 'i32'), 2), /mulScalar: x must be f32/);

@@ -9,7 +9,11 @@ import { SplitMix64 } from '../../src/util/random.js';
 function randomTensor(shape: number[], seed: number, requiresGrad = false): Tensor {
   const rng = new SplitMix64(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  const t = Tensor.from(Float32Array.from({ length: n }, () => rng.nextU32() / 2 ** 32 - 0.5), shape, 'f32');
+  const t = Tensor.from(
+    Float32Array.from({ length: n }, () => rng.nextU32() / 2 ** 32 - 0.5),
+    shape,
+    'f32',
+  );
   t.requiresGrad = requiresGrad;
   return t;
 }
@@ -56,7 +60,8 @@ test('checkpoint: parameters without an input that needs grad still get gradient
   const y = checkpoint((t) => linear(t, w), x);
   backward(y, new Float32Array(y.numel).fill(1));
   const expected = new Float32Array(64);
-  for (let o = 0; o < 8; o++) for (let i = 0; i < 8; i++) for (let n = 0; n < 4; n++) expected[o * 8 + i]! += x.data[n * 8 + i]!;
+  for (let o = 0; o < 8; o++)
+    for (let i = 0; i < 8; i++) for (let n = 0; n < 4; n++) expected[o * 8 + i]! += x.data[n * 8 + i]!;
   w.grad!.forEach((g, i) => assert.ok(Math.abs(g - expected[i]!) < 1e-5));
   assert.equal(x.grad, null);
   const z = noGrad(() => checkpoint((t) => linear(t, w), x));

@@ -31,12 +31,12 @@ function randomF32(n: number, seed: number): Float32Array {
 
 // Scalar reference conversions (the spec the native code must match bit for bit).
 function refF32ToBf16(x: number): number {
-  const bits = new Uint32Array(new Float32Array([x]).buffer)[0];
+  const bits = new Uint32Array(new Float32Array([x]).buffer)[0]!;
   if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x40) & 0xffff;
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 function refBf16ToF32(h: number): number {
-  return new Float32Array(new Uint32Array([h << 16]).buffer)[0];
+  return new Float32Array(new Uint32Array([h << 16]).buffer)[0]!;
 }
 const toBf16 = (x: Float32Array) => Uint16Array.from(x, refF32ToBf16);
 const widen = (h: Uint16Array) => Float32Array.from(h, refBf16ToF32);
@@ -56,13 +56,15 @@ interface RefCase {
 
 /** float64 op(A)·op(B) and Σ|a·b| per element (for the error bound). */
 function reference(r: RefCase): { c: Float64Array; mag: Float64Array } {
-  const c = new Float64Array(r.m * r.n), mag = new Float64Array(r.m * r.n);
+  const c = new Float64Array(r.m * r.n),
+    mag = new Float64Array(r.m * r.n);
   for (let i = 0; i < r.m; i++) {
     for (let j = 0; j < r.n; j++) {
-      let s = 0, g = 0;
+      let s = 0,
+        g = 0;
       for (let p = 0; p < r.k; p++) {
-        const av = r.transA ? r.a[p * r.lda + i] : r.a[i * r.lda + p];
-        const bv = r.transB ? r.b[j * r.ldb + p] : r.b[p * r.ldb + j];
+        const av = r.transA ? r.a[p * r.lda + i]! : r.a[i * r.lda + p]!;
+        const bv = r.transB ? r.b[j * r.ldb + p]! : r.b[p * r.ldb + j]!;
         s += av * bv;
         g += Math.abs(av * bv);
       }
@@ -73,14 +75,24 @@ function reference(r: RefCase): { c: Float64Array; mag: Float64Array } {
   return { c, mag };
 }
 
-function assertClose(got: Float32Array, ldc: number, want: Float64Array, mag: Float64Array, m: number, n: number, k: number,
-  alpha: number, base: Float32Array | null, label: string): void {
+function assertClose(
+  got: Float32Array,
+  ldc: number,
+  want: Float64Array,
+  mag: Float64Array,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  base: Float32Array | null,
+  label: string,
+): void {
   const unit = 2 * (k + 2) * 2 ** -24;
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
-      const expect = alpha * want[i * n + j] + (base ? base[i * ldc + j] : 0);
-      const tol = unit * (Math.abs(alpha) * mag[i * n + j] + (base ? Math.abs(base[i * ldc + j]) : 0)) + 1e-30;
-      const g = got[i * ldc + j];
+      const expect = alpha * want[i * n + j]! + (base ? base[i * ldc + j]! : 0);
+      const tol = unit * (Math.abs(alpha) * mag[i * n + j]! + (base ? Math.abs(base[i * ldc + j]!) : 0)) + 1e-30;
+      const g = got[i * ldc + j]!;
       if (!(Math.abs(g - expect) <= tol)) {
         assert.fail(`${label}: C[${i},${j}] = ${g}, expected ${expect} (tolerance ${tol.toExponential(2)})`);
       }
@@ -89,10 +101,23 @@ function assertClose(got: Float32Array, ldc: number, want: Float64Array, mag: Fl
 }
 
 const SHAPES: [number, number, number][] = [
-  [1, 1, 1], [7, 63, 65], [65, 129, 7], [129, 7, 63], [63, 65, 129], [1, 300, 33], [300, 17, 1], [33, 64, 300],
-  [2, 2100, 3], [700, 3, 5], // several column panels (NC) and row blocks (MC)
+  [1, 1, 1],
+  [7, 63, 65],
+  [65, 129, 7],
+  [129, 7, 63],
+  [63, 65, 129],
+  [1, 300, 33],
+  [300, 17, 1],
+  [33, 64, 300],
+  [2, 2100, 3],
+  [700, 3, 5], // several column panels (NC) and row blocks (MC)
 ];
-const LAYOUTS: [boolean, boolean][] = [[false, false], [false, true], [true, false], [true, true]];
+const LAYOUTS: [boolean, boolean][] = [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+];
 
 test('gemm matches the float64 reference: layouts x compute x ISA x odd shapes x accumulate', () => {
   let seed = 1;
@@ -102,22 +127,40 @@ test('gemm matches the float64 reference: layouts x compute x ISA x odd shapes x
         for (const accumulate of [false, true]) {
           // Padded leading dimensions on odd cases exercise lda/ldb/ldc.
           const pad = (m + n + k) % 2;
-          const lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad, ldc = n + pad;
-          const a = randomF32((transA ? k : m) * lda, seed++), b = randomF32((transB ? n : k) * ldb, seed++);
-          const ra = compute === 'bf16' ? roundBf16(a) : a, rb = compute === 'bf16' ? roundBf16(b) : b;
+          const lda = (transA ? m : k) + pad,
+            ldb = (transB ? k : n) + pad,
+            ldc = n + pad;
+          const a = randomF32((transA ? k : m) * lda, seed++),
+            b = randomF32((transB ? n : k) * ldb, seed++);
+          const ra = compute === 'bf16' ? roundBf16(a) : a,
+            rb = compute === 'bf16' ? roundBf16(b) : b;
           const { c: want, mag } = reference({ transA, transB, m, n, k, a: ra, b: rb, lda, ldb });
           const alpha = accumulate ? 0.5 : 1;
           const base = randomF32(m * ldc, seed++);
           forEachIsa((isa) => {
             const c = accumulate ? base.slice() : new Float32Array(m * ldc).fill(NaN);
             backend.gemm({ transA, transB, m, n, k, a, b, c, lda, ldb, ldc, accumulate, alpha, compute });
-            assertClose(c, ldc, want, mag, m, n, k, alpha, accumulate ? base : null,
-              `${isa} ${compute} trans=${+transA}${+transB} m=${m} n=${n} k=${k} acc=${accumulate}`);
+            assertClose(
+              c,
+              ldc,
+              want,
+              mag,
+              m,
+              n,
+              k,
+              alpha,
+              accumulate ? base : null,
+              `${isa} ${compute} trans=${+transA}${+transB} m=${m} n=${n} k=${k} acc=${accumulate}`,
+            );
             // Padding columns of C are never written.
-            for (let i = 0; i < m; i++) for (let j = n; j < ldc; j++) {
-              const v = c[i * ldc + j];
-              assert.ok(accumulate ? v === base[i * ldc + j] : Number.isNaN(v), `${isa}: C padding [${i},${j}] was written`);
-            }
+            for (let i = 0; i < m; i++)
+              for (let j = n; j < ldc; j++) {
+                const v = c[i * ldc + j];
+                assert.ok(
+                  accumulate ? v === base[i * ldc + j] : Number.isNaN(v),
+                  `${isa}: C padding [${i},${j}] was written`,
+                );
+              }
           });
         }
       }
@@ -127,7 +170,8 @@ test('gemm matches the float64 reference: layouts x compute x ISA x odd shapes x
 
 test('gemm takes bf16 operands (Uint16Array) in both compute modes, mixed with f32', () => {
   const [m, n, k] = [37, 70, 129];
-  const x = randomF32(m * k, 11), w = toBf16(randomF32(n * k, 12));
+  const x = randomF32(m * k, 11),
+    w = toBf16(randomF32(n * k, 12));
   const wf = widen(w);
   forEachIsa((isa) => {
     // x·Wᵀ: f32 activations, bf16 weight; the default compute is bf16 (x gets rounded).
@@ -155,16 +199,35 @@ test('few-row x·Wᵀ (the decode path: m <= 4, dot products over W rows) with f
     for (const k of [1, 15, 17, 65, 129]) {
       const n = 37;
       for (const transA of [false, true]) {
-        const a = randomF32(m * k, seed++), wf = randomF32(n * (k + 1), seed++), wh = toBf16(wf);
+        const a = randomF32(m * k, seed++),
+          wf = randomF32(n * (k + 1), seed++),
+          wh = toBf16(wf);
         const base = randomF32(m * n, seed++);
-        const cases: [string, Float32Array | Uint16Array, 'f32' | 'bf16'][] = [['f32 W', wf, 'f32'], ['bf16 W', wh, 'bf16'], ['bf16 W, f32 compute', wh, 'f32']];
+        const cases: [string, Float32Array | Uint16Array, 'f32' | 'bf16'][] = [
+          ['f32 W', wf, 'f32'],
+          ['bf16 W', wh, 'bf16'],
+          ['bf16 W, f32 compute', wh, 'f32'],
+        ];
         for (const [label, w, compute] of cases) {
           const wv = w instanceof Uint16Array ? widen(w) : w;
           const av = compute === 'bf16' ? roundBf16(a) : a;
           const r = reference({ transA, transB: true, m, n, k, a: av, b: wv, lda: transA ? m : k, ldb: k + 1 });
           forEachIsa((isa) => {
             const c = base.slice();
-            backend.gemm({ transA, transB: true, m, n, k, a, b: w, c, ldb: k + 1, compute, accumulate: true, alpha: -2 });
+            backend.gemm({
+              transA,
+              transB: true,
+              m,
+              n,
+              k,
+              a,
+              b: w,
+              c,
+              ldb: k + 1,
+              compute,
+              accumulate: true,
+              alpha: -2,
+            });
             assertClose(c, n, r.c, r.mag, m, n, k, -2, base, `${isa} ${label} m=${m} k=${k} transA=${transA}`);
           });
         }
@@ -187,8 +250,10 @@ test('bf16 compute rounds f32 operands (RNE) while f32 compute keeps them exact'
 
 test('strided batch, including a shared B (strideB 0), on 1 and 3 threads', () => {
   const [batch, m, n, k] = [5, 19, 33, 65];
-  const strideA = m * k + 3, strideC = m * n + 1;
-  const a = randomF32(batch * strideA, 21), b = randomF32(k * n, 22);
+  const strideA = m * k + 3,
+    strideC = m * n + 1;
+  const a = randomF32(batch * strideA, 21),
+    b = randomF32(k * n, 22);
   const threadsBefore = backend.threads();
   try {
     for (const threads of [1, 3]) {
@@ -196,12 +261,46 @@ test('strided batch, including a shared B (strideB 0), on 1 and 3 threads', () =
       forEachIsa((isa) => {
         for (const compute of ['f32', 'bf16'] as const) {
           const c = new Float32Array(batch * strideC);
-          backend.gemm({ transA: false, transB: false, m, n, k, a, b, c, batch, strideA, strideB: 0, strideC, compute });
+          backend.gemm({
+            transA: false,
+            transB: false,
+            m,
+            n,
+            k,
+            a,
+            b,
+            c,
+            batch,
+            strideA,
+            strideB: 0,
+            strideC,
+            compute,
+          });
           for (let bi = 0; bi < batch; bi++) {
             const ai = a.subarray(bi * strideA, bi * strideA + m * k);
-            const r = reference({ transA: false, transB: false, m, n, k, a: compute === 'bf16' ? roundBf16(ai) : ai,
-              b: compute === 'bf16' ? roundBf16(b) : b, lda: k, ldb: n });
-            assertClose(c.subarray(bi * strideC), n, r.c, r.mag, m, n, k, 1, null, `${isa} ${compute} threads=${threads} item ${bi}`);
+            const r = reference({
+              transA: false,
+              transB: false,
+              m,
+              n,
+              k,
+              a: compute === 'bf16' ? roundBf16(ai) : ai,
+              b: compute === 'bf16' ? roundBf16(b) : b,
+              lda: k,
+              ldb: n,
+            });
+            assertClose(
+              c.subarray(bi * strideC),
+              n,
+              r.c,
+              r.mag,
+              m,
+              n,
+              k,
+              1,
+              null,
+              `${isa} ${compute} threads=${threads} item ${bi}`,
+            );
           }
         }
       });
@@ -213,7 +312,8 @@ test('strided batch, including a shared B (strideB 0), on 1 and 3 threads', () =
 
 test('a large layer-shaped product is right on every thread count (exercises the thread grid and k blocking)', () => {
   const [m, n, k] = [70, 120, 1100];
-  const a = randomF32(m * k, 31), b = randomF32(n * k, 32);
+  const a = randomF32(m * k, 31),
+    b = randomF32(n * k, 32);
   const r = reference({ transA: false, transB: true, m, n, k, a, b, lda: k, ldb: k });
   const rb = reference({ transA: false, transB: true, m, n, k, a: roundBf16(a), b: roundBf16(b), lda: k, ldb: k });
   const threadsBefore = backend.threads();
@@ -240,16 +340,33 @@ test('tiny cache blocks (SFTKIT_GEMM_BLOCKS) make small products cross every k, 
     for (const threads of [1, 3]) {
       addon.setThreads(threads);
       let seed = 71;
-      for (const [m, n, k] of [[45, 150, 31], [5, 7, 13]] as const) {
+      for (const [m, n, k] of [
+        [45, 150, 31],
+        [5, 7, 13],
+      ] as const) {
         for (const [transA, transB] of LAYOUTS) {
-          const a = randomF32(m * k, seed++), b = randomF32(n * k, seed++), base = randomF32(m * n, seed++);
+          const a = randomF32(m * k, seed++),
+            b = randomF32(n * k, seed++),
+            base = randomF32(m * n, seed++);
           for (const compute of ['f32', 'bf16'] as const) {
-            const ra = compute === 'bf16' ? roundBf16(a) : a, rb = compute === 'bf16' ? roundBf16(b) : b;
+            const ra = compute === 'bf16' ? roundBf16(a) : a,
+              rb = compute === 'bf16' ? roundBf16(b) : b;
             const r = reference({ transA, transB, m, n, k, a: ra, b: rb, lda: transA ? m : k, ldb: transB ? k : n });
             forEachIsa((isa) => {
               const c = base.slice();
               backend.gemm({ transA, transB, m, n, k, a, b, c, compute, accumulate: true });
-              assertClose(c, n, r.c, r.mag, m, n, k, 1, base, `${isa} ${compute} blocks trans=${+transA}${+transB} threads=${threads}`);
+              assertClose(
+                c,
+                n,
+                r.c,
+                r.mag,
+                m,
+                n,
+                k,
+                1,
+                base,
+                `${isa} ${compute} blocks trans=${+transA}${+transB} threads=${threads}`,
+              );
             });
           }
         }
@@ -263,19 +380,47 @@ test('tiny cache blocks (SFTKIT_GEMM_BLOCKS) make small products cross every k, 
 
 test('k = 0 writes zeros (or leaves C when accumulating); m or n = 0 is a no-op', () => {
   const c = new Float32Array([1, 2, 3, 4]);
-  backend.gemm({ transA: false, transB: false, m: 2, n: 2, k: 0, a: new Float32Array(0), b: new Float32Array(0), c, accumulate: true });
+  backend.gemm({
+    transA: false,
+    transB: false,
+    m: 2,
+    n: 2,
+    k: 0,
+    a: new Float32Array(0),
+    b: new Float32Array(0),
+    c,
+    accumulate: true,
+  });
   assert.deepEqual([...c], [1, 2, 3, 4]);
   backend.gemm({ transA: false, transB: false, m: 2, n: 2, k: 0, a: new Float32Array(0), b: new Float32Array(0), c });
   assert.deepEqual([...c], [0, 0, 0, 0]);
-  backend.gemm({ transA: true, transB: true, m: 0, n: 3, k: 4, a: new Float32Array(0), b: new Float32Array(12), c: new Float32Array(0) });
+  backend.gemm({
+    transA: true,
+    transB: true,
+    m: 0,
+    n: 3,
+    k: 4,
+    a: new Float32Array(0),
+    b: new Float32Array(12),
+    c: new Float32Array(0),
+  });
 });
 
 test('gemm validates its arguments before touching memory', () => {
-  const a = new Float32Array(6), b = new Float32Array(6), c = new Float32Array(4);
+  const a = new Float32Array(6),
+    b = new Float32Array(6),
+    c = new Float32Array(4);
   const ok: GemmArgs = { transA: false, transB: false, m: 2, n: 2, k: 3, a, b, c };
   backend.gemm(ok);
-  const bad = (patch: Partial<GemmArgs> | Record<string, unknown>, err: typeof TypeError | typeof RangeError, re: RegExp) =>
-    assert.throws(() => backend.gemm({ ...ok, ...patch } as GemmArgs), (e: unknown) => e instanceof err && re.test((e as Error).message));
+  const bad = (
+    patch: Partial<GemmArgs> | Record<string, unknown>,
+    err: typeof TypeError | typeof RangeError,
+    re: RegExp,
+  ) =>
+    assert.throws(
+      () => backend.gemm({ ...ok, ...patch } as GemmArgs),
+      (e: unknown) => e instanceof err && re.test((e as Error).message),
+    );
   bad({ a: new Float32Array(5) }, RangeError, /A needs 6 elements/);
   bad({ b: new Float32Array(5), transB: true }, RangeError, /B needs 6/);
   bad({ c: new Float32Array(3) }, RangeError, /C needs 4/);
@@ -299,10 +444,26 @@ test('gemm validates its arguments before touching memory', () => {
 
 test('f32ToBf16 / bf16ToF32: RNE ties, NaN, Inf, denormals, on every ISA and array tail', () => {
   const specials = [
-    0, -0, 1, -1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -8 + 2 ** -20, // ties to even (down, up) and just above a tie
-    Infinity, -Infinity, NaN, 3.4e38, -3.4e38, // the last two round to ±Inf
-    1e-40, -1e-40, 2 ** -149, 2 ** -126, 1.1754942e-38, // denormals and the denormal/normal edge
-    65504, 1 / 3, Math.PI,
+    0,
+    -0,
+    1,
+    -1,
+    1 + 2 ** -8,
+    1 + 3 * 2 ** -8,
+    1 + 2 ** -8 + 2 ** -20, // ties to even (down, up) and just above a tie
+    Infinity,
+    -Infinity,
+    NaN,
+    3.4e38,
+    -3.4e38, // the last two round to ±Inf
+    1e-40,
+    -1e-40,
+    2 ** -149,
+    2 ** -126,
+    1.1754942e-38, // denormals and the denormal/normal edge
+    65504,
+    1 / 3,
+    Math.PI,
   ];
   const nanPayload = new Float32Array(new Uint32Array([0x7f800001, 0xff810000, 0x7fc00000]).buffer); // NaNs that truncate to Inf
   const random = randomF32(1000, 41).map((x, i) => x * 2 ** ((i % 60) - 30));
@@ -310,12 +471,17 @@ test('f32ToBf16 / bf16ToF32: RNE ties, NaN, Inf, denormals, on every ISA and arr
   const want = Array.from(src, refF32ToBf16);
   forEachIsa((isa) => {
     for (const len of [src.length, 17, 16, 15, 1, 0]) {
-      const s = src.subarray(0, len), h = new Uint16Array(len);
+      const s = src.subarray(0, len),
+        h = new Uint16Array(len);
       backend.f32ToBf16(s, h);
       assert.deepEqual([...h], want.slice(0, len), `${isa} f32ToBf16 len ${len}`);
       const back = new Float32Array(len);
       backend.bf16ToF32(h, back);
-      assert.deepEqual([...new Uint32Array(back.buffer)], [...h].map((x) => (x << 16) >>> 0), `${isa} bf16ToF32 len ${len}`);
+      assert.deepEqual(
+        [...new Uint32Array(back.buffer)],
+        [...h].map((x) => (x << 16) >>> 0),
+        `${isa} bf16ToF32 len ${len}`,
+      );
     }
   });
   // Spot values: ties go to even, NaNs stay NaN, overflow is Inf, denormals survive.
@@ -324,10 +490,10 @@ test('f32ToBf16 / bf16ToF32: RNE ties, NaN, Inf, denormals, on every ISA and arr
   assert.equal(h[4], 0x3f80); // 1 + 2⁻⁸ ties down to 1
   assert.equal(h[5], 0x3f82); // 1 + 3·2⁻⁸ ties up to even
   assert.equal(h[6], 0x3f81);
-  assert.equal(h[9] & 0x7fc0, 0x7fc0);
+  assert.equal(h[9]! & 0x7fc0, 0x7fc0);
   assert.equal(h[10], 0x7f80);
   assert.equal(h[12], 0x0001); // 1e-40 → smallest nonzero bf16 denormal region
-  for (let i = 0; i < 3; i++) assert.ok(Number.isNaN(refBf16ToF32(h[specials.length + i])), 'NaN payload stays NaN');
+  for (let i = 0; i < 3; i++) assert.ok(Number.isNaN(refBf16ToF32(h[specials.length + i]!)), 'NaN payload stays NaN');
 });
 
 test('conversions are threaded for large arrays and reject short destinations', () => {
@@ -335,10 +501,10 @@ test('conversions are threaded for large arrays and reject short destinations', 
   const src = randomF32(n, 51);
   const h = new Uint16Array(n);
   backend.f32ToBf16(src, h);
-  for (let i = 0; i < n; i += 4099) assert.equal(h[i], refF32ToBf16(src[i]));
+  for (let i = 0; i < n; i += 4099) assert.equal(h[i], refF32ToBf16(src[i]!));
   const back = new Float32Array(n);
   backend.bf16ToF32(h, back);
-  for (let i = 0; i < n; i += 4099) assert.equal(back[i], refBf16ToF32(h[i]));
+  for (let i = 0; i < n; i += 4099) assert.equal(back[i], refBf16ToF32(h[i]!));
   assert.throws(() => backend.f32ToBf16(src, new Uint16Array(n - 1)), RangeError);
   assert.throws(() => backend.bf16ToF32(h, new Float32Array(3)), RangeError);
   assert.throws(() => backend.f32ToBf16(h as unknown as Float32Array, new Uint16Array(n)), TypeError);
@@ -347,7 +513,8 @@ test('conversions are threaded for large arrays and reject short destinations', 
 test('setIsa rejects unknown names and reports the active path', () => {
   assert.equal(backend.isa(), process.env.SFTKIT_ISA || addon.detectedIsa());
   assert.throws(() => addon.setIsa('sse9'), RangeError);
-  if (SUPPORTED_ISAS.length < ALL_ISAS.length) assert.throws(() => addon.setIsa(ALL_ISAS[SUPPORTED_ISAS.length]), /not supported/);
+  if (SUPPORTED_ISAS.length < ALL_ISAS.length)
+    assert.throws(() => addon.setIsa(ALL_ISAS[SUPPORTED_ISAS.length]), /not supported/);
   forEachIsa((isa) => assert.equal(backend.isa(), isa));
   assert.ok(backend.threads() >= 1);
 });

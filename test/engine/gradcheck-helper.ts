@@ -18,7 +18,14 @@ export function randn(n: number, r: () => number, scale = 1): Float32Array {
 
 /** A leaf parameter with random values. */
 export function param(shape: number[], r: () => number, scale = 1, name?: string): Tensor {
-  const t = Tensor.from(randn(shape.reduce((a, b) => a * b, 1), r, scale), shape);
+  const t = Tensor.from(
+    randn(
+      shape.reduce((a, b) => a * b, 1),
+      r,
+      scale,
+    ),
+    shape,
+  );
   t.requiresGrad = true;
   if (name) t.name = name;
   return t;
@@ -74,11 +81,17 @@ export function gradcheck(f: () => Tensor, inputs: Tensor[], opts: GradcheckOpts
     let at = -1;
     for (let i = 0; i < x.length; i++) {
       const e = Math.abs(analytic[i]! - numeric[i]!);
-      if (e > maxErr) { maxErr = e; at = i; }
+      if (e > maxErr) {
+        maxErr = e;
+        at = i;
+      }
     }
     const rel = maxErr / maxNum;
     worst = Math.max(worst, rel);
-    assert.ok(rel < tol, `gradcheck ${t.name ?? 'input'}: element ${at} analytic ${analytic[at]} numeric ${numeric[at]} (relative error ${rel.toExponential(2)} >= ${tol})`);
+    assert.ok(
+      rel < tol,
+      `gradcheck ${t.name ?? 'input'}: element ${at} analytic ${analytic[at]} numeric ${numeric[at]} (relative error ${rel.toExponential(2)} >= ${tol})`,
+    );
   }
   out.dispose();
   clearTape();

@@ -21,19 +21,28 @@ const ISA_ORDER = ['scalar', 'avx2', 'avx512'];
 const detected: string = native.detectedIsa();
 const initialIsa: string = native.isa();
 const initialThreads: number = native.threads();
-const supported = ISA_ORDER.filter((name) => ISA_ORDER.indexOf(name) <= Math.min(ISA_ORDER.indexOf(detected.replace('bf16', '')), 2));
+const supported = ISA_ORDER.filter(
+  (name) => ISA_ORDER.indexOf(name) <= Math.min(ISA_ORDER.indexOf(detected.replace('bf16', '')), 2),
+);
 
 after(() => {
   native.setIsa(initialIsa);
   native.setThreads(initialThreads);
 });
 
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, label: string): void {
+function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rtol: number,
+  atol: number,
+  label: string,
+): void {
   assert.equal(actual.length, expected.length, `${label}: length`);
   let worst = -1;
   let worstExcess = 0;
   for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!, e = expected[i]!;
+    const a = actual[i]!,
+      e = expected[i]!;
     if (Number.isNaN(a) || Number.isNaN(e)) {
       if (Number.isNaN(a) !== Number.isNaN(e)) assert.fail(`${label}[${i}]: ${a} vs ${e}`);
       continue;
@@ -45,12 +54,16 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rto
       worst = i;
     }
   }
-  if (worst >= 0) assert.fail(`${label}[${worst}]: native ${actual[worst]} vs reference ${expected[worst]} (rtol ${rtol}, atol ${atol})`);
+  if (worst >= 0)
+    assert.fail(
+      `${label}[${worst}]: native ${actual[worst]} vs reference ${expected[worst]} (rtol ${rtol}, atol ${atol})`,
+    );
 }
 
 function assertBitEqual(a: Float32Array, b: Float32Array, label: string): void {
   assert.equal(a.length, b.length);
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length),
+    ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) assert.fail(`${label}[${i}]: ${a[i]} !== ${b[i]}`);
 }
 
@@ -76,24 +89,31 @@ for (const isa of supported) {
       useIsa();
       const r = rng(1);
       for (const n of [...ODD, 100_003]) {
-        const a = randn(n, r), b = randn(n, r);
-        const o1 = new Float32Array(n), o2 = new Float32Array(n);
+        const a = randn(n, r),
+          b = randn(n, r);
+        const o1 = new Float32Array(n),
+          o2 = new Float32Array(n);
         cpu.add(a, b, o1);
         ref.add(a, b, o2);
         assertClose(o1, o2, 0, 0, `add n=${n}`);
-        const y1 = b.slice(), y2 = b.slice();
+        const y1 = b.slice(),
+          y2 = b.slice();
         cpu.axpy(-0.75, a, y1);
         ref.axpy(-0.75, a, y2);
         assertClose(y1, y2, 1e-6, 1e-7, `axpy n=${n}`);
-        const s1 = a.slice(), s2 = a.slice();
+        const s1 = a.slice(),
+          s2 = a.slice();
         cpu.scale(s1, 1.3);
         ref.scale(s2, 1.3);
         assertClose(s1, s2, 1e-6, 0, `scale n=${n}`);
-        const ss = cpu.sumSquares(a), sr = ref.sumSquares(a);
+        const ss = cpu.sumSquares(a),
+          sr = ref.sumSquares(a);
         assert.ok(Math.abs(ss - sr) <= 1e-12 * sr, `sumSquares n=${n}: ${ss} vs ${sr}`);
       }
       // out aliasing an input
-      const a = randn(65, r), b = randn(65, r), expect = new Float32Array(65);
+      const a = randn(65, r),
+        b = randn(65, r),
+        expect = new Float32Array(65);
       ref.add(a, b, expect);
       cpu.add(a, b, a);
       assertClose(a, expect, 0, 0, 'add in place');
@@ -107,18 +127,23 @@ for (const isa of supported) {
         const table = randn(vocab * dim, r);
         const ids = randomInts(37, r, 0, vocab);
         for (const t of [table, toBf16(table)] as Mat[]) {
-          const o1 = new Float32Array(ids.length * dim), o2 = new Float32Array(ids.length * dim);
+          const o1 = new Float32Array(ids.length * dim),
+            o2 = new Float32Array(ids.length * dim);
           cpu.embeddingForward(t, ids, dim, o1);
           ref.embeddingForward(t, ids, dim, o2);
           assertClose(o1, o2, 0, 0, `embeddingForward dim=${dim}`);
         }
         const dOut = randn(ids.length * dim, r);
-        const d1 = randn(vocab * dim, r), d2 = d1.slice();
+        const d1 = randn(vocab * dim, r),
+          d2 = d1.slice();
         cpu.embeddingBackward(dOut, ids, dim, d1);
         ref.embeddingBackward(dOut, ids, dim, d2);
         assertClose(d1, d2, 1e-6, 1e-6, `embeddingBackward dim=${dim}`);
       }
-      assert.throws(() => cpu.embeddingForward(new Float32Array(6), new Int32Array([3]), 2, new Float32Array(2)), RangeError);
+      assert.throws(
+        () => cpu.embeddingForward(new Float32Array(6), new Int32Array([3]), 2, new Float32Array(2)),
+        RangeError,
+      );
     });
 
     test('rmsnorm forward and backward (f32 and bf16 weights, dw accumulation)', () => {
@@ -126,17 +151,22 @@ for (const isa of supported) {
       const r = rng(3);
       for (const dim of [...ODD, 576]) {
         for (const rows of [1, 3, 33]) {
-          const x = randn(rows * dim, r, 2), wf = randn(dim, r);
+          const x = randn(rows * dim, r, 2),
+            wf = randn(dim, r);
           for (const w of [wf, toBf16(wf)] as Mat[]) {
-            const y1 = new Float32Array(rows * dim), y2 = new Float32Array(rows * dim);
-            const r1 = new Float32Array(rows), r2 = new Float32Array(rows);
+            const y1 = new Float32Array(rows * dim),
+              y2 = new Float32Array(rows * dim);
+            const r1 = new Float32Array(rows),
+              r2 = new Float32Array(rows);
             cpu.rmsnormForward(x, w, rows, dim, 1e-5, y1, r1);
             ref.rmsnormForward(x, w, rows, dim, 1e-5, y2, r2);
             assertClose(y1, y2, 1e-5, 1e-6, `rmsnorm y dim=${dim} rows=${rows}`);
             assertClose(r1, r2, 1e-5, 0, `rmsnorm rstd dim=${dim} rows=${rows}`);
             const dy = randn(rows * dim, r);
-            const dx1 = new Float32Array(rows * dim), dx2 = new Float32Array(rows * dim);
-            const dw1 = randn(dim, r), dw2 = dw1.slice();
+            const dx1 = new Float32Array(rows * dim),
+              dx2 = new Float32Array(rows * dim);
+            const dw1 = randn(dim, r),
+              dw2 = dw1.slice();
             cpu.rmsnormBackward(dy, x, w, r2, rows, dim, dx1, dw1);
             ref.rmsnormBackward(dy, x, w, r2, rows, dim, dx2, dw2);
             assertClose(dx1, dx2, 1e-4, 1e-5, `rmsnorm dx dim=${dim} rows=${rows}`);
@@ -151,17 +181,23 @@ for (const isa of supported) {
     test('rmsnorm backward is bit-identical for 1 and 2 threads', () => {
       useIsa();
       const r = rng(4);
-      const rows = 300, dim = 576;
-      const x = randn(rows * dim, r), w = randn(dim, r), dy = randn(rows * dim, r);
-      const y = new Float32Array(rows * dim), rstd = new Float32Array(rows);
+      const rows = 300,
+        dim = 576;
+      const x = randn(rows * dim, r),
+        w = randn(dim, r),
+        dy = randn(rows * dim, r);
+      const y = new Float32Array(rows * dim),
+        rstd = new Float32Array(rows);
       cpu.rmsnormForward(x, w, rows, dim, 1e-6, y, rstd);
       const run = (threads: number) => {
         native.setThreads(threads);
-        const dx = new Float32Array(rows * dim), dw = new Float32Array(dim);
+        const dx = new Float32Array(rows * dim),
+          dw = new Float32Array(dim);
         cpu.rmsnormBackward(dy, x, w, rstd, rows, dim, dx, dw);
         return { dx, dw };
       };
-      const one = run(1), two = run(2);
+      const one = run(1),
+        two = run(2);
       native.setThreads(initialThreads);
       assertBitEqual(one.dx, two.dx, 'dx');
       assertBitEqual(one.dw, two.dw, 'dw');
@@ -170,9 +206,19 @@ for (const isa of supported) {
     test('rope: partial rotary dims, inverse, odd sizes', () => {
       useIsa();
       const r = rng(5);
-      for (const [headDim, rot] of [[2, 2], [10, 6], [64, 64], [130, 128], [65, 32]] as const) {
-        const tokens = 9, heads = 3, maxPos = 40, half = rot / 2;
-        const cos = new Float32Array(maxPos * half), sin = new Float32Array(maxPos * half);
+      for (const [headDim, rot] of [
+        [2, 2],
+        [10, 6],
+        [64, 64],
+        [130, 128],
+        [65, 32],
+      ] as const) {
+        const tokens = 9,
+          heads = 3,
+          maxPos = 40,
+          half = rot / 2;
+        const cos = new Float32Array(maxPos * half),
+          sin = new Float32Array(maxPos * half);
         for (let p = 0; p < maxPos; p++)
           for (let i = 0; i < half; i++) {
             const ang = p / Math.pow(10000, (2 * i) / rot);
@@ -182,32 +228,53 @@ for (const isa of supported) {
         const positions = randomInts(tokens, r, 0, maxPos);
         const x = randn(tokens * heads * headDim, r);
         for (const inverse of [false, true]) {
-          const a = x.slice(), b = x.slice();
+          const a = x.slice(),
+            b = x.slice();
           cpu.rope(a, positions, tokens, heads, headDim, rot, cos, sin, inverse);
           ref.rope(b, positions, tokens, heads, headDim, rot, cos, sin, inverse);
           assertClose(a, b, 1e-6, 1e-6, `rope hd=${headDim} rot=${rot} inverse=${inverse}`);
           for (let t = 0; t < tokens * heads; t++)
-            for (let d = rot; d < headDim; d++) assert.equal(a[t * headDim + d], x[t * headDim + d], 'dims past rotaryDim untouched');
+            for (let d = rot; d < headDim; d++)
+              assert.equal(a[t * headDim + d], x[t * headDim + d], 'dims past rotaryDim untouched');
         }
       }
-      assert.throws(() => cpu.rope(new Float32Array(4), new Int32Array([5]), 1, 1, 4, 4, new Float32Array(4), new Float32Array(4), false), RangeError);
+      assert.throws(
+        () =>
+          cpu.rope(
+            new Float32Array(4),
+            new Int32Array([5]),
+            1,
+            1,
+            4,
+            4,
+            new Float32Array(4),
+            new Float32Array(4),
+            false,
+          ),
+        RangeError,
+      );
     });
 
     test('swiglu forward and backward', () => {
       useIsa();
       const r = rng(6);
       for (const n of [...ODD, 70_001]) {
-        const g = randn(n, r, 6), u = randn(n, r);
+        const g = randn(n, r, 6),
+          u = randn(n, r);
         if (n > 2) {
           g[0] = 100;
           g[1] = -100;
         }
-        const o1 = new Float32Array(n), o2 = new Float32Array(n);
+        const o1 = new Float32Array(n),
+          o2 = new Float32Array(n);
         cpu.swigluForward(g, u, o1);
         ref.swigluForward(g, u, o2);
         assertClose(o1, o2, 1e-5, 1e-6, `swiglu n=${n}`);
         const dout = randn(n, r);
-        const dg1 = new Float32Array(n), du1 = new Float32Array(n), dg2 = new Float32Array(n), du2 = new Float32Array(n);
+        const dg1 = new Float32Array(n),
+          du1 = new Float32Array(n),
+          dg2 = new Float32Array(n),
+          du2 = new Float32Array(n);
         cpu.swigluBackward(dout, g, u, dg1, du1);
         ref.swigluBackward(dout, g, u, dg2, du2);
         assertClose(dg1, dg2, 1e-5, 1e-6, `swiglu dg n=${n}`);
@@ -224,8 +291,10 @@ for (const isa of supported) {
         const targets = randomInts(rows, r, 0, vocab);
         targets[2] = -100;
         for (const grad of [false, true]) {
-          const l1 = logits.slice(), l2 = logits.slice();
-          const loss1 = new Float32Array(rows), loss2 = new Float32Array(rows);
+          const l1 = logits.slice(),
+            l2 = logits.slice();
+          const loss1 = new Float32Array(rows),
+            loss2 = new Float32Array(rows);
           cpu.crossEntropy(l1, targets, rows, vocab, loss1, grad, 0.25);
           ref.crossEntropy(l2, targets, rows, vocab, loss2, grad, 0.25);
           assertClose(loss1, loss2, 1e-5, 1e-5, `CE loss vocab=${vocab}`);
@@ -235,8 +304,14 @@ for (const isa of supported) {
       }
       const logits = randn(14, r);
       const before = logits.slice();
-      assert.throws(() => cpu.crossEntropy(logits, new Int32Array([1, 7]), 2, 7, new Float32Array(2), true, 1), RangeError);
-      assert.throws(() => cpu.crossEntropy(logits, new Int32Array([1, -1]), 2, 7, new Float32Array(2), true, 1), RangeError);
+      assert.throws(
+        () => cpu.crossEntropy(logits, new Int32Array([1, 7]), 2, 7, new Float32Array(2), true, 1),
+        RangeError,
+      );
+      assert.throws(
+        () => cpu.crossEntropy(logits, new Int32Array([1, -1]), 2, 7, new Float32Array(2), true, 1),
+        RangeError,
+      );
       assertBitEqual(logits, before, 'logits untouched after a rejected call');
     });
 
@@ -244,8 +319,12 @@ for (const isa of supported) {
       useIsa();
       const r = rng(8);
       for (const n of [1, 65, 40_000]) {
-        const p1 = randn(n, r), p2 = p1.slice();
-        const m1 = new Float32Array(n), v1 = new Float32Array(n), m2 = new Float32Array(n), v2 = new Float32Array(n);
+        const p1 = randn(n, r),
+          p2 = p1.slice();
+        const m1 = new Float32Array(n),
+          v1 = new Float32Array(n),
+          m2 = new Float32Array(n),
+          v2 = new Float32Array(n);
         for (let step = 1; step <= 4; step++) {
           const g = randn(n, r, 0.1);
           const args = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step };
@@ -263,8 +342,15 @@ for (const isa of supported) {
       const r = rng(9);
       const n = 100_000;
       const x = randn(n, r);
-      for (const [p, seed, offset] of [[0.1, 42, 0], [0.5, 7, 4294967290], [0.9, 2 ** 40 + 3, 123], [0, 1, 0], [1, 1, 0]] as const) {
-        const o1 = new Float32Array(n), o2 = new Float32Array(n);
+      for (const [p, seed, offset] of [
+        [0.1, 42, 0],
+        [0.5, 7, 4294967290],
+        [0.9, 2 ** 40 + 3, 123],
+        [0, 1, 0],
+        [1, 1, 0],
+      ] as const) {
+        const o1 = new Float32Array(n),
+          o2 = new Float32Array(n);
         cpu.dropout(x, o1, p, seed, offset);
         ref.dropout(x, o2, p, seed, offset);
         for (let i = 0; i < n; i++) assert.equal(o1[i] === 0, o2[i] === 0, `mask p=${p} i=${i}`);
@@ -285,7 +371,16 @@ for (const isa of supported) {
     });
 
     describe('attention', () => {
-      interface Case { B: number; Tq: number; Tk: number; H: number; Hkv: number; hd: number; seg?: 'packed' | 'blind'; stride?: number }
+      interface Case {
+        B: number;
+        Tq: number;
+        Tk: number;
+        H: number;
+        Hkv: number;
+        hd: number;
+        seg?: 'packed' | 'blind';
+        stride?: number;
+      }
       const cases: Case[] = [
         { B: 1, Tq: 1, Tk: 1, H: 1, Hkv: 1, hd: 1 },
         { B: 2, Tq: 7, Tk: 7, H: 3, Hkv: 1, hd: 7 },
@@ -302,16 +397,26 @@ for (const isa of supported) {
         const stride = c.stride ?? c.Tk * c.Hkv * c.hd;
         const kvLenTotal = (c.B - 1) * stride + c.Tk * c.Hkv * c.hd;
         const shape: AttentionShape = {
-          batch: c.B, qLen: c.Tq, kvLen: c.Tk, heads: c.H, kvHeads: c.Hkv, headDim: c.hd, scale: 1 / Math.sqrt(c.hd),
+          batch: c.B,
+          qLen: c.Tq,
+          kvLen: c.Tk,
+          heads: c.H,
+          kvHeads: c.Hkv,
+          headDim: c.hd,
+          scale: 1 / Math.sqrt(c.hd),
           kvBatchStride: c.stride,
         };
         if (c.seg === 'packed') {
           // documents of random lengths, then padding (id -1) at the end of each row
           const kSeg = new Int32Array(c.B * c.Tk);
           for (let b = 0; b < c.B; b++) {
-            let doc = 0, left = 1 + Math.floor(r() * 50);
+            let doc = 0,
+              left = 1 + Math.floor(r() * 50);
             for (let j = 0; j < c.Tk; j++) {
-              if (left-- === 0) { doc++; left = Math.floor(r() * 50); }
+              if (left-- === 0) {
+                doc++;
+                left = Math.floor(r() * 50);
+              }
               kSeg[b * c.Tk + j] = j >= c.Tk - 10 ? -1 : doc;
             }
           }
@@ -336,9 +441,12 @@ for (const isa of supported) {
         test(`forward+backward B=${c.B} Tq=${c.Tq} Tk=${c.Tk} H=${c.H}/${c.Hkv} hd=${c.hd}${c.seg ? ' seg=' + c.seg : ''}${c.stride ? ' kvBatchStride' : ''}`, () => {
           useIsa();
           const { shape, q, k, v, dout } = makeCase(c, 100 + ci);
-          const nq = q.length, nlse = c.B * c.H * c.Tq;
-          const out1 = new Float32Array(nq), out2 = new Float32Array(nq);
-          const lse1 = new Float32Array(nlse), lse2 = new Float32Array(nlse);
+          const nq = q.length,
+            nlse = c.B * c.H * c.Tq;
+          const out1 = new Float32Array(nq),
+            out2 = new Float32Array(nq);
+          const lse1 = new Float32Array(nlse),
+            lse2 = new Float32Array(nlse);
           cpu.attentionForward({ ...shape, q, k, v, out: out1, lse: lse1 });
           ref.attentionForward({ ...shape, q, k, v, out: out2, lse: lse2 });
           assertClose(out1, out2, 1e-4, 2e-5, 'out');
@@ -347,11 +455,20 @@ for (const isa of supported) {
             assert.equal(lse1[0], -Infinity);
             for (let d = 0; d < c.hd; d++) assert.equal(out1[d], 0);
           }
-          const grads = () => ({ dq: new Float32Array(nq), dk: new Float32Array(k.length).fill(7), dv: new Float32Array(v.length).fill(7) });
-          const g1 = grads(), g2 = grads();
+          const grads = () => ({
+            dq: new Float32Array(nq),
+            dk: new Float32Array(k.length).fill(7),
+            dv: new Float32Array(v.length).fill(7),
+          });
+          const g1 = grads(),
+            g2 = grads();
           cpu.attentionBackward({ ...shape, q, k, v, out: out2, lse: lse2, dout, ...g1 });
           ref.attentionBackward({ ...shape, q, k, v, out: out2, lse: lse2, dout, ...g2 });
-          for (const [name, a] of Object.entries(g1)) assert.ok(a.every((x) => Number.isFinite(x)), `${name} finite`);
+          for (const [name, a] of Object.entries(g1))
+            assert.ok(
+              a.every((x) => Number.isFinite(x)),
+              `${name} finite`,
+            );
           assertClose(g1.dq, g2.dq, 1e-3, 1e-4, 'dq');
           assertClose(g1.dk, g2.dk, 1e-3, 1e-4, 'dk');
           assertClose(g1.dv, g2.dv, 1e-3, 1e-4, 'dv');
@@ -361,7 +478,8 @@ for (const isa of supported) {
       test('backward gives the same bits with 1 thread (one pass) and 2 threads (dK/dV and dQ passes)', () => {
         useIsa();
         const { shape, q, k, v, dout } = makeCase({ B: 1, Tq: 130, Tk: 130, H: 6, Hkv: 3, hd: 32, seg: 'packed' }, 7);
-        const out = new Float32Array(q.length), lse = new Float32Array(6 * 130);
+        const out = new Float32Array(q.length),
+          lse = new Float32Array(6 * 130);
         cpu.attentionForward({ ...shape, q, k, v, out, lse });
         const run = (threads: number) => {
           native.setThreads(threads);
@@ -371,7 +489,8 @@ for (const isa of supported) {
           cpu.attentionForward({ ...shape, q, k, v, out: o, lse: null });
           return { ...g, o };
         };
-        const one = run(1), two = run(2);
+        const one = run(1),
+          two = run(2);
         native.setThreads(initialThreads);
         for (const key of ['dq', 'dk', 'dv', 'o'] as const) assertBitEqual(one[key], two[key], key);
         assertBitEqual(one.o, out, 'forward without lse');
@@ -382,19 +501,68 @@ for (const isa of supported) {
 
 describe('native kernel argument checks', () => {
   test('wrong types throw TypeError, wrong lengths RangeError', () => {
-    assert.throws(() => cpu.add(new Float32Array(3), new Float64Array(3) as unknown as Float32Array, new Float32Array(3)), TypeError);
+    assert.throws(
+      () => cpu.add(new Float32Array(3), new Float64Array(3) as unknown as Float32Array, new Float32Array(3)),
+      TypeError,
+    );
     assert.throws(() => cpu.add(new Float32Array(3), new Float32Array(4), new Float32Array(3)), RangeError);
-    assert.throws(() => cpu.rmsnormForward(new Float32Array(6), new Float32Array(3), 2, 3, 1e-5, new Float32Array(6), new Float32Array(1)), RangeError);
-    assert.throws(() => cpu.swigluBackward(new Float32Array(2), new Float32Array(2), new Float32Array(2), new Float32Array(1), new Float32Array(2)), RangeError);
+    assert.throws(
+      () =>
+        cpu.rmsnormForward(
+          new Float32Array(6),
+          new Float32Array(3),
+          2,
+          3,
+          1e-5,
+          new Float32Array(6),
+          new Float32Array(1),
+        ),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        cpu.swigluBackward(
+          new Float32Array(2),
+          new Float32Array(2),
+          new Float32Array(2),
+          new Float32Array(1),
+          new Float32Array(2),
+        ),
+      RangeError,
+    );
     assert.throws(() => cpu.dropout(new Float32Array(2), new Float32Array(2), 1.5, 0, 0), RangeError);
     const shape = { batch: 1, qLen: 2, kvLen: 2, heads: 3, kvHeads: 2, headDim: 4, scale: 0.5 };
     const mk = (n: number) => new Float32Array(n);
-    assert.throws(() => cpu.attentionForward({ ...shape, q: mk(24), k: mk(16), v: mk(16), out: mk(24), lse: null }), RangeError);
+    assert.throws(
+      () => cpu.attentionForward({ ...shape, q: mk(24), k: mk(16), v: mk(16), out: mk(24), lse: null }),
+      RangeError,
+    );
     const ok = { ...shape, heads: 4 };
-    assert.throws(() => cpu.attentionForward({ ...ok, q: mk(32), k: mk(15), v: mk(16), out: mk(32), lse: null }), RangeError);
-    assert.throws(() => cpu.attentionForward({ ...ok, qLen: 3, q: mk(48), k: mk(16), v: mk(16), out: mk(48), lse: null }), RangeError);
-    assert.throws(() => cpu.attentionForward({ ...ok, q: mk(32), k: mk(16), v: mk(16), out: mk(32), lse: mk(3) }), RangeError);
-    assert.throws(() => cpu.attentionForward({ ...ok, q: mk(32), k: mk(16), v: mk(16), out: mk(32), lse: null, qSeg: new Int32Array(2) }), RangeError);
+    assert.throws(
+      () => cpu.attentionForward({ ...ok, q: mk(32), k: mk(15), v: mk(16), out: mk(32), lse: null }),
+      RangeError,
+    );
+    assert.throws(
+      () => cpu.attentionForward({ ...ok, qLen: 3, q: mk(48), k: mk(16), v: mk(16), out: mk(48), lse: null }),
+      RangeError,
+    );
+    assert.throws(
+      () => cpu.attentionForward({ ...ok, q: mk(32), k: mk(16), v: mk(16), out: mk(32), lse: mk(3) }),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        cpu.attentionForward({
+          ...ok,
+          q: mk(32),
+          k: mk(16),
+          v: mk(16),
+          out: mk(32),
+          lse: null,
+          qSeg: new Int32Array(2),
+        }),
+      RangeError,
+    );
     cpu.attentionForward({ ...ok, q: mk(32), k: mk(16), v: mk(16), out: mk(32), lse: mk(8) });
   });
 });

@@ -3,7 +3,18 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  add, backward, cpuBackend, dropout, getBackend, linear, linearLora, lmHeadCrossEntropy, mulScalar, referenceBackend, setBackend, Tensor,
+  add,
+  backward,
+  cpuBackend,
+  dropout,
+  getBackend,
+  linear,
+  linearLora,
+  lmHeadCrossEntropy,
+  mulScalar,
+  referenceBackend,
+  setBackend,
+  Tensor,
 } from '../../src/engine/index.js';
 import { loadNative } from '../../src/engine/native.js';
 import { gradcheck, param, randn, rng } from './gradcheck-helper.js';
@@ -21,8 +32,11 @@ test('linearLora gradients match finite differences (bias, full fine-tuning unde
   setBackend(referenceBackend);
   try {
     const r = rng(11);
-    const x = param([2, 3, 6], r, 1, 'x'), w = param([5, 6], r, 1, 'w'), bias = param([5], r, 1, 'bias');
-    const a = param([3, 6], r, 1, 'a'), b = param([5, 3], r, 1, 'b');
+    const x = param([2, 3, 6], r, 1, 'x'),
+      w = param([5, 6], r, 1, 'w'),
+      bias = param([5], r, 1, 'bias');
+    const a = param([3, 6], r, 1, 'a'),
+      b = param([5, 3], r, 1, 'b');
     gradcheck(() => linearLora(x, w, bias, { a, b, scale: 1.7 }), [x, w, bias, a, b]);
     // Frozen base, the low-rank path reading dropout(x): x gets dY·W plus the dropout-masked dH·A.
     gradcheck(() => linearLora(x, w, null, { a, b, scale: 0.5, input: dropout(x, 0.4, 9) }), [x, a, b]);
@@ -33,14 +47,21 @@ test('linearLora gradients match finite differences (bias, full fine-tuning unde
 
 test('linearLora equals linear + linear·linear·scale + add (outputs and every gradient)', () => {
   const r = rng(12);
-  const rows = 37, inF = 40, outF = 24, rank = 4, scale = 2.5;
+  const rows = 37,
+    inF = 40,
+    outF = 24,
+    rank = 4,
+    scale = 2.5;
   const make = () => {
-    const x = param([rows, inF], r, 1, 'x'), w = param([outF, inF], r, 0.3, 'w');
-    const a = param([rank, inF], r, 0.3, 'a'), b = param([outF, rank], r, 0.3, 'b');
+    const x = param([rows, inF], r, 1, 'x'),
+      w = param([outF, inF], r, 0.3, 'w');
+    const a = param([rank, inF], r, 0.3, 'a'),
+      b = param([outF, rank], r, 0.3, 'b');
     return { x, w, a, b };
   };
   const p = make();
-  const clone = (t: Tensor) => Object.assign(Tensor.from(Float32Array.from(t.data as Float32Array), t.shape), { requiresGrad: true });
+  const clone = (t: Tensor) =>
+    Object.assign(Tensor.from(Float32Array.from(t.data as Float32Array), t.shape), { requiresGrad: true });
   const q = { x: clone(p.x), w: clone(p.w), a: clone(p.a), b: clone(p.b) };
   const seed = randn(rows * outF, r);
 
@@ -48,7 +69,10 @@ test('linearLora equals linear + linear·linear·scale + add (outputs and every 
   const yFused = fused.toF32();
   backward(fused, seed);
   const h = linear(q.x, q.a, null, { compute: 'f32' });
-  const composite = add(linear(q.x, q.w, null, { compute: 'f32' }), mulScalar(linear(h, q.b, null, { compute: 'f32' }), scale));
+  const composite = add(
+    linear(q.x, q.w, null, { compute: 'f32' }),
+    mulScalar(linear(h, q.b, null, { compute: 'f32' }), scale),
+  );
   const yComposite = composite.toF32();
   backward(composite, seed);
 
@@ -71,38 +95,68 @@ test('gemmNarrow matches the reference on every ISA, odd shapes, both layouts, a
   assert.ok(be.gemmNarrow, 'the native backend has gemmNarrow');
   const r = rng(13);
   // [m, n, k]: LoRA dA (m = rank) and dB (n = rank) shapes, partial vectors, a lone partial vector, k = 0.
-  const shapes: [number, number, number][] = [[16, 96, 37], [45, 16, 33], [8, 8, 5], [3, 21, 70], [13, 40, 9], [5, 7, 0], [70, 3, 300], [24, 112, 160]];
+  const shapes: [number, number, number][] = [
+    [16, 96, 37],
+    [45, 16, 33],
+    [8, 8, 5],
+    [3, 21, 70],
+    [13, 40, 9],
+    [5, 7, 0],
+    [70, 3, 300],
+    [24, 112, 160],
+  ];
   for (const isa of isas) {
     native.setIsa(isa);
     for (const [m, n, k] of shapes) {
-      for (const [transA, accumulate] of [[true, false], [true, true], [false, false], [false, true]] as const) {
-        const a = randn(k * m, r), b = randn(k * n, r), c0 = randn(m * n, r);
+      for (const [transA, accumulate] of [
+        [true, false],
+        [true, true],
+        [false, false],
+        [false, true],
+      ] as const) {
+        const a = randn(k * m, r),
+          b = randn(k * n, r),
+          c0 = randn(m * n, r);
         const want = Float32Array.from(c0);
         referenceBackend.gemmNarrow!(transA, a, b, want, m, n, k, 0.75, accumulate);
         const got = Float32Array.from(c0);
         native.setThreads(2);
         be.gemmNarrow!(transA, a, b, got, m, n, k, 0.75, accumulate);
         for (let i = 0; i < want.length; i++) {
-          assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-5 + 1e-5 * Math.abs(want[i]!) * Math.sqrt(k + 1), `${isa} [${m},${n},${k}] transA=${transA} acc=${accumulate} c[${i}]: ${got[i]} vs ${want[i]}`);
+          assert.ok(
+            Math.abs(got[i]! - want[i]!) <= 1e-5 + 1e-5 * Math.abs(want[i]!) * Math.sqrt(k + 1),
+            `${isa} [${m},${n},${k}] transA=${transA} acc=${accumulate} c[${i}]: ${got[i]} vs ${want[i]}`,
+          );
         }
         const one = Float32Array.from(c0);
         native.setThreads(1);
         be.gemmNarrow!(transA, a, b, one, m, n, k, 0.75, accumulate);
-        assert.deepEqual(new Uint32Array(one.buffer), new Uint32Array(got.buffer), `${isa} [${m},${n},${k}] transA=${transA}: 1 and 2 threads differ`);
+        assert.deepEqual(
+          new Uint32Array(one.buffer),
+          new Uint32Array(got.buffer),
+          `${isa} [${m},${n},${k}] transA=${transA}: 1 and 2 threads differ`,
+        );
       }
     }
   }
   native.setIsa(initialIsa);
   native.setThreads(initialThreads);
-  assert.throws(() => be.gemmNarrow!(true, new Float32Array(4), new Float32Array(4), new Float32Array(3), 2, 2, 2, 1, false), /c has 3 elements/);
+  assert.throws(
+    () => be.gemmNarrow!(true, new Float32Array(4), new Float32Array(4), new Float32Array(3), 2, 2, 2, 1, false),
+    /c has 3 elements/,
+  );
   const shared = new Float32Array(8);
-  assert.throws(() => be.gemmNarrow!(false, shared.subarray(0, 4), new Float32Array(4), shared.subarray(2, 6), 2, 2, 2, 1, false), /must not share memory/);
+  assert.throws(
+    () => be.gemmNarrow!(false, shared.subarray(0, 4), new Float32Array(4), shared.subarray(2, 6), 2, 2, 2, 1, false),
+    /must not share memory/,
+  );
   assert.equal(getBackend().name, 'cpu');
 });
 
 test('lmHeadCrossEntropy skips ignored rows: all ignored gives loss 0 and zero gradients', () => {
   const r = rng(14);
-  const hidden = param([3, 4], r, 1, 'hidden'), w = param([5, 4], r, 1, 'w');
+  const hidden = param([3, 4], r, 1, 'hidden'),
+    w = param([5, 4], r, 1, 'w');
   const loss = lmHeadCrossEntropy(hidden, w, Int32Array.from([-100, -100, -100]), { normalizer: 1 });
   assert.equal(loss.item(), 0);
   backward(loss);

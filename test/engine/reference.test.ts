@@ -11,10 +11,18 @@ import { packageRoot } from '../../src/util/paths.js';
 import { randn, rng } from './gradcheck-helper.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const golden: Record<string, any> = JSON.parse(readFileSync(join(packageRoot(), 'test/fixtures/engine/golden.json'), 'utf8'));
+const golden: Record<string, any> = JSON.parse(
+  readFileSync(join(packageRoot(), 'test/fixtures/engine/golden.json'), 'utf8'),
+);
 
 /** Asserts max|actual - expected| <= atol + rtol·max|expected|. */
-function close(actual: ArrayLike<number>, expected: ArrayLike<number | null>, rtol: number, atol: number, what: string): void {
+function close(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number | null>,
+  rtol: number,
+  atol: number,
+  what: string,
+): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   let scale = 0;
   for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i] ?? 0));
@@ -38,7 +46,18 @@ test('gemm: a known product, alpha and accumulate', () => {
   const c = F([100, 100, 100, 100]);
   ref.gemm({ transA: false, transB: false, m: 2, n: 2, k: 3, a: F([1, 2, 3, 4, 5, 6]), b: F([1, 0, 0, 1, 1, 1]), c });
   assert.deepEqual([...c], [4, 5, 10, 11]);
-  ref.gemm({ transA: false, transB: false, m: 2, n: 2, k: 3, a: F([1, 2, 3, 4, 5, 6]), b: F([1, 0, 0, 1, 1, 1]), c, accumulate: true, alpha: 0.5 });
+  ref.gemm({
+    transA: false,
+    transB: false,
+    m: 2,
+    n: 2,
+    k: 3,
+    a: F([1, 2, 3, 4, 5, 6]),
+    b: F([1, 0, 0, 1, 1, 1]),
+    c,
+    accumulate: true,
+    alpha: 0.5,
+  });
   assert.deepEqual([...c], [6, 7.5, 15, 16.5]);
 });
 
@@ -57,8 +76,11 @@ function pad(x: Float32Array, rows: number, cols: number, ld: number): Float32Ar
 
 test('gemm: transposes, leading dimensions and strided batches agree with the plain product', () => {
   const r = rng(1);
-  const m = 3, n = 4, k = 5;
-  const a = randn(m * k, r), b = randn(k * n, r);
+  const m = 3,
+    n = 4,
+    k = 5;
+  const a = randn(m * k, r),
+    b = randn(k * n, r);
   const plain = new Float32Array(m * n);
   ref.gemm({ transA: false, transB: false, m, n, k, a, b, c: plain });
   for (const transA of [false, true]) {
@@ -68,19 +90,55 @@ test('gemm: transposes, leading dimensions and strided batches agree with the pl
       const [aRows, aCols] = transA ? [k, m] : [m, k];
       const [bRows, bCols] = transB ? [n, k] : [k, n];
       const c = pad(new Float32Array(m * n), m, n, n + 2);
-      ref.gemm({ transA, transB, m, n, k, a: pad(aS, aRows, aCols, aCols + 3), b: pad(bS, bRows, bCols, bCols + 1), c, lda: aCols + 3, ldb: bCols + 1, ldc: n + 2 });
+      ref.gemm({
+        transA,
+        transB,
+        m,
+        n,
+        k,
+        a: pad(aS, aRows, aCols, aCols + 3),
+        b: pad(bS, bRows, bCols, bCols + 1),
+        c,
+        lda: aCols + 3,
+        ldb: bCols + 1,
+        ldc: n + 2,
+      });
       for (let i = 0; i < m; i++) {
-        close(c.subarray(i * (n + 2), i * (n + 2) + n), plain.subarray(i * n, (i + 1) * n), 1e-6, 0, `transA=${transA} transB=${transB} row ${i}`);
+        close(
+          c.subarray(i * (n + 2), i * (n + 2) + n),
+          plain.subarray(i * n, (i + 1) * n),
+          1e-6,
+          0,
+          `transA=${transA} transB=${transB} row ${i}`,
+        );
         assert.ok(Number.isNaN(c[i * (n + 2) + n]!), 'padding of C untouched');
       }
     }
   }
   // batch of 2 with gaps between items
-  const a2 = new Float32Array(2 * (m * k + 1)), b2 = new Float32Array(2 * (k * n + 2)), c2 = new Float32Array(2 * (m * n + 3));
-  const a1 = randn(m * k, r), b1 = randn(k * n, r);
-  a2.set(a, 0); a2.set(a1, m * k + 1);
-  b2.set(b, 0); b2.set(b1, k * n + 2);
-  ref.gemm({ transA: false, transB: false, m, n, k, a: a2, b: b2, c: c2, batch: 2, strideA: m * k + 1, strideB: k * n + 2, strideC: m * n + 3 });
+  const a2 = new Float32Array(2 * (m * k + 1)),
+    b2 = new Float32Array(2 * (k * n + 2)),
+    c2 = new Float32Array(2 * (m * n + 3));
+  const a1 = randn(m * k, r),
+    b1 = randn(k * n, r);
+  a2.set(a, 0);
+  a2.set(a1, m * k + 1);
+  b2.set(b, 0);
+  b2.set(b1, k * n + 2);
+  ref.gemm({
+    transA: false,
+    transB: false,
+    m,
+    n,
+    k,
+    a: a2,
+    b: b2,
+    c: c2,
+    batch: 2,
+    strideA: m * k + 1,
+    strideB: k * n + 2,
+    strideC: m * n + 3,
+  });
   const second = new Float32Array(m * n);
   ref.gemm({ transA: false, transB: false, m, n, k, a: a1, b: b1, c: second });
   close(c2.subarray(0, m * n), plain, 1e-6, 0, 'batch item 0');
@@ -89,10 +147,15 @@ test('gemm: transposes, leading dimensions and strided batches agree with the pl
 
 test('gemm: bf16 compute rounds both operands first; a bf16 operand widens exactly under f32 compute', () => {
   const r = rng(2);
-  const m = 2, n = 3, k = 4;
-  const a = randn(m * k, r), b = randn(k * n, r);
-  const aR = a.map(roundToBf16), bR = b.map(roundToBf16);
-  const want = new Float32Array(m * n), got = new Float32Array(m * n);
+  const m = 2,
+    n = 3,
+    k = 4;
+  const a = randn(m * k, r),
+    b = randn(k * n, r);
+  const aR = a.map(roundToBf16),
+    bR = b.map(roundToBf16);
+  const want = new Float32Array(m * n),
+    got = new Float32Array(m * n);
   ref.gemm({ transA: false, transB: false, m, n, k, a: aR, b: bR, c: want });
   ref.gemm({ transA: false, transB: false, m, n, k, a, b, c: got, compute: 'bf16' });
   assert.deepEqual(got, want);
@@ -137,18 +200,31 @@ test('bf16 conversion: round-to-nearest-even, NaN kept, overflow to Inf', () => 
  * gradient buffers start as NaN so an element the kernel never writes fails.
  */
 function checkAttentionGolden(be: Backend, backwardRtol: number, poisonGrads: boolean): void {
-  for (const [ci, g] of (golden.attention as any[]).entries()) {
+  for (const [ci, g] of (golden.attention as (typeof golden)[]).entries()) {
     const shape = {
-      batch: g.batch, qLen: g.qLen, kvLen: g.kvLen, heads: g.heads, kvHeads: g.kvHeads, headDim: g.headDim, scale: g.scale,
-      kvBatchStride: g.kvBatchStride, qSeg: g.qSeg ? Int32Array.from(g.qSeg) : null, kSeg: g.kSeg ? Int32Array.from(g.kSeg) : null,
+      batch: g.batch,
+      qLen: g.qLen,
+      kvLen: g.kvLen,
+      heads: g.heads,
+      kvHeads: g.kvHeads,
+      headDim: g.headDim,
+      scale: g.scale,
+      kvBatchStride: g.kvBatchStride,
+      qSeg: g.qSeg ? Int32Array.from(g.qSeg) : null,
+      kSeg: g.kSeg ? Int32Array.from(g.kSeg) : null,
     };
-    const q = F(g.q), k = F(g.k), v = F(g.v);
-    const out = new Float32Array(q.length), lse = new Float32Array(g.batch * g.heads * g.qLen);
+    const q = F(g.q),
+      k = F(g.k),
+      v = F(g.v);
+    const out = new Float32Array(q.length),
+      lse = new Float32Array(g.batch * g.heads * g.qLen);
     be.attentionForward({ ...shape, q, k, v, out, lse });
     close(out, g.out, 1e-5, 1e-6, `case ${ci} out`);
     close(lse, g.lse, 1e-5, 1e-6, `case ${ci} lse`);
     const grad = (n: number) => (poisonGrads ? new Float32Array(n).fill(NaN) : new Float32Array(n));
-    const dq = grad(q.length), dk = grad(k.length), dv = grad(v.length);
+    const dq = grad(q.length),
+      dk = grad(k.length),
+      dv = grad(v.length);
     be.attentionBackward({ ...shape, q, k, v, out, lse, dout: F(g.dout), dq, dk, dv });
     close(dq, g.dq, backwardRtol, 1e-6, `case ${ci} dq`);
     close(dk, g.dk, backwardRtol, 1e-6, `case ${ci} dk`);
@@ -164,18 +240,27 @@ test('attention forward/backward match PyTorch (causal, GQA, segments, qLen < kv
 
 test('rmsnorm forward/backward match PyTorch; dw accumulates', () => {
   const g = golden.rmsnorm;
-  const y = new Float32Array(g.rows * g.dim), rstd = new Float32Array(g.rows);
+  const y = new Float32Array(g.rows * g.dim),
+    rstd = new Float32Array(g.rows);
   ref.rmsnormForward(F(g.x), F(g.w), g.rows, g.dim, g.eps, y, rstd);
   close(y, g.y, 1e-6, 0, 'y');
   close(rstd, g.rstd, 1e-6, 0, 'rstd');
-  const dx = new Float32Array(y.length).fill(NaN), dw = new Float32Array(g.dim).fill(1);
+  const dx = new Float32Array(y.length).fill(NaN),
+    dw = new Float32Array(g.dim).fill(1);
   ref.rmsnormBackward(F(g.dy), F(g.x), F(g.w), rstd, g.rows, g.dim, dx, dw);
   close(dx, g.dx, 1e-5, 0, 'dx');
-  close(dw, (g.dw as number[]).map((d) => d + 1), 1e-5, 0, 'dw');
+  close(
+    dw,
+    (g.dw as number[]).map((d) => d + 1),
+    1e-5,
+    0,
+    'dw',
+  );
   // a bf16 weight reads as its widened value
   const wBits = new Uint16Array(g.dim);
   ref.f32ToBf16(F(g.w), wBits);
-  const yb = new Float32Array(y.length), yw = new Float32Array(y.length);
+  const yb = new Float32Array(y.length),
+    yw = new Float32Array(y.length);
   ref.rmsnormForward(F(g.x), wBits, g.rows, g.dim, g.eps, yb, rstd);
   ref.rmsnormForward(F(g.x), F(g.w).map(roundToBf16), g.rows, g.dim, g.eps, yw, rstd);
   assert.deepEqual(yb, yw);
@@ -192,7 +277,9 @@ test('rope matches HF rotate-half (partial rotary dims); inverse undoes it', () 
 
 test('swiglu forward/backward match PyTorch', () => {
   const g = golden.swiglu;
-  const out = new Float32Array(g.g.length), dg = new Float32Array(out.length), du = new Float32Array(out.length);
+  const out = new Float32Array(g.g.length),
+    dg = new Float32Array(out.length),
+    du = new Float32Array(out.length);
   ref.swigluForward(F(g.g), F(g.u), out);
   close(out, g.out, 1e-6, 0, 'out');
   ref.swigluBackward(F(g.dout), F(g.g), F(g.u), dg, du);
@@ -202,20 +289,39 @@ test('swiglu forward/backward match PyTorch', () => {
 
 test('crossEntropy matches PyTorch (ignore -100, grad in place, gradScale)', () => {
   const g = golden.crossEntropy;
-  const logits = F(g.logits), losses = new Float32Array(g.rows).fill(NaN);
+  const logits = F(g.logits),
+    losses = new Float32Array(g.rows).fill(NaN);
   ref.crossEntropy(logits, Int32Array.from(g.targets), g.rows, g.vocab, losses, false, 1);
   close(losses, g.losses, 1e-6, 0, 'losses');
   assert.deepEqual(logits, F(g.logits), 'grad=false leaves logits alone');
   ref.crossEntropy(logits, Int32Array.from(g.targets), g.rows, g.vocab, losses, true, 0.25);
-  close(logits, (g.grad as number[]).map((x) => x * 0.25), 1e-6, 0, 'grad');
-  assert.throws(() => ref.crossEntropy(F(g.logits), Int32Array.from([0, 0, 0, 6]), g.rows, g.vocab, losses, false, 1), /outside/);
+  close(
+    logits,
+    (g.grad as number[]).map((x) => x * 0.25),
+    1e-6,
+    0,
+    'grad',
+  );
+  assert.throws(
+    () => ref.crossEntropy(F(g.logits), Int32Array.from([0, 0, 0, 6]), g.rows, g.vocab, losses, false, 1),
+    /outside/,
+  );
 });
 
 test('adamw matches torch.optim.AdamW over three steps', () => {
   const g = golden.adamw;
-  const p = F(g.param), m = new Float32Array(p.length), v = new Float32Array(p.length);
+  const p = F(g.param),
+    m = new Float32Array(p.length),
+    v = new Float32Array(p.length);
   for (let s = 0; s < 3; s++) {
-    ref.adamw(p, F(g.grads[s]), m, v, { lr: g.lr, beta1: g.beta1, beta2: g.beta2, eps: g.eps, weightDecay: g.weightDecay, step: s + 1 });
+    ref.adamw(p, F(g.grads[s]), m, v, {
+      lr: g.lr,
+      beta1: g.beta1,
+      beta2: g.beta2,
+      eps: g.eps,
+      weightDecay: g.weightDecay,
+      step: s + 1,
+    });
     close(p, g.params[s], 1e-6, 0, `step ${s + 1}`);
   }
 });
@@ -223,9 +329,12 @@ test('adamw matches torch.optim.AdamW over three steps', () => {
 // ---- the rest by definition ---------------------------------------------------------------------------
 
 test('dropout: inverted scaling, reproducible from (seed, offset), offsets shift the stream', () => {
-  const n = 4000, p = 0.25;
+  const n = 4000,
+    p = 0.25;
   const x = new Float32Array(n).fill(2);
-  const a = new Float32Array(n), b = new Float32Array(n), shifted = new Float32Array(n - 100);
+  const a = new Float32Array(n),
+    b = new Float32Array(n),
+    shifted = new Float32Array(n - 100);
   ref.dropout(x, a, p, 42, 0);
   ref.dropout(x, b, p, 42, 0);
   assert.deepEqual(a, b);
@@ -294,7 +403,8 @@ function nativeTest(name: string, body: (nb: Backend) => void): void {
 
 function gemmBoth(nb: Backend, args: Omit<GemmArgs, 'c'> & { cLen: number }, rtol: number): void {
   const { cLen, ...rest } = args;
-  const cr = randn(cLen, rng(9)), cn = Float32Array.from(cr);
+  const cr = randn(cLen, rng(9)),
+    cn = Float32Array.from(cr);
   ref.gemm({ ...rest, c: cr });
   nb.gemm({ ...rest, c: cn });
   close(cn, cr, rtol, 1e-6, `gemm ${JSON.stringify({ ...rest, a: undefined, b: undefined })}`);
@@ -302,36 +412,108 @@ function gemmBoth(nb: Backend, args: Omit<GemmArgs, 'c'> & { cLen: number }, rto
 
 nativeTest('gemm (transposes, ld, batch, alpha/accumulate, bf16)', (nb) => {
   const r = rng(3);
-  for (const [m, n, k] of [[1, 1, 1], [7, 5, 3], [33, 17, 65], [64, 64, 64]] as const) {
+  for (const [m, n, k] of [
+    [1, 1, 1],
+    [7, 5, 3],
+    [33, 17, 65],
+    [64, 64, 64],
+  ] as const) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         gemmBoth(nb, { transA, transB, m, n, k, a: randn(m * k, r), b: randn(k * n, r), cLen: m * n }, 1e-4);
       }
     }
-    gemmBoth(nb, { transA: false, transB: true, m, n, k, a: randn(m * k, r), b: randn(k * n, r), cLen: m * n, accumulate: true, alpha: -0.5 }, 1e-4);
-    const lda = k + 3, ldb = k + 1, ldc = n + 2;
-    gemmBoth(nb, { transA: false, transB: true, m, n, k, a: randn(m * lda, r), b: randn(n * ldb, r), cLen: m * ldc, lda, ldb, ldc }, 1e-4);
-    gemmBoth(nb, { transA: false, transB: false, m, n, k, a: randn(m * k, r), b: randn(k * n, r), cLen: m * n, compute: 'bf16' }, 1e-3);
+    gemmBoth(
+      nb,
+      {
+        transA: false,
+        transB: true,
+        m,
+        n,
+        k,
+        a: randn(m * k, r),
+        b: randn(k * n, r),
+        cLen: m * n,
+        accumulate: true,
+        alpha: -0.5,
+      },
+      1e-4,
+    );
+    const lda = k + 3,
+      ldb = k + 1,
+      ldc = n + 2;
+    gemmBoth(
+      nb,
+      {
+        transA: false,
+        transB: true,
+        m,
+        n,
+        k,
+        a: randn(m * lda, r),
+        b: randn(n * ldb, r),
+        cLen: m * ldc,
+        lda,
+        ldb,
+        ldc,
+      },
+      1e-4,
+    );
+    gemmBoth(
+      nb,
+      { transA: false, transB: false, m, n, k, a: randn(m * k, r), b: randn(k * n, r), cLen: m * n, compute: 'bf16' },
+      1e-3,
+    );
     const bBits = new Uint16Array(k * n);
     ref.f32ToBf16(randn(k * n, r), bBits);
     gemmBoth(nb, { transA: false, transB: true, m, n, k, a: randn(m * k, r), b: bBits, cLen: m * n }, 1e-3);
-    gemmBoth(nb, { transA: false, transB: true, m, n, k, a: randn(m * k, r), b: bBits, cLen: m * n, compute: 'f32' }, 1e-4);
-    gemmBoth(nb, { transA: false, transB: false, m, n, k, a: randn(3 * m * k, r), b: randn(3 * k * n, r), cLen: 3 * m * n, batch: 3 }, 1e-4);
+    gemmBoth(
+      nb,
+      { transA: false, transB: true, m, n, k, a: randn(m * k, r), b: bBits, cLen: m * n, compute: 'f32' },
+      1e-4,
+    );
+    gemmBoth(
+      nb,
+      {
+        transA: false,
+        transB: false,
+        m,
+        n,
+        k,
+        a: randn(3 * m * k, r),
+        b: randn(3 * k * n, r),
+        cLen: 3 * m * n,
+        batch: 3,
+      },
+      1e-4,
+    );
   }
 });
 
 nativeTest('bf16 conversions (bit exact)', (nb) => {
   const src = randn(1000, rng(4), 1e3);
-  src.set([NaN, Infinity, -Infinity, -0, bitsToF32(0x3f808000), bitsToF32(0x3f818000), bitsToF32(0x7f7fffff), bitsToF32(0x00018000)]);
-  const a = new Uint16Array(src.length), b = new Uint16Array(src.length);
+  src.set([
+    NaN,
+    Infinity,
+    -Infinity,
+    -0,
+    bitsToF32(0x3f808000),
+    bitsToF32(0x3f818000),
+    bitsToF32(0x7f7fffff),
+    bitsToF32(0x00018000),
+  ]);
+  const a = new Uint16Array(src.length),
+    b = new Uint16Array(src.length);
   ref.f32ToBf16(src, a);
   nb.f32ToBf16(src, b);
   for (let i = 0; i < a.length; i++) {
-    const nanA = (a[i]! & 0x7fff) > 0x7f80, nanB = (b[i]! & 0x7fff) > 0x7f80;
+    const nanA = (a[i]! & 0x7fff) > 0x7f80,
+      nanB = (b[i]! & 0x7fff) > 0x7f80;
     if (nanA || nanB) assert.ok(nanA && nanB, `NaN at ${i}`);
     else assert.equal(b[i], a[i], `element ${i}`);
   }
-  const fa = new Float32Array(a.length), fb = new Float32Array(a.length);
+  const fa = new Float32Array(a.length),
+    fb = new Float32Array(a.length);
   ref.bf16ToF32(a, fa);
   nb.bf16ToF32(a, fb);
   assert.deepEqual(fb, fa);
@@ -339,8 +521,10 @@ nativeTest('bf16 conversions (bit exact)', (nb) => {
 
 nativeTest('elementwise: add, axpy, scale, sumSquares', (nb) => {
   const r = rng(5);
-  const a = randn(1001, r), b = randn(1001, r);
-  const oa = new Float32Array(1001), ob = new Float32Array(1001);
+  const a = randn(1001, r),
+    b = randn(1001, r);
+  const oa = new Float32Array(1001),
+    ob = new Float32Array(1001);
   ref.add(a, b, oa);
   nb.add(a, b, ob);
   close(ob, oa, 1e-7, 0, 'add');
@@ -355,12 +539,16 @@ nativeTest('elementwise: add, axpy, scale, sumSquares', (nb) => {
 
 nativeTest('embedding forward/backward', (nb) => {
   const r = rng(6);
-  const table = randn(11 * 8, r), ids = Int32Array.from([3, 0, 10, 3, 7]);
-  const o1 = new Float32Array(40), o2 = new Float32Array(40);
+  const table = randn(11 * 8, r),
+    ids = Int32Array.from([3, 0, 10, 3, 7]);
+  const o1 = new Float32Array(40),
+    o2 = new Float32Array(40);
   ref.embeddingForward(table, ids, 8, o1);
   nb.embeddingForward(table, ids, 8, o2);
   assert.deepEqual(o2, o1);
-  const d1 = randn(88, r), d2 = Float32Array.from(d1), dOut = randn(40, r);
+  const d1 = randn(88, r),
+    d2 = Float32Array.from(d1),
+    dOut = randn(40, r);
   ref.embeddingBackward(dOut, ids, 8, d1);
   nb.embeddingBackward(dOut, ids, 8, d2);
   close(d2, d1, 1e-6, 0, 'dTable');
@@ -368,14 +556,23 @@ nativeTest('embedding forward/backward', (nb) => {
 
 nativeTest('rmsnorm forward/backward', (nb) => {
   const r = rng(7);
-  const rows = 5, dim = 40;
-  const x = randn(rows * dim, r), w = randn(dim, r), dy = randn(rows * dim, r);
-  const y1 = new Float32Array(rows * dim), y2 = new Float32Array(rows * dim), s1 = new Float32Array(rows), s2 = new Float32Array(rows);
+  const rows = 5,
+    dim = 40;
+  const x = randn(rows * dim, r),
+    w = randn(dim, r),
+    dy = randn(rows * dim, r);
+  const y1 = new Float32Array(rows * dim),
+    y2 = new Float32Array(rows * dim),
+    s1 = new Float32Array(rows),
+    s2 = new Float32Array(rows);
   ref.rmsnormForward(x, w, rows, dim, 1e-6, y1, s1);
   nb.rmsnormForward(x, w, rows, dim, 1e-6, y2, s2);
   close(y2, y1, 1e-5, 0, 'y');
   close(s2, s1, 1e-5, 0, 'rstd');
-  const dx1 = new Float32Array(rows * dim), dx2 = new Float32Array(rows * dim), dw1 = randn(dim, r), dw2 = Float32Array.from(dw1);
+  const dx1 = new Float32Array(rows * dim),
+    dx2 = new Float32Array(rows * dim),
+    dw1 = randn(dim, r),
+    dw2 = Float32Array.from(dw1);
   ref.rmsnormBackward(dy, x, w, s1, rows, dim, dx1, dw1);
   nb.rmsnormBackward(dy, x, w, s1, rows, dim, dx2, dw2);
   close(dx2, dx1, 1e-5, 0, 'dx');
@@ -385,7 +582,8 @@ nativeTest('rmsnorm forward/backward', (nb) => {
 nativeTest('rope (partial rotary, inverse)', (nb) => {
   const g = golden.rope;
   for (const inverse of [false, true]) {
-    const x1 = F(g.x), x2 = F(g.x);
+    const x1 = F(g.x),
+      x2 = F(g.x);
     ref.rope(x1, Int32Array.from(g.positions), g.tokens, g.heads, g.headDim, g.rotaryDim, F(g.cos), F(g.sin), inverse);
     nb.rope(x2, Int32Array.from(g.positions), g.tokens, g.heads, g.headDim, g.rotaryDim, F(g.cos), F(g.sin), inverse);
     close(x2, x1, 1e-6, 0, `inverse=${inverse}`);
@@ -398,12 +596,18 @@ nativeTest('attention forward/backward (golden cases)', (nb) => {
 
 nativeTest('swiglu forward/backward', (nb) => {
   const r = rng(8);
-  const g = randn(777, r, 4), u = randn(777, r), d = randn(777, r);
-  const o1 = new Float32Array(777), o2 = new Float32Array(777);
+  const g = randn(777, r, 4),
+    u = randn(777, r),
+    d = randn(777, r);
+  const o1 = new Float32Array(777),
+    o2 = new Float32Array(777);
   ref.swigluForward(g, u, o1);
   nb.swigluForward(g, u, o2);
   close(o2, o1, 1e-6, 0, 'out');
-  const dg1 = new Float32Array(777), du1 = new Float32Array(777), dg2 = new Float32Array(777), du2 = new Float32Array(777);
+  const dg1 = new Float32Array(777),
+    du1 = new Float32Array(777),
+    dg2 = new Float32Array(777),
+    du2 = new Float32Array(777);
   ref.swigluBackward(d, g, u, dg1, du1);
   nb.swigluBackward(d, g, u, dg2, du2);
   close(dg2, dg1, 1e-6, 0, 'dg');
@@ -412,9 +616,14 @@ nativeTest('swiglu forward/backward', (nb) => {
 
 nativeTest('crossEntropy', (nb) => {
   const r = rng(9);
-  const rows = 6, vocab = 300;
-  const logits = randn(rows * vocab, r, 8), targets = Int32Array.from([0, 299, -100, 17, 150, 3]);
-  const l1 = new Float32Array(rows), l2 = new Float32Array(rows), g1 = Float32Array.from(logits), g2 = Float32Array.from(logits);
+  const rows = 6,
+    vocab = 300;
+  const logits = randn(rows * vocab, r, 8),
+    targets = Int32Array.from([0, 299, -100, 17, 150, 3]);
+  const l1 = new Float32Array(rows),
+    l2 = new Float32Array(rows),
+    g1 = Float32Array.from(logits),
+    g2 = Float32Array.from(logits);
   ref.crossEntropy(g1, targets, rows, vocab, l1, true, 0.5);
   nb.crossEntropy(g2, targets, rows, vocab, l2, true, 0.5);
   close(l2, l1, 1e-5, 0, 'losses');
@@ -423,7 +632,12 @@ nativeTest('crossEntropy', (nb) => {
 
 nativeTest('adamw', (nb) => {
   const r = rng(10);
-  const p1 = randn(1003, r), p2 = Float32Array.from(p1), m1 = new Float32Array(1003), m2 = new Float32Array(1003), v1 = new Float32Array(1003), v2 = new Float32Array(1003);
+  const p1 = randn(1003, r),
+    p2 = Float32Array.from(p1),
+    m1 = new Float32Array(1003),
+    m2 = new Float32Array(1003),
+    v1 = new Float32Array(1003),
+    v2 = new Float32Array(1003);
   for (let step = 1; step <= 3; step++) {
     const g = randn(1003, r);
     const args = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step };
@@ -437,7 +651,8 @@ nativeTest('adamw', (nb) => {
 
 nativeTest('dropout (same mask as the TS counter RNG twin)', (nb) => {
   const x = randn(5000, rng(11));
-  const o1 = new Float32Array(5000), o2 = new Float32Array(5000);
+  const o1 = new Float32Array(5000),
+    o2 = new Float32Array(5000);
   ref.dropout(x, o1, 0.3, 1234, 777);
   nb.dropout(x, o2, 0.3, 1234, 777);
   assert.deepEqual(o2, o1);

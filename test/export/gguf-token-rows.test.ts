@@ -44,7 +44,9 @@ test('an SFT adapter with trained token rows merges and exports to GGUF', async 
     peftConfig: { r: 4, lora_alpha: 8, target_modules: ['all-linear'], trainable_token_indices: [endOfTurn!] },
     quiet: true,
   }).train();
-  assert.deepEqual(JSON.parse(readFileSync(join(adapterDir, 'adapter_config.json'), 'utf8')).trainable_token_indices, [endOfTurn]);
+  assert.deepEqual(JSON.parse(readFileSync(join(adapterDir, 'adapter_config.json'), 'utf8')).trainable_token_indices, [
+    endOfTurn,
+  ]);
 
   const base = LlamaModel.load(modelDir);
   const withAdapter = LlamaModel.load(modelDir);
@@ -56,7 +58,9 @@ test('an SFT adapter with trained token rows merges and exports to GGUF', async 
   st.close();
   assert.ok(maxAbsDiff(baseRow, trainedRow) > 1e-3, 'training must have moved the end-of-turn row');
 
-  const prompt = tokenizer.encode(tokenizer.applyChatTemplate([{ role: 'user', content: 'Hi!' }], { addGenerationPrompt: true })).ids.concat([endOfTurn!]);
+  const prompt = tokenizer
+    .encode(tokenizer.applyChatTemplate([{ role: 'user', content: 'Hi!' }], { addGenerationPrompt: true }))
+    .ids.concat([endOfTurn!]);
   const probe = { batch: 1, seq: prompt.length, inputIds: Int32Array.from(prompt) };
   const expected = withAdapter.logits(probe).toF32();
 

@@ -26,11 +26,23 @@ describe('GGUF writer', () => {
   test('round-trips every metadata value type, tensor infos and aligned data', () => {
     const meta = new Map<string, GgufValue>([
       ['general.architecture', gv.str('llama')],
-      ['t.u8', gv.u8(255)], ['t.i8', gv.i8(-128)], ['t.u16', gv.u16(65535)], ['t.i16', gv.i16(-32768)],
-      ['t.u32', gv.u32(4294967295)], ['t.i32', gv.i32(-2147483648)], ['t.f32', gv.f32(0.5)], ['t.f64', gv.f64(Math.PI)],
-      ['t.u64', gv.u64(2n ** 63n)], ['t.i64', gv.i64(-5)], ['t.bool', gv.bool(true)], ['t.unicode', gv.str('ünï 🦙')],
-      ['t.strings', gv.arr('string', ['a', '', 'Ġthe', '<|im_end|>'])], ['t.f32s', gv.arr('f32', new Float32Array([1.5, -2]))],
-      ['t.i32s', gv.arr('i32', [1, -1, 6])], ['t.bools', gv.arr('bool', [true, false])], ['t.empty', gv.arr('u32', [])],
+      ['t.u8', gv.u8(255)],
+      ['t.i8', gv.i8(-128)],
+      ['t.u16', gv.u16(65535)],
+      ['t.i16', gv.i16(-32768)],
+      ['t.u32', gv.u32(4294967295)],
+      ['t.i32', gv.i32(-2147483648)],
+      ['t.f32', gv.f32(0.5)],
+      ['t.f64', gv.f64(Math.PI)],
+      ['t.u64', gv.u64(2n ** 63n)],
+      ['t.i64', gv.i64(-5)],
+      ['t.bool', gv.bool(true)],
+      ['t.unicode', gv.str('ünï 🦙')],
+      ['t.strings', gv.arr('string', ['a', '', 'Ġthe', '<|im_end|>'])],
+      ['t.f32s', gv.arr('f32', new Float32Array([1.5, -2]))],
+      ['t.i32s', gv.arr('i32', [1, -1, 6])],
+      ['t.bools', gv.arr('bool', [true, false])],
+      ['t.empty', gv.arr('u32', [])],
     ]);
     const a = new Float32Array([1, 2, 3]); // 12 bytes: the next tensor must start at 32
     const b = new Float32Array(Array.from({ length: 64 }, (_, i) => i - 32));
@@ -61,10 +73,17 @@ describe('GGUF writer', () => {
     assert.deepEqual(g.metadata.get('t.empty'), []);
     assert.equal(g.metadataTypes.get('t.strings'), 'array:string');
     assert.equal(g.metadataTypes.get('t.u64'), 'u64');
-    assert.deepEqual(g.tensors.map((t) => [t.name, t.shape, t.type]), [['a', [3], 'F32'], ['b', [2, 32], 'F32']]);
+    assert.deepEqual(
+      g.tensors.map((t) => [t.name, t.shape, t.type]),
+      [
+        ['a', [3], 'F32'],
+        ['b', [2, 32], 'F32'],
+      ],
+    );
     for (const t of g.tensors) assert.equal(t.offset % 32, 0, `${t.name} data must be 32-byte aligned`);
     assert.equal(g.tensors[1]!.offset - g.tensors[0]!.offset, 32);
-    const read = (i: number) => new Float32Array(g.bytes.slice(g.tensors[i]!.offset, g.tensors[i]!.offset + g.tensors[i]!.byteLength).buffer);
+    const read = (i: number) =>
+      new Float32Array(g.bytes.slice(g.tensors[i]!.offset, g.tensors[i]!.offset + g.tensors[i]!.byteLength).buffer);
     assert.deepEqual(read(0), a);
     assert.deepEqual(read(1), b);
     // ggml's ne[] is the reversed shape: the raw dims of 'b' are stored as 32, 2.
@@ -74,23 +93,54 @@ describe('GGUF writer', () => {
 
   test('a non-default alignment is recorded as general.alignment and honoured', () => {
     const path = join(work, 'align64.gguf');
-    writeGguf(path, new Map([['general.architecture', gv.str('llama')]]), [
-      { name: 'x', shape: [3], type: 'F32', data: () => bytesOf(new Float32Array(3)) },
-      { name: 'y', shape: [1], type: 'F32', data: () => bytesOf(new Float32Array([7])) },
-    ], { alignment: 64 });
+    writeGguf(
+      path,
+      new Map([['general.architecture', gv.str('llama')]]),
+      [
+        { name: 'x', shape: [3], type: 'F32', data: () => bytesOf(new Float32Array(3)) },
+        { name: 'y', shape: [1], type: 'F32', data: () => bytesOf(new Float32Array([7])) },
+      ],
+      { alignment: 64 },
+    );
     const g = readGguf(path);
     assert.equal(g.metadata.get('general.alignment'), 64);
-    assert.deepEqual(g.tensors.map((t) => t.offset % 64), [0, 0]);
+    assert.deepEqual(
+      g.tensors.map((t) => t.offset % 64),
+      [0, 0],
+    );
   });
 
   test('is atomic: a failing tensor leaves neither the target nor a temporary file', () => {
     const dir = join(work, 'atomic');
     mkdirSync(dir);
     const path = join(dir, 'out.gguf');
-    assert.throws(() => writeGguf(path, new Map(), [{ name: 'x', shape: [4], type: 'F32', data: () => new Uint8Array(8) }]), /produced 8 bytes, expected 16/);
-    assert.throws(() => writeGguf(path, new Map(), [{ name: 'x', shape: [4], type: 'F32', data: () => { throw new Error('boom'); } }]), /boom/);
+    assert.throws(
+      () => writeGguf(path, new Map(), [{ name: 'x', shape: [4], type: 'F32', data: () => new Uint8Array(8) }]),
+      /produced 8 bytes, expected 16/,
+    );
+    assert.throws(
+      () =>
+        writeGguf(path, new Map(), [
+          {
+            name: 'x',
+            shape: [4],
+            type: 'F32',
+            data: () => {
+              throw new Error('boom');
+            },
+          },
+        ]),
+      /boom/,
+    );
     assert.deepEqual(readdirSync(dir), []);
-    assert.throws(() => writeGguf(path, new Map(), [{ name: 'x', shape: [1], type: 'F32', data: () => new Uint8Array(4) }, { name: 'x', shape: [1], type: 'F32', data: () => new Uint8Array(4) }]), /duplicate tensor/);
+    assert.throws(
+      () =>
+        writeGguf(path, new Map(), [
+          { name: 'x', shape: [1], type: 'F32', data: () => new Uint8Array(4) },
+          { name: 'x', shape: [1], type: 'F32', data: () => new Uint8Array(4) },
+        ]),
+      /duplicate tensor/,
+    );
   });
 });
 
@@ -107,7 +157,7 @@ describe('tensor conversions', () => {
     assert.ok(Math.abs(d - 4 / 127) < 1e-5);
     assert.equal(view.getInt8(2 + 5), -127);
     assert.equal(view.getInt8(2 + 16), 0);
-    assert.equal(view.getInt8(2 + 17), Math.round(0.25 * 127 / 4)); // 7.9375 -> 8
+    assert.equal(view.getInt8(2 + 17), Math.round((0.25 * 127) / 4)); // 7.9375 -> 8
     assert.equal(view.getUint16(34, true), 0);
     assert.deepEqual([...q.subarray(36)], new Array(32).fill(0));
     // half-way cases round away from zero (roundf), not to even
@@ -145,7 +195,10 @@ describe('tensor conversions', () => {
 
   test('q/k rows go from rotate-half pairs (i, i+d/2) to interleaved pairs (2i, 2i+1) per head', () => {
     // two heads of head_dim 4, row length 1 (a bias): HF order per head [x0 x1 | y0 y1] -> [x0 y0 x1 y1]
-    assert.deepEqual([...permuteRopeRows(new Float32Array([0, 1, 2, 3, 10, 11, 12, 13]), 2, 1)], [0, 2, 1, 3, 10, 12, 11, 13]);
+    assert.deepEqual(
+      [...permuteRopeRows(new Float32Array([0, 1, 2, 3, 10, 11, 12, 13]), 2, 1)],
+      [0, 2, 1, 3, 10, 12, 11, 13],
+    );
     // whole rows move together
     const w = new Float32Array([0, 0, 1, 1, 2, 2, 3, 3]);
     assert.deepEqual([...permuteRopeRows(w, 1, 2)], [0, 0, 2, 2, 1, 1, 3, 3]);
@@ -154,22 +207,51 @@ describe('tensor conversions', () => {
 });
 
 describe('byte-level pre-tokenizer recognition', () => {
-  const byteLevel = (useRegex: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
+  const byteLevel = (useRegex: boolean) => ({
+    type: 'ByteLevel',
+    add_prefix_space: false,
+    trim_offsets: true,
+    use_regex: useRegex,
+  });
   const split = (regex: string) => ({ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false });
-  const llama3 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  const llama3 =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
   const qwen2 = llama3.replace('\\p{N}{1,3}', '\\p{N}');
-  const tok = (pre: object, ignoreMerges = false) => ({ pre_tokenizer: pre, normalizer: null, model: { type: 'BPE', ignore_merges: ignoreMerges } });
+  const tok = (pre: object, ignoreMerges = false) => ({
+    pre_tokenizer: pre,
+    normalizer: null,
+    model: { type: 'BPE', ignore_merges: ignoreMerges },
+  });
 
   test('names the llama.cpp pre-tokenizer that splits the same way', () => {
     assert.equal(recognisePreTokenizer(tok(byteLevel(true)), 't'), 'gpt-2');
-    assert.equal(recognisePreTokenizer(tok({ type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] }), 't'), 'smollm');
-    assert.equal(recognisePreTokenizer(tok({ type: 'Sequence', pretokenizers: [split(llama3), byteLevel(false)] }, true), 't'), 'llama-bpe');
-    assert.equal(recognisePreTokenizer(tok({ type: 'Sequence', pretokenizers: [split(qwen2), byteLevel(false)] }), 't'), 'qwen2');
+    assert.equal(
+      recognisePreTokenizer(
+        tok({ type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] }),
+        't',
+      ),
+      'smollm',
+    );
+    assert.equal(
+      recognisePreTokenizer(tok({ type: 'Sequence', pretokenizers: [split(llama3), byteLevel(false)] }, true), 't'),
+      'llama-bpe',
+    );
+    assert.equal(
+      recognisePreTokenizer(tok({ type: 'Sequence', pretokenizers: [split(qwen2), byteLevel(false)] }), 't'),
+      'qwen2',
+    );
   });
 
   test('refuses what llama.cpp would split differently', () => {
-    assert.throws(() => recognisePreTokenizer(tok({ type: 'Sequence', pretokenizers: [split('\\s+'), byteLevel(false)] }), 't'), UserError);
-    assert.throws(() => recognisePreTokenizer(tok({ type: 'Sequence', pretokenizers: [split(llama3), byteLevel(false)] }, false), 't'), UserError);
+    assert.throws(
+      () => recognisePreTokenizer(tok({ type: 'Sequence', pretokenizers: [split('\\s+'), byteLevel(false)] }), 't'),
+      UserError,
+    );
+    assert.throws(
+      () =>
+        recognisePreTokenizer(tok({ type: 'Sequence', pretokenizers: [split(llama3), byteLevel(false)] }, false), 't'),
+      UserError,
+    );
     assert.throws(() => recognisePreTokenizer(tok({ ...byteLevel(true), add_prefix_space: true }), 't'), UserError);
     assert.throws(() => recognisePreTokenizer(tok({ type: 'Whitespace' }), 't'), UserError);
   });
@@ -208,7 +290,12 @@ describe('export gguf (create-model tiny, no llama.cpp)', () => {
     const tokens = m.get('tokenizer.ggml.tokens') as string[];
     assert.equal(tokens.length, cfg.vocab_size);
     assert.equal(tokens[1], '<|im_start|>');
-    assert.deepEqual((m.get('tokenizer.ggml.token_type') as number[]).slice(0, 4), [TOKEN_TYPE.CONTROL, TOKEN_TYPE.CONTROL, TOKEN_TYPE.CONTROL, TOKEN_TYPE.NORMAL]);
+    assert.deepEqual((m.get('tokenizer.ggml.token_type') as number[]).slice(0, 4), [
+      TOKEN_TYPE.CONTROL,
+      TOKEN_TYPE.CONTROL,
+      TOKEN_TYPE.CONTROL,
+      TOKEN_TYPE.NORMAL,
+    ]);
     assert.equal((m.get('tokenizer.ggml.merges') as string[]).length, tokJson.model.merges.length);
     assert.equal(m.get('tokenizer.ggml.eos_token_id'), 2);
     assert.equal(m.get('tokenizer.ggml.padding_token_id'), 0);
@@ -220,7 +307,11 @@ describe('export gguf (create-model tiny, no llama.cpp)', () => {
     assert.ok(!names.includes('output.weight'));
     assert.equal(names[0], 'token_embd.weight');
     assert.equal(r.tensorCount, 2 + cfg.num_hidden_layers * 9);
-    assert.ok(names.includes('blk.1.ffn_down.weight') && names.includes('blk.0.attn_output.weight') && names.includes('output_norm.weight'));
+    assert.ok(
+      names.includes('blk.1.ffn_down.weight') &&
+        names.includes('blk.0.attn_output.weight') &&
+        names.includes('output_norm.weight'),
+    );
     // q is permuted, v is not
     const st = SafetensorsModel.open(modelDir);
     try {
@@ -231,7 +322,10 @@ describe('export gguf (create-model tiny, no llama.cpp)', () => {
       const q = st.readF32('model.layers.0.self_attn.q_proj.weight');
       assert.deepEqual(data('blk.0.attn_q.weight'), permuteRopeRows(q, cfg.num_attention_heads, cfg.hidden_size));
       assert.notDeepEqual(data('blk.0.attn_q.weight'), q);
-      assert.deepEqual(data('blk.0.attn_k.weight'), permuteRopeRows(st.readF32('model.layers.0.self_attn.k_proj.weight'), cfg.num_key_value_heads, cfg.hidden_size));
+      assert.deepEqual(
+        data('blk.0.attn_k.weight'),
+        permuteRopeRows(st.readF32('model.layers.0.self_attn.k_proj.weight'), cfg.num_key_value_heads, cfg.hidden_size),
+      );
       assert.deepEqual(data('blk.0.attn_v.weight'), st.readF32('model.layers.0.self_attn.v_proj.weight'));
     } finally {
       st.close();
@@ -247,9 +341,15 @@ describe('export gguf (create-model tiny, no llama.cpp)', () => {
       sizes[outType] = r.bytes;
       const g = readGguf(path);
       for (const t of g.tensors) if (t.shape.length === 1) assert.equal(t.type, 'F32', t.name);
-      assert.equal(g.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!.type, { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0' }[outType]);
+      assert.equal(
+        g.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!.type,
+        { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0' }[outType],
+      );
     }
-    assert.ok(sizes.f16! < sizes.f32! * 0.6 && sizes.bf16 === sizes.f16 && sizes.q8_0! < sizes.f16! * 0.7, JSON.stringify(sizes));
+    assert.ok(
+      sizes.f16! < sizes.f32! * 0.6 && sizes.bf16 === sizes.f16 && sizes.q8_0! < sizes.f16! * 0.7,
+      JSON.stringify(sizes),
+    );
   });
 
   test('unsupported tokenizers and architectures are UserErrors, and no file is written', async () => {
@@ -257,12 +357,24 @@ describe('export gguf (create-model tiny, no llama.cpp)', () => {
     const bad = join(work, 'bad-tok');
     await createModel({ preset: 'tiny', out: bad, seed: 1 });
     const tj = JSON.parse(readFileSync(join(bad, 'tokenizer.json'), 'utf8'));
-    tj.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: '\\s+' }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] };
+    tj.pre_tokenizer = {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: '\\s+' }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    };
     writeFileSync(join(bad, 'tokenizer.json'), JSON.stringify(tj));
     const out = join(work, 'bad.gguf');
-    await assert.rejects(exportGguf({ modelDir: bad, outFile: out }), (e: unknown) => e instanceof UserError && /no llama\.cpp equivalent/.test(e.message));
+    await assert.rejects(
+      exportGguf({ modelDir: bad, outFile: out }),
+      (e: unknown) => e instanceof UserError && /no llama\.cpp equivalent/.test(e.message),
+    );
     const cfg = JSON.parse(readFileSync(join(bad, 'config.json'), 'utf8'));
-    writeFileSync(join(bad, 'config.json'), JSON.stringify({ ...cfg, architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }));
+    writeFileSync(
+      join(bad, 'config.json'),
+      JSON.stringify({ ...cfg, architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }),
+    );
     await assert.rejects(exportGguf({ modelDir: bad, outFile: out }), UserError);
     assert.equal(existsSync(out), false);
   });
@@ -273,7 +385,10 @@ describe('export gguf (create-model tiny, no llama.cpp)', () => {
     const stdout: string[] = [];
     const orig = process.stdout.write.bind(process.stdout);
     // capture the command's lines only; the test reporter writes to stdout too
-    process.stdout.write = ((s: string, ...rest: never[]) => (String(s).startsWith('wrote ') ? (stdout.push(String(s)), true) : orig(s, ...rest))) as typeof process.stdout.write;
+    process.stdout.write = ((s: string, ...rest: never[]) =>
+      String(s).startsWith('wrote ')
+        ? (stdout.push(String(s)), true)
+        : orig(s, ...rest)) as typeof process.stdout.write;
     let code: number;
     try {
       code = await main(['export', 'gguf', '--model', modelDir, '--out', out, '--outtype', 'q8_0', '--ollama']);
@@ -292,11 +407,15 @@ describe('export gguf (create-model tiny, no llama.cpp)', () => {
   test('CLI: a missing or unknown format and a bad --outtype exit non-zero', async () => {
     const orig = process.stderr.write.bind(process.stderr);
     const err: string[] = [];
-    process.stderr.write = ((s: string, ...rest: never[]) => (/sftkit export/.test(String(s)) ? (err.push(String(s)), true) : orig(s, ...rest))) as typeof process.stderr.write;
+    process.stderr.write = ((s: string, ...rest: never[]) =>
+      /sftkit export/.test(String(s)) ? (err.push(String(s)), true) : orig(s, ...rest)) as typeof process.stderr.write;
     try {
       assert.equal(await main(['export']), 1);
       assert.equal(await main(['export', 'onnx', '--model', modelDir, '--out', 'x']), 1);
-      assert.equal(await main(['export', 'gguf', '--model', modelDir, '--out', join(work, 'x.gguf'), '--outtype', 'q4_0']), 1);
+      assert.equal(
+        await main(['export', 'gguf', '--model', modelDir, '--out', join(work, 'x.gguf'), '--outtype', 'q4_0']),
+        1,
+      );
     } finally {
       process.stderr.write = orig;
     }

@@ -16,10 +16,19 @@ export function loadLlamaCpp(): Promise<{ llama: Llama | null; reason: string | 
   cached ??= (async () => {
     try {
       const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-      const llama = await getLlama({ build: 'never', gpu: false, logLevel: LlamaLogLevel.error, progressLogs: false, skipDownload: true });
+      const llama = await getLlama({
+        build: 'never',
+        gpu: false,
+        logLevel: LlamaLogLevel.error,
+        progressLogs: false,
+        skipDownload: true,
+      });
       return { llama, reason: null };
     } catch (e) {
-      return { llama: null, reason: `node-llama-cpp cannot load a llama.cpp backend on this machine: ${(e as Error).message.split('\n')[0]}` };
+      return {
+        llama: null,
+        reason: `node-llama-cpp cannot load a llama.cpp backend on this machine: ${(e as Error).message.split('\n')[0]}`,
+      };
     }
   })();
   return cached;
@@ -67,10 +76,25 @@ export interface LlamaCppRun {
 }
 
 // An f32 KV cache (llama.cpp defaults to f16) and no flash attention, so f32 exports compute in f32 end to end.
-const CONTEXT = { contextSize: 128, batchSize: 128, threads: 1, sequences: 1, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' } as const;
+const CONTEXT = {
+  contextSize: 128,
+  batchSize: 128,
+  threads: 1,
+  sequences: 1,
+  flashAttention: false,
+  experimentalKvCacheKeyType: 'F32',
+  experimentalKvCacheValueType: 'F32',
+} as const;
 
 /** Load `ggufPath` in llama.cpp, continue `prompt` greedily, and replay `reference` teacher-forced. */
-export async function runLlamaCpp(llama: Llama, ggufPath: string, prompt: number[], steps: number, reference: number[], sftkitModel?: LlamaModel): Promise<LlamaCppRun> {
+export async function runLlamaCpp(
+  llama: Llama,
+  ggufPath: string,
+  prompt: number[],
+  steps: number,
+  reference: number[],
+  sftkitModel?: LlamaModel,
+): Promise<LlamaCppRun> {
   const model = await llama.loadModel({ modelPath: ggufPath, gpuLayers: 0 });
   try {
     const greedy: number[] = [];
@@ -85,13 +109,17 @@ export async function runLlamaCpp(llama: Llama, ggufPath: string, prompt: number
     }
     const ctx = await model.createContext(CONTEXT);
     const input = [...prompt, ...reference.slice(0, steps - 1)];
-    const items = input.map((t, i) => (i >= prompt.length - 1 ? ([t, { generateNext: { logits: true } }] as const) : t));
+    const items = input.map((t, i) =>
+      i >= prompt.length - 1 ? ([t, { generateNext: { logits: true } }] as const) : t,
+    );
     const out = await ctx.getSequence().controlledEvaluate(items as never);
     await ctx.dispose();
     const teacherForcedTop1: number[] = [];
     let maxLogitDiff = 0;
     const V = sftkitModel?.config.vocabSize ?? 0;
-    const ref = sftkitModel ? sftkitModel.logits({ batch: 1, seq: input.length, inputIds: Int32Array.from(input) }).toF32() : null;
+    const ref = sftkitModel
+      ? sftkitModel.logits({ batch: 1, seq: input.length, inputIds: Int32Array.from(input) }).toF32()
+      : null;
     for (let i = prompt.length - 1; i < input.length; i++) {
       const logits = out[i]?.next.logits;
       if (!logits) throw new Error(`llama.cpp returned no logits at position ${i}`);
@@ -110,18 +138,31 @@ export async function runLlamaCpp(llama: Llama, ggufPath: string, prompt: number
 }
 
 /** llama.cpp's tokenization (special tokens parsed, no BOS added) of each string. */
-export async function llamaCppTokenize(llama: Llama, ggufPath: string, texts: string[]): Promise<{ ids: number[][]; addsBos: boolean; pre: string | null }> {
+export async function llamaCppTokenize(
+  llama: Llama,
+  ggufPath: string,
+  texts: string[],
+): Promise<{ ids: number[][]; addsBos: boolean; pre: string | null }> {
   const model = await llama.loadModel({ modelPath: ggufPath, gpuLayers: 0, vocabOnly: true });
   try {
     const pre = (model.fileInfo.metadata as { tokenizer?: { ggml?: { pre?: string } } }).tokenizer?.ggml?.pre ?? null;
-    return { ids: texts.map((t) => model.tokenize(t, true).map((x) => x as unknown as number)), addsBos: model.tokens.shouldPrependBosToken, pre };
+    return {
+      ids: texts.map((t) => model.tokenize(t, true).map((x) => x as unknown as number)),
+      addsBos: model.tokens.shouldPrependBosToken,
+      pre,
+    };
   } finally {
     await model.dispose();
   }
 }
 
 /** A random PEFT LoRA adapter for every linear of `model` (nonzero B, so it changes the output). */
-export async function writeRandomAdapter(model: LlamaModel, dir: string, seed: number, opts: { r?: number; alpha?: number; bStd?: number } = {}): Promise<void> {
+export async function writeRandomAdapter(
+  model: LlamaModel,
+  dir: string,
+  seed: number,
+  opts: { r?: number; alpha?: number; bStd?: number } = {},
+): Promise<void> {
   const { r = 4, alpha = 8, bStd = 0.05 } = opts;
   mkdirSync(dir, { recursive: true });
   const tensors = [];
@@ -130,10 +171,32 @@ export async function writeRandomAdapter(model: LlamaModel, dir: string, seed: n
     const b = new Float32Array(m.outFeatures * r);
     new SeededRandom(seed, tensors.length + 1).fillNormal(a, 1 / Math.sqrt(m.inFeatures));
     new SeededRandom(seed, tensors.length + 2).fillNormal(b, bStd);
-    tensors.push({ name: `base_model.model.${m.name}.lora_A.weight`, dtype: 'F32' as const, shape: [r, m.inFeatures], data: a });
-    tensors.push({ name: `base_model.model.${m.name}.lora_B.weight`, dtype: 'F32' as const, shape: [m.outFeatures, r], data: b });
+    tensors.push({
+      name: `base_model.model.${m.name}.lora_A.weight`,
+      dtype: 'F32' as const,
+      shape: [r, m.inFeatures],
+      data: a,
+    });
+    tensors.push({
+      name: `base_model.model.${m.name}.lora_B.weight`,
+      dtype: 'F32' as const,
+      shape: [m.outFeatures, r],
+      data: b,
+    });
   }
   await writeSafetensors(join(dir, 'adapter_model.safetensors'), tensors);
-  const config = { peft_type: 'LORA', task_type: 'CAUSAL_LM', r, lora_alpha: alpha, lora_dropout: 0, target_modules: [...LINEAR_MODULES], bias: 'none', use_rslora: false, fan_in_fan_out: false, inference_mode: true, modules_to_save: null };
+  const config = {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    r,
+    lora_alpha: alpha,
+    lora_dropout: 0,
+    target_modules: [...LINEAR_MODULES],
+    bias: 'none',
+    use_rslora: false,
+    fan_in_fan_out: false,
+    inference_mode: true,
+    modules_to_save: null,
+  };
   writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(config, null, 2));
 }

@@ -26,12 +26,32 @@ before(async () => {
 const MAIN = join(packageRoot(), 'src', 'cli', 'main.ts');
 function sftkit(args: string[], input?: string): { code: number; out: string; err: string } {
   const script = `import(${JSON.stringify(MAIN)}).then((m) => m.main(process.argv.slice(1))).then((c) => process.exit(c))`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script, '--', ...args], { input: input ?? '', encoding: 'utf8', cwd: packageRoot() });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script, '--', ...args], {
+    input: input ?? '',
+    encoding: 'utf8',
+    cwd: packageRoot(),
+  });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
 test('sftkit generate --json: text, prompt and generated ids, finish reason, tokens/s; seeded sampling repeats', () => {
-  const args = ['generate', '--model', dir, '--adapter', adapter, '--prompt', 'Hello there', '--chat', '--max-new-tokens', '6', '--temperature', '0.9', '--seed', '4', '--json'];
+  const args = [
+    'generate',
+    '--model',
+    dir,
+    '--adapter',
+    adapter,
+    '--prompt',
+    'Hello there',
+    '--chat',
+    '--max-new-tokens',
+    '6',
+    '--temperature',
+    '0.9',
+    '--seed',
+    '4',
+    '--json',
+  ];
   const r = sftkit(args);
   assert.equal(r.code, 0, r.err);
   const j = JSON.parse(r.out);
@@ -52,7 +72,10 @@ test('sftkit generate --json: text, prompt and generated ids, finish reason, tok
 });
 
 test('sftkit chat reads turns from piped stdin, keeps history, handles /system and /reset, quits at end of input', () => {
-  const r = sftkit(['chat', '--model', dir, '--max-new-tokens', '3'], 'hello\n/system Be brief.\nsecond turn\n/reset\nthird\n');
+  const r = sftkit(
+    ['chat', '--model', dir, '--max-new-tokens', '3'],
+    'hello\n/system Be brief.\nsecond turn\n/reset\nthird\n',
+  );
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /system message set/);
   assert.match(r.err, /history cleared/);
@@ -63,22 +86,65 @@ test('sftkit chat reads turns from piped stdin, keeps history, handles /system a
 
 test('sftkit eval --compare-base writes results JSONL and a Markdown report with both models side by side', () => {
   const prompts = join(tmp, 'prompts.jsonl');
-  writeFileSync(prompts, [
-    JSON.stringify({ instruction: 'Say hi.', reference: 'hi' }),
-    JSON.stringify({ messages: [{ role: 'user', content: 'Name a colour.' }, { role: 'assistant', content: 'Blue.' }] }),
-    JSON.stringify({ instruction: 'Count to three.' }),
-  ].join('\n') + '\n');
+  writeFileSync(
+    prompts,
+    [
+      JSON.stringify({ instruction: 'Say hi.', reference: 'hi' }),
+      JSON.stringify({
+        messages: [
+          { role: 'user', content: 'Name a colour.' },
+          { role: 'assistant', content: 'Blue.' },
+        ],
+      }),
+      JSON.stringify({ instruction: 'Count to three.' }),
+    ].join('\n') + '\n',
+  );
   const data = join(tmp, 'data.jsonl');
-  writeFileSync(data, JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }] }) + '\n');
+  writeFileSync(
+    data,
+    JSON.stringify({
+      messages: [
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello!' },
+      ],
+    }) + '\n',
+  );
   const out = join(tmp, 'results.jsonl');
-  const r = sftkit(['eval', '--model', dir, '--adapter', adapter, '--prompts', prompts, '--out', out, '--compare-base', '--data', data, '--max-new-tokens', '5', '--batch-size', '2']);
+  const r = sftkit([
+    'eval',
+    '--model',
+    dir,
+    '--adapter',
+    adapter,
+    '--prompts',
+    prompts,
+    '--out',
+    out,
+    '--compare-base',
+    '--data',
+    data,
+    '--max-new-tokens',
+    '5',
+    '--batch-size',
+    '2',
+  ]);
   assert.equal(r.code, 0, r.err);
-  const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const rows = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(rows.length, 3);
-  assert.deepEqual(rows.map((x) => x.instruction), ['Say hi.', 'Name a colour.', 'Count to three.']);
-  assert.deepEqual(rows.map((x) => x.expected), ['hi', 'Blue.', null]);
+  assert.deepEqual(
+    rows.map((x) => x.instruction),
+    ['Say hi.', 'Name a colour.', 'Count to three.'],
+  );
+  assert.deepEqual(
+    rows.map((x) => x.expected),
+    ['hi', 'Blue.', null],
+  );
   for (const x of rows) {
-    for (const k of ['generated', 'base_generated', 'finish_reason', 'base_finish_reason', 'generated_tokens']) assert.ok(k in x, k);
+    for (const k of ['generated', 'base_generated', 'finish_reason', 'base_finish_reason', 'generated_tokens'])
+      assert.ok(k in x, k);
     assert.ok(x.generated_tokens >= 1 && x.generated_tokens <= 5);
   }
   assert.equal(rows[2].exact_match, null);
@@ -91,5 +157,8 @@ test('sftkit eval --compare-base writes results JSONL and a Markdown report with
   assert.match(r.out, /^base: .*\nfine-tuned: .*eval loss/m);
   const bad = join(tmp, 'bad.jsonl');
   writeFileSync(bad, '{"instruction": "ok"}\n{"nope": 1}\n');
-  assert.match(sftkit(['eval', '--model', dir, '--prompts', bad, '--out', out]).err, /bad\.jsonl:2: "instruction" must be a non-empty string/);
+  assert.match(
+    sftkit(['eval', '--model', dir, '--prompts', bad, '--out', out]).err,
+    /bad\.jsonl:2: "instruction" must be a non-empty string/,
+  );
 });

@@ -52,12 +52,22 @@ test('prefill + decode logits match the full forward logits at every step', () =
   const model = load();
   const ids = [...PROMPT];
   const cache = createCache(model, 1, 16);
-  let logits = forwardStep(model, cache, { T: ids.length, ids: Int32Array.from(ids), positions: Int32Array.from(ids.map((_, i) => i)), seg: new Int32Array(ids.length) });
+  let logits = forwardStep(model, cache, {
+    T: ids.length,
+    ids: Int32Array.from(ids),
+    positions: Int32Array.from(ids.map((_, i) => i)),
+    seg: new Int32Array(ids.length),
+  });
   for (const next of [9, 250, 31]) {
     const ref = lastLogits(model, ids);
     assert.ok(maxAbsDiff(logits, ref) < 1e-4, `step ${ids.length}: max diff ${maxAbsDiff(logits, ref)}`);
     ids.push(next);
-    logits = forwardStep(model, cache, { T: 1, ids: Int32Array.of(next), positions: Int32Array.of(ids.length - 1), seg: new Int32Array(1) });
+    logits = forwardStep(model, cache, {
+      T: 1,
+      ids: Int32Array.of(next),
+      positions: Int32Array.of(ids.length - 1),
+      seg: new Int32Array(1),
+    });
   }
   assert.equal(cache.length, PROMPT.length + 3);
 });
@@ -87,7 +97,9 @@ test('bf16 weights: KV-cache greedy equals full-forward greedy of the same bf16 
 test('batched prompts of different lengths (left padding + segments) generate what each prompt does alone', () => {
   const model = load();
   const prompts = [[7, 8, 9], PROMPT, [200], [40, 41, 42, 43, 44]];
-  const alone = prompts.map((p) => generate(model, [p], { maxNewTokens: 12, doSample: false }).generations[0]!.tokenIds);
+  const alone = prompts.map(
+    (p) => generate(model, [p], { maxNewTokens: 12, doSample: false }).generations[0]!.tokenIds,
+  );
   // One prompt stops early (its third token is a stop id): the batch shrinks mid-way and the others go on.
   const stopId = alone[2]![2]!;
   const batched = generate(model, prompts, { maxNewTokens: 12, doSample: false, stopTokenIds: [stopId] });
@@ -101,8 +113,14 @@ test('batched prompts of different lengths (left padding + segments) generate wh
   // Sampled rows draw from per-row streams (seed, row index): batched sampling equals sampling each prompt alone.
   const sample = { maxNewTokens: 8, doSample: true, temperature: 1.5, topK: 0, seed: 5 };
   const a = generate(model, prompts, sample).generations.map((g) => g.tokenIds);
-  assert.deepEqual(a, prompts.map((p, i) => generate(model, [p], { ...sample, rowOffset: i }).generations[0]!.tokenIds));
-  assert.notDeepEqual(a, prompts.map((p) => generate(model, [p], { ...sample, doSample: false }).generations[0]!.tokenIds));
+  assert.deepEqual(
+    a,
+    prompts.map((p, i) => generate(model, [p], { ...sample, rowOffset: i }).generations[0]!.tokenIds),
+  );
+  assert.notDeepEqual(
+    a,
+    prompts.map((p) => generate(model, [p], { ...sample, doSample: false }).generations[0]!.tokenIds),
+  );
 });
 
 test('stop strings end a row with the text cut before them; decode gives text without the stop token', () => {
@@ -111,11 +129,13 @@ test('stop strings end a row with the text cut before them; decode gives text wi
   const decode = (xs: number[]) => xs.map((x) => `<${x}>`).join('');
   const stop = `<${ids[3]}>`;
   const firstAt = ids.findIndex((x) => x === ids[3]);
-  const r = generate(model, [PROMPT], { maxNewTokens: 10, doSample: false, decode, stopStrings: [stop] }).generations[0]!;
+  const r = generate(model, [PROMPT], { maxNewTokens: 10, doSample: false, decode, stopStrings: [stop] })
+    .generations[0]!;
   assert.equal(r.finishReason, 'stop_string');
   assert.deepEqual(r.tokenIds, ids.slice(0, firstAt + 1));
   assert.equal(r.text, decode(ids.slice(0, firstAt)));
-  const e = generate(model, [PROMPT], { maxNewTokens: 10, doSample: false, decode, stopTokenIds: [ids[3]!] }).generations[0]!;
+  const e = generate(model, [PROMPT], { maxNewTokens: 10, doSample: false, decode, stopTokenIds: [ids[3]!] })
+    .generations[0]!;
   assert.equal(e.finishReason, 'eos');
   assert.equal(e.text, decode(ids.slice(0, firstAt)));
   assert.equal(generate(model, [PROMPT], { maxNewTokens: 0 }).generations[0]!.tokenIds.length, 0);
@@ -155,16 +175,23 @@ test('KV cache: keepRows compacts the surviving rows with their segments', () =>
   assert.deepEqual([...c.keySegments(2)], [PAD_SEGMENT, REAL_SEGMENT, PAD_SEGMENT, REAL_SEGMENT]);
 });
 
-test('real model (stories260K): KV-cache greedy equals full-forward greedy, alone and batched', { skip: !sharedDir() && 'needs ../shared' }, async () => {
-  const dir = join(sharedDir()!, 'models', 'stories260K');
-  const model = LlamaModel.load(dir);
-  const tok = await Tokenizer.fromDir(dir);
-  const prompts = ['Once upon a time', 'The cat sat on the mat and'].map((t) => tok.encode(t).ids);
-  const want = prompts.map((p) => greedyByFullForward(model, p, 32));
-  const batched = generate(model, prompts, { maxNewTokens: 32, doSample: false, decode: (ids) => tok.decode(ids) });
-  assert.deepEqual(batched.generations.map((g) => g.tokenIds), want);
-  assert.ok(batched.generations[0]!.text.length > 40, batched.generations[0]!.text);
-});
+test(
+  'real model (stories260K): KV-cache greedy equals full-forward greedy, alone and batched',
+  { skip: !sharedDir() && 'needs ../shared' },
+  async () => {
+    const dir = join(sharedDir()!, 'models', 'stories260K');
+    const model = LlamaModel.load(dir);
+    const tok = await Tokenizer.fromDir(dir);
+    const prompts = ['Once upon a time', 'The cat sat on the mat and'].map((t) => tok.encode(t).ids);
+    const want = prompts.map((p) => greedyByFullForward(model, p, 32));
+    const batched = generate(model, prompts, { maxNewTokens: 32, doSample: false, decode: (ids) => tok.decode(ids) });
+    assert.deepEqual(
+      batched.generations.map((g) => g.tokenIds),
+      want,
+    );
+    assert.ok(batched.generations[0]!.text.length > 40, batched.generations[0]!.text);
+  },
+);
 
 test('prefix cache: a follow-up prompt reuses the cached prefix and generates what a fresh cache does', () => {
   const model = load();

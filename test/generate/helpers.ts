@@ -8,9 +8,20 @@ import { LlamaModel } from '../../src/model/llama.js';
 import { SplitMix64 } from '../../src/util/random.js';
 
 /** A fresh tiny model folder (2 layers, hidden 64, GQA 4/2, untied head, byte-level BPE ChatML tokenizer). */
-export async function tinyModelDir(root: string, opts: { tied?: boolean; arch?: 'llama' | 'qwen2' } = {}): Promise<string> {
+export async function tinyModelDir(
+  root: string,
+  opts: { tied?: boolean; arch?: 'llama' | 'qwen2' } = {},
+): Promise<string> {
   const dir = mkdtempSync(join(root ?? tmpdir(), 'tiny-'));
-  await createModel({ preset: 'tiny', out: dir, seed: 3, arch: opts.arch ?? 'llama', tokenizer: 'bpe', overwrite: true, configOverrides: { tie_word_embeddings: opts.tied ?? false } });
+  await createModel({
+    preset: 'tiny',
+    out: dir,
+    seed: 3,
+    arch: opts.arch ?? 'llama',
+    tokenizer: 'bpe',
+    overwrite: true,
+    configOverrides: { tie_word_embeddings: opts.tied ?? false },
+  });
   return dir;
 }
 

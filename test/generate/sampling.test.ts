@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generate } from '../../src/generate/generate.js';
-import { applyRepetitionPenalty, argmax, filteredDistribution, resolveSampling, Sampler } from '../../src/generate/sampling.js';
+import {
+  applyRepetitionPenalty,
+  argmax,
+  filteredDistribution,
+  resolveSampling,
+  Sampler,
+} from '../../src/generate/sampling.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { UserError } from '../../src/util/errors.js';
 import { useBestBackend } from '../model/helpers.js';
@@ -17,7 +23,8 @@ useBestBackend();
 // probabilities 0.5, 0.2, 0.15, 0.1, 0.05 in a shuffled order: ids 3, 0, 4, 1, 2 by descending probability
 const PROBS = [0.2, 0.1, 0.05, 0.5, 0.15];
 const LOGITS = Float32Array.from(PROBS, (p) => Math.log(p) + 3);
-const kept = (opts: Parameters<typeof resolveSampling>[0]) => filteredDistribution(LOGITS, resolveSampling({ doSample: true, topK: 0, ...opts }));
+const kept = (opts: Parameters<typeof resolveSampling>[0]) =>
+  filteredDistribution(LOGITS, resolveSampling({ doSample: true, topK: 0, ...opts }));
 
 test('top-p keeps the smallest set of most likely tokens whose probability reaches p, at least one', () => {
   assert.deepEqual(kept({ topP: 0.45 }).ids, [3]);
@@ -66,11 +73,20 @@ test('draws follow the filtered distribution and a seed reproduces them', () => 
   assert.notDeepEqual(a.slice(0, 200), draw(2).slice(0, 200));
   const freq = (id: number) => a.filter((x) => x === id).length / a.length;
   assert.equal(freq(2), 0, 'the 0.05 token is outside top-p 0.9');
-  for (const [id, p] of [[3, 0.5], [0, 0.2], [4, 0.15], [1, 0.1]] as const) assert.ok(Math.abs(freq(id) - p / 0.95) < 0.015, `token ${id}: ${freq(id)}`);
+  for (const [id, p] of [
+    [3, 0.5],
+    [0, 0.2],
+    [4, 0.15],
+    [1, 0.1],
+  ] as const)
+    assert.ok(Math.abs(freq(id) - p / 0.95) < 0.015, `token ${id}: ${freq(id)}`);
 });
 
 test('invalid settings are user errors naming the setting', () => {
-  assert.throws(() => resolveSampling({ topP: 0 }), (e) => e instanceof UserError && /top_p/.test(e.message));
+  assert.throws(
+    () => resolveSampling({ topP: 0 }),
+    (e) => e instanceof UserError && /top_p/.test(e.message),
+  );
   assert.throws(() => resolveSampling({ temperature: -1 }), /temperature/);
   assert.throws(() => resolveSampling({ topK: 1.5 }), /top_k/);
   assert.throws(() => resolveSampling({ minP: 2 }), /min_p/);

@@ -27,10 +27,20 @@ function stats(x: Float32Array): { mean: number; std: number } {
 test('tiny llama: a complete HF folder that config, weights and tokenizer loaders read', async () => {
   const out = join(root, 'tiny');
   await createModel({ preset: 'tiny', out, seed: 1 });
-  assert.deepEqual(readdirSync(out).sort(), ['config.json', 'generation_config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
+  assert.deepEqual(readdirSync(out).sort(), [
+    'config.json',
+    'generation_config.json',
+    'model.safetensors',
+    'special_tokens_map.json',
+    'tokenizer.json',
+    'tokenizer_config.json',
+  ]);
   const cfg = loadLlamaConfig(out);
   assert.equal(cfg.architecture, 'LlamaForCausalLM');
-  assert.deepEqual([cfg.hiddenSize, cfg.intermediateSize, cfg.numLayers, cfg.numHeads, cfg.numKvHeads, cfg.headDim, cfg.vocabSize], [64, 176, 2, 4, 2, 16, 259]);
+  assert.deepEqual(
+    [cfg.hiddenSize, cfg.intermediateSize, cfg.numLayers, cfg.numHeads, cfg.numKvHeads, cfg.headDim, cfg.vocabSize],
+    [64, 176, 2, 4, 2, 16, 259],
+  );
   assert.equal(cfg.tieWordEmbeddings, true);
   assert.equal(cfg.maxPositionEmbeddings, 512);
   assert.deepEqual(cfg.eosTokenIds, [2]);
@@ -43,9 +53,15 @@ test('tiny llama: a complete HF folder that config, weights and tokenizer loader
     for (let i = 0; i < 2; i++) {
       const p = `model.layers.${i}`;
       Object.assign(expected, {
-        [`${p}.input_layernorm.weight`]: [64], [`${p}.post_attention_layernorm.weight`]: [64],
-        [`${p}.self_attn.q_proj.weight`]: [64, 64], [`${p}.self_attn.k_proj.weight`]: [32, 64], [`${p}.self_attn.v_proj.weight`]: [32, 64], [`${p}.self_attn.o_proj.weight`]: [64, 64],
-        [`${p}.mlp.gate_proj.weight`]: [176, 64], [`${p}.mlp.up_proj.weight`]: [176, 64], [`${p}.mlp.down_proj.weight`]: [64, 176],
+        [`${p}.input_layernorm.weight`]: [64],
+        [`${p}.post_attention_layernorm.weight`]: [64],
+        [`${p}.self_attn.q_proj.weight`]: [64, 64],
+        [`${p}.self_attn.k_proj.weight`]: [32, 64],
+        [`${p}.self_attn.v_proj.weight`]: [32, 64],
+        [`${p}.self_attn.o_proj.weight`]: [64, 64],
+        [`${p}.mlp.gate_proj.weight`]: [176, 64],
+        [`${p}.mlp.up_proj.weight`]: [176, 64],
+        [`${p}.mlp.down_proj.weight`]: [64, 176],
       });
     }
     assert.deepEqual(Object.fromEntries([...m.tensors].map(([k, v]) => [k, v.shape])), expected);
@@ -65,11 +81,17 @@ test('tiny llama: a complete HF folder that config, weights and tokenizer loader
   try {
     assert.equal(tok.vocabSize, 259);
     assert.equal(tok.eosTokenId, 2);
-    assert.equal(tok.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true }), '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n');
+    assert.equal(
+      tok.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true }),
+      '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n',
+    );
   } finally {
     tok.close();
   }
-  assert.deepEqual(JSON.parse(readFileSync(join(out, 'generation_config.json'), 'utf8')), { eos_token_id: 2, pad_token_id: 0 });
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'generation_config.json'), 'utf8')), {
+    eos_token_id: 2,
+    pad_token_id: 0,
+  });
 });
 
 test('deterministic for a seed; different seeds give different weights', async () => {
@@ -86,7 +108,10 @@ test('deterministic for a seed; different seeds give different weights', async (
   const m = SafetensorsModel.open(a);
   const first = [...m.readF32('model.embed_tokens.weight').slice(0, 3)];
   m.close();
-  assert.deepEqual(first.map((v) => v.toFixed(6)), PINNED_SEED7);
+  assert.deepEqual(
+    first.map((v) => v.toFixed(6)),
+    PINNED_SEED7,
+  );
 });
 // Values the generator produced when this test was written (xoshiro128** + Box-Muller, std 0.02).
 const PINNED_SEED7 = ['0.004924', '0.024170', '0.007393'];
@@ -102,7 +127,10 @@ test('qwen2 arch: Qwen2ForCausalLM with small random q/k/v biases', async () => 
     for (const p of ['q_proj', 'k_proj', 'v_proj']) {
       const bias = m.readF32(`model.layers.0.self_attn.${p}.bias`);
       assert.equal(bias.length, p === 'q_proj' ? 64 : 32);
-      assert.ok(bias.some((v) => v !== 0), `${p} bias is nonzero`);
+      assert.ok(
+        bias.some((v) => v !== 0),
+        `${p} bias is nonzero`,
+      );
     }
     assert.ok(!m.has('model.layers.0.self_attn.o_proj.bias'));
   } finally {
@@ -113,14 +141,38 @@ test('qwen2 arch: Qwen2ForCausalLM with small random q/k/v biases', async () => 
 test('smollm2-135m-shape config matches SmolLM2-135M', () => {
   const cfg = parseLlamaConfig(modelConfigJson('smollm2-135m-shape', 'llama', 259), 'x');
   assert.deepEqual(
-    [cfg.hiddenSize, cfg.intermediateSize, cfg.numLayers, cfg.numHeads, cfg.numKvHeads, cfg.headDim, cfg.vocabSize, cfg.ropeTheta, cfg.rmsNormEps, cfg.maxPositionEmbeddings, cfg.tieWordEmbeddings, cfg.torchDtype],
+    [
+      cfg.hiddenSize,
+      cfg.intermediateSize,
+      cfg.numLayers,
+      cfg.numHeads,
+      cfg.numKvHeads,
+      cfg.headDim,
+      cfg.vocabSize,
+      cfg.ropeTheta,
+      cfg.rmsNormEps,
+      cfg.maxPositionEmbeddings,
+      cfg.tieWordEmbeddings,
+      cfg.torchDtype,
+    ],
     [576, 1536, 30, 9, 3, 64, 49152, 100000, 1e-5, 8192, true, 'bfloat16'],
   );
 });
 
 test('configOverrides reshape the tiny preset (and bf16 weights follow torch_dtype)', async () => {
   const out = join(root, 'override');
-  await createModel({ preset: 'tiny', out, configOverrides: { num_hidden_layers: 1, hidden_size: 32, num_attention_heads: 2, num_key_value_heads: 1, tie_word_embeddings: false, torch_dtype: 'bfloat16' } });
+  await createModel({
+    preset: 'tiny',
+    out,
+    configOverrides: {
+      num_hidden_layers: 1,
+      hidden_size: 32,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      tie_word_embeddings: false,
+      torch_dtype: 'bfloat16',
+    },
+  });
   const cfg = loadLlamaConfig(out);
   assert.equal(cfg.headDim, 16);
   const m = SafetensorsModel.open(out);
@@ -137,13 +189,19 @@ test('refuses a non-empty folder unless it is a model folder and overwrite is se
   const busy = join(root, 'busy');
   mkdirSync(busy);
   writeFileSync(join(busy, 'notes.txt'), 'mine');
-  await assert.rejects(createModel({ preset: 'tiny', out: busy }), (e: Error) => e instanceof UserError && /folder exists and is not empty/.test(e.message));
+  await assert.rejects(
+    createModel({ preset: 'tiny', out: busy }),
+    (e: Error) => e instanceof UserError && /folder exists and is not empty/.test(e.message),
+  );
   assert.deepEqual(readdirSync(busy), ['notes.txt']);
   const model = join(root, 'again');
   await createModel({ preset: 'tiny', out: model, seed: 1 });
   await assert.rejects(createModel({ preset: 'tiny', out: model, seed: 2 }), /pass --force/);
   await createModel({ preset: 'tiny', out: model, seed: 2, overwrite: true });
-  await assert.rejects(createModel({ preset: 'huge' as never, out: join(root, 'x') }), /unknown preset 'huge' \(presets: tiny, smollm2-135m-shape\)/);
+  await assert.rejects(
+    createModel({ preset: 'huge' as never, out: join(root, 'x') }),
+    /unknown preset 'huge' \(presets: tiny, smollm2-135m-shape\)/,
+  );
 });
 
 test('sftkit create-model CLI', async () => {

@@ -1,9 +1,26 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SafetensorsFile, SafetensorsModel, writeSafetensors, writeShardedSafetensors, type StWriteTensor } from '../../src/io/safetensors.js';
+import {
+  SafetensorsFile,
+  SafetensorsModel,
+  writeSafetensors,
+  writeShardedSafetensors,
+  type StWriteTensor,
+} from '../../src/io/safetensors.js';
 import { UserError } from '../../src/util/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sftkit-st-'));
@@ -49,7 +66,10 @@ test('round-trips every dtype, shapes and __metadata__', async () => {
     assert.deepEqual([...f.readF32('f64')], [Math.fround(Math.PI), -Infinity]);
     assert.deepEqual([...f.readBF16('f16')], [0x3f80, 0xc000, 0x3f00]);
     assert.throws(() => f.readF32('i32'), /dtype I32/);
-    assert.throws(() => f.readBytes('nope'), (e: Error) => e instanceof UserError && /no tensor named 'nope'/.test(e.message));
+    assert.throws(
+      () => f.readBytes('nope'),
+      (e: Error) => e instanceof UserError && /no tensor named 'nope'/.test(e.message),
+    );
   } finally {
     f.close();
   }
@@ -84,7 +104,13 @@ test('a generator of tensors writes the same bytes as an array', async () => {
   const a = join(dir, 'array.safetensors');
   const b = join(dir, 'gen.safetensors');
   await writeSafetensors(a, allDtypes(), { k: 'v' });
-  await writeSafetensors(b, (function* () { yield* allDtypes(); })(), { k: 'v' });
+  await writeSafetensors(
+    b,
+    (function* () {
+      yield* allDtypes();
+    })(),
+    { k: 'v' },
+  );
   assert.deepEqual(readFileSync(a), readFileSync(b));
 });
 
@@ -98,10 +124,13 @@ test('writing is atomic: a bad tensor leaves the old file and no temp files', as
     (e: Error) => e instanceof UserError && /tensor 'w'.*needs 16 bytes, data has 12/.test(e.message),
   );
   await assert.rejects(
-    writeSafetensors(path, (function* (): Generator<StWriteTensor> {
-      yield { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) };
-      yield { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) };
-    })()),
+    writeSafetensors(
+      path,
+      (function* (): Generator<StWriteTensor> {
+        yield { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) };
+        yield { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) };
+      })(),
+    ),
     /tensor 'a': written twice/,
   );
   assert.deepEqual(readFileSync(path), before);
@@ -132,7 +161,11 @@ function assertUserError(path: string, pattern: RegExp): void {
   );
 }
 
-const entry = (dtype: string, shape: number[], begin: number, end: number) => ({ dtype, shape, data_offsets: [begin, end] });
+const entry = (dtype: string, shape: number[], begin: number, end: number) => ({
+  dtype,
+  shape,
+  data_offsets: [begin, end],
+});
 
 test('corrupt: truncated file (data cut short)', async () => {
   const path = join(dir, 'trunc.safetensors');
@@ -160,7 +193,10 @@ test('corrupt: header length over the 100 MB limit', () => {
 
 test('corrupt: header is not JSON', () => {
   assertUserError(craft('nojson.safetensors', '{"a": {"dtype": "F32",', 0), /header is not valid UTF-8 JSON/);
-  assertUserError(craft('badutf8.safetensors', new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), 0), /header is not valid UTF-8 JSON/);
+  assertUserError(
+    craft('badutf8.safetensors', new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), 0),
+    /header is not valid UTF-8 JSON/,
+  );
 });
 
 test('corrupt: header is JSON but not an object', () => {
@@ -169,38 +205,67 @@ test('corrupt: header is JSON but not an object', () => {
 });
 
 test('corrupt: wrong dtype name', () => {
-  assertUserError(craft('dtype.safetensors', JSON.stringify({ w: entry('F33', [2], 0, 8) }), 8), /tensor 'w': unknown dtype "F33" \(supported: F32, F16, BF16/);
+  assertUserError(
+    craft('dtype.safetensors', JSON.stringify({ w: entry('F33', [2], 0, 8) }), 8),
+    /tensor 'w': unknown dtype "F33" \(supported: F32, F16, BF16/,
+  );
 });
 
 test('corrupt: shape x dtype does not match the byte length', () => {
-  assertUserError(craft('shape.safetensors', JSON.stringify({ w: entry('F32', [3], 0, 8) }), 8), /tensor 'w': shape \[3\] x F32 needs 12 bytes but data_offsets \[0, 8\] hold 8/);
-  assertUserError(craft('shape2.safetensors', JSON.stringify({ w: entry('F32', [-1], 0, 4) }), 4), /tensor 'w': shape must be an array of non-negative integers/);
-  assertUserError(craft('offs.safetensors', JSON.stringify({ w: { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }), 4), /tensor 'w': data_offsets must be \[begin, end\]/);
+  assertUserError(
+    craft('shape.safetensors', JSON.stringify({ w: entry('F32', [3], 0, 8) }), 8),
+    /tensor 'w': shape \[3\] x F32 needs 12 bytes but data_offsets \[0, 8\] hold 8/,
+  );
+  assertUserError(
+    craft('shape2.safetensors', JSON.stringify({ w: entry('F32', [-1], 0, 4) }), 4),
+    /tensor 'w': shape must be an array of non-negative integers/,
+  );
+  assertUserError(
+    craft('offs.safetensors', JSON.stringify({ w: { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }), 4),
+    /tensor 'w': data_offsets must be \[begin, end\]/,
+  );
 });
 
 test('corrupt: overlapping offsets', () => {
   const header = JSON.stringify({ a: entry('F32', [2], 0, 8), b: entry('F32', [2], 4, 12) });
-  assertUserError(craft('overlap.safetensors', header, 12), /tensor 'b' \(bytes 4\.\.12\) overlaps tensor 'a' \(ends at 8\)/);
+  assertUserError(
+    craft('overlap.safetensors', header, 12),
+    /tensor 'b' \(bytes 4\.\.12\) overlaps tensor 'a' \(ends at 8\)/,
+  );
 });
 
 test('corrupt: a hole between tensors, or bytes after the last tensor', () => {
   const hole = JSON.stringify({ a: entry('F32', [1], 0, 4), b: entry('F32', [1], 8, 12) });
-  assertUserError(craft('hole.safetensors', hole, 12), /tensor 'b' starts at byte 8 but the previous tensor 'a' ends at 4/);
-  assertUserError(craft('extra.safetensors', JSON.stringify({ a: entry('F32', [1], 0, 4) }), 12), /cover 4 bytes but the data section holds 12/);
+  assertUserError(
+    craft('hole.safetensors', hole, 12),
+    /tensor 'b' starts at byte 8 but the previous tensor 'a' ends at 4/,
+  );
+  assertUserError(
+    craft('extra.safetensors', JSON.stringify({ a: entry('F32', [1], 0, 4) }), 12),
+    /cover 4 bytes but the data section holds 12/,
+  );
 });
 
 test('corrupt: __metadata__ values must be strings', () => {
-  assertUserError(craft('meta.safetensors', JSON.stringify({ __metadata__: { n: 1 } }), 0), /__metadata__\.n must be a string/);
+  assertUserError(
+    craft('meta.safetensors', JSON.stringify({ __metadata__: { n: 1 } }), 0),
+    /__metadata__\.n must be a string/,
+  );
 });
 
 test('missing file gives a UserError naming it', () => {
-  assert.throws(() => SafetensorsFile.open(join(dir, 'absent.safetensors')), (e: Error) => e instanceof UserError && /absent\.safetensors: cannot open/.test(e.message));
+  assert.throws(
+    () => SafetensorsFile.open(join(dir, 'absent.safetensors')),
+    (e: Error) => e instanceof UserError && /absent\.safetensors: cannot open/.test(e.message),
+  );
 });
 
 test('reads tensors beyond 2 GiB by position (sparse file)', () => {
   // A 3 GiB U8 tensor (a sparse hole, no disk used) followed by a small F32 tensor we write for real.
   const big = 3 * 2 ** 30;
-  const header = Buffer.from(JSON.stringify({ big: entry('U8', [big], 0, big), tail: entry('F32', [2], big, big + 8) }).padEnd(96, ' '));
+  const header = Buffer.from(
+    JSON.stringify({ big: entry('U8', [big], 0, big), tail: entry('F32', [2], big, big + 8) }).padEnd(96, ' '),
+  );
   const path = join(dir, 'huge.safetensors');
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(header.length));
@@ -225,10 +290,16 @@ test('reads tensors beyond 2 GiB by position (sparse file)', () => {
 test('sharded write + read via model.safetensors.index.json, and back to one file', async () => {
   const out = join(dir, 'sharded');
   const tensors: StWriteTensor[] = [];
-  for (let i = 0; i < 5; i++) tensors.push({ name: `layer.${i}.w`, dtype: 'F32', shape: [4, 4], data: new Float32Array(16).fill(i) });
+  for (let i = 0; i < 5; i++)
+    tensors.push({ name: `layer.${i}.w`, dtype: 'F32', shape: [4, 4], data: new Float32Array(16).fill(i) });
   await writeShardedSafetensors(out, tensors, { maxShardBytes: 128 }); // 64 bytes each: two per shard
   const files = readdirSync(out).sort();
-  assert.deepEqual(files, ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors', 'model.safetensors.index.json']);
+  assert.deepEqual(files, [
+    'model-00001-of-00003.safetensors',
+    'model-00002-of-00003.safetensors',
+    'model-00003-of-00003.safetensors',
+    'model.safetensors.index.json',
+  ]);
   const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
   assert.equal(index.metadata.total_size, 5 * 64);
   assert.equal(index.weight_map['layer.4.w'], 'model-00003-of-00003.safetensors');
@@ -249,13 +320,35 @@ test('sharded write + read via model.safetensors.index.json, and back to one fil
 
 test('index errors: missing shard, tensor not in its shard, folder without weights', async () => {
   const out = join(dir, 'badindex');
-  await writeShardedSafetensors(out, [{ name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) }, { name: 'b', dtype: 'F32', shape: [1], data: new Float32Array(1) }], { maxShardBytes: 4 });
+  await writeShardedSafetensors(
+    out,
+    [
+      { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) },
+      { name: 'b', dtype: 'F32', shape: [1], data: new Float32Array(1) },
+    ],
+    { maxShardBytes: 4 },
+  );
   const indexPath = join(out, 'model.safetensors.index.json');
   const index = JSON.parse(readFileSync(indexPath, 'utf8'));
-  writeFileSync(indexPath, JSON.stringify({ ...index, weight_map: { ...index.weight_map, c: 'model-00009-of-00009.safetensors' } }));
-  assert.throws(() => SafetensorsModel.open(out), /shard 'model-00009-of-00009\.safetensors' \(holding 'c'\) does not exist/);
-  writeFileSync(indexPath, JSON.stringify({ ...index, weight_map: { a: 'model-00002-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } }));
-  assert.throws(() => SafetensorsModel.open(out), /tensor 'a' is mapped to 'model-00002-of-00002\.safetensors', which does not contain it/);
+  writeFileSync(
+    indexPath,
+    JSON.stringify({ ...index, weight_map: { ...index.weight_map, c: 'model-00009-of-00009.safetensors' } }),
+  );
+  assert.throws(
+    () => SafetensorsModel.open(out),
+    /shard 'model-00009-of-00009\.safetensors' \(holding 'c'\) does not exist/,
+  );
+  writeFileSync(
+    indexPath,
+    JSON.stringify({
+      ...index,
+      weight_map: { a: 'model-00002-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' },
+    }),
+  );
+  assert.throws(
+    () => SafetensorsModel.open(out),
+    /tensor 'a' is mapped to 'model-00002-of-00002\.safetensors', which does not contain it/,
+  );
   const empty = join(dir, 'noweights');
   assert.throws(() => SafetensorsModel.open(empty), /no model\.safetensors or model\.safetensors\.index\.json/);
   assert.ok(!existsSync(empty));

@@ -14,7 +14,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'sftkit-gc-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 let dir: Promise<string> | null = null;
 function modelDir(): Promise<string> {
-  dir ??= createModel({ preset: 'tiny', out: join(tmp, 'm'), seed: 3, configOverrides: { num_hidden_layers: 4 } }).then(() => join(tmp, 'm'));
+  dir ??= createModel({ preset: 'tiny', out: join(tmp, 'm'), seed: 3, configOverrides: { num_hidden_layers: 4 } }).then(
+    () => join(tmp, 'm'),
+  );
   return dir;
 }
 
@@ -25,11 +27,17 @@ function batch(seq: number): ModelBatch {
 
 type Mode = 'lora' | 'full';
 
-async function run(mode: Mode, checkpointing: boolean, seq = 16): Promise<{ loss: number; grads: Map<string, Float32Array>; peak: number }> {
+async function run(
+  mode: Mode,
+  checkpointing: boolean,
+  seq = 16,
+): Promise<{ loss: number; grads: Map<string, Float32Array>; peak: number }> {
   const m = LlamaModel.load(await modelDir());
-  if (mode === 'lora') m.attachLora({ r: 4, loraAlpha: 8, loraDropout: 0.2, targetModules: 'all-linear', useRslora: false }, 5);
+  if (mode === 'lora')
+    m.attachLora({ r: 4, loraAlpha: 8, loraDropout: 0.2, targetModules: 'all-linear', useRslora: false }, 5);
   else m.enableFullFineTuning();
-  if (mode === 'lora') for (const p of m.loraParameters()) if (p.name.includes('lora_B')) (p.tensor.data as Float32Array).fill(0.01);
+  if (mode === 'lora')
+    for (const p of m.loraParameters()) if (p.name.includes('lora_B')) (p.tensor.data as Float32Array).fill(0.01);
   m.gradientCheckpointing = checkpointing;
   const before = poolStats().liveBytes;
   resetPoolPeak();
@@ -75,5 +83,8 @@ test('gradient checkpointing lowers the peak of pooled memory', async (t) => {
   const plain = await run('lora', false, 96);
   const ckpt = await run('lora', true, 96);
   t.diagnostic(`peak pooled bytes, 4 layers, batch 2x96: ${plain.peak} without, ${ckpt.peak} with checkpointing`);
-  assert.ok(ckpt.peak < plain.peak * 0.8, `peak pooled bytes: ${ckpt.peak} with checkpointing vs ${plain.peak} without`);
+  assert.ok(
+    ckpt.peak < plain.peak * 0.8,
+    `peak pooled bytes: ${ckpt.peak} with checkpointing vs ${plain.peak} without`,
+  );
 });

@@ -6,8 +6,22 @@ import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { packageRoot } from '../../src/util/paths.js';
 
 const KERNELS: (keyof Backend)[] = [
-  'gemm', 'add', 'axpy', 'scale', 'embeddingForward', 'embeddingBackward', 'rmsnormForward', 'rmsnormBackward', 'rope',
-  'attentionForward', 'attentionBackward', 'swigluForward', 'swigluBackward', 'crossEntropy', 'f32ToBf16', 'bf16ToF32',
+  'gemm',
+  'add',
+  'axpy',
+  'scale',
+  'embeddingForward',
+  'embeddingBackward',
+  'rmsnormForward',
+  'rmsnormBackward',
+  'rope',
+  'attentionForward',
+  'attentionBackward',
+  'swigluForward',
+  'swigluBackward',
+  'crossEntropy',
+  'f32ToBf16',
+  'bf16ToF32',
 ];
 
 /** The native backend when it has every kernel the model uses, else (or with SFTKIT_BACKEND=reference) the float64 reference backend. */

@@ -17,7 +17,13 @@ useBestBackend();
 const tmp = mkdtempSync(join(tmpdir(), 'sftkit-peft-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const LORA: LoraConfig = { r: 4, loraAlpha: 8, loraDropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'], useRslora: false };
+const LORA: LoraConfig = {
+  r: 4,
+  loraAlpha: 8,
+  loraDropout: 0,
+  targetModules: ['q_proj', 'v_proj', 'down_proj'],
+  useRslora: false,
+};
 
 function batch(model: LlamaModel) {
   return readBatchFile(fixture('llama', 'batch.json'), model.config.vocabSize);
@@ -26,13 +32,29 @@ function batch(model: LlamaModel) {
 test('attachLora: PEFT init (A uniform within 1/sqrt(in), B zero), deterministic by seed, base frozen', () => {
   const m1 = LlamaModel.load(fixture('llama'));
   const targets = m1.attachLora(LORA, 7);
-  assert.deepEqual(targets.map((t) => t.name.split('.').slice(2).join('.')), ['0.self_attn.q_proj', '0.self_attn.v_proj', '0.mlp.down_proj', '1.self_attn.q_proj', '1.self_attn.v_proj', '1.mlp.down_proj']);
+  assert.deepEqual(
+    targets.map((t) => t.name.split('.').slice(2).join('.')),
+    [
+      '0.self_attn.q_proj',
+      '0.self_attn.v_proj',
+      '0.mlp.down_proj',
+      '1.self_attn.q_proj',
+      '1.self_attn.v_proj',
+      '1.mlp.down_proj',
+    ],
+  );
   for (const t of targets) {
     const bound = 1 / Math.sqrt(t.inFeatures);
     const a = t.lora!.a.toF32();
-    assert.ok(a.every((x) => Math.abs(x) <= bound), `${t.name} A within ±${bound}`);
+    assert.ok(
+      a.every((x) => Math.abs(x) <= bound),
+      `${t.name} A within ±${bound}`,
+    );
     assert.ok(Math.max(...a.map(Math.abs)) > 0.5 * bound, `${t.name} A spans its range`);
-    assert.ok(t.lora!.b.toF32().every((x) => x === 0), `${t.name} B is zero`);
+    assert.ok(
+      t.lora!.b.toF32().every((x) => x === 0),
+      `${t.name} B is zero`,
+    );
     assert.equal(t.lora!.scale, 2);
   }
   assert.ok(m1.baseParameters().every((p) => !p.tensor.requiresGrad));
@@ -51,7 +73,13 @@ test('attachLora: PEFT init (A uniform within 1/sqrt(in), B zero), deterministic
 test('target_modules: all-linear, regex, layers_to_transform; rsLoRA scale', () => {
   const m = LlamaModel.load(fixture('llama'));
   assert.equal(m.loraTargets({ ...LORA, targetModules: 'all-linear' }).length, 14);
-  assert.deepEqual(m.loraTargets({ ...LORA, targetModules: 'model\\.layers\\.1\\..*_proj' }).map((t) => t.name).slice(0, 2), ['model.layers.1.self_attn.q_proj', 'model.layers.1.self_attn.k_proj']);
+  assert.deepEqual(
+    m
+      .loraTargets({ ...LORA, targetModules: 'model\\.layers\\.1\\..*_proj' })
+      .map((t) => t.name)
+      .slice(0, 2),
+    ['model.layers.1.self_attn.q_proj', 'model.layers.1.self_attn.k_proj'],
+  );
   assert.equal(m.loraTargets({ ...LORA, targetModules: ['q_proj'], layersToTransform: [1] }).length, 1);
   assert.throws(() => m.loraTargets({ ...LORA, targetModules: 'nothing' }), UserError);
   assert.throws(() => m.attachLora({ ...LORA, targetModules: ['lm_head'] }, 1), /lm_head.*not supported/);
@@ -72,11 +100,26 @@ test('save -> load reproduces identical logits and a PEFT-shaped adapter_config.
   const cfg = JSON.parse(text);
   assert.deepEqual(Object.keys(cfg), [...Object.keys(cfg)].sort(), 'keys sorted');
   assert.deepEqual(cfg, {
-    alpha_pattern: {}, auto_mapping: null, base_model_name_or_path: 'tiny/llama', bias: 'none', fan_in_fan_out: false,
-    inference_mode: true, init_lora_weights: true, layers_pattern: null, layers_to_transform: null, lora_alpha: 8,
-    lora_dropout: 0.05, modules_to_save: null, peft_type: 'LORA', r: 4, rank_pattern: {}, revision: null,
-    target_modules: ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj'], task_type: 'CAUSAL_LM',
-    use_dora: false, use_rslora: false,
+    alpha_pattern: {},
+    auto_mapping: null,
+    base_model_name_or_path: 'tiny/llama',
+    bias: 'none',
+    fan_in_fan_out: false,
+    inference_mode: true,
+    init_lora_weights: true,
+    layers_pattern: null,
+    layers_to_transform: null,
+    lora_alpha: 8,
+    lora_dropout: 0.05,
+    modules_to_save: null,
+    peft_type: 'LORA',
+    r: 4,
+    rank_pattern: {},
+    revision: null,
+    target_modules: ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj'],
+    task_type: 'CAUSAL_LM',
+    use_dora: false,
+    use_rslora: false,
   });
   const st = SafetensorsFile.open(join(dir, 'adapter_model.safetensors'));
   assert.deepEqual(st.tensors.get('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight')!.shape, [4, 16]);
@@ -122,10 +165,21 @@ test('adapter validation names the problem before anything runs', async () => {
       .filter((i) => i.name !== 'base_model.model.model.layers.1.mlp.up_proj.lora_B.weight')
       .map((i) => ({ name: i.name, dtype: 'F32' as const, shape: i.shape, data: f.readF32(i.name) }));
     f.close();
-    tensors.push({ name: 'base_model.model.model.layers.0.self_attn.q_proj.lora_C.weight', dtype: 'F32', shape: [4], data: new Float32Array(4) });
+    tensors.push({
+      name: 'base_model.model.model.layers.0.self_attn.q_proj.lora_C.weight',
+      dtype: 'F32',
+      shape: [4],
+      data: new Float32Array(4),
+    });
     await writeSafetensors(path, tensors);
   });
-  assert.throws(() => loadAdapter(m(), dirMissing), (e: Error) => e instanceof UserError && /missing tensor base_model.model.model.layers.1.mlp.up_proj.lora_B.weight/.test(e.message) && /unexpected tensor .*lora_C/.test(e.message));
+  assert.throws(
+    () => loadAdapter(m(), dirMissing),
+    (e: Error) =>
+      e instanceof UserError &&
+      /missing tensor base_model.model.model.layers.1.mlp.up_proj.lora_B.weight/.test(e.message) &&
+      /unexpected tensor .*lora_C/.test(e.message),
+  );
   const edited = (name: string, patch: Record<string, unknown>) =>
     adapterCopy(name, (dir) => {
       const p = join(dir, 'adapter_config.json');

@@ -23,7 +23,15 @@ const modelDirs = new Map<boolean, Promise<string>>();
 function tinyDir(tied: boolean): Promise<string> {
   if (!modelDirs.has(tied)) {
     const dir = join(tmp, tied ? 'tied' : 'untied');
-    modelDirs.set(tied, createModel({ preset: 'tiny', out: dir, seed: 5, ...(tied ? {} : { configOverrides: { tie_word_embeddings: false } }) }).then(() => dir));
+    modelDirs.set(
+      tied,
+      createModel({
+        preset: 'tiny',
+        out: dir,
+        seed: 5,
+        ...(tied ? {} : { configOverrides: { tie_word_embeddings: false } }),
+      }).then(() => dir),
+    );
   }
   return modelDirs.get(tied)!;
 }
@@ -89,7 +97,9 @@ for (const tied of [true, false]) {
     const D = 64;
     const mergedEmbed = merged.embedTokens.toF32();
     const baseEmbed = LlamaModel.load(modelDir).embedTokens.toF32();
-    ROW_IDS.forEach((id, i) => assert.deepEqual(mergedEmbed.subarray(id * D, (id + 1) * D), savedRows.subarray(i * D, (i + 1) * D)));
+    ROW_IDS.forEach((id, i) =>
+      assert.deepEqual(mergedEmbed.subarray(id * D, (id + 1) * D), savedRows.subarray(i * D, (i + 1) * D)),
+    );
     assert.deepEqual(mergedEmbed.subarray(3 * D, 4 * D), baseEmbed.subarray(3 * D, 4 * D));
   });
 }
@@ -116,11 +126,17 @@ test('adapters with inconsistent token rows are refused with the field named', a
   const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
   const attempt = (field: unknown, re: RegExp) => {
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, trainable_token_indices: field }));
-    assert.throws(() => loadAdapter(LlamaModel.load(modelDir), adapterDir), (e: Error) => e instanceof UserError && re.test(e.message));
+    assert.throws(
+      () => loadAdapter(LlamaModel.load(modelDir), adapterDir),
+      (e: Error) => e instanceof UserError && re.test(e.message),
+    );
   };
   attempt([2, 5, 7], /trainable_tokens_delta has shape \[2, 64\], expected \[3, 64\]/);
   attempt([2, 99999], /token id 99999, outside this model's vocabulary/);
-  attempt({ embed_tokens: [2, 5], lm_head: [2, 6] }, /different rows for embed_tokens and lm_head, but this model ties them/);
+  attempt(
+    { embed_tokens: [2, 5], lm_head: [2, 6] },
+    /different rows for embed_tokens and lm_head, but this model ties them/,
+  );
   attempt({ norm: [2] }, /trainable_token_indices.norm: only embed_tokens and lm_head/);
   attempt(null, /unexpected tensor base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta/);
 });

@@ -13,7 +13,24 @@ import { fixture, useBestBackend } from './helpers.js';
 useBestBackend();
 
 test('batch: HF shift, default positions, packed segments from position_ids', () => {
-  const b = parseBatchJson({ input_ids: [[5, 6, 7, 8], [1, 2, 3, 4]], labels: [[-100, 6, 7, 8], [1, 2, -100, 4]], position_ids: [[0, 1, 0, 1], [0, 1, 2, 1]] }, 'b.json', 10);
+  const b = parseBatchJson(
+    {
+      input_ids: [
+        [5, 6, 7, 8],
+        [1, 2, 3, 4],
+      ],
+      labels: [
+        [-100, 6, 7, 8],
+        [1, 2, -100, 4],
+      ],
+      position_ids: [
+        [0, 1, 0, 1],
+        [0, 1, 2, 1],
+      ],
+    },
+    'b.json',
+    10,
+  );
   assert.deepEqual([...shiftedTargets(b)], [6, 7, 8, -100, 2, -100, 4, -100]);
   assert.deepEqual([...segmentIdsOf(b)!], [0, 0, 1, 1, 0, 0, 0, 1]);
   assert.deepEqual([...positionsOf({ ...b, positionIds: null })], [0, 1, 2, 3, 0, 1, 2, 3]);
@@ -22,8 +39,14 @@ test('batch: HF shift, default positions, packed segments from position_ids', ()
 });
 
 test('batch: errors name the field and position', () => {
-  assert.throws(() => parseBatchJson({ input_ids: [[1, 2], [3]] }, 'b.json', 10), /b.json: "input_ids"\[1\] must have 2 entries/);
-  assert.throws(() => parseBatchJson({ input_ids: [[1, 12]] }, 'b.json', 10), /input_ids\[0\]\[1\] = 12 is outside the vocabulary/);
+  assert.throws(
+    () => parseBatchJson({ input_ids: [[1, 2], [3]] }, 'b.json', 10),
+    /b.json: "input_ids"\[1\] must have 2 entries/,
+  );
+  assert.throws(
+    () => parseBatchJson({ input_ids: [[1, 12]] }, 'b.json', 10),
+    /input_ids\[0\]\[1\] = 12 is outside the vocabulary/,
+  );
   assert.throws(() => parseBatchJson({ input_ids: [[1, 2]], labels: [[1]] }, 'b.json', 10), UserError);
   assert.throws(() => parseBatchJson({ input_ids: [[1, 2]], mask: [[1, 1]] }, 'b.json', 10), /unknown field "mask"/);
   assert.throws(() => parseBatchJson({ input_ids: [[1, 2.5]] }, 'b.json', 10), /must be an integer/);
@@ -33,9 +56,15 @@ test('rope: default, linear and llama3 frequencies; table rows are cos/sin of po
   const base = { ropeTheta: 10000, ropeScaling: null, headDim: 8 };
   const inv = ropeInvFreq(base);
   assert.deepEqual([...inv], [1, 0.1, 0.01, 0.001].map(Math.fround));
-  assert.deepEqual([...ropeInvFreq({ ...base, ropeScaling: { type: 'linear', factor: 4 } })], [1, 0.1, 0.01, 0.001].map((x) => Math.fround(x / 4)));
+  assert.deepEqual(
+    [...ropeInvFreq({ ...base, ropeScaling: { type: 'linear', factor: 4 } })],
+    [1, 0.1, 0.01, 0.001].map((x) => Math.fround(x / 4)),
+  );
   // llama3 with original context 64: wavelengths 6.3 (kept), 62.8 (smoothed), 628 and 6283 (divided by 8)
-  const l3 = ropeInvFreq({ ...base, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } });
+  const l3 = ropeInvFreq({
+    ...base,
+    ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 },
+  });
   assert.equal(l3[0], Math.fround(1));
   assert.ok(l3[1]! < 0.1 && l3[1]! > 0.1 / 8, `smoothed ${l3[1]}`);
   assert.deepEqual([l3[2], l3[3]], [Math.fround(0.01 / 8), Math.fround(0.001 / 8)]);
@@ -58,7 +87,10 @@ test('splitmix64 is deterministic and matches the published first output for see
 });
 
 test('trainable-parameter report matches PEFT print_trainable_parameters', () => {
-  assert.equal(formatTrainableParameters({ trainable: 4884480, all: 139399488 }), 'trainable params: 4,884,480 || all params: 139,399,488 || trainable%: 3.5039');
+  assert.equal(
+    formatTrainableParameters({ trainable: 4884480, all: 139399488 }),
+    'trainable params: 4,884,480 || all params: 139,399,488 || trainable%: 3.5039',
+  );
   const m = LlamaModel.load(fixture('llama'));
   loadAdapter(m, fixture('llama', 'adapter'));
   // base 5,200 (embed 640 + head 640 + norm 16 + 2 layers × 1,952); LoRA r=4 on 7 modules × 2 layers = 1,856

@@ -30,7 +30,14 @@ function matrix(rows: number, cols: number, type: QuantType, doubleQuant: boolea
 }
 
 /** Per-element tolerance: the γ_k bound over Σ|a·w| (|a| widened by 2⁻⁸ for its bf16 rounding). */
-function tolerances(a: Float32Array, w: Float32Array, m: number, rows: number, cols: number, transposed: boolean): Float64Array {
+function tolerances(
+  a: Float32Array,
+  w: Float32Array,
+  m: number,
+  rows: number,
+  cols: number,
+  transposed: boolean,
+): Float64Array {
   const k = transposed ? rows : cols;
   const n = transposed ? cols : rows;
   const tol = new Float64Array(m * n);
@@ -77,7 +84,12 @@ test('nf4Gemm equals dequantize-then-gemm (forward and input gradient, every ISA
               forEachIsa((isa) => {
                 const c = start.slice();
                 backend.nf4Gemm!({ w, transposed, m, a, c, accumulate, compute });
-                assertClose(c, ref, tol, `${isa} ${type} dq=${doubleQuant} ${m}x${rows}x${cols} transposed=${transposed} ${compute} acc=${accumulate}`);
+                assertClose(
+                  c,
+                  ref,
+                  tol,
+                  `${isa} ${type} dq=${doubleQuant} ${m}x${rows}x${cols} transposed=${transposed} ${compute} acc=${accumulate}`,
+                );
               });
             }
           }
@@ -90,7 +102,23 @@ test('nf4Gemm equals dequantize-then-gemm (forward and input gradient, every ISA
 test('nf4Gemm rejects buffers too small for the shape', () => {
   const w = matrix(8, 64, 'nf4', true, 7);
   const a = new Float32Array(2 * 64);
-  assert.throws(() => backend.nf4Gemm!({ w, transposed: false, m: 2, a, c: new Float32Array(15) }), /'c' has 15 elements, needs 16/);
-  assert.throws(() => backend.nf4Gemm!({ w: { ...w, packed: w.packed.subarray(1) }, transposed: false, m: 2, a, c: new Float32Array(16) }), /w\.packed/);
-  assert.throws(() => backend.nf4Gemm!({ w: { ...w, nested: null }, transposed: false, m: 2, a, c: new Float32Array(16) }), /nested/);
+  assert.throws(
+    () => backend.nf4Gemm!({ w, transposed: false, m: 2, a, c: new Float32Array(15) }),
+    /'c' has 15 elements, needs 16/,
+  );
+  assert.throws(
+    () =>
+      backend.nf4Gemm!({
+        w: { ...w, packed: w.packed.subarray(1) },
+        transposed: false,
+        m: 2,
+        a,
+        c: new Float32Array(16),
+      }),
+    /w\.packed/,
+  );
+  assert.throws(
+    () => backend.nf4Gemm!({ w: { ...w, nested: null }, transposed: false, m: 2, a, c: new Float32Array(16) }),
+    /nested/,
+  );
 });

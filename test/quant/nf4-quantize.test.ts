@@ -23,7 +23,9 @@ interface GoldenCase {
   double: GoldenQuant;
   single: GoldenQuant;
 }
-const golden = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'quant', 'nf4-golden.json'), 'utf8')) as { dynamic_map: string; cases: GoldenCase[] };
+const golden = JSON.parse(
+  readFileSync(join(import.meta.dirname, '..', 'fixtures', 'quant', 'nf4-golden.json'), 'utf8'),
+) as { dynamic_map: string; cases: GoldenCase[] };
 
 function bytes(b64: string): Uint8Array {
   const b = Buffer.from(b64, 'base64');
@@ -83,11 +85,18 @@ test('code tables: NF4 and FP4 values, the dynamic map equals PyTorch bit for bi
   assert.equal(NF4_CODE[7], 0);
   assert.equal(NF4_CODE[0], -1);
   assert.equal(NF4_CODE[15], 1);
-  assert.deepEqual(Array.from(FP4_CODE.slice(0, 8), (v) => v * 12), [0, 0.0625, 8, 12, 4, 6, 2, 3].map((v) => Math.fround(v / 12) * 12));
+  assert.deepEqual(
+    Array.from(FP4_CODE.slice(0, 8), (v) => v * 12),
+    [0, 0.0625, 8, 12, 4, 6, 2, 3].map((v) => Math.fround(v / 12) * 12),
+  );
   assert.deepEqual(Array.from(DYNAMIC_MAP_SIGNED), Array.from(f32s(golden.dynamic_map)));
   const exact = dynamicMap64();
   assert.equal(exact.length, 256);
-  for (let i = 0; i < 256; i++) assert.ok(Math.abs(DYNAMIC_MAP_SIGNED[i]! - exact[i]!) <= 4 * 2 ** -24 * Math.abs(exact[i]!) + 1e-45, `map[${i}] ${DYNAMIC_MAP_SIGNED[i]} vs ${exact[i]}`);
+  for (let i = 0; i < 256; i++)
+    assert.ok(
+      Math.abs(DYNAMIC_MAP_SIGNED[i]! - exact[i]!) <= 4 * 2 ** -24 * Math.abs(exact[i]!) + 1e-45,
+      `map[${i}] ${DYNAMIC_MAP_SIGNED[i]} vs ${exact[i]}`,
+    );
 });
 
 test('quantize4Bit matches the PyTorch reference bit for bit (codes, scales, nested scales, dequantized values)', () => {
@@ -135,10 +144,16 @@ test('quantize4Bit agrees with a float64 reference on every element (nf4 and fp4
         const byte = q.packed[i >> 1]!;
         const got = i & 1 ? byte & 15 : byte >> 4;
         if (code[got] !== code[want]) {
-          assert.ok(nearMidpoint(code, v, 1e-6), `${type} element ${i}: code ${got} (${code[got]}) vs nearest ${want} (${code[want]}) for ${v}`);
+          assert.ok(
+            nearMidpoint(code, v, 1e-6),
+            `${type} element ${i}: code ${got} (${code[got]}) vs nearest ${want} (${code[want]}) for ${v}`,
+          );
           borderline++;
         } else {
-          assert.ok(Math.abs(deq[i]! - code[want]! * absmax) <= 2 ** -24 * Math.abs(code[want]! * absmax), `${type} dequantized ${i}`);
+          assert.ok(
+            Math.abs(deq[i]! - code[want]! * absmax) <= 2 ** -24 * Math.abs(code[want]! * absmax),
+            `${type} dequantized ${i}`,
+          );
         }
       });
     }
@@ -167,7 +182,8 @@ test('NF4 round-trip error on N(0, 1) weights: ~9% relative RMS, unbiased, every
   assert.ok(rel > 0.07 && rel < 0.11, `relative RMS error ${rel}`);
   assert.ok(Math.abs(bias / n) < 2e-3, `mean error ${bias / n}`);
   // NF4 codes are N(0,1) quantiles: with absmax scaling each is used, none dominates.
-  for (let k = 0; k < 16; k++) assert.ok(counts[k]! / n > 0.01 && counts[k]! / n < 0.16, `code ${k} used ${counts[k]! / n}`);
+  for (let k = 0; k < 16; k++)
+    assert.ok(counts[k]! / n > 0.01 && counts[k]! / n < 0.16, `code ${k} used ${counts[k]! / n}`);
   // FP4 is coarser on Gaussian weights (its grid is not matched to the distribution).
   const f = dequantize4Bit(quantize4Bit(w, [256, 256], { type: 'fp4', doubleQuant: false }));
   let fe = 0;
@@ -179,7 +195,7 @@ test('double-quantized scales stay within the 8-bit dynamic map error of the flo
   const n = 64 * 700; // 700 blocks: 2 full nested blocks and a partial one
   const g = gaussian(n, 5);
   // Scales spread over a decade, as real layers' are.
-  const w = Float32Array.from(g, (v, i) => v * 0.01 * (1 + 9 * ((i >> 6) % 17) / 16));
+  const w = Float32Array.from(g, (v, i) => v * 0.01 * (1 + (9 * ((i >> 6) % 17)) / 16));
   const single = quantize4Bit(w, [n], { doubleQuant: false });
   const dq = quantize4Bit(w, [n], { doubleQuant: true });
   assert.ok(dq.absmax instanceof Uint8Array && dq.nested);

@@ -12,19 +12,43 @@ import { UserError } from '../../src/util/errors.js';
 import { chatRecords, fastArgs, tempDir, tinyModel } from '../train/helpers.js';
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const QLORA = { load_in_4bit: true, bnb_4bit_quant_type: 'nf4', bnb_4bit_use_double_quant: true, bnb_4bit_compute_dtype: 'bf16' };
+const QLORA = {
+  load_in_4bit: true,
+  bnb_4bit_quant_type: 'nf4',
+  bnb_4bit_use_double_quant: true,
+  bnb_4bit_compute_dtype: 'bf16',
+};
 
 test('SFTTrainer with load_in_4bit trains LoRA on an NF4 base and saves an adapter that reproduces it', async () => {
   const model = await tinyModel();
   const out = tempDir('qlora');
   const { train } = chatRecords(32);
   const logs: string[] = [];
-  const trainer = new SFTTrainer({ model, args: fastArgs(out, { max_steps: 12, learning_rate: 1e-2, ...QLORA }), trainDataset: train, peftConfig: { r: 4, lora_alpha: 8, target_modules: ['all-linear'] }, log: (l: string) => logs.push(l) });
+  const trainer = new SFTTrainer({
+    model,
+    args: fastArgs(out, { max_steps: 12, learning_rate: 1e-2, ...QLORA }),
+    trainDataset: train,
+    peftConfig: { r: 4, lora_alpha: 8, target_modules: ['all-linear'] },
+    log: (l: string) => logs.push(l),
+  });
   const r = await trainer.train();
-  assert.ok(logs.some((l) => /^4-bit base: 14 linears, .* \(0\.\d+ bytes\/param\)$/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /^4-bit base: 14 linears, .* \(0\.\d+ bytes\/param\)$/.test(l)),
+    logs.join('\n'),
+  );
   const m = trainer.model!;
-  assert.ok(m.linears().every((l) => l.quantized instanceof QuantizedLinearWeight && (l.quantized as QuantizedLinearWeight).compute === 'bf16'));
-  assert.ok(mean(r.stepLosses.slice(-3)) < mean(r.stepLosses.slice(0, 3)) - 0.1, `QLoRA: ${r.stepLosses.map((l) => l.toFixed(3))}`);
+  assert.ok(
+    m
+      .linears()
+      .every(
+        (l) =>
+          l.quantized instanceof QuantizedLinearWeight && (l.quantized as QuantizedLinearWeight).compute === 'bf16',
+      ),
+  );
+  assert.ok(
+    mean(r.stepLosses.slice(-3)) < mean(r.stepLosses.slice(0, 3)) - 0.1,
+    `QLoRA: ${r.stepLosses.map((l) => l.toFixed(3))}`,
+  );
   const ids = Int32Array.from([3, 50, 60, 70, 80, 90, 100, 110, 2, 5]);
   const batch = { batch: 1, seq: ids.length, inputIds: ids };
   const trained = m.logits(batch).toF32();
@@ -36,8 +60,25 @@ test('SFTTrainer with load_in_4bit trains LoRA on an NF4 base and saves an adapt
 test('full fine-tuning is refused with load_in_4bit and on a pre-quantized folder', async () => {
   const model = await tinyModel();
   const { train } = chatRecords(4);
-  assert.throws(() => new SFTTrainer({ model, args: fastArgs(tempDir('qlora-full'), { max_steps: 1, full_finetune: true, ...QLORA }), trainDataset: train, quiet: true }), UserError);
+  assert.throws(
+    () =>
+      new SFTTrainer({
+        model,
+        args: fastArgs(tempDir('qlora-full'), { max_steps: 1, full_finetune: true, ...QLORA }),
+        trainDataset: train,
+        quiet: true,
+      }),
+    UserError,
+  );
   const quantized = join(tempDir('qlora-pre'), 'nf4');
   await quantizeFolder(model, quantized);
-  await assert.rejects(new SFTTrainer({ model: quantized, args: fastArgs(tempDir('qlora-full2'), { max_steps: 1, full_finetune: true }), trainDataset: train, quiet: true }).train(), /4-bit quantized/);
+  await assert.rejects(
+    new SFTTrainer({
+      model: quantized,
+      args: fastArgs(tempDir('qlora-full2'), { max_steps: 1, full_finetune: true }),
+      trainDataset: train,
+      quiet: true,
+    }).train(),
+    /4-bit quantized/,
+  );
 });

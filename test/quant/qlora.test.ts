@@ -40,7 +40,7 @@ function attach(model: LlamaModel, loraDropout = 0): void {
   let s = 99;
   for (const m of model.linears()) {
     const b = m.lora!.b.data as Float32Array;
-    for (let i = 0; i < b.length; i++) b[i] = (((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5) * 0.02;
+    for (let i = 0; i < b.length; i++) b[i] = ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.02;
   }
 }
 
@@ -64,30 +64,35 @@ test('quantize on load: every projection 4-bit, <= 0.56 bytes/param, parameter c
   assert.ok(Math.abs(l0 - l1) < 0.05 * l0, `loss ${l1} vs dense ${l0}`);
 });
 
-for (const loraDropout of [0, 0.1]) test(`LoRA gradients through the NF4 base equal those through the dequantized f32 base (bf16 tolerance, dropout ${loraDropout})`, () => {
-  const q = LlamaModel.load(modelDir, { quantize: { quantType: 'nf4', doubleQuant: true, compute: 'bf16' } });
-  const ref = LlamaModel.load(modelDir);
-  for (const [mq, mr] of q.linears().map((m, i) => [m, ref.linears()[i]!] as const)) {
-    mr.weight = Tensor.from((mq.quantized as QuantizedLinearWeight).dequantize(), [mq.outFeatures, mq.inFeatures], 'f32');
-  }
-  attach(q, loraDropout);
-  attach(ref, loraDropout);
-  const gq = grads(q);
-  const gr = grads(ref);
-  assert.equal(gq.size, 28);
-  for (const [name, a] of gq) {
-    const b = gr.get(name)!;
-    let num = 0;
-    let den = 0;
-    for (let i = 0; i < a.length; i++) {
-      num += (a[i]! - b[i]!) ** 2;
-      den += b[i]! ** 2;
+for (const loraDropout of [0, 0.1])
+  test(`LoRA gradients through the NF4 base equal those through the dequantized f32 base (bf16 tolerance, dropout ${loraDropout})`, () => {
+    const q = LlamaModel.load(modelDir, { quantize: { quantType: 'nf4', doubleQuant: true, compute: 'bf16' } });
+    const ref = LlamaModel.load(modelDir);
+    for (const [mq, mr] of q.linears().map((m, i) => [m, ref.linears()[i]!] as const)) {
+      mr.weight = Tensor.from(
+        (mq.quantized as QuantizedLinearWeight).dequantize(),
+        [mq.outFeatures, mq.inFeatures],
+        'f32',
+      );
     }
-    assert.ok(den > 0, `${name}: zero reference gradient`);
-    // bf16 rounding of x and W (2⁻⁹ relative each) through a few layers: a percent or two at most.
-    assert.ok(Math.sqrt(num / den) < 0.03, `${name}: relative gradient error ${Math.sqrt(num / den)}`);
-  }
-});
+    attach(q, loraDropout);
+    attach(ref, loraDropout);
+    const gq = grads(q);
+    const gr = grads(ref);
+    assert.equal(gq.size, 28);
+    for (const [name, a] of gq) {
+      const b = gr.get(name)!;
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < a.length; i++) {
+        num += (a[i]! - b[i]!) ** 2;
+        den += b[i]! ** 2;
+      }
+      assert.ok(den > 0, `${name}: zero reference gradient`);
+      // bf16 rounding of x and W (2⁻⁹ relative each) through a few layers: a percent or two at most.
+      assert.ok(Math.sqrt(num / den) < 0.03, `${name}: relative gradient error ${Math.sqrt(num / den)}`);
+    }
+  });
 
 test('QLoRA training lowers the loss (only LoRA trains; the 4-bit base is untouched)', () => {
   const model = LlamaModel.load(modelDir, { quantize: { quantType: 'nf4', doubleQuant: true, compute: 'bf16' } });
@@ -122,13 +127,16 @@ test('sftkit quantize layout: bitsandbytes keys, dtypes and quant state; loads b
   try {
     const m = 'model.layers.0.self_attn.q_proj';
     const t = (s: string) => st.tensors.get(`${m}.weight${s}`)!;
-    assert.deepEqual([t('').dtype, t('').shape], ['U8', [64 * 64 / 2, 1]]);
+    assert.deepEqual([t('').dtype, t('').shape], ['U8', [(64 * 64) / 2, 1]]);
     assert.deepEqual([t('.absmax').dtype, t('.absmax').shape], ['U8', [64]]);
     assert.deepEqual([t('.nested_absmax').dtype, t('.nested_absmax').shape], ['F32', [1]]);
     assert.deepEqual([t('.nested_quant_map').dtype, t('.nested_quant_map').shape], ['F32', [256]]);
     assert.deepEqual([t('.quant_map').dtype, t('.quant_map').shape], ['F32', [16]]);
     const state = new TextDecoder().decode(st.readBytes(`${m}.weight.quant_state.bitsandbytes__nf4`));
-    assert.match(state, /^\{"quant_type": "nf4", "blocksize": 64, "dtype": "float32", "shape": \[64, 64\], "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": [0-9.e-]+\}$/);
+    assert.match(
+      state,
+      /^\{"quant_type": "nf4", "blocksize": 64, "dtype": "float32", "shape": \[64, 64\], "nested_blocksize": 256, "nested_dtype": "float32", "nested_offset": [0-9.e-]+\}$/,
+    );
     assert.equal(st.tensors.get('model.embed_tokens.weight')!.dtype, 'F32');
     assert.ok(!st.has('model.layers.0.input_layernorm.weight.absmax'));
   } finally {
@@ -136,7 +144,12 @@ test('sftkit quantize layout: bitsandbytes keys, dtypes and quant state; loads b
   }
   const loaded = LlamaModel.load(out);
   const onLoad = LlamaModel.load(modelDir, { quantize: { quantType: 'nf4', doubleQuant: true } });
-  for (const [a, b] of loaded.linears().map((m, i) => [m.quantized as QuantizedLinearWeight, onLoad.linears()[i]!.quantized as QuantizedLinearWeight] as const)) {
+  for (const [a, b] of loaded
+    .linears()
+    .map(
+      (m, i) =>
+        [m.quantized as QuantizedLinearWeight, onLoad.linears()[i]!.quantized as QuantizedLinearWeight] as const,
+    )) {
     assert.deepEqual(a.q.packed, b.q.packed);
     assert.deepEqual(a.q.absmax, b.q.absmax);
     assert.deepEqual(a.q.nested!.absmax, b.q.nested!.absmax);
@@ -153,7 +166,10 @@ test('sftkit quantize (the binary): writes the folder, and names a bad --quant-t
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^quantized 14 linears \(92,160 params\) to fp4: [\d.]+ MB, 0\.5\d+ bytes\/param/);
   const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-  assert.deepEqual([cfg.quantization_config.bnb_4bit_quant_type, cfg.quantization_config.bnb_4bit_use_double_quant], ['fp4', false]);
+  assert.deepEqual(
+    [cfg.quantization_config.bnb_4bit_quant_type, cfg.quantization_config.bnb_4bit_use_double_quant],
+    ['fp4', false],
+  );
   const m = LlamaModel.load(out);
   const q = m.linears()[0]!.quantized as QuantizedLinearWeight;
   assert.equal(q.q.type, 'fp4');

@@ -14,8 +14,17 @@ const MODULE = 'model.layers.0.mlp.down_proj';
 
 test('pythonFloat writes floats as Python json.dumps does', () => {
   const cases: [number, string][] = [
-    [1e-5, '1e-05'], [0.013301849737763405, '0.013301849737763405'], [123456789012345678, '1.2345678901234568e+17'],
-    [1, '1.0'], [5e-324, '5e-324'], [0.0001, '0.0001'], [100, '100.0'], [-0.5, '-0.5'], [0, '0.0'], [1e16, '1e+16'], [123.25, '123.25'],
+    [1e-5, '1e-05'],
+    [0.013301849737763405, '0.013301849737763405'],
+    [1.2345678901234568e17, '1.2345678901234568e+17'],
+    [1, '1.0'],
+    [5e-324, '5e-324'],
+    [0.0001, '0.0001'],
+    [100, '100.0'],
+    [-0.5, '-0.5'],
+    [0, '0.0'],
+    [1e16, '1e+16'],
+    [123.25, '123.25'],
   ];
   for (const [x, want] of cases) assert.equal(pythonFloat(x), want, String(x));
 });
@@ -37,9 +46,16 @@ test('a Linear4bit saved by Python reads back, dequantizes to its values, and re
       assert.ok(info, `Python's file has ${t.name}`);
       assert.equal(info.dtype, t.dtype, t.name);
       assert.deepEqual(info.shape, t.shape, t.name);
-      assert.deepEqual(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), f.readBytes(t.name), t.name);
+      assert.deepEqual(
+        new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+        f.readBytes(t.name),
+        t.name,
+      );
     }
-    assert.equal(quantStateJson(ours), new TextDecoder().decode(f.readBytes(`${MODULE}.weight.quant_state.bitsandbytes__nf4`)));
+    assert.equal(
+      quantStateJson(ours),
+      new TextDecoder().decode(f.readBytes(`${MODULE}.weight.quant_state.bitsandbytes__nf4`)),
+    );
     assert.throws(() => readQuantized(f, MODULE, [80, 48], FIXTURE), /shape \[48,80\] does not match \[80, 48\]/);
   } finally {
     f.close();

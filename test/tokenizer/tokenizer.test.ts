@@ -15,7 +15,10 @@ const root = mkdtempSync(join(tmpdir(), 'sftkit-tok-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** Write a tokenizer folder: create-model's byte-level ChatML files, with optional edits. */
-function tokenizerDir(name: string, edit: (files: ReturnType<typeof chatmlTokenizerFiles> & Record<string, unknown>) => void = () => {}): string {
+function tokenizerDir(
+  name: string,
+  edit: (files: ReturnType<typeof chatmlTokenizerFiles> & Record<string, unknown>) => void = () => {},
+): string {
   const files = chatmlTokenizerFiles() as ReturnType<typeof chatmlTokenizerFiles> & Record<string, unknown>;
   edit(files);
   const dir = join(root, name);
@@ -53,10 +56,28 @@ test('byte tokenizer: vocabulary and special tokens', () => {
 
 test('byte tokenizer: known ids for fixed strings', () => {
   assert.deepEqual(tok.encode('Hi there!').ids, [75, 108, 35, 119, 107, 104, 117, 104, 36]);
-  assert.deepEqual(tok.encode('é😀').ids, [byteId(0xc3), byteId(0xa9), byteId(0xf0), byteId(0x9f), byteId(0x98), byteId(0x80)]);
+  assert.deepEqual(tok.encode('é😀').ids, [
+    byteId(0xc3),
+    byteId(0xa9),
+    byteId(0xf0),
+    byteId(0x9f),
+    byteId(0x98),
+    byteId(0x80),
+  ]);
   // Special tokens written in the text are parsed as special.
   const e = tok.encode('<|im_start|>user\nHi<|im_end|>\n');
-  assert.deepEqual(e.ids, [1, byteId(0x75), byteId(0x73), byteId(0x65), byteId(0x72), byteId(0x0a), 75, 108, 2, byteId(0x0a)]);
+  assert.deepEqual(e.ids, [
+    1,
+    byteId(0x75),
+    byteId(0x73),
+    byteId(0x65),
+    byteId(0x72),
+    byteId(0x0a),
+    75,
+    108,
+    2,
+    byteId(0x0a),
+  ]);
   assert.deepEqual(e.specialMask, [true, false, false, false, false, false, false, false, true, false]);
   assert.deepEqual(tok.encode('').ids, []);
 });
@@ -66,7 +87,15 @@ test('encode with and without special tokens: no BOS either way for ChatML', () 
 });
 
 test('decode round-trips text, including emoji, CJK and whitespace', () => {
-  for (const s of ['Hello, world!', '  leading and trailing  ', 'tabs\tand\nnewlines\r\n', '中文字符 and 日本語', 'emoji 😀👍🏽 mix', 'é è ê', '<|im_start|>user\nx<|im_end|>']) {
+  for (const s of [
+    'Hello, world!',
+    '  leading and trailing  ',
+    'tabs\tand\nnewlines\r\n',
+    '中文字符 and 日本語',
+    'emoji 😀👍🏽 mix',
+    'é è ê',
+    '<|im_start|>user\nx<|im_end|>',
+  ]) {
     assert.equal(tok.decode(tok.encode(s).ids), s, JSON.stringify(s));
   }
   assert.equal(tok.decode(tok.encode('<|im_start|>user\nHi<|im_end|>').ids, { skipSpecialTokens: true }), 'user\nHi');
@@ -76,7 +105,8 @@ test('decode matches the Rust tokenizer decode', async () => {
   const rust = RustTokenizer.fromFile(join(base, 'tokenizer.json'));
   for (const s of ['plain', 'a 😀 b', '<|im_end|>x<|endoftext|>']) {
     const ids = tok.encode(s).ids;
-    for (const skip of [false, true]) assert.equal(tok.decode(ids, { skipSpecialTokens: skip }), await rust.decode(ids, skip));
+    for (const skip of [false, true])
+      assert.equal(tok.decode(ids, { skipSpecialTokens: skip }), await rust.decode(ids, skip));
   }
 });
 
@@ -84,22 +114,45 @@ test('offsets are UTF-16 indices: emoji, CJK, spaces', () => {
   const s = 'a 😀中 b';
   const e = tok.encode(s);
   // bytes: a, space, F0 9F 98 80 (😀 = UTF-16 [2,4]), E4 B8 AD (中 = [4,5]), space, b
-  assert.deepEqual(e.offsets, [[0, 1], [1, 2], [2, 4], [2, 4], [2, 4], [2, 4], [4, 5], [4, 5], [4, 5], [5, 6], [6, 7]]);
+  assert.deepEqual(e.offsets, [
+    [0, 1],
+    [1, 2],
+    [2, 4],
+    [2, 4],
+    [2, 4],
+    [2, 4],
+    [4, 5],
+    [4, 5],
+    [4, 5],
+    [5, 6],
+    [6, 7],
+  ]);
   for (const [start, end] of e.offsets) assert.ok(0 <= start && start <= end && end <= s.length);
   const starts = e.offsets.map((o) => o[0]);
-  assert.deepEqual(starts, [...starts].sort((x, y) => x - y), 'starts are non-decreasing');
+  assert.deepEqual(
+    starts,
+    [...starts].sort((x, y) => x - y),
+    'starts are non-decreasing',
+  );
   const sp = tok.encode('x<|im_end|>y');
-  assert.deepEqual(sp.offsets, [[0, 1], [1, 11], [11, 12]]);
+  assert.deepEqual(sp.offsets, [
+    [0, 1],
+    [1, 11],
+    [11, 12],
+  ]);
 });
 
 test('encodeBatch equals encode', async () => {
   const texts = ['one', 'two 😀', '<|im_start|>three'];
   const batch = await tok.encodeBatch(texts);
-  assert.deepEqual(batch, texts.map((t) => tok.encode(t)));
+  assert.deepEqual(
+    batch,
+    texts.map((t) => tok.encode(t)),
+  );
   assert.deepEqual(await tok.encodeBatch([]), []);
 });
 
-test('applyChatTemplate renders create-model\'s ChatML template', () => {
+test("applyChatTemplate renders create-model's ChatML template", () => {
   const out = tok.applyChatTemplate(
     [
       { role: 'system', content: 'Be brief.' },
@@ -108,8 +161,14 @@ test('applyChatTemplate renders create-model\'s ChatML template', () => {
     ],
     { addGenerationPrompt: false },
   );
-  assert.equal(out, '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n');
-  assert.equal(tok.applyChatTemplate([{ role: 'user', content: 'Q' }], { addGenerationPrompt: true }), '<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n');
+  assert.equal(
+    out,
+    '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n',
+  );
+  assert.equal(
+    tok.applyChatTemplate([{ role: 'user', content: 'Q' }], { addGenerationPrompt: true }),
+    '<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n',
+  );
 });
 
 test('bpe tokenizer from create-model: known ids and round trip', async () => {
@@ -121,8 +180,12 @@ test('bpe tokenizer from create-model: known ids and round trip', async () => {
     const s = 'The model learned to answer the question.';
     const e = bpe.encode(s);
     assert.deepEqual(e.ids, [290, 352, 516, 300, 282, 350, 262, 329, 49]);
-    assert.deepEqual(e.offsets.map(([a, b]) => s.slice(a, b)), ['The', ' model', ' learn', 'ed', ' to', ' answer', ' the', ' question', '.']);
-    for (const t of ['unseen words: zyzzyva qwerty', 'emoji 😀 and 中文']) assert.equal(bpe.decode(bpe.encode(t).ids), t);
+    assert.deepEqual(
+      e.offsets.map(([a, b]) => s.slice(a, b)),
+      ['The', ' model', ' learn', 'ed', ' to', ' answer', ' the', ' question', '.'],
+    );
+    for (const t of ['unseen words: zyzzyva qwerty', 'emoji 😀 and 中文'])
+      assert.equal(bpe.decode(bpe.encode(t).ids), t);
   } finally {
     bpe.close();
   }
@@ -130,8 +193,16 @@ test('bpe tokenizer from create-model: known ids and round trip', async () => {
 
 test('BPE trainer: most frequent pair first, ties by string order, stops below two occurrences', () => {
   // pieces: low, Ġlow x2, Ġlower, Ġlowest -> (l,o)=5 ties (o,w)=5 and wins by order; then lo+w, Ġ+low, Ġlow+e.
-  assert.deepEqual(trainByteLevelBpe('low low low lower lowest', 300), [['l', 'o'], ['lo', 'w'], ['Ġ', 'low'], ['Ġlow', 'e']]);
-  assert.deepEqual(trainByteLevelBpe('low low low lower lowest', 261), [['l', 'o'], ['lo', 'w']]);
+  assert.deepEqual(trainByteLevelBpe('low low low lower lowest', 300), [
+    ['l', 'o'],
+    ['lo', 'w'],
+    ['Ġ', 'low'],
+    ['Ġlow', 'e'],
+  ]);
+  assert.deepEqual(trainByteLevelBpe('low low low lower lowest', 261), [
+    ['l', 'o'],
+    ['lo', 'w'],
+  ]);
 });
 
 test('add_bos_token in tokenizer_config rebuilds the post-processor (as LlamaTokenizerFast does)', async () => {
@@ -144,7 +215,11 @@ test('add_bos_token in tokenizer_config rebuilds the post-processor (as LlamaTok
     assert.equal(t.bosTokenId, 0);
     const e = t.encode('ab');
     assert.deepEqual(e.ids, [0, byteId(0x61), byteId(0x62)]);
-    assert.deepEqual(e.offsets, [[0, 0], [0, 1], [1, 2]]);
+    assert.deepEqual(e.offsets, [
+      [0, 0],
+      [0, 1],
+      [1, 2],
+    ]);
     assert.deepEqual(e.specialMask, [true, false, false]);
     assert.deepEqual(t.encode('ab', { addSpecialTokens: false }).ids, [byteId(0x61), byteId(0x62)]);
     assert.deepEqual((await t.encodeBatch(['ab']))[0]!.ids, [0, byteId(0x61), byteId(0x62)]);
@@ -174,7 +249,15 @@ test('special tokens as AddedToken objects; special_tokens_map fallback; generat
 test('well-known end-of-turn tokens join stopTokenIds', async () => {
   const dir = tokenizerDir('eot', (f) => {
     const tj = f['tokenizer.json'] as { added_tokens: object[] };
-    tj.added_tokens.push({ id: 259, content: '<|eot_id|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    tj.added_tokens.push({
+      id: 259,
+      content: '<|eot_id|>',
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    });
   });
   const t = await Tokenizer.fromDir(dir);
   try {
@@ -199,17 +282,25 @@ test('named chat templates, chat_template.jinja, and template errors', async () 
     assert.equal(t.applyChatTemplate([{ role: 'user', content: 'x' }]), 'D1');
     assert.equal(t.applyChatTemplate([], { tools: [{}, {}] }), 'T2');
     assert.equal(t.applyChatTemplate([], { templateName: 'default', tools: [{}] }), 'D0');
-    assert.throws(() => t.applyChatTemplate([], { templateName: 'rag' }), (e: Error) => e instanceof UserError && /no chat template named 'rag' \(available: default, tool_use\)/.test(e.message));
+    assert.throws(
+      () => t.applyChatTemplate([], { templateName: 'rag' }),
+      (e: Error) =>
+        e instanceof UserError && /no chat template named 'rag' \(available: default, tool_use\)/.test(e.message),
+    );
   } finally {
     t.close();
   }
 
   const file = tokenizerDir('jinja-file', (f) => {
-    f['chat_template.jinja'] = "{% for m in messages %}{% if m.role == 'bad' %}{{ raise_exception('Role bad is not allowed!') }}{% endif %}[{{ m.role }}]{{ m.content }}{% endfor %}{{ extra_var }}{{ eos_token }}";
+    f['chat_template.jinja'] =
+      "{% for m in messages %}{% if m.role == 'bad' %}{{ raise_exception('Role bad is not allowed!') }}{% endif %}[{{ m.role }}]{{ m.content }}{% endfor %}{{ extra_var }}{{ eos_token }}";
   });
   const tj = await Tokenizer.fromDir(file);
   try {
-    assert.equal(tj.applyChatTemplate([{ role: 'user', content: 'x' }], { extra: { extra_var: '!' } }), '[user]x!<|im_end|>');
+    assert.equal(
+      tj.applyChatTemplate([{ role: 'user', content: 'x' }], { extra: { extra_var: '!' } }),
+      '[user]x!<|im_end|>',
+    );
     assert.throws(
       () => tj.applyChatTemplate([{ role: 'bad', content: 'x' }]),
       (e: Error) => e instanceof UserError && e.message.includes(file) && /Role bad is not allowed!/.test(e.message),
@@ -223,7 +314,10 @@ test('named chat templates, chat_template.jinja, and template errors', async () 
   });
   const tb = await Tokenizer.fromDir(broken);
   try {
-    assert.throws(() => tb.applyChatTemplate([]), (e: Error) => e instanceof UserError && e.message.includes(broken));
+    assert.throws(
+      () => tb.applyChatTemplate([]),
+      (e: Error) => e instanceof UserError && e.message.includes(broken),
+    );
   } finally {
     tb.close();
   }
@@ -243,7 +337,10 @@ test('named chat templates, chat_template.jinja, and template errors', async () 
 test('missing or broken tokenizer files are UserErrors naming the file', async () => {
   const empty = join(root, 'empty');
   mkdirSync(empty);
-  await assert.rejects(Tokenizer.fromDir(empty), (e: Error) => e instanceof UserError && e.message.includes(join(empty, 'tokenizer.json')));
+  await assert.rejects(
+    Tokenizer.fromDir(empty),
+    (e: Error) => e instanceof UserError && e.message.includes(join(empty, 'tokenizer.json')),
+  );
   const bad = tokenizerDir('bad-eos', (f) => {
     (f['tokenizer_config.json'] as Record<string, unknown>).eos_token = '<nope>';
   });
@@ -257,6 +354,12 @@ test('a tokenizer.json the Rust library rejects is a UserError; a failing encode
   const dir = tokenizerDir('bad-model', (f) => {
     (f['tokenizer.json'] as { model: Record<string, unknown> }).model.type = 'NoSuchModel';
   });
-  await assert.rejects(Tokenizer.fromDir(dir), (e: Error) => e instanceof UserError && e.message.includes(join(dir, 'tokenizer.json')) && /cannot load the tokenizer/.test(e.message));
+  await assert.rejects(
+    Tokenizer.fromDir(dir),
+    (e: Error) =>
+      e instanceof UserError &&
+      e.message.includes(join(dir, 'tokenizer.json')) &&
+      /cannot load the tokenizer/.test(e.message),
+  );
   await assert.rejects(SyncEncoder.start('{not json'), Error);
 });

@@ -13,7 +13,13 @@ test('gradient_checkpointing: the same loss curve as without it', async () => {
       model,
       args: fastArgs(tempDir('gc'), { max_steps: 3, gradient_checkpointing, neftune_noise_alpha: 5 }),
       trainDataset: train,
-      peftConfig: { r: 4, lora_alpha: 8, lora_dropout: 0.1, target_modules: ['all-linear'], trainable_token_indices: [2] },
+      peftConfig: {
+        r: 4,
+        lora_alpha: 8,
+        lora_dropout: 0.1,
+        target_modules: ['all-linear'],
+        trainable_token_indices: [2],
+      },
       quiet: true,
     });
     const r = await trainer.train();

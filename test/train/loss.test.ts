@@ -34,7 +34,11 @@ test('loss on trained rows only equals the full-row loss, gradients included', a
   assert.ok(Math.abs(picked.loss - full.loss) <= 1e-6 * Math.abs(full.loss), `${picked.loss} vs ${full.loss}`);
   const g1 = grads(ref);
   const g2 = grads(mine);
-  g1.forEach((g, i) => g.forEach((x, j) => assert.ok(Math.abs(x - g2[i]![j]!) <= 1e-6 + 1e-5 * Math.abs(x), `param ${i}[${j}]: ${x} vs ${g2[i]![j]}`)));
+  g1.forEach((g, i) =>
+    g.forEach((x, j) =>
+      assert.ok(Math.abs(x - g2[i]![j]!) <= 1e-6 + 1e-5 * Math.abs(x), `param ${i}[${j}]: ${x} vs ${g2[i]![j]}`),
+    ),
+  );
   const ev = evalLossSum(mine, b);
   assert.ok(Math.abs(ev.sum / 10 - full.loss) <= 1e-5 * Math.abs(full.loss));
 });

@@ -33,37 +33,76 @@ function conversations(n: number, seed: number): SftRecord[] {
       [`Where is the ${thing}?`, `The ${thing} is in the park.`],
       [`Is ${name} happy?`, `Yes, ${name} is happy.`],
     ] as const);
-    out.push({ kind: 'conversation', messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }], source: { file: 'stories-chat', line: i + 1 } });
+    out.push({
+      kind: 'conversation',
+      messages: [
+        { role: 'user', content: q },
+        { role: 'assistant', content: a },
+      ],
+      source: { file: 'stories-chat', line: i + 1 },
+    });
   }
   return out;
 }
 
-test('LoRA SFT of stories260K: eval loss falls, answers follow the format and stop at </s>', { skip: !sharedDir() && 'needs ../shared (models/stories260K)' }, async () => {
-  const model = join(tempDir('stories260k'), 'model');
-  cpSync(join(sharedDir()!, 'models', 'stories260K'), model, { recursive: true });
-  const cfgPath = join(model, 'tokenizer_config.json');
-  writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(readFileSync(cfgPath, 'utf8')), chat_template: TEMPLATE }, null, 2));
-  const logs: string[] = [];
-  const trainer = new SFTTrainer({
-    model,
-    args: { output_dir: tempDir('stories260k-out'), max_steps: 150, per_device_train_batch_size: 8, learning_rate: 5e-3, lr_scheduler_type: 'constant', logging_steps: 50, save_strategy: 'no', assistant_only_loss: true, max_length: 128 },
-    trainDataset: conversations(96, 1),
-    evalDataset: conversations(16, 2),
-    peftConfig: { r: 8, lora_alpha: 16, lora_dropout: 0, target_modules: ['all-linear'] },
-    log: (l) => logs.push(l),
-    progress: false,
-  });
-  await trainer.prepare();
-  assert.ok(logs.some((l) => /untrained token row: <\/s> \(id 2\)/.test(l)), `the </s> row should be detected as untrained:\n${logs.join('\n')}`);
-  const prompts = ['What does Lily like?', 'Who has a dog?', 'Is Tom happy?', 'Where is the cake?', 'What does Mia like?', 'Who has a bird?'];
-  const tok = trainer.tokenizer!;
-  const before = await trainer.evaluate();
-  const answersBefore = answerPrompts(trainer.model!, tok, prompts, 24);
-  const result = await trainer.train();
-  const answersAfter = answerPrompts(trainer.model!, tok, prompts, 24);
-  assert.ok(result.finalEvalLoss! < before! * 0.6, `eval loss ${before} -> ${result.finalEvalLoss}`);
-  assert.ok(answersAfter.filter((a) => a.stopped).length >= 5, `answers after SFT should stop at </s>: ${JSON.stringify(answersAfter)}`);
-  assert.ok(answersAfter.filter((a) => a.stopped).length > answersBefore.filter((a) => a.stopped).length);
-  if (process.env.SFTKIT_TEST_VERBOSE) console.log(JSON.stringify({ before, after: result.finalEvalLoss, answersBefore, answersAfter }, null, 1));
-  for (const a of answersAfter) assert.match(a.answer, /^ ?[A-Z][a-z]+[ ,]/, `answer should be a sentence: ${JSON.stringify(a)}`);
-});
+test(
+  'LoRA SFT of stories260K: eval loss falls, answers follow the format and stop at </s>',
+  { skip: !sharedDir() && 'needs ../shared (models/stories260K)' },
+  async () => {
+    const model = join(tempDir('stories260k'), 'model');
+    cpSync(join(sharedDir()!, 'models', 'stories260K'), model, { recursive: true });
+    const cfgPath = join(model, 'tokenizer_config.json');
+    writeFileSync(
+      cfgPath,
+      JSON.stringify({ ...JSON.parse(readFileSync(cfgPath, 'utf8')), chat_template: TEMPLATE }, null, 2),
+    );
+    const logs: string[] = [];
+    const trainer = new SFTTrainer({
+      model,
+      args: {
+        output_dir: tempDir('stories260k-out'),
+        max_steps: 150,
+        per_device_train_batch_size: 8,
+        learning_rate: 5e-3,
+        lr_scheduler_type: 'constant',
+        logging_steps: 50,
+        save_strategy: 'no',
+        assistant_only_loss: true,
+        max_length: 128,
+      },
+      trainDataset: conversations(96, 1),
+      evalDataset: conversations(16, 2),
+      peftConfig: { r: 8, lora_alpha: 16, lora_dropout: 0, target_modules: ['all-linear'] },
+      log: (l) => logs.push(l),
+      progress: false,
+    });
+    await trainer.prepare();
+    assert.ok(
+      logs.some((l) => /untrained token row: <\/s> \(id 2\)/.test(l)),
+      `the </s> row should be detected as untrained:\n${logs.join('\n')}`,
+    );
+    const prompts = [
+      'What does Lily like?',
+      'Who has a dog?',
+      'Is Tom happy?',
+      'Where is the cake?',
+      'What does Mia like?',
+      'Who has a bird?',
+    ];
+    const tok = trainer.tokenizer!;
+    const before = await trainer.evaluate();
+    const answersBefore = answerPrompts(trainer.model!, tok, prompts, 24);
+    const result = await trainer.train();
+    const answersAfter = answerPrompts(trainer.model!, tok, prompts, 24);
+    assert.ok(result.finalEvalLoss! < before! * 0.6, `eval loss ${before} -> ${result.finalEvalLoss}`);
+    assert.ok(
+      answersAfter.filter((a) => a.stopped).length >= 5,
+      `answers after SFT should stop at </s>: ${JSON.stringify(answersAfter)}`,
+    );
+    assert.ok(answersAfter.filter((a) => a.stopped).length > answersBefore.filter((a) => a.stopped).length);
+    if (process.env.SFTKIT_TEST_VERBOSE)
+      console.log(JSON.stringify({ before, after: result.finalEvalLoss, answersBefore, answersAfter }, null, 1));
+    for (const a of answersAfter)
+      assert.match(a.answer, /^ ?[A-Z][a-z]+[ ,]/, `answer should be a sentence: ${JSON.stringify(a)}`);
+  },
+);

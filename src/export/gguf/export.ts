@@ -101,18 +101,32 @@ function checkTensorSet(config: LlamaConfig, names: Set<string>, source: string)
   for (let i = 0; i < config.numLayers; i++) {
     const p = `model.layers.${i}`;
     need.push(`${p}.input_layernorm.weight`, `${p}.post_attention_layernorm.weight`);
-    for (const m of ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj']) need.push(`${p}.${m}.weight`);
+    for (const m of [
+      'self_attn.q_proj',
+      'self_attn.k_proj',
+      'self_attn.v_proj',
+      'self_attn.o_proj',
+      'mlp.gate_proj',
+      'mlp.up_proj',
+      'mlp.down_proj',
+    ])
+      need.push(`${p}.${m}.weight`);
     if (config.attentionBias) for (const m of ['q_proj', 'k_proj', 'v_proj']) need.push(`${p}.self_attn.${m}.bias`);
   }
   const missing = need.filter((n) => !names.has(n));
-  if (missing.length > 0) throw new UserError(`${source}: missing tensors for GGUF export: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` (+${missing.length - 5} more)` : ''}`);
+  if (missing.length > 0)
+    throw new UserError(
+      `${source}: missing tensors for GGUF export: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` (+${missing.length - 5} more)` : ''}`,
+    );
 }
 
 export async function exportGguf(opts: GgufExportOptions): Promise<GgufExportResult> {
   const outType = opts.outType ?? 'f16';
-  if (!(GGUF_OUT_TYPES as readonly string[]).includes(outType)) throw new UserError(`export gguf: --outtype must be one of ${GGUF_OUT_TYPES.join(', ')}, got '${outType}'`);
+  if (!(GGUF_OUT_TYPES as readonly string[]).includes(outType))
+    throw new UserError(`export gguf: --outtype must be one of ${GGUF_OUT_TYPES.join(', ')}, got '${outType}'`);
   const modelDir = opts.modelDir;
-  if (!existsSync(modelDir) || !statSync(modelDir).isDirectory()) throw new UserError(`export gguf: model folder ${modelDir} does not exist`);
+  if (!existsSync(modelDir) || !statSync(modelDir).isDirectory())
+    throw new UserError(`export gguf: model folder ${modelDir} does not exist`);
   const config = loadLlamaConfig(modelDir);
   const configSource = join(modelDir, 'config.json');
   const arch = ggufArchOf(config, configSource);
@@ -145,7 +159,14 @@ export async function exportGguf(opts: GgufExportOptions): Promise<GgufExportRes
       const type = tensorTypeFor(shape, outType);
       const rowLength = shape[shape.length - 1] ?? 1;
       // llama.cpp's `llama` graph applies RoPE to adjacent pairs; HF checkpoints are in rotate-half order.
-      const permuteHeads = arch !== 'llama' ? 0 : /\.q_proj\.(weight|bias)$/.test(hfName) ? config.numHeads : /\.k_proj\.(weight|bias)$/.test(hfName) ? config.numKvHeads : 0;
+      const permuteHeads =
+        arch !== 'llama'
+          ? 0
+          : /\.q_proj\.(weight|bias)$/.test(hfName)
+            ? config.numHeads
+            : /\.k_proj\.(weight|bias)$/.test(hfName)
+              ? config.numKvHeads
+              : 0;
       tensorTypes[ggufName] = type;
       tensors.push({
         name: ggufName,
@@ -161,7 +182,12 @@ export async function exportGguf(opts: GgufExportOptions): Promise<GgufExportRes
     const ropeFactors = llama3RopeFactors(config);
     if (ropeFactors) {
       tensorTypes['rope_freqs.weight'] = 'F32';
-      tensors.push({ name: 'rope_freqs.weight', shape: [ropeFactors.length], type: 'F32', data: () => encodeTensor(ropeFactors, 'F32', ropeFactors.length) });
+      tensors.push({
+        name: 'rope_freqs.weight',
+        shape: [ropeFactors.length],
+        type: 'F32',
+        data: () => encodeTensor(ropeFactors, 'F32', ropeFactors.length),
+      });
     }
     tensors.sort((a, b) => {
       const [la, pa] = tensorRank(a.name);

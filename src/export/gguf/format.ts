@@ -46,7 +46,8 @@ export const LLAMA_FILE_TYPE: Readonly<Record<GgmlTypeName, number>> = { F32: 0,
 export function ggmlTensorBytes(type: GgmlTypeName, shape: readonly number[]): number {
   const { elements, bytes } = GGML_BLOCK[type];
   const inner = shape.length === 0 ? 1 : shape[shape.length - 1]!;
-  if (inner % elements !== 0) throw new Error(`ggml type ${type} needs rows that are a multiple of ${elements}, got ${inner}`);
+  if (inner % elements !== 0)
+    throw new Error(`ggml type ${type} needs rows that are a multiple of ${elements}, got ${inner}`);
   const n = shape.reduce((a, b) => a * b, 1);
   return (n / elements) * bytes;
 }

@@ -13,7 +13,9 @@ export function ggufArchOf(config: LlamaConfig, source: string): GgufArch {
     case 'Qwen2ForCausalLM':
       return 'qwen2';
     default:
-      throw new UserError(`${source}: architecture '${String(config.architecture)}' cannot be exported to GGUF (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)`);
+      throw new UserError(
+        `${source}: architecture '${String(config.architecture)}' cannot be exported to GGUF (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)`,
+      );
   }
 }
 
@@ -21,9 +23,12 @@ export function ggufArchOf(config: LlamaConfig, source: string): GgufArch {
 export function checkExportable(config: LlamaConfig, arch: GgufArch, source: string): void {
   if (config.mlpBias) throw new UserError(`${source}: mlp_bias=true is not supported by the GGUF export`);
   if (arch === 'qwen2' && config.headDim * config.numHeads !== config.hiddenSize) {
-    throw new UserError(`${source}: llama.cpp's qwen2 needs head_dim × num_attention_heads = hidden_size (${config.headDim} × ${config.numHeads} ≠ ${config.hiddenSize})`);
+    throw new UserError(
+      `${source}: llama.cpp's qwen2 needs head_dim × num_attention_heads = hidden_size (${config.headDim} × ${config.numHeads} ≠ ${config.hiddenSize})`,
+    );
   }
-  if (arch === 'qwen2' && config.ropeScaling) throw new UserError(`${source}: rope_scaling on a Qwen2 model is not supported by the GGUF export`);
+  if (arch === 'qwen2' && config.ropeScaling)
+    throw new UserError(`${source}: rope_scaling on a Qwen2 model is not supported by the GGUF export`);
   if (config.headDim % 2 !== 0) throw new UserError(`${source}: head_dim must be even for RoPE, got ${config.headDim}`);
 }
 
@@ -51,7 +56,10 @@ export function modelMetadata({ config, arch, name, fileType }: ModelMetadataInp
     [`${arch}.attention.layer_norm_rms_epsilon`, gv.f32(config.rmsNormEps)],
   ];
   if (config.headDim * config.numHeads !== config.hiddenSize) {
-    kv.push([`${arch}.attention.key_length`, gv.u32(config.headDim)], [`${arch}.attention.value_length`, gv.u32(config.headDim)]);
+    kv.push(
+      [`${arch}.attention.key_length`, gv.u32(config.headDim)],
+      [`${arch}.attention.value_length`, gv.u32(config.headDim)],
+    );
   }
   if (arch === 'llama') {
     kv.push([`${arch}.vocab_size`, gv.u32(config.vocabSize)]);

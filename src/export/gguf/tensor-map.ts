@@ -6,12 +6,12 @@ import { UserError } from '../../util/errors.js';
 export type GgufArch = 'llama' | 'qwen2';
 
 const LAYER_PARTS: Record<string, string> = {
-  'input_layernorm': 'attn_norm',
+  input_layernorm: 'attn_norm',
   'self_attn.q_proj': 'attn_q',
   'self_attn.k_proj': 'attn_k',
   'self_attn.v_proj': 'attn_v',
   'self_attn.o_proj': 'attn_output',
-  'post_attention_layernorm': 'ffn_norm',
+  post_attention_layernorm: 'ffn_norm',
   'mlp.gate_proj': 'ffn_gate',
   'mlp.up_proj': 'ffn_up',
   'mlp.down_proj': 'ffn_down',
@@ -36,7 +36,10 @@ export function ggufTensorName(hfName: string, source: string): string {
   if (top) return top;
   const m = LAYER_RE.exec(hfName);
   const part = m ? LAYER_PARTS[m[2]!] : undefined;
-  if (!m || !part) throw new UserError(`${source}: tensor '${hfName}' has no GGUF equivalent sftkit knows (supported: embed_tokens, norm, lm_head and the Llama/Qwen2 block projections and norms)`);
+  if (!m || !part)
+    throw new UserError(
+      `${source}: tensor '${hfName}' has no GGUF equivalent sftkit knows (supported: embed_tokens, norm, lm_head and the Llama/Qwen2 block projections and norms)`,
+    );
   return `blk.${m[1]}.${part}.${m[3]}`;
 }
 

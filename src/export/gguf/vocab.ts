@@ -24,11 +24,14 @@ export interface GgufVocab {
 }
 
 // Pre-tokenizer regexes as they appear in tokenizer.json, and the llama.cpp pre-tokenizer that runs the same split.
-const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const LLAMA3_REGEX =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2_REGEX =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const GPT2_REGEX = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
 
-const SUPPORTED_PRE = 'a ByteLevel pre-tokenizer (GPT-2 regex), Digits(individual) + ByteLevel (SmolLM), or a Split with the Llama-3 or Qwen2 regex followed by ByteLevel';
+const SUPPORTED_PRE =
+  'a ByteLevel pre-tokenizer (GPT-2 regex), Digits(individual) + ByteLevel (SmolLM), or a Split with the Llama-3 or Qwen2 regex followed by ByteLevel';
 
 function readJsonFile(path: string): Json {
   try {
@@ -55,7 +58,13 @@ export function recognisePreTokenizer(tok: Json, source: string): string {
   const ignoreMerges = tok.model?.ignore_merges === true;
   let name: string | null = null;
   if (list.length === 1 && isByteLevel(list[0], true)) name = 'gpt-2';
-  else if (list.length === 2 && list[0]!.type === 'Digits' && list[0]!.individual_digits === true && isByteLevel(list[1], true)) name = 'smollm';
+  else if (
+    list.length === 2 &&
+    list[0]!.type === 'Digits' &&
+    list[0]!.individual_digits === true &&
+    isByteLevel(list[1], true)
+  )
+    name = 'smollm';
   else if (list.length === 2 && isByteLevel(list[1], false)) {
     const re = splitRegex(list[0]);
     if (re === LLAMA3_REGEX && ignoreMerges) name = 'llama-bpe';
@@ -64,9 +73,15 @@ export function recognisePreTokenizer(tok: Json, source: string): string {
   }
   // llama-bpe is the only one of these llama.cpp runs with ignore_merges; the others merge strictly.
   if (name !== null && name !== 'llama-bpe' && ignoreMerges) name = null;
-  if (name === null) throw new UserError(`${source}: this byte-level BPE pre-tokenizer has no llama.cpp equivalent sftkit can name (supported: ${SUPPORTED_PRE}); exporting it would tokenize differently in llama.cpp`);
+  if (name === null)
+    throw new UserError(
+      `${source}: this byte-level BPE pre-tokenizer has no llama.cpp equivalent sftkit can name (supported: ${SUPPORTED_PRE}); exporting it would tokenize differently in llama.cpp`,
+    );
   const norm = tok.normalizer as Json | null;
-  if (norm && norm.type !== 'NFC') throw new UserError(`${source}: normalizer '${norm.type}' is not reproduced by llama.cpp's byte-level BPE tokenizer`);
+  if (norm && norm.type !== 'NFC')
+    throw new UserError(
+      `${source}: normalizer '${norm.type}' is not reproduced by llama.cpp's byte-level BPE tokenizer`,
+    );
   return name;
 }
 
@@ -75,8 +90,12 @@ function idToTokenTable(tok: Json, vocabSize: number, source: string): (string |
   if (!vocab || typeof vocab !== 'object') throw new UserError(`${source}: model.vocab is missing`);
   const table: (string | undefined)[] = new Array(vocabSize);
   const place = (text: string, id: number) => {
-    if (!Number.isInteger(id) || id < 0) throw new UserError(`${source}: token ${JSON.stringify(text)} has an invalid id ${id}`);
-    if (id >= vocabSize) throw new UserError(`${source}: token ${JSON.stringify(text)} has id ${id}, beyond the model's vocab_size ${vocabSize} (config.json)`);
+    if (!Number.isInteger(id) || id < 0)
+      throw new UserError(`${source}: token ${JSON.stringify(text)} has an invalid id ${id}`);
+    if (id >= vocabSize)
+      throw new UserError(
+        `${source}: token ${JSON.stringify(text)} has id ${id}, beyond the model's vocab_size ${vocabSize} (config.json)`,
+      );
     table[id] = text;
   };
   for (const [text, id] of Object.entries(vocab)) place(text, id);
@@ -104,7 +123,10 @@ export function convertVocab(dir: string, tokenizer: Tokenizer, vocabSize: numbe
   const source = join(dir, 'tokenizer.json');
   const tok = readJsonFile(source);
   const model = tok.model as Json | undefined;
-  if (model?.type !== 'BPE') throw new UserError(`${source}: tokenizer model '${model?.type}' is not supported for GGUF export (supported: BPE, SentencePiece-style with byte_fallback or GPT-2 byte-level)`);
+  if (model?.type !== 'BPE')
+    throw new UserError(
+      `${source}: tokenizer model '${model?.type}' is not supported for GGUF export (supported: BPE, SentencePiece-style with byte_fallback or GPT-2 byte-level)`,
+    );
   const table = idToTokenTable(tok, vocabSize, source);
   const added = new Map<number, Json>();
   for (const t of (tok.added_tokens as Json[] | undefined) ?? []) added.set(t.id, t);
@@ -126,13 +148,18 @@ export function convertVocab(dir: string, tokenizer: Tokenizer, vocabSize: numbe
     const norm = tok.normalizer as Json | null;
     const normalizers: Json[] = !norm ? [] : norm.type === 'Sequence' ? norm.normalizers : [norm];
     const prepends = normalizers.some((n) => n.type === 'Prepend' && n.prepend === '\u2581');
-    const replacesSpace = normalizers.some((n) => n.type === 'Replace' && n.pattern?.String === ' ' && n.content === '\u2581');
+    const replacesSpace = normalizers.some(
+      (n) => n.type === 'Replace' && n.pattern?.String === ' ' && n.content === '\u2581',
+    );
     const pre = tok.pre_tokenizer as Json | null;
     const metaspace = pre?.type === 'Metaspace' && pre.replacement === '\u2581' && pre.split === false;
     if (!(replacesSpace || metaspace) || (pre && !metaspace)) {
-      throw new UserError(`${source}: a byte-fallback BPE tokenizer must use SentencePiece's '\u2581' space handling (Prepend/Replace normalizers or a non-splitting Metaspace) for llama.cpp's SentencePiece tokenizer to match it`);
+      throw new UserError(
+        `${source}: a byte-fallback BPE tokenizer must use SentencePiece's '\u2581' space handling (Prepend/Replace normalizers or a non-splitting Metaspace) for llama.cpp's SentencePiece tokenizer to match it`,
+      );
     }
-    const addSpacePrefix = prepends || (metaspace && pre!.prepend_scheme !== 'never' && pre!.add_prefix_space !== false);
+    const addSpacePrefix =
+      prepends || (metaspace && pre!.prepend_scheme !== 'never' && pre!.add_prefix_space !== false);
     const scoreOf = new Map<string, number>();
     merges.forEach(([a, b], rank) => {
       const t = a + b;
@@ -157,7 +184,10 @@ export function convertVocab(dir: string, tokenizer: Tokenizer, vocabSize: numbe
 
   const pre = recognisePreTokenizer(tok, source);
   const decoder = tok.decoder as Json | null;
-  if (decoder?.type !== 'ByteLevel') throw new UserError(`${source}: a BPE tokenizer without byte_fallback must be byte-level (ByteLevel decoder), got decoder '${decoder?.type}'`);
+  if (decoder?.type !== 'ByteLevel')
+    throw new UserError(
+      `${source}: a BPE tokenizer without byte_fallback must be byte-level (ByteLevel decoder), got decoder '${decoder?.type}'`,
+    );
   for (let id = 0; id < vocabSize; id++) {
     const text = table[id];
     if (text === undefined) {
@@ -168,7 +198,15 @@ export function convertVocab(dir: string, tokenizer: Tokenizer, vocabSize: numbe
     tokens[id] = text;
     tokenTypes[id] = typeOf(id, text, false);
   }
-  return { model: 'gpt2', pre, tokens, tokenTypes, scores: null, merges: merges.map(([a, b]) => `${a} ${b}`), addSpacePrefix: null };
+  return {
+    model: 'gpt2',
+    pre,
+    tokens,
+    tokenTypes,
+    scores: null,
+    merges: merges.map(([a, b]) => `${a} ${b}`),
+    addSpacePrefix: null,
+  };
 }
 
 /** End-of-turn markers llama.cpp and Ollama should stop on, as present in the vocabulary. */
@@ -197,7 +235,9 @@ export function vocabMetadata(vocab: GgufVocab, tokenizer: Tokenizer): [string, 
   id('unknown_token_id', tokenizer.unkTokenId);
   id('padding_token_id', tokenizer.padTokenId);
   // An explicit end-of-turn token (ChatML <|im_end|>, Llama-3 <|eot_id|>) when it differs from EOS.
-  const eot = endOfTurnTokens(tokenizer).find((t) => t.id !== tokenizer.eosTokenId && /^<\|(im_end|eot_id|end)\|>$|^<end_of_turn>$/.test(t.text));
+  const eot = endOfTurnTokens(tokenizer).find(
+    (t) => t.id !== tokenizer.eosTokenId && /^<\|(im_end|eot_id|end)\|>$|^<end_of_turn>$/.test(t.text),
+  );
   if (eot) id('eot_token_id', eot.id);
   kv.push(['tokenizer.ggml.add_bos_token', gv.bool(tokenizer.addBosToken)]);
   kv.push(['tokenizer.ggml.add_eos_token', gv.bool(tokenizer.addEosToken)]);

@@ -4,9 +4,25 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tempSiblingPath } from '../../io/atomic.js';
-import { GGML_TYPE, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VALUE_TYPE, GGUF_VERSION, ggmlTensorBytes, type GgmlTypeName, type GgufScalarType } from './format.js';
+import {
+  GGML_TYPE,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GGUF_VALUE_TYPE,
+  GGUF_VERSION,
+  ggmlTensorBytes,
+  type GgmlTypeName,
+  type GgufScalarType,
+} from './format.js';
 
-export type GgufArrayItems = readonly string[] | readonly number[] | readonly boolean[] | readonly bigint[] | Float32Array | Int32Array | Uint32Array;
+export type GgufArrayItems =
+  | readonly string[]
+  | readonly number[]
+  | readonly boolean[]
+  | readonly bigint[]
+  | Float32Array
+  | Int32Array
+  | Uint32Array;
 
 export type GgufValue =
   | { type: 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'f64'; value: number }
@@ -61,20 +77,75 @@ class ByteSink {
     this.buf = next;
     this.view = new DataView(next.buffer);
   }
-  u8(v: number) { this.reserve(1); this.view.setUint8(this.length, v); this.length += 1; }
-  i8(v: number) { this.reserve(1); this.view.setInt8(this.length, v); this.length += 1; }
-  u16(v: number) { this.reserve(2); this.view.setUint16(this.length, v, true); this.length += 2; }
-  i16(v: number) { this.reserve(2); this.view.setInt16(this.length, v, true); this.length += 2; }
-  u32(v: number) { this.reserve(4); this.view.setUint32(this.length, v, true); this.length += 4; }
-  i32(v: number) { this.reserve(4); this.view.setInt32(this.length, v, true); this.length += 4; }
-  f32(v: number) { this.reserve(4); this.view.setFloat32(this.length, v, true); this.length += 4; }
-  f64(v: number) { this.reserve(8); this.view.setFloat64(this.length, v, true); this.length += 8; }
-  u64(v: number | bigint) { this.reserve(8); this.view.setBigUint64(this.length, BigInt(v), true); this.length += 8; }
-  i64(v: number | bigint) { this.reserve(8); this.view.setBigInt64(this.length, BigInt(v), true); this.length += 8; }
-  bytes(b: Uint8Array) { this.reserve(b.length); this.buf.set(b, this.length); this.length += b.length; }
-  str(s: string) { const b = Buffer.from(s, 'utf8'); this.u64(b.length); this.bytes(b); }
-  pad(alignment: number) { const n = padding(this.length, alignment); this.reserve(n); this.buf.fill(0, this.length, this.length + n); this.length += n; }
-  result(): Uint8Array { return this.buf.subarray(0, this.length); }
+  u8(v: number) {
+    this.reserve(1);
+    this.view.setUint8(this.length, v);
+    this.length += 1;
+  }
+  i8(v: number) {
+    this.reserve(1);
+    this.view.setInt8(this.length, v);
+    this.length += 1;
+  }
+  u16(v: number) {
+    this.reserve(2);
+    this.view.setUint16(this.length, v, true);
+    this.length += 2;
+  }
+  i16(v: number) {
+    this.reserve(2);
+    this.view.setInt16(this.length, v, true);
+    this.length += 2;
+  }
+  u32(v: number) {
+    this.reserve(4);
+    this.view.setUint32(this.length, v, true);
+    this.length += 4;
+  }
+  i32(v: number) {
+    this.reserve(4);
+    this.view.setInt32(this.length, v, true);
+    this.length += 4;
+  }
+  f32(v: number) {
+    this.reserve(4);
+    this.view.setFloat32(this.length, v, true);
+    this.length += 4;
+  }
+  f64(v: number) {
+    this.reserve(8);
+    this.view.setFloat64(this.length, v, true);
+    this.length += 8;
+  }
+  u64(v: number | bigint) {
+    this.reserve(8);
+    this.view.setBigUint64(this.length, BigInt(v), true);
+    this.length += 8;
+  }
+  i64(v: number | bigint) {
+    this.reserve(8);
+    this.view.setBigInt64(this.length, BigInt(v), true);
+    this.length += 8;
+  }
+  bytes(b: Uint8Array) {
+    this.reserve(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+  str(s: string) {
+    const b = Buffer.from(s, 'utf8');
+    this.u64(b.length);
+    this.bytes(b);
+  }
+  pad(alignment: number) {
+    const n = padding(this.length, alignment);
+    this.reserve(n);
+    this.buf.fill(0, this.length, this.length + n);
+    this.length += n;
+  }
+  result(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
 function padding(offset: number, alignment: number): number {
@@ -90,12 +161,14 @@ function writeScalar(sink: ByteSink, type: GgufScalarType, v: unknown, key: stri
       return sink.u8(v ? 1 : 0);
     case 'u64':
     case 'i64':
-      if (typeof v !== 'number' && typeof v !== 'bigint') throw new Error(`gguf metadata '${key}': expected an integer`);
+      if (typeof v !== 'number' && typeof v !== 'bigint')
+        throw new Error(`gguf metadata '${key}': expected an integer`);
       return type === 'u64' ? sink.u64(v) : sink.i64(v);
     default: {
       if (typeof v !== 'number') throw new Error(`gguf metadata '${key}': expected a number, got ${String(v)}`);
       const isFloat = type === 'f32' || type === 'f64';
-      if (!isFloat && !Number.isInteger(v)) throw new Error(`gguf metadata '${key}': ${type} needs an integer, got ${v}`);
+      if (!isFloat && !Number.isInteger(v))
+        throw new Error(`gguf metadata '${key}': ${type} needs an integer, got ${v}`);
       sink[type](v);
     }
   }
@@ -110,7 +183,11 @@ function writeValue(sink: ByteSink, key: string, value: GgufValue): void {
 }
 
 /** Header + metadata + tensor infos, padded to the alignment; and where each tensor's data goes. */
-export function encodeGgufHeader(metadata: ReadonlyMap<string, GgufValue>, tensors: readonly Pick<GgufTensor, 'name' | 'shape' | 'type'>[], alignment: number): { header: Uint8Array; offsets: number[]; sizes: number[] } {
+export function encodeGgufHeader(
+  metadata: ReadonlyMap<string, GgufValue>,
+  tensors: readonly Pick<GgufTensor, 'name' | 'shape' | 'type'>[],
+  alignment: number,
+): { header: Uint8Array; offsets: number[]; sizes: number[] } {
   const sink = new ByteSink();
   sink.u32(GGUF_MAGIC);
   sink.u32(GGUF_VERSION);
@@ -145,9 +222,15 @@ export function encodeGgufHeader(metadata: ReadonlyMap<string, GgufValue>, tenso
  * Write a GGUF v3 file atomically. Metadata keys are written in insertion order; `general.alignment`
  * is added when a non-default alignment is used. Returns the file size in bytes.
  */
-export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>, tensors: readonly GgufTensor[], opts: GgufWriteOptions = {}): number {
+export function writeGguf(
+  path: string,
+  metadata: ReadonlyMap<string, GgufValue>,
+  tensors: readonly GgufTensor[],
+  opts: GgufWriteOptions = {},
+): number {
   const alignment = opts.alignment ?? GGUF_DEFAULT_ALIGNMENT;
-  if (!Number.isInteger(alignment) || alignment <= 0 || alignment % 8 !== 0) throw new Error(`gguf: alignment must be a positive multiple of 8, got ${alignment}`);
+  if (!Number.isInteger(alignment) || alignment <= 0 || alignment % 8 !== 0)
+    throw new Error(`gguf: alignment must be a positive multiple of 8, got ${alignment}`);
   const meta = new Map(metadata);
   if (alignment !== GGUF_DEFAULT_ALIGNMENT) meta.set('general.alignment', gv.u32(alignment));
   const { header, offsets, sizes } = encodeGgufHeader(meta, tensors, alignment);
@@ -168,7 +251,10 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>
     tensors.forEach((t, i) => {
       if (position - dataStart !== offsets[i]) throw new Error(`gguf: internal offset mismatch at '${t.name}'`);
       const bytes = t.data();
-      if (bytes.byteLength !== sizes[i]) throw new Error(`gguf: tensor '${t.name}' produced ${bytes.byteLength} bytes, expected ${sizes[i]} (${t.type} ${JSON.stringify(t.shape)})`);
+      if (bytes.byteLength !== sizes[i])
+        throw new Error(
+          `gguf: tensor '${t.name}' produced ${bytes.byteLength} bytes, expected ${sizes[i]} (${t.type} ${JSON.stringify(t.shape)})`,
+        );
       put(bytes);
       put(zeros.subarray(0, padding(bytes.byteLength, alignment)));
     });
@@ -176,7 +262,11 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>
     closeSync(fd);
     renameSync(tmp, path);
   } catch (e) {
-    try { closeSync(fd); } catch { /* already closed */ }
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
     rmSync(tmp, { force: true });
     throw e;
   }

@@ -38,18 +38,35 @@ export const DEMO_PROMPTS: string[] = [
   'How do you spell frog?',
 ];
 
-const SYSTEM_PROMPTS = ['You are a helpful assistant.', 'You are a friendly assistant. Answer in one short sentence.', 'You are a kind helper for children.'];
+const SYSTEM_PROMPTS = [
+  'You are a helpful assistant.',
+  'You are a friendly assistant. Answer in one short sentence.',
+  'You are a kind helper for children.',
+];
 
 type QA = [question: string, answer: string];
 
 function capitalQA(r: Rng, country: string, city: string): QA {
-  return [r.pick([`What is the capital of ${country}?`, `Which city is the capital of ${country}?`, `Tell me the capital of ${country}.`]), `The capital of ${country} is ${city}.`];
+  return [
+    r.pick([
+      `What is the capital of ${country}?`,
+      `Which city is the capital of ${country}?`,
+      `Tell me the capital of ${country}.`,
+    ]),
+    `The capital of ${country} is ${city}.`,
+  ];
 }
 function colourQA(r: Rng, thing: string, colour: string): QA {
-  return [r.pick([`What colour is ${theThing(thing)}?`, `What is the colour of ${theThing(thing)}?`]), `${cap(theThing(thing))} is ${colour}.`];
+  return [
+    r.pick([`What colour is ${theThing(thing)}?`, `What is the colour of ${theThing(thing)}?`]),
+    `${cap(theThing(thing))} is ${colour}.`,
+  ];
 }
 function animalQA(r: Rng, animal: string, sound: string): QA {
-  return [r.pick([`What sound does ${article(animal)} ${animal} make?`, `What does ${article(animal)} ${animal} say?`]), `${cap(article(animal))} ${animal} says ${sound}.`];
+  return [
+    r.pick([`What sound does ${article(animal)} ${animal} make?`, `What does ${article(animal)} ${animal} say?`]),
+    `${cap(article(animal))} ${animal} says ${sound}.`,
+  ];
 }
 function sumQA(r: Rng, a: number, b: number): QA {
   return [r.pick([`What is ${a} + ${b}?`, `What is ${a} plus ${b}?`, `Add ${a} and ${b}.`]), `${a} + ${b} = ${a + b}.`];
@@ -61,7 +78,10 @@ function spellQA(r: Rng, w: string): QA {
   return [r.pick([`How do you spell ${w}?`, `Spell the word ${w}.`]), `The word ${w} is spelled ${spell(w)}.`];
 }
 function countQA(r: Rng, n: number): QA {
-  return [r.pick([`Count to ${n}.`, `Please count from 1 to ${n}.`]), `${Array.from({ length: n }, (_, i) => i + 1).join(', ')}.`];
+  return [
+    r.pick([`Count to ${n}.`, `Please count from 1 to ${n}.`]),
+    `${Array.from({ length: n }, (_, i) => i + 1).join(', ')}.`,
+  ];
 }
 
 const SMALL_TALK: QA[] = [
@@ -72,7 +92,10 @@ const SMALL_TALK: QA[] = [
   ['Thanks for the help.', 'You are welcome!'],
   ['Good night.', 'Good night! Sleep well.'],
   ['How are you?', 'I am fine, thank you. How can I help you?'],
-  ['Tell me a short story.', 'Once upon a time, there was a little cat named Tom. Tom liked to play in the park. The end.'],
+  [
+    'Tell me a short story.',
+    'Once upon a time, there was a little cat named Tom. Tom liked to play in the park. The end.',
+  ],
   ['Say yes.', 'Yes.'],
   ['Say no.', 'No.'],
 ];
@@ -93,7 +116,8 @@ function factPools(r: Rng): { train: Pool; heldOut: Pool } {
   kind(ANIMAL_SOUNDS.map(([a, s]) => [HELD_OUT.animals.has(a), () => animalQA(r, a, s)]));
   kind(OPPOSITES.map(([a, b]) => [HELD_OUT.opposites.has(a), () => oppositeQA(r, a, b)]));
   const sums: [boolean, () => QA][] = [];
-  for (let a = 0; a < 10; a++) for (let b = 0; b < 10; b++) if (a + b <= 12) sums.push([HELD_OUT.sums.has(`${a}+${b}`), () => sumQA(r, a, b)]);
+  for (let a = 0; a < 10; a++)
+    for (let b = 0; b < 10; b++) if (a + b <= 12) sums.push([HELD_OUT.sums.has(`${a}+${b}`), () => sumQA(r, a, b)]);
   kind(sums);
   kind([...PETS, ...TOYS, ...FOODS].map((w) => [HELD_OUT.spell.has(w), () => spellQA(r, w)]));
   return { train, heldOut };
@@ -105,14 +129,22 @@ function conversation(r: Rng, pool: Pool, talk: QA[]): Conversation {
   const turns = r.next() < 0.25 ? 2 + r.int(2) : 1;
   for (let t = 0; t < turns; t++) {
     const roll = r.next();
-    const [q, a] = roll < 0.12 && talk.length > 0 ? r.pick(talk) : roll < 0.18 ? countQA(r, 3 + r.int(6)) : r.pick(r.pick(pool.filter((k) => k.length > 0)))();
+    const [q, a] =
+      roll < 0.12 && talk.length > 0
+        ? r.pick(talk)
+        : roll < 0.18
+          ? countQA(r, 3 + r.int(6))
+          : r.pick(r.pick(pool.filter((k) => k.length > 0)))();
     messages.push({ role: 'user', content: q }, { role: 'assistant', content: a });
   }
   return { messages };
 }
 
 /** Training and eval conversations (deterministic). */
-export function generateChatData(opts: { seed?: number; trainCount?: number; evalCount?: number } = {}): { train: Conversation[]; eval: Conversation[] } {
+export function generateChatData(opts: { seed?: number; trainCount?: number; evalCount?: number } = {}): {
+  train: Conversation[];
+  eval: Conversation[];
+} {
   const r = new Rng(opts.seed ?? 2024);
   const { train: trainPool, heldOut } = factPools(r);
   const train: Conversation[] = [];
