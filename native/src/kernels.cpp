@@ -336,6 +336,9 @@ AttnArgs read_attention_shape(Args& a, Napi::Object o) {
   r.q_size = a.product({p.batch, p.q_len, p.heads, p.head_dim}, "q");
   r.kv_needed = p.batch == 0 ? 0 : a.product({p.batch - 1, p.kv_stride}, "k") + kv_item;
   r.lse_size = a.product({p.batch, p.heads, p.q_len}, "lse");
+  p.window = 0;
+  Napi::Value window = o.Get("window");
+  if (!window.IsUndefined() && !window.IsNull()) p.window = a.count(window, "window");
   I32 qs = a.i32_or_null(o.Get("qSeg"), "qSeg"), ks = a.i32_or_null(o.Get("kSeg"), "kSeg");
   if (a.failed()) return r;
   a.require(qs.present == ks.present, "qSeg and kSeg must be given together");
@@ -431,6 +434,27 @@ Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
   a.length(dg, dout.len, "dg", "same as dout");
   a.length(du, dout.len, "du", "same as dout");
   if (!a.failed()) active_table().swiglu_backward(dout.data, g.data, u.data, dg.data, du.data, dout.len);
+  return a.env().Undefined();
+}
+
+Napi::Value GegluForward(const Napi::CallbackInfo& info) {
+  Args a(info, "gegluForward");
+  F32 g = a.f32(a.at(0), "g"), u = a.f32(a.at(1), "u"), out = a.f32(a.at(2), "out");
+  a.length(u, g.len, "u", "same as g");
+  a.length(out, g.len, "out", "same as g");
+  if (!a.failed()) active_table().geglu_forward(g.data, u.data, out.data, g.len);
+  return a.env().Undefined();
+}
+
+Napi::Value GegluBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "gegluBackward");
+  F32 dout = a.f32(a.at(0), "dout"), g = a.f32(a.at(1), "g"), u = a.f32(a.at(2), "u");
+  F32 dg = a.f32(a.at(3), "dg"), du = a.f32(a.at(4), "du");
+  a.length(g, dout.len, "g", "same as dout");
+  a.length(u, dout.len, "u", "same as dout");
+  a.length(dg, dout.len, "dg", "same as dout");
+  a.length(du, dout.len, "du", "same as dout");
+  if (!a.failed()) active_table().geglu_backward(dout.data, g.data, u.data, dg.data, du.data, dout.len);
   return a.env().Undefined();
 }
 
@@ -531,6 +555,8 @@ void RegisterKernels(Napi::Env env, Napi::Object exports) {
       {"attentionBackward", AttentionBackward},
       {"swigluForward", SwigluForward},
       {"swigluBackward", SwigluBackward},
+      {"gegluForward", GegluForward},
+      {"gegluBackward", GegluBackward},
       {"crossEntropy", CrossEntropy},
       {"adamw", Adamw},
       {"dropout", Dropout},

@@ -43,6 +43,8 @@
         &adamw,                    \
         &dropout,                  \
         &gemm_narrow,              \
+        &geglu_forward,            \
+        &geglu_backward,           \
     };                             \
     return t;                      \
   }
