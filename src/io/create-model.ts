@@ -236,7 +236,7 @@ export function modelConfigJson(
   return merged;
 }
 
-/** Random weights in HF layout and initialisation: N(0, 0.02) matrices, ones for norms, q/k/v biases for Qwen2. */
+/** Random weights in HF layout and initialisation: N(0, initializer_range) matrices, ones for norms, q/k/v biases for Qwen2. */
 export function* randomWeights(cfg: Record<string, unknown>, seed: number): Generator<StWriteTensor> {
   const H = cfg.hidden_size as number;
   const I = cfg.intermediate_size as number;
@@ -246,6 +246,8 @@ export function* randomWeights(cfg: Record<string, unknown>, seed: number): Gene
   const hd = (cfg.head_dim as number | undefined) ?? H / nh;
   const bf16 = cfg.torch_dtype === 'bfloat16';
   const qwen2 = cfg.model_type === 'qwen2';
+  // HF initialises matrices with N(0, initializer_range).
+  const std = typeof cfg.initializer_range === 'number' ? cfg.initializer_range : INIT_STD;
   const gemma = cfg.model_type === 'gemma3_text';
   const qkNorm = gemma || cfg.model_type === 'qwen3';
   // Gemma 3 stores norm weights as offsets from 1 (HF initialises them to zeros).
@@ -255,7 +257,7 @@ export function* randomWeights(cfg: Record<string, unknown>, seed: number): Gene
     const data = new Float32Array(n);
     if (fill === 'ones') data.fill(1);
     else if (fill === 'zeros') data.fill(0);
-    else new SeededRandom(seed, hashString(name)).fillNormal(data, INIT_STD);
+    else new SeededRandom(seed, hashString(name)).fillNormal(data, std);
     return bf16 ? { name, dtype: 'BF16', shape, data: f32ToBf16Array(data) } : { name, dtype: 'F32', shape, data };
   };
   yield make('model.embed_tokens.weight', [V, H], 'normal');
