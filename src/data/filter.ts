@@ -2,7 +2,8 @@
 // dataset with a report of every drop and its reasons.
 import { AtomicFileWriter } from '../io/atomic.js';
 import { BadRecordError, normalizeRecord } from './formats.js';
-import { listDataFiles, readRawRecords, type LoadOptions } from './load.js';
+import { listDataFiles, type LoadOptions } from './load.js';
+import { readRawRecords } from './readers.js';
 import type { SftRecord, SourceRef } from './types.js';
 import {
   encodingIssues,
