@@ -16,6 +16,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./generate.js'),
     import('./chat.js'),
     import('./eval.js'),
+    import('./serve.js'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
 }
