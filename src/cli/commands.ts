@@ -17,6 +17,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./chat.js'),
     import('./eval.js'),
     import('./serve.js'),
+    import('./dashboard.js'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
 }
