@@ -1,6 +1,10 @@
 // The OpenAI-compatible HTTP server (Fastify): /v1/models, /v1/chat/completions and /v1/completions, with
 // server-sent events in OpenAI's chunk format when `stream` is true. Every request goes through the
 // continuous-batching scheduler; a client that goes away frees its row. Errors use OpenAI's error JSON.
+// Why Fastify: sftkit runs only on Node (the native addon), where Fastify is at home: body-size limits and
+// JSON parsing built in, replies that can be hijacked for SSE with the raw socket's close event, a plugin-free
+// core with few dependencies, and an OpenJS Foundation project with a published LTS policy. Hono's strength,
+// running on edge runtimes through web-standard Request/Response, buys nothing here.
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Sequence, SequenceSpec } from '../generate/batch.js';
