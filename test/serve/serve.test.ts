@@ -11,6 +11,7 @@ import OpenAI from 'openai';
 import { createModel } from '../../src/io/create-model.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { saveAdapter } from '../../src/model/peft.js';
+import type { SchedulerStats } from '../../src/serve/scheduler.js';
 import { runCli } from '../helpers/cli.js';
 import { randomLora, tinyModelDir } from '../generate/helpers.js';
 import { startCli, waitFor, type RunningServer } from './helpers.js';
@@ -60,15 +61,8 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const stats = async (url: string, headers: Record<string, string> = {}) =>
-  (await (await fetch(`${url}/sftkit/stats`, { headers })).json()) as {
-    running: number;
-    waiting: number;
-    decodeSteps: number;
-    generatedTokens: number;
-    maxBatchSeen: number;
-    cancelled: number;
-  };
+const stats = async (url: string, headers: Record<string, string> = {}): Promise<SchedulerStats> =>
+  (await (await fetch(`${url}/sftkit/stats`, { headers })).json()) as SchedulerStats;
 
 function generateJson(args: string[]): { text: string; prompt_token_ids: number[]; token_ids: number[] } {
   const r = runCli(['generate', '--json', '--temperature', '0', ...args]);
