@@ -1,7 +1,7 @@
 // `sftkit eval`: answer held-out prompts with the fine-tuned model (and, with --compare-base, the base model),
 // write one JSON line per prompt ({instruction, expected, generated, ...}) and a Markdown report with the
 // answers side by side, how generation ended, exact-match / contains-reference rates and eval loss.
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../io/atomic.js';
 import { basename, extname } from 'node:path';
 import { loadRecords } from '../data/load.js';
 import type { PreparedExample } from '../data/types.js';
@@ -10,8 +10,7 @@ import { evalLoss } from '../generate/eval-loss.js';
 import { readEvalPrompts } from '../generate/eval-prompts.js';
 import type { LoadedForGeneration } from '../generate/load.js';
 import { markdownReport } from '../generate/report.js';
-import { resolveConfig } from '../train/config.js';
-import { prepareDataset } from '../train/datasets.js';
+import { prepareDataset } from '../data/pipeline.js';
 import { UserError } from '../util/errors.js';
 import { numberFlag, requireString, type Command } from './command.js';
 import {
@@ -29,12 +28,14 @@ async function prepareLossData(path: string, loaded: LoadedForGeneration): Promi
   const { records } = await loadRecords(path);
   // Conversations score assistant turns only (what SFT trains); other formats as the trainer's defaults.
   const conversational = records.length > 0 && records.every((r) => r.kind === 'conversation');
-  const config = {
-    ...resolveConfig({}),
-    assistant_only_loss: conversational,
-    max_length: loaded.model.config.maxPositionEmbeddings,
-  };
-  return (await prepareDataset(records, loaded.tokenizer, config, path)).examples;
+  const data = await prepareDataset(loaded.tokenizer, {
+    train: records,
+    shuffle: false,
+    lossKeys: { assistant_only_loss: conversational, completion_only_loss: null },
+    maxLength: loaded.model.config.maxPositionEmbeddings,
+    label: path,
+  });
+  return data.train;
 }
 
 interface ModelRun {
@@ -121,7 +122,7 @@ export const command: Command = {
     const lines = prompts.map((p, i) =>
       JSON.stringify(resultRecord(p, tuned.run.answers[i]!, base?.run.answers[i] ?? null)),
     );
-    writeFileSync(out, lines.join('\n') + '\n');
+    writeFileAtomicSync(out, lines.join('\n') + '\n');
     const tunedSummary = summarize(tuned.run, tuned.loss);
     const baseSummary = base ? summarize(base.run, base.loss) : null;
     const mode = settings.doSample
@@ -139,7 +140,7 @@ export const command: Command = {
       tuned: { label: tunedLabel, answers: tuned.run.answers, summary: tunedSummary },
       base: base && baseSummary ? { label: 'base', answers: base.run.answers, summary: baseSummary } : null,
     });
-    writeFileSync(reportPath, report);
+    writeFileAtomicSync(reportPath, report);
     const line = (label: string, s: ReturnType<typeof summarize>) =>
       `${label}: end-of-turn ${s.endedWithStopToken}/${s.prompts}, max tokens ${s.hitMaxTokens}/${s.prompts}` +
       (s.withReference

@@ -6,7 +6,7 @@
 //   const trainer = new SFTTrainer({ model: 'path/to/hf-model', args: { output_dir: 'out', learning_rate: 1e-4 },
 //                                    trainDataset: 'data.jsonl', peftConfig: { r: 16, target_modules: ['all-linear'] } });
 //   const result = await trainer.train();
-import { existsSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AdamW, add, clipGradNorm, getBackend, Tensor } from '../engine/index.js';
 import { planBatches, collate, type Batch } from '../data/batches.js';
@@ -17,9 +17,10 @@ import type { LoraConfig as ModelLoraConfig } from '../model/lora.js';
 import { formatTrainableParameters } from '../model/params.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { UserError } from '../util/errors.js';
-import { writeFileAtomicSync } from '../io/atomic.js';
+import { ensureOutputDir, writeFileAtomicSync } from '../io/atomic.js';
 import { copyTokenizerFiles, modelCard, saveFullModel, saveLoraAdapter } from './artefacts.js';
 import {
+  cleanCheckpointTemps,
   FULL_PARAMS_FILE,
   latestCheckpoint,
   loadCheckpoint,
@@ -30,7 +31,7 @@ import {
   type TrainerState,
 } from './checkpoint.js';
 import { configToJSON, resolveConfig, type LoraConfig, type SFTConfig, type SFTConfigInput } from './config.js';
-import { prepareDataset, type DatasetInput } from './datasets.js';
+import { prepareDataset, type DatasetInput } from '../data/pipeline.js';
 import { evalLossSum, trainStep } from './loss.js';
 import { lossCurveSvg } from './loss-plot.js';
 import { availableMemoryBytes, estimateTrainingMemory, formatEstimate } from './memory.js';
@@ -156,16 +157,22 @@ export class SFTTrainer {
     this.tokenizer = this.opts.tokenizer ?? (await Tokenizer.fromDir(this.modelDir!));
     const trainInput = this.opts.trainDataset ?? c.dataset;
     if (!trainInput) throw new UserError('dataset is not set (a .jsonl/.json file or folder)');
-    const train = await prepareDataset(trainInput, this.tokenizer, c, 'train');
-    this.trainExamples = train.examples;
-    this.log(train.summary);
-    for (const w of train.report?.warnings ?? []) this.log(`warning: ${w}`);
-    const evalInput = this.opts.evalDataset ?? c.eval_dataset;
-    if (evalInput) {
-      const ev = await prepareDataset(evalInput, this.tokenizer, c, 'eval');
-      this.evalExamples = ev.examples;
-      this.log(ev.summary);
-    }
+    const data = await prepareDataset(this.tokenizer, {
+      train: trainInput,
+      eval: this.opts.evalDataset ?? c.eval_dataset,
+      shuffle: false, // the batch planner shuffles, per epoch, from the seed
+      textField: c.dataset_text_field,
+      maxLength: c.max_length,
+      lossKeys: { assistant_only_loss: c.assistant_only_loss, completion_only_loss: c.completion_only_loss },
+      ...(c.eos_token ? { eosToken: c.eos_token } : {}),
+      tokenizerDir: this.tokenizer.dir,
+      outputDir: c.output_dir,
+    });
+    this.trainExamples = data.train;
+    this.evalExamples = data.eval;
+    this.log(data.summary.train + (data.fromCache ? ' (from the data cache)' : ''));
+    for (const w of data.prepare?.warnings ?? []) this.log(`warning: ${w}`);
+    if (data.summary.eval) this.log(data.summary.eval);
     if (c.eval_strategy !== 'no' && this.evalExamples.length === 0)
       throw new UserError(`eval_strategy is '${c.eval_strategy}' but no eval_dataset is set`);
     if (!this.model)
@@ -269,11 +276,12 @@ export class SFTTrainer {
   }
 
   async train(): Promise<TrainResult> {
+    ensureOutputDir(this.config.output_dir, 'output_dir');
     await this.prepare();
     const c = this.config;
     const model = this.model!;
     const outDir = c.output_dir;
-    mkdirSync(outDir, { recursive: true });
+    cleanCheckpointTemps(outDir, this.log);
 
     // ---- parameters and optimizer
     const rowTables = new Set(this.tokenRows?.tables() ?? []);
@@ -343,7 +351,9 @@ export class SFTTrainer {
     let resumedFrom: string | null = null;
     if (c.resume_from_checkpoint !== null && c.resume_from_checkpoint !== false) {
       const dir =
-        c.resume_from_checkpoint === true ? latestCheckpoint(outDir) : resolve(c.resume_from_checkpoint as string);
+        c.resume_from_checkpoint === true
+          ? latestCheckpoint(outDir, this.log)
+          : resolve(c.resume_from_checkpoint as string);
       if (!dir) {
         if (c.resume_from_checkpoint === true)
           this.log(`resume_from_checkpoint: no checkpoint in ${outDir}; starting from scratch`);
@@ -673,7 +683,7 @@ export class SFTTrainer {
     );
     writeFileAtomicSync(join(outDir, 'training_args.json'), JSON.stringify(configToJSON(c), null, 2) + '\n');
     const tok = this.tokenizer!;
-    writeFileSync(
+    writeFileAtomicSync(
       join(outDir, 'README.md'),
       modelCard({
         config: c,
@@ -689,7 +699,7 @@ export class SFTTrainer {
     );
     const metricsPath = join(outDir, 'metrics.jsonl');
     if (existsSync(metricsPath))
-      writeFileSync(join(outDir, 'loss.svg'), lossCurveSvg(readMetrics(metricsPath), `${c.output_dir}: loss`));
+      writeFileAtomicSync(join(outDir, 'loss.svg'), lossCurveSvg(readMetrics(metricsPath), `${c.output_dir}: loss`));
   }
 }
 
