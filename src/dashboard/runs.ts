@@ -1,8 +1,8 @@
 // The training runs a dashboard shows: output folders given on the command line (requests pick them by index,
-// never by path). metrics.jsonl is read as it grows; a last line still being written is left for the next read.
+// never by path). metrics.jsonl is read as it grows.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { MetricsRecord } from '../train/metrics.js';
+import { readMetrics, type MetricsRecord } from '../train/metrics.js';
 import { UserError } from '../util/errors.js';
 
 export interface Run {
@@ -22,22 +22,10 @@ export function openRuns(dirs: string[]): Run[] {
   });
 }
 
-/** The complete records of metrics.jsonl from record index `from` on (none while the file does not exist). */
+/** The records of metrics.jsonl from record index `from` on (a line still being written waits for the next read). */
 export function readMetricsFrom(run: Run, from: number): MetricsRecord[] {
   const path = join(run.dir, 'metrics.jsonl');
-  if (!existsSync(path)) return [];
-  const text = readFileSync(path, 'utf8');
-  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-  const out: MetricsRecord[] = [];
-  complete.split('\n').forEach((line, i) => {
-    if (i < from || line.trim() === '') return;
-    try {
-      out.push(JSON.parse(line) as MetricsRecord);
-    } catch {
-      throw new UserError(`${path}:${i + 1}: not a JSON object`);
-    }
-  });
-  return out;
+  return existsSync(path) ? readMetrics(path).slice(from) : [];
 }
 
 /** training_args.json of a finished run (model, dataset, loss settings), or null. */
