@@ -216,6 +216,7 @@ def main(argv=None):
         gradient_accumulation_steps=g // world,
         average_tokens_across_devices=world > 1,
         remove_unused_columns=False,
+        ddp_find_unused_parameters=False,  # every trainable weight takes part in every forward
         report_to="none",
         save_safetensors=True,
     )
@@ -227,6 +228,11 @@ def main(argv=None):
 
     model_path = a.model or (
         os.path.join(HERE, "base_model") if os.path.isdir(os.path.join(HERE, "base_model")) else run["base_model"]
+    )
+    print(
+        f"train.py: process {rank} of {world}: {len(micro)} micro-batches, {g // world} per optimizer step "
+        f"({g} across processes), {index['steps']} steps, base model {model_path}",
+        flush=True,
     )
     model = load_model(run, model_path, a.attn_implementation)
     trainer = RunTrainer(model=model, args=args, micro_batches=micro)
