@@ -91,7 +91,7 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
     layerParams: Math.max(0, (allParams - trainable - outside) / mc.numLayers),
     tokensPerMicroBatch: c.per_device_train_batch_size * (c.packing ? c.max_length : Math.min(c.max_length, longest)),
     gradientCheckpointing: c.gradient_checkpointing,
-    bf16: true,
+    bf16: c.bf16,
     load4bit: c.load_in_4bit,
     fullFinetune: c.full_finetune,
   };
