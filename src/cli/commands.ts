@@ -18,6 +18,8 @@ export async function loadCommands(): Promise<Command[]> {
     import('./eval.js'),
     import('./serve.js'),
     import('./dashboard.js'),
+    import('./export-run.js'),
+    import('./import-run.js'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
 }
