@@ -20,6 +20,7 @@ const LAYERS = [
   'train',
   'generate',
   'export',
+  'handoff',
   'quickstart',
   'cli',
 ];

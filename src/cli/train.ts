@@ -5,7 +5,7 @@ import { CONFIG_FIELDS } from '../train/config-schema.js';
 import { resolveConfig } from '../train/config.js';
 import { SFTTrainer } from '../train/trainer.js';
 
-function configFlags(): Record<string, FlagSpec> {
+export function configFlags(): Record<string, FlagSpec> {
   const flags: Record<string, FlagSpec> = {
     config: { type: 'string', help: 'YAML config file (TRL SFTConfig keys; LoRA keys under peft:)' },
   };
@@ -47,15 +47,7 @@ export const command: Command = {
       flags,
       ignoreFlags: ['config', 'help', 'debug'],
     });
-    const { model, dataset, eval_dataset, peft, ...args } = config;
-    const trainer = new SFTTrainer({
-      ...(model !== null ? { model } : {}),
-      ...(dataset !== null ? { trainDataset: dataset } : {}),
-      ...(eval_dataset !== null ? { evalDataset: eval_dataset } : {}),
-      peftConfig: peft,
-      args,
-      log: (l) => process.stdout.write(l + '\n'),
-    });
+    const trainer = SFTTrainer.fromConfig(config, { log: (l) => process.stdout.write(l + '\n') });
     const stopOnInterrupt = interruptHandler(trainer, (l) => process.stderr.write(l + '\n'));
     process.on('SIGINT', stopOnInterrupt);
     let result;

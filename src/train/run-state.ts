@@ -52,7 +52,7 @@ export function startOrResume(
   };
   const from = c.resume_from_checkpoint;
   if (from === null || from === false) return state;
-  const dir = from === true ? latestCheckpoint(c.output_dir) : resolve(from);
+  const dir = from === true ? latestCheckpoint(c.output_dir, log) : resolve(from);
   if (!dir) {
     if (from === true) log(`resume_from_checkpoint: no checkpoint in ${c.output_dir}; starting from scratch`);
     return state;

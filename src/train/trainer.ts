@@ -12,16 +12,17 @@
 //   const trainer = new SFTTrainer({ model: 'path/to/hf-model', args: { output_dir: 'out', learning_rate: 1e-4 },
 //                                    trainDataset: 'data.jsonl', peftConfig: { r: 16, target_modules: ['all-linear'] } });
 //   const result = await trainer.train();
-import { existsSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatasetInput } from '../data/pipeline.js';
+import type { Batch } from '../data/batches.js';
 import type { PreparedExample } from '../data/types.js';
 import { LlamaModel } from '../model/llama.js';
 import type { TokenRowsAdapter } from '../model/token-rows.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { writeFileAtomicSync } from '../io/atomic.js';
+import { ensureOutputDir, writeFileAtomicSync } from '../io/atomic.js';
 import { copyTokenizerFiles, modelCard, saveFullModel, saveLoraAdapter } from './artefacts.js';
-import { pruneCheckpoints, type LogEntry, type TrainerState } from './checkpoint.js';
+import { cleanCheckpointTemps, pruneCheckpoints, type LogEntry, type TrainerState } from './checkpoint.js';
 import { configToJSON, resolveConfig, type LoraConfig, type SFTConfig, type SFTConfigInput } from './config.js';
 import { epochProgress, nextMicroBatches, planEpoch } from './epochs.js';
 import { evalLoss } from './evaluate.js';
@@ -144,6 +145,25 @@ export class SFTTrainer {
     this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
   }
 
+  /**
+   * A trainer for a whole SFTConfig as a config file spells it (`model`, `dataset`, `eval_dataset` and `peft:`
+   * inside): what `sftkit train` and `sftkit export-run` do. Those keys go to their own options.
+   */
+  static fromConfig(
+    config: SFTConfig,
+    options: Omit<SFTTrainerOptions, 'args' | 'model' | 'peftConfig'> = {},
+  ): SFTTrainer {
+    const { model, dataset, eval_dataset, peft, ...args } = config;
+    return new SFTTrainer({
+      ...options,
+      ...(model !== null ? { model } : {}),
+      ...(dataset !== null && options.trainDataset === undefined ? { trainDataset: dataset } : {}),
+      ...(eval_dataset !== null && options.evalDataset === undefined ? { evalDataset: eval_dataset } : {}),
+      peftConfig: peft,
+      args,
+    });
+  }
+
   /** Ask the loop to save a checkpoint and stop after the current step (what Ctrl-C does in the CLI). */
   requestStop(): void {
     this.stopRequested = true;
@@ -178,8 +198,36 @@ export class SFTTrainer {
     this.prepared = true;
   }
 
-  private padId(): number {
+  /** The token id written into padding. */
+  padId(): number {
     return this.tokenizer!.padTokenId ?? this.tokenizer!.eosTokenId ?? 0;
+  }
+
+  /** The prepared training examples (after prepare()). */
+  trainingExamples(): readonly PreparedExample[] {
+    return this.trainExamples;
+  }
+
+  /** Optimizer steps of the run: max_steps, else num_train_epochs x updates per epoch (after prepare()). */
+  plannedTotalSteps(): number {
+    const c = this.config;
+    const updatesPerEpoch = Math.ceil(planEpoch(this.trainExamples, c, 0).plan.length / c.gradient_accumulation_steps);
+    return c.max_steps > 0 ? c.max_steps : Math.max(1, Math.ceil(c.num_train_epochs * updatesPerEpoch));
+  }
+
+  /**
+   * The micro-batches of every optimizer step of a fresh run, in the order train() consumes them: up to
+   * gradient_accumulation_steps per step, fewer at the end of an epoch, the next epoch reshuffled.
+   */
+  *plannedSteps(): Generator<{ micro: Batch[]; epoch: number }> {
+    const c = this.config;
+    const total = this.plannedTotalSteps();
+    let cursor = planEpoch(this.trainExamples, c, 0);
+    for (let step = 0; step < total; step++) {
+      if (cursor.index >= cursor.plan.length) cursor = planEpoch(this.trainExamples, c, cursor.epoch + 1);
+      const { batches } = nextMicroBatches(cursor, this.trainExamples, c.gradient_accumulation_steps, this.padId());
+      yield { micro: batches, epoch: epochProgress(cursor) };
+    }
   }
 
   /** Mean cross-entropy over every trained token of the eval set (dropout off, no noise). */
@@ -193,16 +241,16 @@ export class SFTTrainer {
   }
 
   async train(): Promise<TrainResult> {
+    ensureOutputDir(this.config.output_dir, 'output_dir');
     await this.prepare();
     const c = this.config;
     const model = this.model!;
     const outDir = c.output_dir;
-    mkdirSync(outDir, { recursive: true });
+    cleanCheckpointTemps(outDir, this.log);
 
     const trainable = trainableSet(model, this.tokenRows, c);
     this.log(`${trainable.method}: ${trainable.trainableReport}`);
-    const updatesPerEpoch = Math.ceil(planEpoch(this.trainExamples, c, 0).plan.length / c.gradient_accumulation_steps);
-    const totalSteps = c.max_steps > 0 ? c.max_steps : Math.max(1, Math.ceil(c.num_train_epochs * updatesPerEpoch));
+    const totalSteps = this.plannedTotalSteps();
     const schedule = new LrSchedule(c.lr_scheduler_type, c.learning_rate, totalSteps, c.warmup_steps, c.warmup_ratio);
     guardMemory(
       model,
@@ -433,7 +481,7 @@ export class SFTTrainer {
     );
     writeFileAtomicSync(join(outDir, 'training_args.json'), JSON.stringify(configToJSON(c), null, 2) + '\n');
     const tok = this.tokenizer!;
-    writeFileSync(
+    writeFileAtomicSync(
       join(outDir, 'README.md'),
       modelCard({
         config: c,
@@ -449,7 +497,7 @@ export class SFTTrainer {
     );
     const metricsPath = join(outDir, 'metrics.jsonl');
     if (existsSync(metricsPath))
-      writeFileSync(join(outDir, 'loss.svg'), lossCurveSvg(readMetrics(metricsPath), `${c.output_dir}: loss`));
+      writeFileAtomicSync(join(outDir, 'loss.svg'), lossCurveSvg(readMetrics(metricsPath), `${c.output_dir}: loss`));
   }
 }
 
