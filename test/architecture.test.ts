@@ -20,6 +20,8 @@ const LAYERS = [
   'train',
   'generate',
   'export',
+  'serve',
+  'dashboard',
   'handoff',
   'quickstart',
   'cli',

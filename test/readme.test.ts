@@ -2,8 +2,7 @@
 // project's compiler options ('sftkit' resolved to src/index.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { packageRoot } from '../src/util/paths.js';
@@ -17,7 +16,10 @@ test('README: every TypeScript snippet type-checks against src/', () => {
   const snippets = readmeSnippets();
   assert.ok(snippets.length >= 1, 'README.md has a ```ts library snippet');
   const root = packageRoot();
-  const dir = mkdtempSync(join(tmpdir(), 'sftkit-readme-'));
+  // Inside the package (node_modules/.cache), so the snippets resolve packages such as `openai` as a user's would.
+  const cache = join(root, 'node_modules', '.cache');
+  mkdirSync(cache, { recursive: true });
+  const dir = mkdtempSync(join(cache, 'sftkit-readme-'));
   const files = snippets.map((code, i) => {
     const file = join(dir, `snippet-${i}.mts`);
     writeFileSync(file, code.replaceAll(/from 'sftkit'/g, `from '${join(root, 'src', 'index.js')}'`));
@@ -35,5 +37,6 @@ test('README: every TypeScript snippet type-checks against src/', () => {
     const where = d.file ? `${d.file.fileName}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}` : '';
     return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
   });
+  rmSync(dir, { recursive: true, force: true });
   assert.deepEqual(problems, []);
 });
