@@ -20,6 +20,8 @@ export {
   rope,
   attention,
   swiglu,
+  geglu,
+  softcap,
   dropout,
   lmHeadCrossEntropy,
   logits,
