@@ -11,7 +11,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AdamW, getBackend } from '../src/engine/index.js';
-import { createModel, MODEL_PRESETS, type ModelPreset } from '../src/io/create-model.js';
+import { createModel, MODEL_PRESETS, type ModelPreset } from '../src/model/create-model.js';
 import { LlamaModel } from '../src/model/llama.js';
 import { estimateTrainingMemory } from '../src/train/memory.js';
 
