@@ -3,7 +3,8 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { BadRecordError, normalizeRecord } from './formats.js';
-import { listDataFiles, readRawRecords, type LoadOptions } from './load.js';
+import { listDataFiles, type LoadOptions } from './load.js';
+import { readRows } from './readers/index.js';
 import type { SftRecord, SourceRef } from './types.js';
 import {
   encodingIssues,
@@ -46,8 +47,8 @@ export async function scoreDataset(
   const raws: unknown[] = [];
   const records: (SftRecord | null)[] = [];
   let format = opts.format && opts.format !== 'auto' ? opts.format : undefined;
-  for (const file of listDataFiles(path)) {
-    for await (const r of readRawRecords(file)) {
+  for (const file of listDataFiles(path, opts.split)) {
+    for await (const r of readRows(file)) {
       if ('error' in r) {
         if ((opts.onBadRecord ?? 'error') === 'error') throw r.error;
         scores.push(badScore(r.error));

@@ -89,7 +89,7 @@ test(
 );
 
 test(
-  'qwen3 (not prefix-stable): the inserted empty <think> block is not trained; reasoning content in the last turn is',
+  'qwen3 (not prefix-stable): the inserted empty <think> block is not trained; reasoning in the last turn is, from <think>',
   { skip: !testTokenizer('qwen3') && 'no qwen3 tokenizer' },
   async () => {
     const tok = await testTokenizer('qwen3')!;
@@ -107,8 +107,8 @@ test(
     const runs = labelledRuns(tok, buildLabels(ex.inputIds, ex.assistantMask));
     assert.equal(runs.length, 3);
     assert.deepEqual(runs.slice(0, 2), [ANSWERS[0] + '<|im_end|>', ANSWERS[1] + '<|im_end|>']);
-    // The template re-renders the reasoning; everything after its fixed "<think>\n" prefix is trained.
-    assert.equal(runs[2], 'The user says goodbye.\n</think>\n\nYou are welcome. Goodbye! 🙂<|im_end|>');
+    // The template re-renders the reasoning: all of it, from the <think> the model generates, is trained.
+    assert.equal(runs[2], '<think>\nThe user says goodbye.\n</think>\n\nYou are welcome. Goodbye! 🙂<|im_end|>');
   },
 );
 
