@@ -134,7 +134,7 @@ export function splitFiles(path: string, name: string, layout: DatasetLayout = d
       `data: '${path}' has no recognisable split, so split '${name}' cannot be picked (name files like train-00000-of-00001.parquet, validation.jsonl or test/..., or save a DatasetDict)`,
     );
   throw new UserError(
-    `data: '${path}' has no split '${name}' (it has ${[...layout.splits.keys()].join(', ')}); set dataset_train_split / dataset_test_split`,
+    `data: '${path}' has no split '${name}' (it has ${[...layout.splits.keys()].sort().join(', ')}); set dataset_train_split / dataset_test_split`,
   );
 }
 
