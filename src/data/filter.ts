@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { BadRecordError, normalizeRecord } from './formats.js';
 import { listDataFiles, type LoadOptions } from './load.js';
-import { readRows } from './readers/index.js';
+import { readRawRecords } from './readers.js';
 import type { SftRecord, SourceRef } from './types.js';
 import {
   encodingIssues,
@@ -48,7 +48,7 @@ export async function scoreDataset(
   const records: (SftRecord | null)[] = [];
   let format = opts.format && opts.format !== 'auto' ? opts.format : undefined;
   for (const file of listDataFiles(path, opts.split)) {
-    for await (const r of readRows(file)) {
+    for await (const r of readRawRecords(file)) {
       if ('error' in r) {
         if ((opts.onBadRecord ?? 'error') === 'error') throw r.error;
         scores.push(badScore(r.error));

@@ -1,7 +1,7 @@
 // Loading: every file of a dataset split streamed through its reader (JSONL, JSON, Parquet, Arrow, CSV),
 // validated into records; bad-record policy; shuffle and splits.
 import { UserError } from '../util/errors.js';
-import { readRows } from './readers/index.js';
+import { readRawRecords } from './readers.js';
 import { datasetLayout, splitFiles } from './splits.js';
 import {
   BadRecordError,
@@ -65,7 +65,7 @@ export async function* readRecords(
     if (report.skippedExamples.length < 10) report.skippedExamples.push(err.message);
   };
   for (const file of files) {
-    for await (const r of readRows(file)) {
+    for await (const r of readRawRecords(file)) {
       if ('error' in r) {
         fail(r.error);
         continue;

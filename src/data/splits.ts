@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { UserError } from '../util/errors.js';
-import { DATA_EXTENSIONS, isDataFile } from './readers/index.js';
+import { DATA_EXTENSIONS, isDataFile } from './readers.js';
 
 /** Canonical split names and the words the Hub accepts for each in file and folder names. */
 const SPLIT_KEYWORDS: Record<string, readonly string[]> = {

@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { vectorFromArray, Table, tableToIPC, List, Struct, Field, Utf8, Int64 } from 'apache-arrow';
-import { readRows } from '../../src/data/readers/index.js';
+import { readRawRecords as readRows } from '../../src/data/readers.js';
 import { parquetInfo } from '../../src/data/readers/parquet.js';
 import { loadRecords } from '../../src/data/load.js';
 import { datasetLayout, splitFiles, splitOfPath } from '../../src/data/splits.js';
 import { BadRecordError } from '../../src/data/formats.js';
-import { sharedDir } from '../../src/util/paths.js';
+import { sharedDir } from '../helpers/shared.js';
 import { UserError } from '../../src/util/errors.js';
 
 const SHARED = sharedDir();

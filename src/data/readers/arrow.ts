@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { RecordBatchReader } from 'apache-arrow';
 import { UserError } from '../../util/errors.js';
 import { toPlain } from './plain.js';
-import type { RawRow } from './types.js';
+import type { RawRow } from '../readers.js';
 
 export async function* readArrowRows(file: string): AsyncGenerator<RawRow> {
   let reader: Awaited<ReturnType<typeof RecordBatchReader.from>>;

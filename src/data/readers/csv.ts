@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import { parse, CsvError } from 'csv-parse';
 import { UserError } from '../../util/errors.js';
-import type { RawRow } from './types.js';
+import type { RawRow } from '../readers.js';
 
 export async function* readCsvRows(file: string): AsyncGenerator<RawRow> {
   const delimiter = extname(file).toLowerCase() === '.tsv' ? '\t' : ',';

@@ -12,7 +12,7 @@ import {
 import { compressors } from 'hyparquet-compressors';
 import { UserError } from '../../util/errors.js';
 import { toPlain } from './plain.js';
-import type { RawRow } from './types.js';
+import type { RawRow } from '../readers.js';
 
 /** An AsyncBuffer over an open file: each slice is one positioned read. */
 function fileBuffer(fh: FileHandle, size: number): AsyncBuffer {

@@ -1,13 +1,50 @@
-// JSON Lines (streamed line by line) and JSON arrays (streamed item by item): raw values with their line numbers.
-import { createReadStream, openSync, readSync, closeSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+// Readers: one function per file type that yields the raw rows of one file (a JSON value each, with its
+// file:line), or a per-row error. This is the seam new file types plug into: add a reader to READERS and the
+// rest of the data path (validation into records, rendering, masks, batching, cache) takes its rows as they come.
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
-import { UserError } from '../../util/errors.js';
-import { BadRecordError } from '../formats.js';
-import type { RawRow } from './types.js';
+import { createInterface } from 'node:readline';
+import { UserError } from '../util/errors.js';
+import { BadRecordError } from './formats.js';
+import type { SourceRef } from './types.js';
+import { readParquetRows } from './readers/parquet.js';
+import { readArrowRows } from './readers/arrow.js';
+import { readCsvRows } from './readers/csv.js';
 
-/** Raw JSON values with their line numbers, one file. JSONL is streamed; a .json file holds an array (or JSONL). */
-export async function* readJsonRows(file: string): AsyncGenerator<RawRow> {
+/** One raw row of a data file, or the error that stopped it from being read (counted by the bad-record policy). */
+export type RawRow = { value: unknown; source: SourceRef } | { error: BadRecordError };
+export type RawRows = AsyncGenerator<RawRow>;
+/** Reads one file's rows in order. */
+export type RowReader = (file: string) => RawRows;
+
+/** The reader of each data file extension (lower case, with the dot). */
+export const READERS: Readonly<Record<string, RowReader>> = {
+  '.jsonl': readJson,
+  '.json': readJson,
+  // Hugging Face's formats: Parquet (the Hub), Arrow IPC (save_to_disk), CSV/TSV (spreadsheets); src/data/readers/.
+  '.parquet': readParquetRows,
+  '.arrow': readArrowRows,
+  '.feather': readArrowRows,
+  '.csv': readCsvRows,
+  '.tsv': readCsvRows,
+};
+
+/** The file extensions a reader handles, with the dot. */
+export const DATA_EXTENSIONS: readonly string[] = Object.keys(READERS);
+
+/** True when `file` has an extension a reader handles (folders are searched for these). */
+export function isDataFile(file: string): boolean {
+  return Object.hasOwn(READERS, extname(file).toLowerCase());
+}
+
+/** The raw rows of one file, by its extension's reader (JSONL for unknown extensions, as before). */
+export function readRawRecords(file: string): RawRows {
+  const reader = READERS[extname(file).toLowerCase()] ?? readJson;
+  return reader(file);
+}
+
+/** JSONL streamed line by line; a .json file holds one array (streamed item by item) or JSONL. */
+async function* readJson(file: string): RawRows {
   if (extname(file).toLowerCase() === '.json' && firstNonSpaceChar(file) === '[') {
     yield* readJsonArray(file);
     return;
@@ -49,7 +86,7 @@ function firstNonSpaceChar(file: string): string | null {
  * Stream the items of a top-level JSON array: a scanner tracks strings and nesting depth to cut each item's
  * text, which is then parsed alone, so memory holds one item at a time and each item knows its line.
  */
-async function* readJsonArray(file: string): AsyncGenerator<RawRow> {
+async function* readJsonArray(file: string): RawRows {
   let line = 1;
   let depth = 0;
   let inString = false;
