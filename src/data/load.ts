@@ -5,6 +5,7 @@ import { readRawRecords } from './readers.js';
 import { datasetLayout, splitFiles } from './splits.js';
 import {
   BadRecordError,
+  columnRenames,
   normalizeRecord,
   type BadRecordReason,
   type DataFormat,
@@ -26,6 +27,8 @@ export interface LoadOptions extends FormatOptions {
 export interface LoadReport {
   files: string[];
   format: Exclude<DataFormat, 'auto'> | null;
+  /** How the format was found, for the log: `sharegpt (auto-detected from columns conversations, tools)`. */
+  detected?: string;
   records: number;
   skipped: number;
   skippedByReason: Partial<Record<BadRecordReason, number>>;
@@ -73,7 +76,10 @@ export async function* readRecords(
       try {
         const fmt = opts.format && opts.format !== 'auto' ? opts.format : (report.format ?? 'auto');
         const { record, format } = normalizeRecord(r.value, fmt, r.source, opts);
-        report.format ??= format;
+        if (report.format === null) {
+          report.format = format;
+          report.detected = describeDetection(format, r.value, opts);
+        }
         report.records++;
         yield record;
       } catch (e) {
@@ -82,6 +88,18 @@ export async function* readRecords(
       }
     }
   }
+}
+
+function describeDetection(format: string, row: unknown, opts: LoadOptions): string {
+  const columns = row && typeof row === 'object' ? Object.keys(row).join(', ') : '';
+  const how = opts.format && opts.format !== 'auto' ? 'as configured' : 'auto-detected';
+  const renames = columnRenames(opts);
+  const mapped = renames
+    ? `; columns mapped: ${Object.entries(renames)
+        .map(([a, b]) => `${a} -> ${b}`)
+        .join(', ')}`
+    : '';
+  return `${format} (${how} from columns ${columns}${mapped})`;
 }
 
 /** All validated records of `path` in memory (records are small; the raw file never is one string). */

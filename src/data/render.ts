@@ -75,7 +75,14 @@ export function renderRecord(tok: DataTokenizer, record: SftRecord, opts: Render
     }
     case 'conversation': {
       requireTemplate(tok, record.source);
-      const r = locateAssistantSpans(tok, record.messages, record.tools, opts, formatRef(record.source));
+      const r = locateAssistantSpans(
+        tok,
+        record.messages,
+        record.tools,
+        opts,
+        formatRef(record.source),
+        record.trainFrom ?? 0,
+      );
       if (loss === 'all') return { text: r.text, spans: [[0, r.text.length]], endMarkers: r.endMarkers };
       if (loss === 'completion-only')
         throw new UserError(

@@ -67,7 +67,14 @@ export function formatRef(ref: SourceRef): string {
 
 /** A validated record in one of the three shapes the pipeline trains on. */
 export type SftRecord =
-  | { kind: 'conversation'; messages: ChatMessage[]; tools?: unknown[]; source: SourceRef }
+  | {
+      kind: 'conversation';
+      messages: ChatMessage[];
+      tools?: unknown[];
+      /** Train assistant turns from this message index on (earlier ones are context); default 0. */
+      trainFrom?: number;
+      source: SourceRef;
+    }
   | { kind: 'prompt-completion'; prompt: string | ChatMessage[]; completion: string | ChatMessage[]; source: SourceRef }
   | { kind: 'text'; text: string; source: SourceRef };
 

@@ -28,6 +28,16 @@ export interface SFTConfig {
   assistant_only_loss: boolean;
   completion_only_loss: boolean | null;
   dataset_text_field: string;
+  dataset_train_split: string;
+  dataset_test_split: string;
+  test_size: number | null;
+  dataset_format: 'auto' | 'conversational' | 'sharegpt' | 'prompt-completion' | 'instruction' | 'text';
+  dataset_messages_field: string | null;
+  dataset_prompt_field: string | null;
+  dataset_completion_field: string | null;
+  dataset_tools_field: string | null;
+  enable_thinking: boolean | null;
+  reasoning_history: 'template' | 'drop' | 'keep';
   eos_token: string | null;
   num_train_epochs: number;
   max_steps: number;
