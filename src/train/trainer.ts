@@ -6,7 +6,7 @@
 //   const trainer = new SFTTrainer({ model: 'path/to/hf-model', args: { output_dir: 'out', learning_rate: 1e-4 },
 //                                    trainDataset: 'data.jsonl', peftConfig: { r: 16, target_modules: ['all-linear'] } });
 //   const result = await trainer.train();
-import { existsSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AdamW, add, clipGradNorm, getBackend, Tensor } from '../engine/index.js';
 import { planBatches, collate, type Batch } from '../data/batches.js';
@@ -17,9 +17,10 @@ import type { LoraConfig as ModelLoraConfig } from '../model/lora.js';
 import { formatTrainableParameters } from '../model/params.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { UserError } from '../util/errors.js';
-import { writeFileAtomicSync } from '../io/atomic.js';
+import { ensureOutputDir, writeFileAtomicSync } from '../io/atomic.js';
 import { copyTokenizerFiles, modelCard, saveFullModel, saveLoraAdapter } from './artefacts.js';
 import {
+  cleanCheckpointTemps,
   FULL_PARAMS_FILE,
   latestCheckpoint,
   loadCheckpoint,
@@ -288,11 +289,12 @@ export class SFTTrainer {
   }
 
   async train(): Promise<TrainResult> {
+    ensureOutputDir(this.config.output_dir, 'output_dir');
     await this.prepare();
     const c = this.config;
     const model = this.model!;
     const outDir = c.output_dir;
-    mkdirSync(outDir, { recursive: true });
+    cleanCheckpointTemps(outDir, this.log);
 
     // ---- parameters and optimizer
     const rowTables = new Set(this.tokenRows?.tables() ?? []);
@@ -362,7 +364,9 @@ export class SFTTrainer {
     let resumedFrom: string | null = null;
     if (c.resume_from_checkpoint !== null && c.resume_from_checkpoint !== false) {
       const dir =
-        c.resume_from_checkpoint === true ? latestCheckpoint(outDir) : resolve(c.resume_from_checkpoint as string);
+        c.resume_from_checkpoint === true
+          ? latestCheckpoint(outDir, this.log)
+          : resolve(c.resume_from_checkpoint as string);
       if (!dir) {
         if (c.resume_from_checkpoint === true)
           this.log(`resume_from_checkpoint: no checkpoint in ${outDir}; starting from scratch`);
@@ -692,7 +696,7 @@ export class SFTTrainer {
     );
     writeFileAtomicSync(join(outDir, 'training_args.json'), JSON.stringify(configToJSON(c), null, 2) + '\n');
     const tok = this.tokenizer!;
-    writeFileSync(
+    writeFileAtomicSync(
       join(outDir, 'README.md'),
       modelCard({
         config: c,
@@ -708,7 +712,7 @@ export class SFTTrainer {
     );
     const metricsPath = join(outDir, 'metrics.jsonl');
     if (existsSync(metricsPath))
-      writeFileSync(join(outDir, 'loss.svg'), lossCurveSvg(readMetrics(metricsPath), `${c.output_dir}: loss`));
+      writeFileAtomicSync(join(outDir, 'loss.svg'), lossCurveSvg(readMetrics(metricsPath), `${c.output_dir}: loss`));
   }
 }
 
