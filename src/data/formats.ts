@@ -318,8 +318,9 @@ function validateMessages(list: unknown, field: string, source: SourceRef): Chat
     } else if (role === 'tool' && content !== null && typeof content === 'object') {
       content = JSON.stringify(content);
     }
-    if (Array.isArray(msg.tool_calls))
-      msg.tool_calls.forEach((c, j) => toolCalls.push(normalizeToolCall(c, `${at}.tool_calls[${j}]`, source)));
+    const calls = parseJsonList(msg.tool_calls, `${at}.tool_calls`, source);
+    if (Array.isArray(calls))
+      calls.forEach((c, j) => toolCalls.push(normalizeToolCall(c, `${at}.tool_calls[${j}]`, source)));
     if (role === 'assistant' && toolCalls.length > 0) {
       out.tool_calls = toolCalls;
       if (content === null || content === undefined) content = '';
