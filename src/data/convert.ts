@@ -2,10 +2,9 @@
 // {"messages": [...], "tools": [...]} for conversations (reasoning_content and tool_calls in the messages),
 // {"prompt", "completion"} or {"text"}. JSON Lines, or Parquet through hyparquet-writer (messages as
 // list<struct>, tool calls and tool schemas as JSON text columns, which sftkit reads back).
-import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
-import { dirname, extname } from 'node:path';
-import { fileWriter, parquetWriteRows } from 'hyparquet-writer';
-import { AtomicFileWriter, fsyncDirSync, tempSiblingPath } from '../io/atomic.js';
+import { extname } from 'node:path';
+import { ByteWriter, parquetWriteRows } from 'hyparquet-writer';
+import { AtomicFileWriter } from '../io/atomic.js';
 import { UserError } from '../util/errors.js';
 import { emptyLoadReport, readRecords, type LoadOptions, type LoadReport } from './load.js';
 import type { ChatMessage, SftRecord } from './types.js';
@@ -120,26 +119,28 @@ export async function convertDataset(path: string, out: string, opts: LoadOption
       r = next.done ? undefined : next.value;
     }
   }
-  const tmp = tempSiblingPath(out);
+  const file = await AtomicFileWriter.open(out);
+  // hyparquet-writer flushes its buffer after each row group: the bytes go to the atomic file writer.
+  const sink: ByteWriter & { flush?: () => Promise<void> } = new ByteWriter();
+  const flush = async () => {
+    if (sink.index === 0) return;
+    await file.write(new Uint8Array(sink.buffer.slice(0, sink.index)));
+    sink.index = 0;
+  };
+  sink.flush = flush;
+  sink.finish = flush;
   try {
     await parquetWriteRows({
-      writer: fileWriter(tmp),
+      writer: sink,
       columns: layout.columns.map((name) => ({ name })),
       schema: layout.schema as Parameters<typeof parquetWriteRows>[0]['schema'],
       rows: rows(),
       rowGroupSize: 10_000,
       createdBy: 'sftkit data convert (hyparquet-writer)',
     });
-    const fd = openSync(tmp, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, out);
-    fsyncDirSync(dirname(out));
+    await file.commit();
   } catch (e) {
-    rmSync(tmp, { force: true });
+    await file.abort();
     throw e;
   }
   return report;

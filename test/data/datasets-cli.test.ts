@@ -137,22 +137,21 @@ test('data stats on a Hub-layout Parquet folder: --split picks the split, the de
   assert.match(bad.stderr, /has no split 'test' \(it has train, validation\)/);
 });
 
-test('trainer on a Parquet dataset folder: train split, eval_dataset as a split name, test_size', async () => {
-  const ds = await hubFolder();
-  const model = await tinyModel();
+/** The log lines of a one-step training run with eval, on `extra` args. */
+async function trainLogs(extra: Record<string, unknown>): Promise<string[]> {
   const logs: string[] = [];
   const t = new SFTTrainer({
-    model,
-    args: fastArgs(tempDir('ds-train'), {
-      dataset: ds,
-      eval_dataset: 'validation',
-      max_steps: 1,
-      eval_strategy: 'steps',
-      eval_steps: 1,
-    }),
+    model: await tinyModel(),
+    args: fastArgs(tempDir('ds-train'), { max_steps: 1, eval_strategy: 'steps', eval_steps: 1, ...extra }),
     log: (l: string) => logs.push(l),
   });
   await t.train();
+  return logs;
+}
+
+test('trainer on a Parquet dataset folder: train split, eval_dataset as a split name, test_size', async () => {
+  const ds = await hubFolder();
+  const logs = await trainLogs({ dataset: ds, eval_dataset: 'validation' });
   assert.ok(
     logs.some((l) => /^train: .*ds \(conversational .*20 records\) -> 20 examples/.test(l)),
     logs.join('\n'),
@@ -161,37 +160,13 @@ test('trainer on a Parquet dataset folder: train split, eval_dataset as a split 
     logs.some((l) => /^eval: .*ds \[validation\] .*5 records\) -> 5 examples/.test(l)),
     logs.join('\n'),
   );
-  const logs2: string[] = [];
-  const t2 = new SFTTrainer({
-    model,
-    args: fastArgs(tempDir('ds-train'), {
-      dataset: ds,
-      test_size: 0.25,
-      max_steps: 1,
-      eval_strategy: 'steps',
-      eval_steps: 1,
-    }),
-    log: (l: string) => logs2.push(l),
-  });
-  await t2.train();
+  const logs2 = await trainLogs({ dataset: ds, test_size: 0.25 });
   assert.ok(
     logs2.some((l) => /^eval: 5 examples held out of the training data \(test_size 0.25/.test(l)),
     logs2.join('\n'),
   );
   // No eval_dataset and no test_size: the folder's dataset_test_split is used when it exists.
-  const logs3: string[] = [];
-  const t3 = new SFTTrainer({
-    model,
-    args: fastArgs(tempDir('ds-train'), {
-      dataset: ds,
-      dataset_test_split: 'validation',
-      max_steps: 1,
-      eval_strategy: 'steps',
-      eval_steps: 1,
-    }),
-    log: (l: string) => logs3.push(l),
-  });
-  await t3.train();
+  const logs3 = await trainLogs({ dataset: ds, dataset_test_split: 'validation' });
   assert.ok(
     logs3.some((l) => /^eval: .*\[validation\]/.test(l)),
     logs3.join('\n'),

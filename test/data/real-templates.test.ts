@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { testTokenizer } from './real-tokenizers.js';
+import { testTokenizer, labelledRuns } from './real-tokenizers.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { prepareRecord, tokenizeRecord, buildLabels, IGNORE_INDEX } from '../../src/data/prepare.js';
 import { sharedDir } from '../helpers/shared.js';
@@ -21,20 +21,6 @@ const MESSAGES: ChatMessage[] = [
   ]),
 ];
 const record: SftRecord = { kind: 'conversation', messages: MESSAGES, source: src };
-
-/** Each contiguous run of labelled tokens, decoded on its own. */
-function labelledRuns(tok: Tokenizer, labels: Int32Array): string[] {
-  const runs: string[] = [];
-  let cur: number[] = [];
-  for (let i = 0; i <= labels.length; i++) {
-    if (i < labels.length && labels[i] !== IGNORE_INDEX) cur.push(labels[i]!);
-    else if (cur.length) {
-      runs.push(tok.decode(cur));
-      cur = [];
-    }
-  }
-  return runs;
-}
 
 function checkTemplate(name: 'llama3' | 'chatml' | 'qwen3' | 'mistral', marker: string, headerTokens: string[]) {
   const load = testTokenizer(name);

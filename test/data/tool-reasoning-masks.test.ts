@@ -12,7 +12,7 @@ import { prepareRecord, buildLabels, IGNORE_INDEX, tokenizeRecord } from '../../
 import { normalizeRecord } from '../../src/data/formats.js';
 import { applyReasoningHistory } from '../../src/data/reasoning.js';
 import type { SftRecord } from '../../src/data/types.js';
-import { lenmlDir, testTokenizer, tokenizerDirWith } from './real-tokenizers.js';
+import { lenmlDir, testTokenizer, tokenizerDirWith, labelledRuns } from './real-tokenizers.js';
 
 const TEMPLATES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tokenizer', 'chat-templates');
 const src = { file: 'tools.jsonl', line: 1 };
@@ -49,20 +49,6 @@ const ROW = {
 
 function record(): SftRecord {
   return normalizeRecord(ROW, 'auto', src).record;
-}
-
-/** Each contiguous run of labelled tokens, decoded on its own. */
-function labelledRuns(tok: Tokenizer, labels: Int32Array): string[] {
-  const runs: string[] = [];
-  let cur: number[] = [];
-  for (let i = 0; i <= labels.length; i++) {
-    if (i < labels.length && labels[i] !== IGNORE_INDEX) cur.push(labels[i]!);
-    else if (cur.length) {
-      runs.push(tok.decode(cur));
-      cur = [];
-    }
-  }
-  return runs;
 }
 
 function unlabelledText(tok: Tokenizer, ids: Int32Array, labels: Int32Array): string {
