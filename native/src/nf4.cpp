@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -182,9 +183,15 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void few_rows_avx5
 }
 #endif
 
+#if defined(__aarch64__)
+#include "nf4_neon.inc"
+#endif
+
 void dequant_run(const Quant4& q, int64_t f0, int64_t len, uint16_t* out) {
 #if defined(__x86_64__)
   if (active_isa() >= Isa::Avx512) return dequant_run_bf16_avx512(q, f0, len, out);
+#elif defined(__aarch64__)
+  if (active_isa() >= Isa::Neon) return dequant_run_bf16_neon(q, f0, len, out);
 #endif
   dequant_run_scalar(q, f0, len, out);
 }
@@ -271,6 +278,17 @@ void nf4_gemm(const Nf4GemmDesc& d) {
     const int64_t min_rows = std::max<int64_t>(8, 65536 / q.cols);
     parallel_for(q.rows, min_rows, [&](int64_t j0, int64_t j1, int) {
       few_rows_avx512(q, x, d.m, d.c, d.accumulate, d.bf16_compute, j0, j1);
+    });
+    return;
+  }
+#elif defined(__aarch64__)
+  if (!d.transposed && d.m <= kFewRowsMaxNeon && active_isa() >= Isa::Neon) {
+    const Quant4& q = d.w;
+    float* x = static_cast<float*>(tls_panel.get(static_cast<size_t>(d.m * q.cols) * sizeof(float)));
+    for (int64_t i = 0; i < d.m * q.cols; ++i) x[i] = d.bf16_compute ? round_to_bf16(d.a[i]) : d.a[i];
+    const int64_t min_rows = std::max<int64_t>(8, 65536 / q.cols);
+    parallel_for(q.rows, min_rows, [&](int64_t j0, int64_t j1, int) {
+      few_rows_neon(q, x, d.m, d.c, d.accumulate, d.bf16_compute, j0, j1);
     });
     return;
   }

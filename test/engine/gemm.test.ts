@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { loadNative } from '../../src/engine/native.js';
 import { cpuBackend } from '../../src/engine/cpu-backend.js';
 import type { GemmArgs } from '../../src/engine/backend.js';
-import { ALL_ISAS, forEachIsa, SUPPORTED_ISAS } from '../helpers/isa.js';
+import { ALL_ISAS, FOREIGN_ISAS, forEachIsa, SUPPORTED_ISAS } from '../helpers/isa.js';
 
 const addon = loadNative();
 const backend = cpuBackend();
@@ -515,6 +515,7 @@ test('setIsa rejects unknown names and reports the active path', () => {
   assert.throws(() => addon.setIsa('sse9'), RangeError);
   if (SUPPORTED_ISAS.length < ALL_ISAS.length)
     assert.throws(() => addon.setIsa(ALL_ISAS[SUPPORTED_ISAS.length]), /not supported/);
+  for (const isa of FOREIGN_ISAS) assert.throws(() => addon.setIsa(isa), /not supported/, isa);
   forEachIsa((isa) => assert.equal(backend.isa(), isa));
   assert.ok(backend.threads() >= 1);
 });

@@ -14,7 +14,9 @@ export function runCli(
   opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
 ): CliResult {
   const root = packageRoot();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'bin.ts'), ...args], {
+  // Under user-mode emulation (npm run test:arm64) the node binary is started through the emulator.
+  const [cmd, ...pre] = [...(process.env.SFTKIT_TEST_EXEC_WRAPPER?.split(' ').filter(Boolean) ?? []), process.execPath];
+  const r = spawnSync(cmd!, [...pre, '--import', 'tsx', join(root, 'src', 'cli', 'bin.ts'), ...args], {
     cwd: root,
     input: opts.input,
     env: { ...process.env, ...opts.env },
