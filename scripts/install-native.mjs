@@ -19,7 +19,9 @@ if (!process.env.SFTKIT_BUILD_FROM_SOURCE && existsSync(prebuilt)) {
     console.log(`sftkit: using the prebuilt native addon for ${target} (kernels: ${addon.detectedIsa()})`);
     process.exit(0);
   } catch (e) {
-    console.warn(`sftkit: the prebuilt addon for ${target} does not load here (${e.message.split('\n')[0]}); building from source`);
+    console.warn(
+      `sftkit: the prebuilt addon for ${target} does not load here (${e.message.split('\n')[0]}); building from source`,
+    );
   }
 }
 

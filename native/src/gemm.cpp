@@ -17,6 +17,7 @@
 
 #include "cpu.h"
 #include "gemm_api.h"
+#include "gemm_blas.h"
 #include "gemm_few_rows.h"
 #include "gemm_kernels.h"
 #include "gemm_kernels_neon.h"
@@ -79,7 +80,8 @@ Plan default_plan(bool bf16_compute) {
     return {kernel_neon_bfmmla, PackMode::Quads, kNeonMR, kNeonBfNR, 1024, kNeonMR * 24, 2048, 2};
 #endif
   if (isa >= Isa::Neon)
-    return {kernel_neon, bf16_compute ? PackMode::F32Round : PackMode::F32, kNeonMR, kNeonNR, 512, kNeonMR * 24, 2048, 4};
+    return {
+        kernel_neon, bf16_compute ? PackMode::F32Round : PackMode::F32, kNeonMR, kNeonNR, 512, kNeonMR * 24, 2048, 4};
 #endif
   return {kernel_scalar, bf16_compute ? PackMode::F32Round : PackMode::F32, kScalarMR, kScalarNR, 256, 4 * 64, 2048, 4};
 }
@@ -213,6 +215,9 @@ void gemm(const GemmDesc& d, bool threaded) {
                     d.c + bi * d.stride_c, threaded);
     return;
   }
+#if defined(SFTKIT_HAVE_CBLAS)
+  if (gemm_blas(d)) return;
+#endif
   const Plan plan = make_plan(d.bf16_compute);
   const int nthreads = threaded ? num_threads() : 1;
   const double item_flops = 2.0 * static_cast<double>(d.m) * d.n * d.k;

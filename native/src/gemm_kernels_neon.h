@@ -47,12 +47,13 @@ __attribute__((always_inline)) inline void store_neon(const float32x4_t (&acc)[k
 
 // The 24 accumulators are named variables rather than an array: GCC 12 keeps an array this size in memory and
 // stores it on every iteration. Row i uses c<i>0..c<i>2; `av` holds rows 0-3 (a0) or 4-7 (a1), the lane the row.
-#define SFTKIT_NEON_ROW(i, av, lane)              \
+#define SFTKIT_NEON_ROW(i, av, lane)                \
   c##i##0 = vfmaq_laneq_f32(c##i##0, b0, av, lane); \
   c##i##1 = vfmaq_laneq_f32(c##i##1, b1, av, lane); \
   c##i##2 = vfmaq_laneq_f32(c##i##2, b2, av, lane)
 #define SFTKIT_NEON_ZERO(i) float32x4_t c##i##0 = vdupq_n_f32(0.0f), c##i##1 = c##i##0, c##i##2 = c##i##0
-#define SFTKIT_NEON_OUT(i) {c##i##0, c##i##1, c##i##2}
+#define SFTKIT_NEON_OUT(i) \
+  { c##i##0, c##i##1, c##i##2 }
 
 void kernel_neon(int64_t kc, const void* ap, const void* bp, float* c, int64_t ldc, float alpha, bool add, int mr,
                  int nr) {
@@ -79,7 +80,7 @@ void kernel_neon(int64_t kc, const void* ap, const void* bp, float* c, int64_t l
     SFTKIT_NEON_ROW(7, a1, 3);
   }
   const float32x4_t acc[kNeonMR][3] = {SFTKIT_NEON_OUT(0), SFTKIT_NEON_OUT(1), SFTKIT_NEON_OUT(2), SFTKIT_NEON_OUT(3),
-                                 SFTKIT_NEON_OUT(4), SFTKIT_NEON_OUT(5), SFTKIT_NEON_OUT(6), SFTKIT_NEON_OUT(7)};
+                                       SFTKIT_NEON_OUT(4), SFTKIT_NEON_OUT(5), SFTKIT_NEON_OUT(6), SFTKIT_NEON_OUT(7)};
   store_neon(acc, c, ldc, alpha, add, mr, nr);
 }
 #undef SFTKIT_NEON_ROW
@@ -87,24 +88,23 @@ void kernel_neon(int64_t kc, const void* ap, const void* bp, float* c, int64_t l
 #undef SFTKIT_NEON_OUT
 
 // BFMMLA on Quads panels. acc[i][j] = [r(2i)c(2j), r(2i)c(2j+1), r(2i+1)c(2j), r(2i+1)c(2j+1)].
-// The products are exact in f32 and each BFMMLA sums its four into the accumulator (non-IEEE rounding of
-// that sum on cores without FEAT_EBF16: round-to-odd intermediates, well inside bf16 compute's tolerance).
+// Without FEAT_EBF16 each BFMMLA rounds its products and partial sums to odd and flushes denormal bf16 inputs and
+// results to zero (Arm ARM): differences of an ulp of f32 per step, far inside bf16 compute's tolerance.
 #if defined(SFTKIT_NEON_BF16)
-SFTKIT_TARGET_BF16 void kernel_neon_bfmmla(int64_t kc, const void* ap, const void* bp,
-                                                                       float* c, int64_t ldc, float alpha, bool add,
-                                                                       int mr, int nr) {
+SFTKIT_TARGET_BF16 void kernel_neon_bfmmla(int64_t kc, const void* ap, const void* bp, float* c, int64_t ldc,
+                                           float alpha, bool add, int mr, int nr) {
   const bfloat16_t* a = static_cast<const bfloat16_t*>(ap);
   const bfloat16_t* b = static_cast<const bfloat16_t*>(bp);
   // acc<i><j>: row pair i, column pair j (named variables, as in kernel_neon).
 #define SFTKIT_BF_ZERO(i) \
   float32x4_t acc##i##0 = vdupq_n_f32(0.0f), acc##i##1 = acc##i##0, acc##i##2 = acc##i##0, acc##i##3 = acc##i##0
-#define SFTKIT_BF_COL(j)                            \
-  {                                                 \
-    const bfloat16x8_t bv = vld1q_bf16(b + 8 * j);  \
-    acc0##j = vbfmmlaq_f32(acc0##j, a0, bv);        \
-    acc1##j = vbfmmlaq_f32(acc1##j, a1, bv);        \
-    acc2##j = vbfmmlaq_f32(acc2##j, a2, bv);        \
-    acc3##j = vbfmmlaq_f32(acc3##j, a3, bv);        \
+#define SFTKIT_BF_COL(j)                           \
+  {                                                \
+    const bfloat16x8_t bv = vld1q_bf16(b + 8 * j); \
+    acc0##j = vbfmmlaq_f32(acc0##j, a0, bv);       \
+    acc1##j = vbfmmlaq_f32(acc1##j, a1, bv);       \
+    acc2##j = vbfmmlaq_f32(acc2##j, a2, bv);       \
+    acc3##j = vbfmmlaq_f32(acc3##j, a3, bv);       \
   }
   SFTKIT_BF_ZERO(0);
   SFTKIT_BF_ZERO(1);
@@ -118,8 +118,10 @@ SFTKIT_TARGET_BF16 void kernel_neon_bfmmla(int64_t kc, const void* ap, const voi
     SFTKIT_BF_COL(2)
     SFTKIT_BF_COL(3)
   }
-  const float32x4_t acc[kNeonMR / 2][kNeonBfNR / 2] = {
-      {acc00, acc01, acc02, acc03}, {acc10, acc11, acc12, acc13}, {acc20, acc21, acc22, acc23}, {acc30, acc31, acc32, acc33}};
+  const float32x4_t acc[kNeonMR / 2][kNeonBfNR / 2] = {{acc00, acc01, acc02, acc03},
+                                                       {acc10, acc11, acc12, acc13},
+                                                       {acc20, acc21, acc22, acc23},
+                                                       {acc30, acc31, acc32, acc33}};
 #undef SFTKIT_BF_ZERO
 #undef SFTKIT_BF_COL
   // 2 x 2 blocks -> rows: the low halves of a row pair's blocks are row 2i, the high halves row 2i + 1.

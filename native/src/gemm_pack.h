@@ -175,7 +175,8 @@ void pack_quads(uint16_t* out, const Src* src, int64_t rs, int64_t cs, int64_t r
         int64_t q = 0;
 #if defined(__aarch64__)
         if constexpr (std::is_same_v<Src, float>)
-          for (; q < full; ++q) vst1_u16(o + q * width * 4, f32x4_to_bf16_neon(vreinterpretq_u32_f32(vld1q_f32(row + 4 * q))));
+          for (; q < full; ++q)
+            vst1_u16(o + q * width * 4, f32x4_to_bf16_neon(vreinterpretq_u32_f32(vld1q_f32(row + 4 * q))));
 #endif
         for (; q < full; ++q)
           for (int e = 0; e < 4; ++e) o[q * width * 4 + e] = load_as_bf16(row + 4 * q + e);

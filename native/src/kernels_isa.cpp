@@ -1,10 +1,9 @@
 // Builds the kernel tables: the same sources (kernels_pointwise.inc, kernels_attention.inc, kernels_narrow.inc) are
 // compiled once per path, each in its own namespace: the portable scalar path everywhere, AVX2+FMA and AVX-512F on
 // x86-64 (GCC and clang; `#pragma GCC target` for GCC, `#pragma clang attribute` for clang), NEON on ARM64 (the
-// base architecture there, no target switch). The ISA regions come after every system header so that no shared inline function
-// is ever compiled with instructions the CPU might lack.
-// (Checked: the only weak symbols this file emits, std::vector<float> internals, are baseline
-// x86-64 code; `objdump -d` of kernels_isa.o shows no ymm/zmm in them.)
+// base architecture there, no target switch). The ISA regions come after every system header so that no shared inline
+// function is ever compiled with instructions the CPU might lack. (Checked: the only weak symbols this file emits,
+// std::vector<float> internals, are baseline x86-64 code; `objdump -d` of kernels_isa.o shows no ymm/zmm in them.)
 // cpu.h first: it includes <immintrin.h> with GCC 12's false -Wmaybe-uninitialized reports silenced.
 #include "cpu.h"
 

@@ -516,6 +516,17 @@ test('setIsa rejects unknown names and reports the active path', () => {
   if (SUPPORTED_ISAS.length < ALL_ISAS.length)
     assert.throws(() => addon.setIsa(ALL_ISAS[SUPPORTED_ISAS.length]), /not supported/);
   for (const isa of FOREIGN_ISAS) assert.throws(() => addon.setIsa(isa), /not supported/, isa);
+  // The features behind the detected path are reported (neon-bf16 needs FEAT_BF16, avx512bf16 AVX512_BF16).
+  const features: string[] = addon.cpuFeatures().split(' ');
+  const need: Record<string, string[]> = {
+    scalar: [],
+    avx2: ['avx2', 'fma'],
+    avx512: ['avx512f'],
+    avx512bf16: ['avx512f', 'avx512bf16'],
+    neon: ['neon'],
+    'neon-bf16': ['neon', 'bf16'],
+  };
+  for (const f of need[addon.detectedIsa() as string] ?? ['?']) assert.ok(features.includes(f), `${f} in ${features}`);
   forEachIsa((isa) => assert.equal(backend.isa(), isa));
   assert.ok(backend.threads() >= 1);
 });
