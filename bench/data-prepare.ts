@@ -1,40 +1,88 @@
-// Tokenising + masking speed of the data pipeline (issue #5 asks >= 50k tokens/s on one core, tiny tokenizer).
-// Usage: taskset -c 0 node --import tsx bench/data-prepare.ts [TOKENIZER_DIR] [DATA...]
-// Defaults: ../shared/tokenizers/minimind2 on ../shared/data/fastchat (ShareGPT) and gsm8k test (question/answer).
+// Data preparation speed of the one data path (src/data/pipeline.ts: read, validate, render, mask, encodeBatch),
+// as the trainer runs it, on real and synthetic data; preparation must be linear in the dataset size.
+// Usage: flock /tmp/sftkit-heavy.lock node --import tsx bench/data-prepare.ts [--rows N] [--tokenizer DIR] [DATA...]
+// Defaults: ../shared/tokenizers/minimind2 on ../shared/data/gsm8k/train.jsonl (7,473 question/answer rows) and a
+// synthetic conversation set of --rows rows (default 200,000), written to a temp folder. For each: rows/s and
+// tokens/s of a cold prepare (cache off), then the time of a warm run that reads the on-disk cache.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { prepareDataset } from '../src/data/pipeline.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { loadRecords } from '../src/data/load.js';
-import { prepareRecords, prepareRecordsBatched } from '../src/data/prepare.js';
-import { renderRecord } from '../src/data/render.js';
-import { sharedDir } from '../src/util/paths.js';
+import { SeededRandom } from '../src/util/random.js';
+import { sharedDir } from '../test/helpers/shared.js';
 
+const argv = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv.splice(i, 2)[1] : undefined;
+};
+const rows = Number(flag('--rows') ?? 200_000);
 const shared = sharedDir();
-const [tokDir = shared && join(shared, 'tokenizers', 'minimind2'), ...paths] = process.argv.slice(2);
-if (!tokDir) throw new Error('pass a tokenizer folder (../shared is absent)');
-const inputs = paths.length
-  ? paths
-  : shared
-    ? [join(shared, 'data', 'fastchat', 'dummy_conversation.json'), join(shared, 'data', 'gsm8k', 'test.jsonl')]
-    : [];
+const tokDir = flag('--tokenizer') ?? (shared && join(shared, 'tokenizers', 'minimind2'));
+if (!tokDir) throw new Error('pass --tokenizer DIR (../shared is absent)');
+const work = mkdtempSync(join(tmpdir(), 'sftkit-bench-data-'));
+
+/** `rows` two-turn conversations of seeded pseudo-words (about 60 tokens each with minimind2). */
+function syntheticConversations(n: number): string {
+  const rnd = new SeededRandom(7);
+  const int = (n: number) => Math.floor(rnd.next() * n);
+  const syllables = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'to', 'vi', 'el', 'an', 'or', 'is', 'um', 'pe', 'da'];
+  const word = () => {
+    let w = '';
+    for (let k = 1 + int(3); k > 0; k--) w += syllables[int(syllables.length)]!;
+    return w;
+  };
+  const sentence = (min: number, max: number) => {
+    const words: string[] = [];
+    for (let k = min + int(max - min + 1); k > 0; k--) words.push(word());
+    return words.join(' ') + '.';
+  };
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const messages = [
+      { role: 'user', content: sentence(6, 14) },
+      { role: 'assistant', content: sentence(10, 24) },
+    ];
+    lines.push(JSON.stringify({ messages }));
+  }
+  return lines.join('\n') + '\n';
+}
+
+const inputs: { name: string; path: string }[] = argv.map((p) => ({ name: p, path: p }));
+if (inputs.length === 0) {
+  if (shared) inputs.push({ name: 'gsm8k train', path: join(shared, 'data', 'gsm8k', 'train.jsonl') });
+  const synthetic = join(work, 'synthetic.jsonl');
+  writeFileSync(synthetic, syntheticConversations(rows));
+  inputs.push({ name: `synthetic ${rows.toLocaleString('en-US')} rows`, path: synthetic });
+}
+
 const tok = await Tokenizer.fromDir(tokDir);
-for (const path of inputs) {
+const options = {
+  shuffle: false,
   // gsm8k rows are {question, answer}: map them onto the instruction format.
-  const { records } = await loadRecords(path, { fieldMap: { question: 'instruction', answer: 'output' } });
-  prepareRecords(tok, records.slice(0, 20)); // warm-up (JIT, tokenizer worker)
+  fieldMap: { question: 'instruction', answer: 'output' },
+  lossKeys: { assistant_only_loss: false, completion_only_loss: null },
+  maxLength: 4096,
+};
+await prepareDataset(tok, { ...options, train: inputs[0]!.path, cache: false }); // warm-up (JIT, tokenizer threads)
+const perSecond = (n: number, ms: number) => Math.round((n / ms) * 1000).toLocaleString('en-US');
+for (const { name, path } of inputs) {
   let t0 = performance.now();
-  for (const r of records) renderRecord(tok, r);
-  const render = performance.now() - t0;
+  const cold = await prepareDataset(tok, { ...options, train: path, cache: false });
+  const coldMs = performance.now() - t0;
+  const n = cold.prepare?.totalTokens ?? 0;
+  const cacheRoot = join(work, 'cache');
+  await prepareDataset(tok, { ...options, train: path, tokenizerDir: tokDir, outputDir: cacheRoot });
   t0 = performance.now();
-  const sync = prepareRecords(tok, records, { maxLength: 4096 });
-  const syncMs = performance.now() - t0;
-  t0 = performance.now();
-  await prepareRecordsBatched(tok, records, { maxLength: 4096 });
-  const batchMs = performance.now() - t0;
-  const n = sync.report.totalTokens;
-  const rate = (ms: number) => Math.round((n / ms) * 1000).toLocaleString('en-US');
-  console.log(`${path}: ${records.length} records, ${n} tokens (${sync.report.trainedTokens} trained)`);
-  console.log(`  render (2 template renders/record): ${render.toFixed(0)} ms`);
-  console.log(`  prepare, encode per record: ${syncMs.toFixed(0)} ms = ${rate(syncMs)} tokens/s`);
-  console.log(`  prepare, encodeBatch:       ${batchMs.toFixed(0)} ms = ${rate(batchMs)} tokens/s`);
+  const warm = await prepareDataset(tok, { ...options, train: path, tokenizerDir: tokDir, outputDir: cacheRoot });
+  const warmMs = performance.now() - t0;
+  if (!warm.fromCache) throw new Error('the second run did not read the cache');
+  console.log(
+    `${name}: ${cold.load.records.toLocaleString('en-US')} rows, ${n.toLocaleString('en-US')} tokens: ` +
+      `prepare ${coldMs.toFixed(0)} ms = ${perSecond(cold.load.records, coldMs)} rows/s, ${perSecond(n, coldMs)} tokens/s; ` +
+      `from the cache ${warmMs.toFixed(0)} ms`,
+  );
 }
 tok.close();
+rmSync(work, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchGemm } from '../src/cli/bench.js';
 import { loadNative } from '../src/engine/native.js';
-import { sharedDir } from '../src/util/paths.js';
+import { sharedDir } from '../test/helpers/shared.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { AdamW, backward, getBackend, poolStats, type Backend, type GemmArgs } from '../src/engine/index.js';
 import { createModel } from '../src/io/create-model.js';
 import { LlamaModel } from '../src/model/llama.js';
-import { sharedDir } from '../src/util/paths.js';
+import { sharedDir } from '../test/helpers/shared.js';
 
 function flag(name: string): boolean {
   return process.argv.includes(`--${name}`);

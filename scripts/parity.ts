@@ -9,7 +9,7 @@ import { cpuBackend, referenceBackend, setBackend, type Backend } from '../src/e
 import { loadNative } from '../src/engine/native.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { compareDumps, FP32_TOLERANCES } from '../src/model/dump.js';
-import { sharedDir } from '../src/util/paths.js';
+import { sharedDir } from '../test/helpers/shared.js';
 
 const PY = '/usr/bin/python3';
 const args = process.argv.slice(2);

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "convert_neon.h"
+#include "napi_args.h"
 #include "registry.h"
 #include "threadpool.h"
 
@@ -240,32 +241,41 @@ __attribute__((target("avx2,fma"))) void bf16_to_f32_avx2(const uint16_t* src, f
 
 }  // namespace
 
+namespace {
+// Converts src[0, n) into dst over the thread pool with the widest path the active ISA allows: AVX-512 or AVX2 on
+// x86-64, NEON on ARM64 (the other family's pointers are null), else scalar.
+template <class Src, class Dst>
+void convert(const Src* src, Dst* dst, int64_t n, void (*avx512)(const Src*, Dst*, int64_t),
+             void (*avx2)(const Src*, Dst*, int64_t), void (*neon)(const Src*, Dst*, int64_t),
+             void (*scalar)(const Src*, Dst*, int64_t)) {
+  parallel_for(n, 1 << 16, [&](int64_t b, int64_t e, int) {
+    const Isa isa = active_isa();
+    if (avx512 && isa >= Isa::Avx512 && isa <= Isa::Avx512Bf16) return avx512(src + b, dst + b, e - b);
+    if (avx2 && isa >= Isa::Avx2 && isa <= Isa::Avx512Bf16) return avx2(src + b, dst + b, e - b);
+    if (neon && isa >= Isa::Neon) return neon(src + b, dst + b, e - b);
+    scalar(src + b, dst + b, e - b);
+  });
+}
+}  // namespace
+
 void convert_f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
-  auto body = [&](int64_t b, int64_t e, int) {
 #if defined(__x86_64__)
-    Isa isa = active_isa();
-    if (isa >= Isa::Avx512) return f32_to_bf16_avx512(src + b, dst + b, e - b);
-    if (isa >= Isa::Avx2) return f32_to_bf16_avx2(src + b, dst + b, e - b);
+  convert(src, dst, n, f32_to_bf16_avx512, f32_to_bf16_avx2, nullptr, f32_to_bf16_scalar);
 #elif defined(__aarch64__)
-    if (active_isa() >= Isa::Neon) return f32_to_bf16_neon(src + b, dst + b, e - b);
+  convert<float, uint16_t>(src, dst, n, nullptr, nullptr, f32_to_bf16_neon, f32_to_bf16_scalar);
+#else
+  convert<float, uint16_t>(src, dst, n, nullptr, nullptr, nullptr, f32_to_bf16_scalar);
 #endif
-    f32_to_bf16_scalar(src + b, dst + b, e - b);
-  };
-  parallel_for(n, 1 << 16, body);
 }
 
 void convert_bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
-  auto body = [&](int64_t b, int64_t e, int) {
 #if defined(__x86_64__)
-    Isa isa = active_isa();
-    if (isa >= Isa::Avx512) return bf16_to_f32_avx512(src + b, dst + b, e - b);
-    if (isa >= Isa::Avx2) return bf16_to_f32_avx2(src + b, dst + b, e - b);
+  convert(src, dst, n, bf16_to_f32_avx512, bf16_to_f32_avx2, nullptr, bf16_to_f32_scalar);
 #elif defined(__aarch64__)
-    if (active_isa() >= Isa::Neon) return bf16_to_f32_neon(src + b, dst + b, e - b);
+  convert<uint16_t, float>(src, dst, n, nullptr, nullptr, bf16_to_f32_neon, bf16_to_f32_scalar);
+#else
+  convert<uint16_t, float>(src, dst, n, nullptr, nullptr, nullptr, bf16_to_f32_scalar);
 #endif
-    bf16_to_f32_scalar(src + b, dst + b, e - b);
-  };
-  parallel_for(n, 1 << 16, body);
 }
 
 }  // namespace sftkit
@@ -286,25 +296,18 @@ Napi::Value IsaFn(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetIsaFn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "setIsa(name): name must be a string").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  std::string name = info[0].As<Napi::String>().Utf8Value();
+  sftkit::napi::Args a(info, "setIsa");
+  const std::string name = a.string(a.at(0), "name");
+  if (a.failed()) return a.env().Undefined();
   Isa isa;
   if (!sftkit::parse_isa(name.c_str(), &isa)) {
-    Napi::RangeError::New(env, "setIsa: unknown ISA '" + name + "' (scalar, avx2, avx512, avx512bf16, neon, neon-bf16)")
+    a.range_error("unknown ISA '" + name + "' (scalar, avx2, avx512, avx512bf16, neon, neon-bf16)");
+  } else if (!sftkit::set_active_isa(isa)) {
+    Napi::Error::New(a.env(), "setIsa: '" + name + "' is not supported by this CPU (best: " +
+                                  sftkit::isa_name(sftkit::detected_isa()) + ")")
         .ThrowAsJavaScriptException();
-    return env.Undefined();
   }
-  if (!sftkit::set_active_isa(isa)) {
-    Napi::Error::New(env, "setIsa: '" + name +
-                              "' is not supported by this CPU (best: " + sftkit::isa_name(sftkit::detected_isa()) + ")")
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  return env.Undefined();
+  return a.env().Undefined();
 }
 
 Napi::Value DetectedIsaFn(const Napi::CallbackInfo& info) {
@@ -318,58 +321,29 @@ Napi::Value CpuFeaturesFn(const Napi::CallbackInfo& info) {
 Napi::Value ThreadsFn(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sftkit::num_threads()); }
 
 Napi::Value SetThreadsFn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) {
-    Napi::TypeError::New(env, "setThreads(n): n must be a number").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  double n = info[0].As<Napi::Number>().DoubleValue();
-  if (!(n >= 1 && n <= 1024) || n != static_cast<double>(static_cast<int>(n))) {
-    Napi::RangeError::New(env, "setThreads(n): n must be an integer in [1, 1024]").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  sftkit::set_num_threads(static_cast<int>(n));
-  return env.Undefined();
-}
-
-bool IsTyped(const Napi::Value& v, napi_typedarray_type type) {
-  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
+  sftkit::napi::Args a(info, "setThreads");
+  const double n = a.number(a.at(0), "n");
+  a.require(n >= 1 && n <= 1024 && n == static_cast<int>(n), "'n' must be an integer in [1, 1024]");
+  if (!a.failed()) sftkit::set_num_threads(static_cast<int>(n));
+  return a.env().Undefined();
 }
 
 Napi::Value F32ToBf16Fn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !IsTyped(info[0], napi_float32_array) || !IsTyped(info[1], napi_uint16_array)) {
-    Napi::TypeError::New(env, "f32ToBf16(src: Float32Array, dst: Uint16Array)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  auto src = info[0].As<Napi::Float32Array>();
-  auto dst = info[1].As<Napi::Uint16Array>();
-  if (dst.ElementLength() < src.ElementLength()) {
-    Napi::RangeError::New(env, "f32ToBf16: dst has " + std::to_string(dst.ElementLength()) + " elements, src has " +
-                                   std::to_string(src.ElementLength()))
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  sftkit::convert_f32_to_bf16(src.Data(), dst.Data(), static_cast<int64_t>(src.ElementLength()));
-  return env.Undefined();
+  sftkit::napi::Args a(info, "f32ToBf16");
+  const sftkit::napi::F32 src = a.f32(a.at(0), "src");
+  const sftkit::napi::U16 dst = a.u16(a.at(1), "dst");
+  a.at_least(dst, src.len, "dst");
+  if (!a.failed()) sftkit::convert_f32_to_bf16(src.data, dst.data, src.len);
+  return a.env().Undefined();
 }
 
 Napi::Value Bf16ToF32Fn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !IsTyped(info[0], napi_uint16_array) || !IsTyped(info[1], napi_float32_array)) {
-    Napi::TypeError::New(env, "bf16ToF32(src: Uint16Array, dst: Float32Array)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  auto src = info[0].As<Napi::Uint16Array>();
-  auto dst = info[1].As<Napi::Float32Array>();
-  if (dst.ElementLength() < src.ElementLength()) {
-    Napi::RangeError::New(env, "bf16ToF32: dst has " + std::to_string(dst.ElementLength()) + " elements, src has " +
-                                   std::to_string(src.ElementLength()))
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  sftkit::convert_bf16_to_f32(src.Data(), dst.Data(), static_cast<int64_t>(src.ElementLength()));
-  return env.Undefined();
+  sftkit::napi::Args a(info, "bf16ToF32");
+  const sftkit::napi::U16 src = a.u16(a.at(0), "src");
+  const sftkit::napi::F32 dst = a.f32(a.at(1), "dst");
+  a.at_least(dst, src.len, "dst");
+  if (!a.failed()) sftkit::convert_bf16_to_f32(src.data, dst.data, src.len);
+  return a.env().Undefined();
 }
 
 }  // namespace

@@ -242,190 +242,83 @@ void gemm(const GemmDesc& d, bool threaded) {
 
 #include <string>
 
+#include "napi_args.h"
 #include "registry.h"
 
 namespace {
 
 using sftkit::ElemType;
-
-struct ArgError {
-  bool range;  // RangeError (bad value) vs TypeError (bad type)
-  std::string message;
-};
-
-// Reads an optional non-negative safe integer field; returns false and fills err when invalid.
-bool ReadInt(const Napi::Object& o, const char* name, int64_t* out, bool required, int64_t fallback, ArgError* err) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined() || v.IsNull()) {
-    if (required) {
-      *err = {false, std::string("gemm: '") + name + "' is required"};
-      return false;
-    }
-    *out = fallback;
-    return true;
-  }
-  if (!v.IsNumber()) {
-    *err = {false, std::string("gemm: '") + name + "' must be a number"};
-    return false;
-  }
-  double x = v.As<Napi::Number>().DoubleValue();
-  // 2^40 bounds every value so the extent arithmetic below (done in 128 bits) and the kernels' index
-  // products stay exact; range-check before the cast (casting an out-of-range double is UB).
-  if (!(x >= 0 && x <= 1099511627776.0) || x != static_cast<double>(static_cast<int64_t>(x))) {
-    *err = {true, std::string("gemm: '") + name + "' must be a non-negative integer, got " + v.ToString().Utf8Value()};
-    return false;
-  }
-  *out = static_cast<int64_t>(x);
-  return true;
-}
-
-bool ReadBool(const Napi::Object& o, const char* name, bool* out, ArgError* err) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined() || v.IsNull()) {
-    *out = false;
-    return true;
-  }
-  if (!v.IsBoolean()) {
-    *err = {false, std::string("gemm: '") + name + "' must be a boolean"};
-    return false;
-  }
-  *out = v.As<Napi::Boolean>().Value();
-  return true;
-}
-
-struct MatView {
-  const void* data = nullptr;
-  ElemType type = ElemType::F32;
-  int64_t length = 0;
-};
-
-bool ReadMat(const Napi::Object& o, const char* name, bool f32_only, MatView* out, ArgError* err) {
-  Napi::Value v = o.Get(name);
-  if (v.IsTypedArray()) {
-    auto ta = v.As<Napi::TypedArray>();
-    if (ta.TypedArrayType() == napi_float32_array) {
-      auto f = v.As<Napi::Float32Array>();
-      *out = {f.Data(), ElemType::F32, static_cast<int64_t>(f.ElementLength())};
-      return true;
-    }
-    if (!f32_only && ta.TypedArrayType() == napi_uint16_array) {
-      auto h = v.As<Napi::Uint16Array>();
-      *out = {h.Data(), ElemType::Bf16, static_cast<int64_t>(h.ElementLength())};
-      return true;
-    }
-  }
-  *err = {false, std::string("gemm: '") + name + "' must be a Float32Array" +
-                     (f32_only ? "" : " or a Uint16Array (bf16 bits)")};
-  return false;
-}
+using sftkit::napi::Args;
+using sftkit::napi::MatView;
 
 // Every element a batch of [rows, cols] matrices with leading dimension ld and stride touches lies below length.
-bool CheckExtent(const char* name, int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride,
-                 int64_t length, ArgError* err) {
+void check_extent(Args& a, const char* name, int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride,
+                  int64_t length) {
+  if (a.failed()) return;
   if (ld < std::max<int64_t>(1, cols)) {
-    *err = {true, std::string("gemm: ld") + name + " = " + std::to_string(ld) + " is smaller than the row length " +
-                      std::to_string(cols)};
-    return false;
+    a.range_error(std::string("ld") + name + " = " + std::to_string(ld) + " is smaller than the row length " +
+                  std::to_string(cols));
+    return;
   }
-  if (rows == 0 || cols == 0 || batch == 0) return true;
-  // One past the last element read or written.
-  __int128 last = static_cast<__int128>(batch - 1) * stride + static_cast<__int128>(rows - 1) * ld + cols;
-  if (last > length) {
-    *err = {true, std::string("gemm: ") + name + " needs " +
-                      std::to_string(static_cast<int64_t>(std::min<__int128>(last, INT64_MAX))) + " elements (" +
-                      std::to_string(batch) + " x [" + std::to_string(rows) + "," + std::to_string(cols) + "], ld " +
-                      std::to_string(ld) + ", stride " + std::to_string(stride) + ") but has " +
-                      std::to_string(length)};
-    return false;
-  }
-  return true;
+  if (rows == 0 || cols == 0 || batch == 0) return;
+  // One past the last element read or written, saturated at INT64_MAX (all terms are non-negative); portable
+  // 64-bit arithmetic rather than __int128, which MSVC lacks.
+  auto mul = [](int64_t x, int64_t y) { return x != 0 && y > INT64_MAX / x ? INT64_MAX : x * y; };
+  auto add = [](int64_t x, int64_t y) { return x > INT64_MAX - y ? INT64_MAX : x + y; };
+  const int64_t last = add(add(mul(batch - 1, stride), mul(rows - 1, ld)), cols);
+  if (last > length)
+    a.range_error(std::string(name) + " needs " + std::to_string(last) + " elements (" + std::to_string(batch) +
+                  " x [" + std::to_string(rows) + "," + std::to_string(cols) + "], ld " + std::to_string(ld) +
+                  ", stride " + std::to_string(stride) + ") but has " + std::to_string(length));
 }
 
-bool ParseArgs(const Napi::CallbackInfo& info, sftkit::GemmDesc* d, ArgError* err) {
-  if (info.Length() < 1 || !info[0].IsObject()) {
-    *err = {false, "gemm(args): args must be a GemmArgs object"};
-    return false;
-  }
-  Napi::Object o = info[0].As<Napi::Object>();
-  MatView a, b, c;
-  if (!ReadBool(o, "transA", &d->trans_a, err) || !ReadBool(o, "transB", &d->trans_b, err) ||
-      !ReadBool(o, "accumulate", &d->accumulate, err))
-    return false;
-  if (!ReadInt(o, "m", &d->m, true, 0, err) || !ReadInt(o, "n", &d->n, true, 0, err) ||
-      !ReadInt(o, "k", &d->k, true, 0, err))
-    return false;
-  if (!ReadMat(o, "a", false, &a, err) || !ReadMat(o, "b", false, &b, err) || !ReadMat(o, "c", true, &c, err))
-    return false;
+// Reads a GemmArgs object into d; false (with a pending JS exception) when an argument is invalid.
+bool read_gemm_args(Args& a, sftkit::GemmDesc* d) {
+  using sftkit::napi::kMaxExtent;
+  Napi::Object o = a.object(0, "args (GemmArgs)");
+  d->trans_a = a.boolean_or(a.field(o, "transA"), "transA", false);
+  d->trans_b = a.boolean_or(a.field(o, "transB"), "transB", false);
+  d->accumulate = a.boolean_or(a.field(o, "accumulate"), "accumulate", false);
+  d->m = a.count(a.field(o, "m"), "m", kMaxExtent);
+  d->n = a.count(a.field(o, "n"), "n", kMaxExtent);
+  d->k = a.count(a.field(o, "k"), "k", kMaxExtent);
+  const MatView ma = a.mat(a.field(o, "a"), "a"), mb = a.mat(a.field(o, "b"), "b");
+  const sftkit::napi::F32 c = a.f32(a.field(o, "c"), "c");
+  if (a.failed()) return false;
   // Stored shapes: A [m,k] or [k,m]; B [k,n] or [n,k]; C [m,n].
   const int64_t a_rows = d->trans_a ? d->k : d->m, a_cols = d->trans_a ? d->m : d->k;
   const int64_t b_rows = d->trans_b ? d->n : d->k, b_cols = d->trans_b ? d->k : d->n;
-  if (!ReadInt(o, "lda", &d->lda, false, std::max<int64_t>(1, a_cols), err) ||
-      !ReadInt(o, "ldb", &d->ldb, false, std::max<int64_t>(1, b_cols), err) ||
-      !ReadInt(o, "ldc", &d->ldc, false, std::max<int64_t>(1, d->n), err) ||
-      !ReadInt(o, "batch", &d->batch, false, 1, err))
-    return false;
-  if (!ReadInt(o, "strideA", &d->stride_a, false, a_rows * d->lda, err) ||
-      !ReadInt(o, "strideB", &d->stride_b, false, b_rows * d->ldb, err) ||
-      !ReadInt(o, "strideC", &d->stride_c, false, d->m * d->ldc, err))
-    return false;
-  Napi::Value alpha = o.Get("alpha");
-  if (!alpha.IsUndefined() && !alpha.IsNull()) {
-    if (!alpha.IsNumber()) {
-      *err = {false, "gemm: 'alpha' must be a number"};
-      return false;
-    }
-    d->alpha = static_cast<float>(alpha.As<Napi::Number>().DoubleValue());
-  }
-  Napi::Value compute = o.Get("compute");
-  if (compute.IsUndefined() || compute.IsNull()) {
-    d->bf16_compute = a.type == ElemType::Bf16 || b.type == ElemType::Bf16;
-  } else {
-    std::string s = compute.IsString() ? compute.As<Napi::String>().Utf8Value() : "";
-    if (s != "f32" && s != "bf16") {
-      *err = {true, "gemm: 'compute' must be 'f32' or 'bf16'"};
-      return false;
-    }
-    d->bf16_compute = s == "bf16";
-  }
-  if (!CheckExtent("A", a_rows, a_cols, d->lda, d->batch, d->stride_a, a.length, err) ||
-      !CheckExtent("B", b_rows, b_cols, d->ldb, d->batch, d->stride_b, b.length, err) ||
-      !CheckExtent("C", d->m, d->n, d->ldc, d->batch, d->stride_c, c.length, err))
-    return false;
+  d->lda = a.count_or(a.field(o, "lda"), "lda", std::max<int64_t>(1, a_cols), kMaxExtent);
+  d->ldb = a.count_or(a.field(o, "ldb"), "ldb", std::max<int64_t>(1, b_cols), kMaxExtent);
+  d->ldc = a.count_or(a.field(o, "ldc"), "ldc", std::max<int64_t>(1, d->n), kMaxExtent);
+  d->batch = a.count_or(a.field(o, "batch"), "batch", 1, kMaxExtent);
+  if (a.failed()) return false;
+  d->stride_a = a.count_or(a.field(o, "strideA"), "strideA", a_rows * d->lda, kMaxExtent);
+  d->stride_b = a.count_or(a.field(o, "strideB"), "strideB", b_rows * d->ldb, kMaxExtent);
+  d->stride_c = a.count_or(a.field(o, "strideC"), "strideC", d->m * d->ldc, kMaxExtent);
+  d->alpha = static_cast<float>(a.number_or(a.field(o, "alpha"), "alpha", 1.0));
+  d->bf16_compute = a.bf16_compute_or(a.field(o, "compute"), "compute", ma.bf16 || mb.bf16);
+  check_extent(a, "A", a_rows, a_cols, d->lda, d->batch, d->stride_a, ma.len);
+  check_extent(a, "B", b_rows, b_cols, d->ldb, d->batch, d->stride_b, mb.len);
+  check_extent(a, "C", d->m, d->n, d->ldc, d->batch, d->stride_c, c.len);
   // C is written while A and B are read, in packed blocks: overlapping buffers would give garbage.
-  auto overlaps = [&](const MatView& x) {
-    const char* x0 = static_cast<const char*>(x.data);
-    const char* x1 = x0 + x.length * (x.type == ElemType::F32 ? 4 : 2);
-    const char* c0 = static_cast<const char*>(c.data);
-    const char* c1 = c0 + c.length * 4;
-    return x.length > 0 && c.length > 0 && x0 < c1 && c0 < x1;
-  };
-  if (overlaps(a) || overlaps(b)) {
-    *err = {true, "gemm: 'c' must not share memory with 'a' or 'b'"};
-    return false;
-  }
-  d->a = a.data;
-  d->a_type = a.type;
-  d->b = b.data;
-  d->b_type = b.type;
-  d->c = static_cast<float*>(const_cast<void*>(c.data));
+  using sftkit::napi::overlap;
+  a.require(!overlap(ma.data, ma.bytes(), c.data, c.len * 4) && !overlap(mb.data, mb.bytes(), c.data, c.len * 4),
+            "'c' must not share memory with 'a' or 'b'");
+  if (a.failed()) return false;
+  d->a = ma.data;
+  d->a_type = ma.bf16 ? ElemType::Bf16 : ElemType::F32;
+  d->b = mb.data;
+  d->b_type = mb.bf16 ? ElemType::Bf16 : ElemType::F32;
+  d->c = c.data;
   return true;
 }
 
 Napi::Value GemmFn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+  Args a(info, "gemm");
   sftkit::GemmDesc d;
-  ArgError err{false, ""};
-  if (!ParseArgs(info, &d, &err)) {
-    if (!env.IsExceptionPending()) {
-      if (err.range)
-        Napi::RangeError::New(env, err.message).ThrowAsJavaScriptException();
-      else
-        Napi::TypeError::New(env, err.message).ThrowAsJavaScriptException();
-    }
-    return env.Undefined();
-  }
-  sftkit::gemm(d);
-  return env.Undefined();
+  if (read_gemm_args(a, &d)) sftkit::gemm(d);
+  return a.env().Undefined();
 }
 
 }  // namespace

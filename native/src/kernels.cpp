@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <initializer_list>
 #include <string>
 
 #include "kernels.h"
+#include "napi_args.h"
 #include "registry.h"
 
 namespace {
@@ -16,142 +16,10 @@ using sftkit::kern::active_table;
 using sftkit::kern::AdamWParams;
 using sftkit::kern::AttnParams;
 
-constexpr double kMaxSafe = 9007199254740992.0;  // 2^53
-
-template <class E>
-struct View {
-  E* data = nullptr;
-  int64_t len = 0;
-  bool present = false;
-};
-using F32 = View<float>;
-using I32 = View<int32_t>;
-struct MatView {
-  const void* data = nullptr;
-  bool bf16 = false;
-  int64_t len = 0;
-};
-
-// Collects arguments; the first problem becomes a pending JS exception and later calls are no-ops.
-class Args {
- public:
-  Args(const Napi::CallbackInfo& info, const char* fn) : env_(info.Env()), info_(info), fn_(fn) {}
-  bool failed() const { return failed_; }
-  Napi::Env env() const { return env_; }
-  Napi::Value at(size_t i) const { return info_[i]; }
-
-  void type_error(const std::string& msg) { fail(false, msg); }
-  void range_error(const std::string& msg) { fail(true, msg); }
-  void require(bool ok, const std::string& msg) {
-    if (!ok) range_error(msg);
-  }
-
-  template <class E, napi_typedarray_type kType>
-  View<E> typed(Napi::Value v, const char* name, const char* type_name, bool nullable) {
-    View<E> out;
-    if (failed_) return out;
-    if (nullable && (v.IsNull() || v.IsUndefined())) return out;
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType) {
-      type_error(std::string(name) + " must be a " + type_name + (nullable ? " or null" : ""));
-      return out;
-    }
-    auto arr = v.As<Napi::TypedArrayOf<E>>();
-    out.data = arr.Data();
-    out.len = static_cast<int64_t>(arr.ElementLength());
-    out.present = true;
-    return out;
-  }
-  F32 f32(Napi::Value v, const char* name) { return typed<float, napi_float32_array>(v, name, "Float32Array", false); }
-  F32 f32_or_null(Napi::Value v, const char* name) {
-    return typed<float, napi_float32_array>(v, name, "Float32Array", true);
-  }
-  I32 i32(Napi::Value v, const char* name) { return typed<int32_t, napi_int32_array>(v, name, "Int32Array", false); }
-  I32 i32_or_null(Napi::Value v, const char* name) {
-    return typed<int32_t, napi_int32_array>(v, name, "Int32Array", true);
-  }
-  MatView mat(Napi::Value v, const char* name) {
-    MatView out;
-    if (failed_) return out;
-    if (v.IsTypedArray()) {
-      auto t = v.As<Napi::TypedArray>().TypedArrayType();
-      if (t == napi_float32_array) {
-        auto a = v.As<Napi::Float32Array>();
-        return {a.Data(), false, static_cast<int64_t>(a.ElementLength())};
-      }
-      if (t == napi_uint16_array) {
-        auto a = v.As<Napi::Uint16Array>();
-        return {a.Data(), true, static_cast<int64_t>(a.ElementLength())};
-      }
-    }
-    type_error(std::string(name) + " must be a Float32Array or a Uint16Array (bf16)");
-    return out;
-  }
-
-  double number(Napi::Value v, const char* name) {
-    if (failed_) return 0.0;
-    if (!v.IsNumber()) {
-      type_error(std::string(name) + " must be a number");
-      return 0.0;
-    }
-    double d = v.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d)) range_error(std::string(name) + " must be finite");
-    return d;
-  }
-  // A non-negative integer below 2^53.
-  int64_t count(Napi::Value v, const char* name) {
-    double d = number(v, name);
-    if (failed_) return 0;
-    if (d < 0 || d != std::floor(d) || d >= kMaxSafe) {
-      range_error(std::string(name) + " must be a non-negative integer (got " + std::to_string(d) + ")");
-      return 0;
-    }
-    return static_cast<int64_t>(d);
-  }
-  bool boolean(Napi::Value v, const char* name) {
-    if (failed_) return false;
-    if (!v.IsBoolean()) {
-      type_error(std::string(name) + " must be a boolean");
-      return false;
-    }
-    return v.As<Napi::Boolean>().Value();
-  }
-  // Product of sizes, failing (instead of overflowing) past 2^53.
-  int64_t product(std::initializer_list<int64_t> xs, const char* what) {
-    double p = 1.0;
-    int64_t r = 1;
-    for (int64_t x : xs) {
-      p *= static_cast<double>(x);
-      r *= x;
-      if (p >= kMaxSafe) {
-        range_error(std::string(what) + " is too large");
-        return 0;
-      }
-    }
-    return r;
-  }
-  template <class Vw>
-  void length(const Vw& a, int64_t expected, const char* name, const char* shape) {
-    if (failed_ || a.len == expected) return;
-    range_error(std::string(name) + " has " + std::to_string(a.len) + " elements, expected " +
-                std::to_string(expected) + " (" + shape + ")");
-  }
-
- private:
-  void fail(bool range, const std::string& msg) {
-    if (failed_) return;
-    failed_ = true;
-    if (env_.IsExceptionPending()) return;  // e.g. a throwing getter: keep the first exception
-    std::string full = std::string(fn_) + ": " + msg;
-    if (range)
-      Napi::RangeError::New(env_, full).ThrowAsJavaScriptException();
-    else
-      Napi::TypeError::New(env_, full).ThrowAsJavaScriptException();
-  }
-  Napi::Env env_;
-  const Napi::CallbackInfo& info_;
-  const char* fn_;
-  bool failed_ = false;
-};
+using sftkit::napi::Args;
+using sftkit::napi::F32;
+using sftkit::napi::I32;
+using sftkit::napi::MatView;
 
 Napi::Value Add(const Napi::CallbackInfo& info) {
   Args a(info, "add");
@@ -196,11 +64,7 @@ Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   a.require(dim > 0 && table.len % dim == 0,
             "table length " + std::to_string(table.len) + " is not a multiple of dim " + std::to_string(dim));
   a.length(out, a.product({ids.len, dim}, "out"), "out", "ids.length·dim");
-  const int64_t vocab = dim > 0 ? table.len / dim : 0;
-  for (int64_t t = 0; t < ids.len && !a.failed(); ++t)
-    a.require(ids.data[t] >= 0 && ids.data[t] < vocab, "ids[" + std::to_string(t) +
-                                                           "] = " + std::to_string(ids.data[t]) + " is outside [0, " +
-                                                           std::to_string(vocab) + ")");
+  a.indices(ids, dim > 0 ? table.len / dim : 0, "ids");
   if (a.failed()) return a.env().Undefined();
   if (table.bf16)
     active_table().embedding_forward_bf16(static_cast<const uint16_t*>(table.data), ids.data, ids.len, dim, out.data);
@@ -219,11 +83,7 @@ Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   a.require(dim > 0 && dtable.len % dim == 0,
             "dTable length " + std::to_string(dtable.len) + " is not a multiple of dim " + std::to_string(dim));
   a.length(dout, a.product({ids.len, dim}, "dOut"), "dOut", "ids.length·dim");
-  const int64_t vocab = dim > 0 ? dtable.len / dim : 0;
-  for (int64_t t = 0; t < ids.len && !a.failed(); ++t)
-    a.require(ids.data[t] >= 0 && ids.data[t] < vocab, "ids[" + std::to_string(t) +
-                                                           "] = " + std::to_string(ids.data[t]) + " is outside [0, " +
-                                                           std::to_string(vocab) + ")");
+  a.indices(ids, dim > 0 ? dtable.len / dim : 0, "ids");
   if (!a.failed()) active_table().embedding_backward(dout.data, ids.data, ids.len, dim, dtable.data);
   return a.env().Undefined();
 }
@@ -291,11 +151,7 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   const int64_t half = rot / 2;
   a.require(cos.len % half == 0,
             "cos length " + std::to_string(cos.len) + " is not a multiple of rotaryDim/2 = " + std::to_string(half));
-  const int64_t max_pos = cos.len / half;
-  for (int64_t t = 0; t < tokens && !a.failed(); ++t)
-    a.require(pos.data[t] >= 0 && pos.data[t] < max_pos,
-              "positions[" + std::to_string(t) + "] = " + std::to_string(pos.data[t]) + " is outside the table [0, " +
-                  std::to_string(max_pos) + ")");
+  a.indices(pos, cos.len / half, "positions");  // rows of the cos/sin table
   if (!a.failed()) active_table().rope(x.data, pos.data, tokens, heads, head_dim, rot, cos.data, sin.data, inverse);
   return a.env().Undefined();
 }
@@ -310,13 +166,13 @@ struct AttnArgs {
 AttnArgs read_attention_shape(Args& a, Napi::Object o) {
   AttnArgs r;
   AttnParams& p = r.p;
-  p.batch = a.count(o.Get("batch"), "batch");
-  p.q_len = a.count(o.Get("qLen"), "qLen");
-  p.kv_len = a.count(o.Get("kvLen"), "kvLen");
-  p.heads = a.count(o.Get("heads"), "heads");
-  p.kv_heads = a.count(o.Get("kvHeads"), "kvHeads");
-  p.head_dim = a.count(o.Get("headDim"), "headDim");
-  p.scale = static_cast<float>(a.number(o.Get("scale"), "scale"));
+  p.batch = a.count(a.field(o, "batch"), "batch");
+  p.q_len = a.count(a.field(o, "qLen"), "qLen");
+  p.kv_len = a.count(a.field(o, "kvLen"), "kvLen");
+  p.heads = a.count(a.field(o, "heads"), "heads");
+  p.kv_heads = a.count(a.field(o, "kvHeads"), "kvHeads");
+  p.head_dim = a.count(a.field(o, "headDim"), "headDim");
+  p.scale = static_cast<float>(a.number(a.field(o, "scale"), "scale"));
   if (a.failed()) return r;
   a.require(p.heads > 0 && p.kv_heads > 0 && p.heads % p.kv_heads == 0,
             "heads (" + std::to_string(p.heads) + ") must be a positive multiple of kvHeads (" +
@@ -326,7 +182,7 @@ AttnArgs read_attention_shape(Args& a, Napi::Object o) {
             "qLen (" + std::to_string(p.q_len) + ") must be <= kvLen (" + std::to_string(p.kv_len) + ")");
   const int64_t kv_item = a.product({p.kv_len, p.kv_heads, p.head_dim}, "kvLen·kvHeads·headDim");
   p.kv_stride = kv_item;
-  Napi::Value stride = o.Get("kvBatchStride");
+  Napi::Value stride = a.field(o, "kvBatchStride");
   if (!stride.IsUndefined() && !stride.IsNull()) {
     p.kv_stride = a.count(stride, "kvBatchStride");
     a.require(p.kv_stride >= kv_item, "kvBatchStride (" + std::to_string(p.kv_stride) +
@@ -336,7 +192,7 @@ AttnArgs read_attention_shape(Args& a, Napi::Object o) {
   r.q_size = a.product({p.batch, p.q_len, p.heads, p.head_dim}, "q");
   r.kv_needed = p.batch == 0 ? 0 : a.product({p.batch - 1, p.kv_stride}, "k") + kv_item;
   r.lse_size = a.product({p.batch, p.heads, p.q_len}, "lse");
-  I32 qs = a.i32_or_null(o.Get("qSeg"), "qSeg"), ks = a.i32_or_null(o.Get("kSeg"), "kSeg");
+  I32 qs = a.i32_or_null(a.field(o, "qSeg"), "qSeg"), ks = a.i32_or_null(a.field(o, "kSeg"), "kSeg");
   if (a.failed()) return r;
   a.require(qs.present == ks.present, "qSeg and kSeg must be given together");
   if (qs.present) {
@@ -359,14 +215,11 @@ void check_kv(Args& a, const AttnArgs& r, const F32& t, const char* name) {
 
 Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   Args a(info, "attentionForward");
-  if (!a.at(0).IsObject()) {
-    a.type_error("expects one AttentionForwardArgs object");
-    return a.env().Undefined();
-  }
-  Napi::Object o = a.at(0).As<Napi::Object>();
+  Napi::Object o = a.object(0, "args (AttentionForwardArgs)");
+  if (a.failed()) return a.env().Undefined();
   AttnArgs r = read_attention_shape(a, o);
-  F32 q = a.f32(o.Get("q"), "q"), k = a.f32(o.Get("k"), "k"), v = a.f32(o.Get("v"), "v");
-  F32 out = a.f32(o.Get("out"), "out"), lse = a.f32_or_null(o.Get("lse"), "lse");
+  F32 q = a.f32(a.field(o, "q"), "q"), k = a.f32(a.field(o, "k"), "k"), v = a.f32(a.field(o, "v"), "v");
+  F32 out = a.f32(a.field(o, "out"), "out"), lse = a.f32_or_null(a.field(o, "lse"), "lse");
   a.length(q, r.q_size, "q", "batch·qLen·heads·headDim");
   a.length(out, r.q_size, "out", "batch·qLen·heads·headDim");
   check_kv(a, r, k, "k");
@@ -379,15 +232,13 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
 
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   Args a(info, "attentionBackward");
-  if (!a.at(0).IsObject()) {
-    a.type_error("expects one AttentionBackwardArgs object");
-    return a.env().Undefined();
-  }
-  Napi::Object o = a.at(0).As<Napi::Object>();
+  Napi::Object o = a.object(0, "args (AttentionBackwardArgs)");
+  if (a.failed()) return a.env().Undefined();
   AttnArgs r = read_attention_shape(a, o);
-  F32 q = a.f32(o.Get("q"), "q"), k = a.f32(o.Get("k"), "k"), v = a.f32(o.Get("v"), "v");
-  F32 out = a.f32(o.Get("out"), "out"), lse = a.f32(o.Get("lse"), "lse"), dout = a.f32(o.Get("dout"), "dout");
-  F32 dq = a.f32(o.Get("dq"), "dq"), dk = a.f32(o.Get("dk"), "dk"), dv = a.f32(o.Get("dv"), "dv");
+  F32 q = a.f32(a.field(o, "q"), "q"), k = a.f32(a.field(o, "k"), "k"), v = a.f32(a.field(o, "v"), "v");
+  F32 out = a.f32(a.field(o, "out"), "out"), lse = a.f32(a.field(o, "lse"), "lse"),
+      dout = a.f32(a.field(o, "dout"), "dout");
+  F32 dq = a.f32(a.field(o, "dq"), "dq"), dk = a.f32(a.field(o, "dk"), "dk"), dv = a.f32(a.field(o, "dv"), "dv");
   a.length(q, r.q_size, "q", "batch·qLen·heads·headDim");
   a.length(out, r.q_size, "out", "batch·qLen·heads·headDim");
   a.length(dout, r.q_size, "dout", "batch·qLen·heads·headDim");
@@ -462,18 +313,14 @@ Napi::Value Adamw(const Napi::CallbackInfo& info) {
   a.length(m, param.len, "m", "same as param");
   a.length(v, param.len, "v", "same as param");
   if (a.failed()) return a.env().Undefined();
-  if (!a.at(4).IsObject()) {
-    a.type_error("args must be an AdamWArgs object");
-    return a.env().Undefined();
-  }
-  Napi::Object o = a.at(4).As<Napi::Object>();
+  Napi::Object o = a.object(4, "args (AdamWArgs)");
   AdamWParams p;
-  p.lr = a.number(o.Get("lr"), "lr");
-  p.beta1 = a.number(o.Get("beta1"), "beta1");
-  p.beta2 = a.number(o.Get("beta2"), "beta2");
-  p.eps = a.number(o.Get("eps"), "eps");
-  p.weight_decay = a.number(o.Get("weightDecay"), "weightDecay");
-  p.step = a.number(o.Get("step"), "step");
+  p.lr = a.number(a.field(o, "lr"), "lr");
+  p.beta1 = a.number(a.field(o, "beta1"), "beta1");
+  p.beta2 = a.number(a.field(o, "beta2"), "beta2");
+  p.eps = a.number(a.field(o, "eps"), "eps");
+  p.weight_decay = a.number(a.field(o, "weightDecay"), "weightDecay");
+  p.step = a.number(a.field(o, "step"), "step");
   a.require(p.step >= 1, "step must be >= 1 (1-based)");
   a.require(p.beta1 >= 0 && p.beta1 < 1 && p.beta2 >= 0 && p.beta2 < 1, "beta1 and beta2 must be in [0, 1)");
   if (!a.failed()) active_table().adamw(param.data, grad.data, m.data, v.data, param.len, p);
@@ -502,10 +349,9 @@ Napi::Value GemmNarrow(const Napi::CallbackInfo& info) {
   a.length(x, a.product({k, m}, "a"), "a", trans_a ? "k·m" : "m·k");
   a.length(y, a.product({k, n}, "b"), "b", "k·n");
   a.length(c, a.product({m, n}, "c"), "c", "m·n");
-  auto overlaps = [&](const F32& v) {
-    return v.len > 0 && c.len > 0 && v.data < c.data + c.len && c.data < v.data + v.len;
-  };
-  a.require(!overlaps(x) && !overlaps(y), "c must not share memory with a or b");
+  using sftkit::napi::overlap;
+  a.require(!overlap(x.data, x.len * 4, c.data, c.len * 4) && !overlap(y.data, y.len * 4, c.data, c.len * 4),
+            "'c' must not share memory with 'a' or 'b'");
   if (!a.failed()) active_table().gemm_narrow(trans_a, x.data, y.data, c.data, m, n, k, alpha, accumulate);
   return a.env().Undefined();
 }

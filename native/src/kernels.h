@@ -56,6 +56,38 @@ struct KernelTable {
                       float alpha, bool accumulate);
 };
 
+// Every slot of KernelTable by name. kernels_isa.cpp fills a table slot by slot from this list (t.add = &add; ...),
+// so two kernels of the same signature cannot trade places, and the static_assert below fails when a slot is added
+// to the struct but not to the list.
+// clang-format off
+#define SFTKIT_KERNEL_SLOTS(X) \
+  X(add) \
+  X(axpy) \
+  X(scale) \
+  X(sum_squares) \
+  X(embedding_forward_f32) \
+  X(embedding_forward_bf16) \
+  X(embedding_backward) \
+  X(rmsnorm_forward_f32) \
+  X(rmsnorm_forward_bf16) \
+  X(rmsnorm_backward_f32) \
+  X(rmsnorm_backward_bf16) \
+  X(rope) \
+  X(attention_forward) \
+  X(attention_backward) \
+  X(swiglu_forward) \
+  X(swiglu_backward) \
+  X(cross_entropy) \
+  X(adamw) \
+  X(dropout) \
+  X(gemm_narrow)
+// clang-format on
+
+#define SFTKIT_COUNT_SLOT(name) +1
+static_assert(sizeof(KernelTable) == (0 SFTKIT_KERNEL_SLOTS(SFTKIT_COUNT_SLOT)) * sizeof(void (*)()),
+              "SFTKIT_KERNEL_SLOTS must list every KernelTable slot");
+#undef SFTKIT_COUNT_SLOT
+
 namespace scalar {
 const KernelTable& table();
 }

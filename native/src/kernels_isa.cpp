@@ -20,31 +20,16 @@
 #include "kernels.h"
 #include "threadpool.h"
 
-#define SFTKIT_KERNEL_TABLE        \
-  const KernelTable& table() {     \
-    static const KernelTable t = { \
-        &add,                      \
-        &axpy,                     \
-        &scale,                    \
-        &sum_squares,              \
-        &embedding_forward_f32,    \
-        &embedding_forward_bf16,   \
-        &embedding_backward,       \
-        &rmsnorm_forward_f32,      \
-        &rmsnorm_forward_bf16,     \
-        &rmsnorm_backward_f32,     \
-        &rmsnorm_backward_bf16,    \
-        &rope,                     \
-        &attention_forward,        \
-        &attention_backward,       \
-        &swiglu_forward,           \
-        &swiglu_backward,          \
-        &cross_entropy,            \
-        &adamw,                    \
-        &dropout,                  \
-        &gemm_narrow,              \
-    };                             \
-    return t;                      \
+// The table of one ISA namespace: each slot assigned by name from that namespace's function of the same name.
+#define SFTKIT_FILL_SLOT(name) t.name = &name;
+#define SFTKIT_KERNEL_TABLE                 \
+  const KernelTable& table() {              \
+    static const KernelTable t = [] {       \
+      KernelTable t{};                      \
+      SFTKIT_KERNEL_SLOTS(SFTKIT_FILL_SLOT) \
+      return t;                             \
+    }();                                    \
+    return t;                               \
   }
 
 namespace sftkit {

@@ -19,6 +19,7 @@
 
 #include "cpu.h"
 #include "gemm_api.h"
+#include "napi_args.h"
 #include "registry.h"
 #include "scratch.h"
 #include "threadpool.h"
@@ -306,125 +307,82 @@ void nf4_gemm(const Nf4GemmDesc& d) {
 
 namespace {
 
-struct Reader {
-  Napi::Env env;
-  std::string error;
-  bool range = false;
+using sftkit::napi::Args;
+using sftkit::napi::kMaxExtent;
 
-  bool fail(const std::string& msg, bool is_range) {
-    if (error.empty()) error = "nf4Gemm: " + msg, range = is_range;
-    return false;
-  }
-  bool count(Napi::Object o, const char* name, int64_t* out) {
-    Napi::Value v = o.Get(name);
-    if (!v.IsNumber()) return fail(std::string("'") + name + "' must be a number", false);
-    const double x = v.As<Napi::Number>().DoubleValue();
-    if (!(x >= 0 && x <= 1099511627776.0) || x != static_cast<double>(static_cast<int64_t>(x)))
-      return fail(std::string("'") + name + "' must be a non-negative integer", true);
-    *out = static_cast<int64_t>(x);
-    return true;
-  }
-  template <typename T, napi_typedarray_type kType>
-  bool typed(Napi::Object o, const char* name, const char* type_name, const T** data, int64_t* len) {
-    Napi::Value v = o.Get(name);
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType)
-      return fail(std::string("'") + name + "' must be a " + type_name, false);
-    auto arr = v.As<Napi::TypedArrayOf<T>>();
-    *data = arr.Data();
-    *len = static_cast<int64_t>(arr.ElementLength());
-    return true;
-  }
-  bool need(const char* name, int64_t have, int64_t want) {
-    if (have >= want) return true;
-    return fail(std::string("'") + name + "' has " + std::to_string(have) + " elements, needs " + std::to_string(want),
-                true);
-  }
-};
-
-bool ParseNf4(const Napi::CallbackInfo& info, sftkit::Nf4GemmDesc* d, Reader& r) {
-  if (info.Length() < 1 || !info[0].IsObject()) return r.fail("args must be an Nf4GemmArgs object", false);
-  Napi::Object o = info[0].As<Napi::Object>();
-  if (!o.Get("w").IsObject()) return r.fail("'w' must be a Quantized4BitMatrix", false);
-  Napi::Object w = o.Get("w").As<Napi::Object>();
-  sftkit::Quant4& q = d->w;
-  int64_t len = 0;
-  if (!r.count(w, "rows", &q.rows) || !r.count(w, "cols", &q.cols) || !r.count(w, "blocksize", &q.blocksize))
-    return false;
-  if (q.blocksize < 2 || q.blocksize % 2) return r.fail("'w.blocksize' must be a positive even integer", true);
-  const int64_t n = q.rows * q.cols, blocks = (n + q.blocksize - 1) / q.blocksize;
-  if (!r.typed<uint8_t, napi_uint8_array>(w, "packed", "Uint8Array", &q.packed, &len) ||
-      !r.need("w.packed", len, (n + 1) / 2))
-    return false;
-  const float* code = nullptr;
-  if (!r.typed<float, napi_float32_array>(w, "code", "Float32Array", &code, &len) || !r.need("w.code", len, 16))
-    return false;
-  std::copy(code, code + 16, q.code);
-  Napi::Value absmax = w.Get("absmax");
-  Napi::Value nested = w.Get("nested");
+// Reads the Quantized4BitMatrix in args.w; every buffer must cover the matrix.
+void read_quant4(Args& a, const Napi::Object& w, sftkit::Quant4* q) {
+  q->rows = a.count(a.field(w, "rows"), "w.rows", kMaxExtent);
+  q->cols = a.count(a.field(w, "cols"), "w.cols", kMaxExtent);
+  q->blocksize = a.count(a.field(w, "blocksize"), "w.blocksize", kMaxExtent);
+  if (a.failed()) return;
+  a.require(q->blocksize >= 2 && q->blocksize % 2 == 0, "'w.blocksize' must be a positive even integer");
+  const int64_t n = a.product({q->rows, q->cols}, "w"),
+                blocks = q->blocksize ? (n + q->blocksize - 1) / q->blocksize : 0;
+  const sftkit::napi::U8 packed = a.u8(a.field(w, "packed"), "w.packed");
+  a.at_least(packed, (n + 1) / 2, "w.packed");
+  const sftkit::napi::F32 code = a.f32(a.field(w, "code"), "w.code");
+  a.at_least(code, 16, "w.code");
+  if (a.failed()) return;
+  q->packed = packed.data;
+  std::copy(code.data, code.data + 16, q->code);
+  Napi::Value absmax = a.field(w, "absmax");
   if (absmax.IsTypedArray() && absmax.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
-    if (!r.typed<uint8_t, napi_uint8_array>(w, "absmax", "Uint8Array", &q.absmax_u8, &len) ||
-        !r.need("w.absmax", len, blocks))
-      return false;
-    if (!nested.IsObject())
-      return r.fail("'w.absmax' is a Uint8Array (double quantization) but 'w.nested' is missing", false);
+    // Double quantization: uint8 scale codes and the nested quantization state.
+    const sftkit::napi::U8 codes = a.u8(absmax, "w.absmax");
+    a.at_least(codes, blocks, "w.absmax");
+    Napi::Value nested = a.field(w, "nested");
+    if (!a.failed() && !nested.IsObject())
+      a.type_error("'w.absmax' is a Uint8Array (double quantization) but 'w.nested' is missing");
+    if (a.failed()) return;
     Napi::Object no = nested.As<Napi::Object>();
-    if (!r.count(no, "blocksize", &q.nested_blocksize)) return false;
-    if (q.nested_blocksize < 1) return r.fail("'w.nested.blocksize' must be positive", true);
-    if (!r.typed<float, napi_float32_array>(no, "absmax", "Float32Array", &q.nested_absmax, &len) ||
-        !r.need("w.nested.absmax", len, (blocks + q.nested_blocksize - 1) / q.nested_blocksize))
-      return false;
-    if (!r.typed<float, napi_float32_array>(no, "code", "Float32Array", &q.nested_code, &len) ||
-        !r.need("w.nested.code", len, 256))
-      return false;
-    Napi::Value off = no.Get("offset");
-    if (!off.IsNumber()) return r.fail("'w.nested.offset' must be a number", false);
-    q.offset = static_cast<float>(off.As<Napi::Number>().DoubleValue());
-  } else if (!r.typed<float, napi_float32_array>(w, "absmax", "Float32Array or Uint8Array", &q.absmax_f32, &len) ||
-             !r.need("w.absmax", len, blocks)) {
-    return false;
+    q->absmax_u8 = codes.data;
+    q->nested_blocksize = a.count(a.field(no, "blocksize"), "w.nested.blocksize", kMaxExtent);
+    a.require(q->nested_blocksize >= 1, "'w.nested.blocksize' must be positive");
+    if (a.failed()) return;
+    const sftkit::napi::F32 nested_absmax = a.f32(a.field(no, "absmax"), "w.nested.absmax");
+    a.at_least(nested_absmax, (blocks + q->nested_blocksize - 1) / q->nested_blocksize, "w.nested.absmax");
+    const sftkit::napi::F32 nested_code = a.f32(a.field(no, "code"), "w.nested.code");
+    a.at_least(nested_code, 256, "w.nested.code");
+    q->offset = static_cast<float>(a.number(a.field(no, "offset"), "w.nested.offset"));
+    q->nested_absmax = nested_absmax.data;
+    q->nested_code = nested_code.data;
+  } else {
+    const sftkit::napi::F32 scales =
+        a.typed<float, napi_float32_array>(absmax, "w.absmax", "Float32Array or Uint8Array", false);
+    a.at_least(scales, blocks, "w.absmax");
+    q->absmax_f32 = scales.data;
   }
-  Napi::Value tr = o.Get("transposed");
-  if (!tr.IsBoolean()) return r.fail("'transposed' must be a boolean", false);
-  d->transposed = tr.As<Napi::Boolean>().Value();
-  if (!r.count(o, "m", &d->m)) return false;
+}
+
+// Reads an Nf4GemmArgs object into d; false (with a pending JS exception) when an argument is invalid.
+bool read_nf4_args(Args& a, sftkit::Nf4GemmDesc* d) {
+  Napi::Object o = a.object(0, "args (Nf4GemmArgs)");
+  Napi::Object w = a.object_of(a.field(o, "w"), "'w' (Quantized4BitMatrix)");
+  if (a.failed()) return false;
+  sftkit::Quant4& q = d->w;
+  read_quant4(a, w, &q);
+  d->transposed = a.boolean(a.field(o, "transposed"), "transposed");
+  d->m = a.count(a.field(o, "m"), "m", kMaxExtent);
+  if (a.failed()) return false;
   const int64_t in = d->transposed ? q.rows : q.cols, out = d->transposed ? q.cols : q.rows;
-  const float* a = nullptr;
-  const float* c = nullptr;
-  if (!r.typed<float, napi_float32_array>(o, "a", "Float32Array", &a, &len) || !r.need("a", len, d->m * in))
-    return false;
-  if (!r.typed<float, napi_float32_array>(o, "c", "Float32Array", &c, &len) || !r.need("c", len, d->m * out))
-    return false;
-  d->a = a;
-  d->c = const_cast<float*>(c);
-  Napi::Value acc = o.Get("accumulate");
-  if (!acc.IsUndefined() && !acc.IsNull()) {
-    if (!acc.IsBoolean()) return r.fail("'accumulate' must be a boolean", false);
-    d->accumulate = acc.As<Napi::Boolean>().Value();
-  }
-  Napi::Value compute = o.Get("compute");
-  if (!compute.IsUndefined() && !compute.IsNull()) {
-    const std::string s = compute.IsString() ? compute.As<Napi::String>().Utf8Value() : "";
-    if (s != "f32" && s != "bf16") return r.fail("'compute' must be 'f32' or 'bf16'", true);
-    d->bf16_compute = s == "bf16";
-  }
+  const sftkit::napi::F32 x = a.f32(a.field(o, "a"), "a");
+  a.at_least(x, a.product({d->m, in}, "a"), "a");
+  const sftkit::napi::F32 c = a.f32(a.field(o, "c"), "c");
+  a.at_least(c, a.product({d->m, out}, "c"), "c");
+  d->accumulate = a.boolean_or(a.field(o, "accumulate"), "accumulate", false);
+  d->bf16_compute = a.bf16_compute_or(a.field(o, "compute"), "compute", true);
+  if (a.failed()) return false;
+  d->a = x.data;
+  d->c = c.data;
   return true;
 }
 
 Napi::Value Nf4GemmFn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+  Args a(info, "nf4Gemm");
   sftkit::Nf4GemmDesc d;
-  Reader r{env, "", false};
-  if (!ParseNf4(info, &d, r)) {
-    if (!env.IsExceptionPending()) {
-      if (r.range)
-        Napi::RangeError::New(env, r.error).ThrowAsJavaScriptException();
-      else
-        Napi::TypeError::New(env, r.error).ThrowAsJavaScriptException();
-    }
-    return env.Undefined();
-  }
-  sftkit::nf4_gemm(d);
-  return env.Undefined();
+  if (read_nf4_args(a, &d)) sftkit::nf4_gemm(d);
+  return a.env().Undefined();
 }
 
 }  // namespace

@@ -10,8 +10,7 @@ import { evalLoss } from '../generate/eval-loss.js';
 import { readEvalPrompts } from '../generate/eval-prompts.js';
 import type { LoadedForGeneration } from '../generate/load.js';
 import { markdownReport } from '../generate/report.js';
-import { resolveConfig } from '../train/config.js';
-import { prepareDataset } from '../train/datasets.js';
+import { prepareDataset } from '../data/pipeline.js';
 import { UserError } from '../util/errors.js';
 import { numberFlag, requireString, type Command } from './command.js';
 import {
@@ -29,12 +28,14 @@ async function prepareLossData(path: string, loaded: LoadedForGeneration): Promi
   const { records } = await loadRecords(path);
   // Conversations score assistant turns only (what SFT trains); other formats as the trainer's defaults.
   const conversational = records.length > 0 && records.every((r) => r.kind === 'conversation');
-  const config = {
-    ...resolveConfig({}),
-    assistant_only_loss: conversational,
-    max_length: loaded.model.config.maxPositionEmbeddings,
-  };
-  return (await prepareDataset(records, loaded.tokenizer, config, path)).examples;
+  const data = await prepareDataset(loaded.tokenizer, {
+    train: records,
+    shuffle: false,
+    lossKeys: { assistant_only_loss: conversational, completion_only_loss: null },
+    maxLength: loaded.model.config.maxPositionEmbeddings,
+    label: path,
+  });
+  return data.train;
 }
 
 interface ModelRun {

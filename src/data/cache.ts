@@ -2,7 +2,7 @@
 // chat template and options. A second run with the same inputs reads one binary file instead of tokenising.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { endianness, homedir } from 'node:os';
 import { join } from 'node:path';
 import type { PreparedExample, SourceRef } from './types.js';
 
@@ -67,6 +67,8 @@ function stableStringify(v: unknown): string {
 }
 
 const MAGIC = 'SFTKDAT1';
+/** Token ids are stored little-endian; on such hosts they are copied as bytes. */
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 interface CachedSplitMeta {
   files: string[];
@@ -108,7 +110,10 @@ export function writeCache(
   let at = 12 + header.length;
   for (const exs of Object.values(splits)) {
     for (const e of exs) {
-      for (let i = 0; i < e.inputIds.length; i++, at += 4) buf.writeInt32LE(e.inputIds[i]!, at);
+      if (LITTLE_ENDIAN) {
+        buf.set(new Uint8Array(e.inputIds.buffer, e.inputIds.byteOffset, e.inputIds.byteLength), at);
+        at += e.inputIds.byteLength;
+      } else for (let i = 0; i < e.inputIds.length; i++, at += 4) buf.writeInt32LE(e.inputIds[i]!, at);
       buf.set(e.assistantMask, at);
       at += e.assistantMask.length;
     }
@@ -142,7 +147,10 @@ export function readCache(
     for (const [name, m] of Object.entries(header.splits)) {
       splits[name] = m.items.map(([fi, line, len, numTrained, truncated]) => {
         const inputIds = new Int32Array(len);
-        for (let i = 0; i < len; i++, at += 4) inputIds[i] = buf.readInt32LE(at);
+        if (LITTLE_ENDIAN) {
+          new Uint8Array(inputIds.buffer).set(buf.subarray(at, at + 4 * len));
+          at += 4 * len;
+        } else for (let i = 0; i < len; i++, at += 4) inputIds[i] = buf.readInt32LE(at);
         const assistantMask = Uint8Array.from(buf.subarray(at, at + len));
         at += len;
         const source: SourceRef = { file: m.files[fi]!, line };

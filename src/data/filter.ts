@@ -3,7 +3,8 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { BadRecordError, normalizeRecord } from './formats.js';
-import { listDataFiles, readRawRecords, type LoadOptions } from './load.js';
+import { listDataFiles, type LoadOptions } from './load.js';
+import { readRawRecords } from './readers.js';
 import type { SftRecord, SourceRef } from './types.js';
 import {
   encodingIssues,

@@ -1,7 +1,7 @@
-// Loading: .jsonl streamed line by line, .json arrays, folders of them; bad-record policy; shuffle and splits.
-import { createReadStream, readdirSync, statSync, existsSync, openSync, readSync, closeSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { join, extname } from 'node:path';
+// Loading: the rows of a file or folder (read by src/data/readers.ts) validated into records; bad-record policy;
+// shuffle and splits.
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
 import {
   BadRecordError,
@@ -10,7 +10,8 @@ import {
   type DataFormat,
   type FormatOptions,
 } from './formats.js';
-import type { SftRecord, SourceRef } from './types.js';
+import type { SftRecord } from './types.js';
+import { isDataFile, readRawRecords } from './readers.js';
 import { shuffleInPlace } from '../util/random.js';
 
 export type BadRecordPolicy = 'error' | 'skip';
@@ -35,8 +36,6 @@ export function emptyLoadReport(): LoadReport {
   return { files: [], format: null, records: 0, skipped: 0, skippedByReason: {}, skippedExamples: [] };
 }
 
-const DATA_EXTENSIONS = new Set(['.jsonl', '.json']);
-
 /** The data files under `path` (a file, or a folder searched recursively for .jsonl/.json), sorted. */
 export function listDataFiles(path: string): string[] {
   if (!existsSync(path)) throw new UserError(`data: '${path}' does not exist`);
@@ -49,135 +48,12 @@ export function listDataFiles(path: string): string[] {
       const p = join(dir, name);
       const s = statSync(p);
       if (s.isDirectory()) walk(p);
-      else if (DATA_EXTENSIONS.has(extname(name).toLowerCase())) out.push(p);
+      else if (isDataFile(name)) out.push(p);
     }
   };
   walk(path);
   if (out.length === 0) throw new UserError(`data: folder '${path}' holds no .jsonl or .json files`);
   return out;
-}
-
-/** Raw JSON values with their line numbers, one file. JSONL is streamed; a .json file holds an array (or JSONL). */
-export async function* readRawRecords(
-  file: string,
-): AsyncGenerator<{ value: unknown; source: SourceRef } | { error: BadRecordError }> {
-  if (extname(file).toLowerCase() === '.json' && firstNonSpaceChar(file) === '[') {
-    yield* readJsonArray(file);
-    return;
-  }
-  const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  let line = 0;
-  for await (const raw of rl) {
-    line++;
-    const text = line === 1 ? raw.replace(/^\uFEFF/, '') : raw;
-    if (text.trim() === '') continue;
-    const source = { file, line };
-    try {
-      yield { value: JSON.parse(text), source };
-    } catch (e) {
-      yield { error: new BadRecordError(source, 'invalid-json', null, `invalid JSON: ${(e as Error).message}`) };
-    }
-  }
-}
-
-function firstNonSpaceChar(file: string): string | null {
-  // Read a small head only: a .json file may be large.
-  const buf = Buffer.alloc(4096);
-  const fd = openSync(file, 'r');
-  try {
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    const m = /\S/.exec(
-      buf
-        .subarray(0, n)
-        .toString('utf8')
-        .replace(/^\uFEFF/, ''),
-    );
-    return m ? m[0] : null;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Stream the items of a top-level JSON array: a scanner tracks strings and nesting depth to cut each item's
- * text, which is then parsed alone, so memory holds one item at a time and each item knows its line.
- */
-async function* readJsonArray(
-  file: string,
-): AsyncGenerator<{ value: unknown; source: SourceRef } | { error: BadRecordError }> {
-  let line = 1;
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  let item: string[] = [];
-  let itemLine = 0;
-  let chunkStart = -1; // start of the current item inside the current chunk
-  let closed = false;
-  const emit = (text: string) => {
-    const source = { file, line: itemLine };
-    try {
-      return { value: JSON.parse(text) as unknown, source };
-    } catch (e) {
-      return { error: new BadRecordError(source, 'invalid-json', null, `invalid JSON: ${(e as Error).message}`) };
-    }
-  };
-  for await (const chunk of createReadStream(file, { encoding: 'utf8' }) as AsyncIterable<string>) {
-    chunkStart = depth >= 1 && itemLine > 0 ? 0 : -1;
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk.charCodeAt(i);
-      if (c === 10) line++;
-      if (inString) {
-        if (escaped) escaped = false;
-        else if (c === 92) escaped = true;
-        else if (c === 34) inString = false;
-        continue;
-      }
-      if (depth === 0) {
-        if (c === 91 /* [ */ && !closed) depth = 1;
-        else if (c > 32 && c !== 0xfeff)
-          throw new UserError(
-            `${file}:${line}: expected one JSON array of records (or use .jsonl, one record per line)`,
-          );
-        continue;
-      }
-      if (depth === 1 && itemLine === 0) {
-        if (c === 32 || c === 9 || c === 10 || c === 13 || c === 44 /* , */) continue;
-        if (c === 93 /* ] */) {
-          depth = 0;
-          closed = true;
-          continue;
-        }
-        itemLine = line;
-        chunkStart = i;
-      }
-      if (c === 34) inString = true;
-      else if (c === 123 || c === 91) depth++;
-      else if (c === 125 || c === 93) {
-        if (depth === 1) {
-          // ']' closing the array right after an item without a trailing comma
-          item.push(chunk.slice(chunkStart, i));
-          yield emit(item.join(''));
-          item = [];
-          itemLine = 0;
-          depth = 0;
-          closed = true;
-          continue;
-        }
-        depth--;
-      }
-      if (depth === 1 && (c === 44 || c === 125 || c === 93)) {
-        // an item just ended (at its closing brace) or a comma ends a scalar item
-        const end = c === 44 ? i : i + 1;
-        item.push(chunk.slice(chunkStart, end));
-        yield emit(item.join(''));
-        item = [];
-        itemLine = 0;
-      }
-    }
-    if (itemLine > 0 && chunkStart >= 0) item.push(chunk.slice(chunkStart));
-  }
-  if (itemLine > 0 || (!closed && depth > 0))
-    throw new UserError(`${file}:${line}: the JSON array is not closed (truncated file?)`);
 }
 
 /**

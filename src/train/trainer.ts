@@ -30,7 +30,7 @@ import {
   type TrainerState,
 } from './checkpoint.js';
 import { configToJSON, resolveConfig, type LoraConfig, type SFTConfig, type SFTConfigInput } from './config.js';
-import { prepareDataset, type DatasetInput } from './datasets.js';
+import { prepareDataset, type DatasetInput } from '../data/pipeline.js';
 import { evalLossSum, trainStep } from './loss.js';
 import { lossCurveSvg } from './loss-plot.js';
 import { availableMemoryBytes, estimateTrainingMemory, formatEstimate } from './memory.js';
@@ -156,16 +156,22 @@ export class SFTTrainer {
     this.tokenizer = this.opts.tokenizer ?? (await Tokenizer.fromDir(this.modelDir!));
     const trainInput = this.opts.trainDataset ?? c.dataset;
     if (!trainInput) throw new UserError('dataset is not set (a .jsonl/.json file or folder)');
-    const train = await prepareDataset(trainInput, this.tokenizer, c, 'train');
-    this.trainExamples = train.examples;
-    this.log(train.summary);
-    for (const w of train.report?.warnings ?? []) this.log(`warning: ${w}`);
-    const evalInput = this.opts.evalDataset ?? c.eval_dataset;
-    if (evalInput) {
-      const ev = await prepareDataset(evalInput, this.tokenizer, c, 'eval');
-      this.evalExamples = ev.examples;
-      this.log(ev.summary);
-    }
+    const data = await prepareDataset(this.tokenizer, {
+      train: trainInput,
+      eval: this.opts.evalDataset ?? c.eval_dataset,
+      shuffle: false, // the batch planner shuffles, per epoch, from the seed
+      textField: c.dataset_text_field,
+      maxLength: c.max_length,
+      lossKeys: { assistant_only_loss: c.assistant_only_loss, completion_only_loss: c.completion_only_loss },
+      ...(c.eos_token ? { eosToken: c.eos_token } : {}),
+      tokenizerDir: this.tokenizer.dir,
+      outputDir: c.output_dir,
+    });
+    this.trainExamples = data.train;
+    this.evalExamples = data.eval;
+    this.log(data.summary.train + (data.fromCache ? ' (from the data cache)' : ''));
+    for (const w of data.prepare?.warnings ?? []) this.log(`warning: ${w}`);
+    if (data.summary.eval) this.log(data.summary.eval);
     if (c.eval_strategy !== 'no' && this.evalExamples.length === 0)
       throw new UserError(`eval_strategy is '${c.eval_strategy}' but no eval_dataset is set`);
     if (!this.model)

@@ -15,9 +15,3 @@ export function packageRoot(): string {
     dir = parent;
   }
 }
-
-/** ../shared beside the repository (reference implementation, real models and data), or null. */
-export function sharedDir(): string | null {
-  const dir = process.env.SFTKIT_SHARED ?? join(packageRoot(), '..', 'shared');
-  return existsSync(join(dir, 'README.md')) ? dir : null;
-}

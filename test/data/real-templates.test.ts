@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { testTokenizer } from './real-tokenizers.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { prepareRecord, tokenizeRecord, buildLabels, IGNORE_INDEX } from '../../src/data/prepare.js';
-import { sharedDir } from '../../src/util/paths.js';
+import { sharedDir } from '../helpers/shared.js';
 import type { ChatMessage, SftRecord } from '../../src/data/types.js';
 
 const src = { file: 'real.jsonl', line: 1 };

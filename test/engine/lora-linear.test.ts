@@ -142,7 +142,7 @@ test('gemmNarrow matches the reference on every ISA, odd shapes, both layouts, a
   native.setThreads(initialThreads);
   assert.throws(
     () => be.gemmNarrow!(true, new Float32Array(4), new Float32Array(4), new Float32Array(3), 2, 2, 2, 1, false),
-    /c has 3 elements/,
+    /'c' has 3 elements, expected 4/,
   );
   const shared = new Float32Array(8);
   assert.throws(

@@ -11,7 +11,8 @@ import { modelfileText } from '../../src/export/gguf/modelfile.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { loadAdapter } from '../../src/model/peft.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
-import { packageRoot, sharedDir } from '../../src/util/paths.js';
+import { packageRoot } from '../../src/util/paths.js';
+import { sharedDir } from '../helpers/shared.js';
 import {
   llamaCppTokenize,
   loadLlamaCpp,

@@ -13,7 +13,7 @@ import { castWeightsToBf16 } from '../../src/generate/weights.js';
 import { foldLora } from '../../src/model/fold-lora.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
-import { sharedDir } from '../../src/util/paths.js';
+import { sharedDir } from '../helpers/shared.js';
 import { useBestBackend } from '../model/helpers.js';
 import { greedyByFullForward, lastLogits, randomLora, scramble, tinyModelDir } from './helpers.js';
 

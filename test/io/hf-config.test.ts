@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadLlamaConfig, parseLlamaConfig } from '../../src/io/hf-config.js';
 import { UserError } from '../../src/util/errors.js';
-import { sharedDir } from '../../src/util/paths.js';
+import { sharedDir } from '../helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sftkit-cfg-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

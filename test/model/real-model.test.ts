@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { LlamaModel } from '../../src/model/llama.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
-import { sharedDir } from '../../src/util/paths.js';
+import { sharedDir } from '../helpers/shared.js';
 import { useBestBackend } from './helpers.js';
 
 useBestBackend();

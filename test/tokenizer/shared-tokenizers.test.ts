@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Tokenizer as RustTokenizer } from 'tokenizers';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
-import { sharedDir } from '../../src/util/paths.js';
+import { sharedDir } from '../helpers/shared.js';
 
 const shared = sharedDir();
 const skip = !shared && 'needs ../shared';

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sharedDir } from '../../src/util/paths.js';
+import { sharedDir } from '../helpers/shared.js';
 import { SFTTrainer } from '../../src/train/trainer.js';
 import { answerPrompts } from '../../src/quickstart/quickstart.js';
 import type { SftRecord } from '../../src/data/types.js';
