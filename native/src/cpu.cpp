@@ -260,7 +260,7 @@ void convert(const Src* src, Dst* dst, int64_t n, void (*avx512)(const Src*, Dst
 
 void convert_f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
 #if defined(__x86_64__)
-  convert(src, dst, n, f32_to_bf16_avx512, f32_to_bf16_avx2, nullptr, f32_to_bf16_scalar);
+  convert<float, uint16_t>(src, dst, n, f32_to_bf16_avx512, f32_to_bf16_avx2, nullptr, f32_to_bf16_scalar);
 #elif defined(__aarch64__)
   convert<float, uint16_t>(src, dst, n, nullptr, nullptr, f32_to_bf16_neon, f32_to_bf16_scalar);
 #else
@@ -270,7 +270,7 @@ void convert_f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
 
 void convert_bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
 #if defined(__x86_64__)
-  convert(src, dst, n, bf16_to_f32_avx512, bf16_to_f32_avx2, nullptr, bf16_to_f32_scalar);
+  convert<uint16_t, float>(src, dst, n, bf16_to_f32_avx512, bf16_to_f32_avx2, nullptr, bf16_to_f32_scalar);
 #elif defined(__aarch64__)
   convert<uint16_t, float>(src, dst, n, nullptr, nullptr, bf16_to_f32_neon, bf16_to_f32_scalar);
 #else
