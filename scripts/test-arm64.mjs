@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { arm64NodeDir } from './arm64-node.mjs';
 import { buildNative } from './build-native.mjs';
+import { collectTests } from './test-files.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SYSROOT = '/usr/aarch64-linux-gnu';
@@ -61,18 +62,9 @@ if (build && (!existsSync(addon) || statSync(addon).mtimeMs < newestSource())) {
   buildNative({ out: addon, arch: 'arm64', nodeDir, quiet: true });
 }
 
-function collect(dir) {
-  const out = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...collect(p));
-    else if (name.endsWith('.test.ts')) out.push(p);
-  }
-  return out;
-}
 const filesFor = (dirs) =>
   dirs
-    .flatMap((d) => collect(join(root, d)))
+    .flatMap((d) => collectTests(join(root, d)))
     .map((f) => f.slice(root.length + 1))
     .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 
