@@ -19,7 +19,7 @@ if [ -d /usr/aarch64-linux-gnu/include ]; then
   for src in native/src/*.cpp; do
     clang++ --target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu -std=c++17 -O2 -Wall -Wextra -Werror \
       -Wno-unused-parameter -DNAPI_VERSION=8 -DNODE_ADDON_API_DISABLE_CPP_EXCEPTIONS -I"$ADDON_INC" -I"$NODE_INC" \
-      -Inative/src -isystem /usr/aarch64-linux-gnu/include -c "$src" -o /dev/null
+      -Inative/src -c "$src" -o /dev/null
   done
 fi
 
