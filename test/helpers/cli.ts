@@ -28,7 +28,8 @@ export function runCli(
     input: opts.input,
     env: { ...process.env, ...opts.env },
     encoding: 'utf8',
-    timeout: opts.timeoutMs ?? 120_000,
+    // Emulated (test:arm64) children run 10-30x slower.
+    timeout: (opts.timeoutMs ?? 120_000) * (process.env.SFTKIT_TEST_EXEC_WRAPPER ? 10 : 1),
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
