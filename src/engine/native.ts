@@ -28,8 +28,9 @@ export function loadNative(): NativeAddon {
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
     throw new Error(
-      `sftkit: native addon not found (looked at ${candidates.join(', ')}); run \`npm install\` ` +
-        '(or `npm run build:native`) to build it',
+      `sftkit: native addon not found (looked at ${candidates.join(', ')}): there is no prebuilt binary for ` +
+        `${process.platform}-${process.arch} (prebuilt: linux-x64, linux-arm64); build it from source with ` +
+        '`npm rebuild sftkit` (needs a C++17 compiler and Python 3; in a checkout: `npm run build:native`)',
     );
   }
   addon = createRequire(import.meta.url)(path) as NativeAddon;
