@@ -8,7 +8,10 @@
 // - Activations, gradients and optimizer state are always f32. Only matrices passed to
 //   gemm (weights, and optionally activations) may be bf16.
 // - "Accumulate" outputs add into what is there; all other outputs are overwritten.
-// - Int32Array targets use -100 as "ignore".
+// - Int32Array targets use IGNORE_INDEX (-100) as "ignore".
+
+/** The label / target that trains nothing (PyTorch's ignore_index): the one definition of -100. */
+export const IGNORE_INDEX = -100;
 
 export type Mat = Float32Array | Uint16Array;
 
