@@ -17,7 +17,7 @@ import { SFTTrainer } from '../../src/train/trainer.js';
 import { exportRun } from '../../src/handoff/export-run.js';
 import { importRun, readStepLosses } from '../../src/handoff/import-run.js';
 import { ACCELERATE_CONFIGS } from '../../src/handoff/accelerate-configs.js';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { sharedDir } from '../helpers/shared.js';
 import { tempDir } from '../train/helpers.js';

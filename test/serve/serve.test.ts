@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { saveAdapter } from '../../src/model/peft.js';
 import type { SchedulerStats } from '../../src/serve/scheduler.js';
