@@ -24,10 +24,15 @@ export {
   encodeChat,
   encodeText,
   decoderFor,
+  BatchGenerator,
+  type SequenceSpec,
   type GenerateOptions,
   type Generation,
   type SamplingOptions,
 } from './generate/index.js';
+export { buildServer, type ServeOptions, type ServeLimits } from './serve/server.js';
+export { loadServedModels, type ServedModel } from './serve/models.js';
+export { Scheduler, type SchedulerLimits } from './serve/scheduler.js';
 export {
   quantize4Bit,
   dequantize4Bit,

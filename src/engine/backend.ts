@@ -139,7 +139,7 @@ export interface AdamWArgs {
 
 export interface Backend {
   readonly name: string;
-  /** The instruction set in use, e.g. 'avx512bf16' | 'avx512' | 'avx2' | 'scalar' | 'reference'. */
+  /** The instruction set in use, e.g. 'avx512bf16' | 'avx512' | 'avx2' | 'neon-bf16' | 'neon' | 'scalar' | 'reference'. */
   isa(): string;
   threads(): number;
 

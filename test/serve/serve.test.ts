@@ -334,6 +334,19 @@ test('a full queue answers 429, a disconnect mid-stream frees the row, the API k
       end.generatedTokens,
       'nothing generates after the aborts',
     );
+    // A non-streaming request whose client gives up frees its row too.
+    const ac = new AbortController();
+    const pending = c2.completions
+      .create(
+        { model: 'slow', prompt: 'Once', max_tokens: 8000, ...({ ignore_eos: true } as object) },
+        { signal: ac.signal },
+      )
+      .catch((e: unknown) => e);
+    await waitFor(async () => (await stats(s2.url, auth)).running === 1, 10_000, 'the non-streaming request to run');
+    ac.abort();
+    assert.ok((await pending) instanceof Error);
+    await waitFor(async () => (await stats(s2.url, auth)).running === 0, 10_000, 'the non-streaming row to be freed');
+    assert.equal((await stats(s2.url, auth)).cancelled, 3);
   } finally {
     await s2.stop();
   }
