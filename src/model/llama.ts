@@ -144,29 +144,33 @@ export class LlamaModel {
     const D = c.hiddenSize;
     const hd = c.headDim;
     const problems: string[] = [];
+    // One line naming the first problems; thrown early once there are many (a config.json that asks for a
+    // million layers is refused at once, not after a million lookups).
+    const mismatch = () =>
+      new UserError(
+        `${source}: the weights do not match config.json: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length >= 20 ? 'more' : problems.length - 3 + ' more'}` : ''}`,
+      );
     const expectShape = (name: string, shape: number[]): boolean => {
       const info = st.tensors.get(name);
-      if (!info) {
-        problems.push(`missing tensor ${name} [${shape.join(', ')}]`);
-        return false;
-      }
-      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      if (!info) problems.push(`missing tensor ${name} [${shape.join(', ')}]`);
+      else if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i]))
         problems.push(
           `tensor ${name} has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] from config.json`,
         );
-        return false;
-      }
-      return true;
+      else return true;
+      if (problems.length >= 20) throw mismatch();
+      return false;
     };
     // Weights that GEMMs read may be bf16; vectors (norms, biases) stay f32.
+    // A tensor that does not match gets an empty placeholder (nothing the size config.json claims is allocated).
     const matrix = (name: string, shape: number[]): Tensor =>
       !expectShape(name, shape)
-        ? Tensor.zeros(shape)
+        ? Tensor.zeros([0, 0])
         : dtype === 'bf16'
           ? Tensor.from(st.readBF16(name), shape, 'bf16')
           : Tensor.from(st.readF32(name), shape, 'f32');
     const vector = (name: string, n: number): Tensor =>
-      !expectShape(name, [n]) ? Tensor.zeros([n]) : Tensor.from(st.readF32(name), [n], 'f32');
+      !expectShape(name, [n]) ? Tensor.zeros([0]) : Tensor.from(st.readF32(name), [n], 'f32');
     const lin = (name: string, out: number, inp: number, biasRequired: boolean): Linear => {
       const hasBias = st.has(`${name}.bias`);
       if (biasRequired && !hasBias)
@@ -202,12 +206,7 @@ export class LlamaModel {
     if (st.has('lm_head.weight')) lmHead = matrix('lm_head.weight', [c.vocabSize, D]);
     else if (!c.tieWordEmbeddings)
       problems.push(`missing tensor lm_head.weight [${c.vocabSize}, ${D}] (config.json has tie_word_embeddings false)`);
-    if (problems.length > 0) {
-      const shown = problems.slice(0, 10).join('\n  ');
-      throw new UserError(
-        `${source}: the weights do not match config.json:\n  ${shown}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}`,
-      );
-    }
+    if (problems.length > 0) throw mismatch();
     return new LlamaModel(c, embedTokens, layers, norm, lmHead, dtype);
   }
 
