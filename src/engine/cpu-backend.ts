@@ -22,6 +22,8 @@ const METHODS = [
   'attentionBackward',
   'swigluForward',
   'swigluBackward',
+  'gegluForward',
+  'gegluBackward',
   'crossEntropy',
   'adamw',
   'dropout',

@@ -19,6 +19,8 @@ export {
   rope,
   attention,
   swiglu,
+  geglu,
+  softcap,
   dropout,
   lmHeadCrossEntropy,
   logits,

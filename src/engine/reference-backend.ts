@@ -80,9 +80,21 @@ function kvIndexer(s: AttentionShape): (b: number, j: number, kvh: number) => nu
   return (b, j, kvh) => b * stride + (j * s.kvHeads + kvh) * s.headDim;
 }
 
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** PyTorch's gelu(approximate='tanh') and its derivative, in float64. */
+function geluTanh(x: number): { value: number; derivative: number } {
+  const inner = GELU_C * (x + 0.044715 * x * x * x);
+  const t = Math.tanh(inner);
+  const value = 0.5 * x * (1 + t);
+  const derivative = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x);
+  return { value, derivative };
+}
+
 /** Whether query i of batch b sees key j. */
 function visible(s: AttentionShape, b: number, i: number, j: number): boolean {
   if (j > s.kvLen - s.qLen + i) return false;
+  if (s.window && s.kvLen - s.qLen + i - j >= s.window) return false;
   if (s.qSeg && s.kSeg) return s.qSeg[b * s.qLen + i] === s.kSeg[b * s.kvLen + j];
   return true;
 }
@@ -387,6 +399,16 @@ export const referenceBackend: Backend = {
   rope,
   attentionForward,
   attentionBackward,
+  gegluForward(g, u, out) {
+    for (let i = 0; i < out.length; i++) out[i] = geluTanh(g[i]!).value * u[i]!;
+  },
+  gegluBackward(dout, g, u, dg, du) {
+    for (let i = 0; i < dout.length; i++) {
+      const { value, derivative } = geluTanh(g[i]!);
+      du[i] = dout[i]! * value;
+      dg[i] = dout[i]! * u[i]! * derivative;
+    }
+  },
   swigluForward(g, u, out) {
     for (let i = 0; i < out.length; i++) out[i] = g[i]! * sigmoid(g[i]!) * u[i]!;
   },

@@ -1,4 +1,6 @@
-// The Llama family (Llama, Mistral, Qwen2) as one model driven by config flags, with HF semantics.
+// The Llama family (Llama, Mistral, Qwen2, Qwen3, Gemma 3 text) as one model driven by config flags, with HF
+// semantics. Qwen3 adds per-head q/k norms; Gemma 3 adds scaled embeddings, (1 + w) norms, four norms per block,
+// GeGLU, sliding-window layers with their own RoPE base and optional final logit soft-capping.
 //
 // How to use it (trainer, generation, export):
 //   const model = LlamaModel.load(dir, { dtype: 'bf16' });   // weights by HF names, sharded or not
@@ -17,15 +19,19 @@ import {
   backward,
   checkpoint,
   embedding,
+  geglu,
   isGradEnabled,
   lmHeadCrossEntropy,
   logits as headLogits,
+  mulScalar,
   noGrad,
   rmsnorm,
   rope,
+  softcap,
   swiglu,
   Tensor,
 } from '../engine/index.js';
+import { f32ToBf16Bits } from '../io/float-bits.js';
 import { loadLlamaConfig, type LlamaConfig } from '../io/hf-config.js';
 import { loadQuantizedLinear, type QuantizeOptions } from '../quant/load.js';
 import { SafetensorsModel } from '../io/safetensors.js';
@@ -54,7 +60,14 @@ export interface NamedParameter {
 export interface LlamaLayer {
   index: number;
   inputNorm: Tensor; // [D]
+  /** post_attention_layernorm: before the MLP (Llama), or on the attention output (Gemma 3). */
   postNorm: Tensor; // [D]
+  /** Qwen3 / Gemma 3: q_norm, k_norm [headDim]. */
+  qNorm: Tensor | null;
+  kNorm: Tensor | null;
+  /** Gemma 3: pre_feedforward_layernorm, post_feedforward_layernorm [D]. */
+  preFfnNorm: Tensor | null;
+  postFfnNorm: Tensor | null;
   q: Linear;
   k: Linear;
   v: Linear;
@@ -91,6 +104,8 @@ function checkpointBlock(block: (x: Tensor, ctx: ForwardContext) => Tensor, x: T
 
 export class LlamaModel {
   readonly ropeCache: RopeCache;
+  /** Gemma 3's sliding-window layers: RoPE with rope_local_base_freq, unscaled (null when every layer is global). */
+  readonly localRopeCache: RopeCache | null;
   /** GEMM precision for every linear (base and LoRA) and the LM head. */
   compute: 'f32' | 'bf16';
   /** The LoRA configuration attached (null without LoRA). */
@@ -111,6 +126,10 @@ export class LlamaModel {
     readonly dtype: WeightDType,
   ) {
     this.ropeCache = new RopeCache(config);
+    this.localRopeCache =
+      config.ropeLocalTheta !== null
+        ? new RopeCache({ ...config, ropeTheta: config.ropeLocalTheta, ropeScaling: null })
+        : null;
     this.compute = dtype;
   }
 
@@ -119,7 +138,17 @@ export class LlamaModel {
   }
 
   get attentionScale(): number {
-    return 1 / Math.sqrt(this.config.headDim);
+    return this.config.attentionScale;
+  }
+
+  /** The sliding window of layer i (null: full causal attention). */
+  attentionWindow(i: number): number | null {
+    return this.config.layerWindows[i] ?? null;
+  }
+
+  /** RMSNorm as the family defines it (Gemma 3: scale 1 + w). */
+  private norm_(x: Tensor, w: Tensor): Tensor {
+    return rmsnorm(x, w, this.config.rmsNormEps, this.config.normOffset);
   }
 
   /** Load config.json and the weights (model.safetensors or a sharded index) from an HF folder. */
@@ -191,6 +220,10 @@ export class LlamaModel {
         index: i,
         inputNorm: vector(`${p}.input_layernorm.weight`, D),
         postNorm: vector(`${p}.post_attention_layernorm.weight`, D),
+        qNorm: c.qkNorm ? vector(`${p}.self_attn.q_norm.weight`, hd) : null,
+        kNorm: c.qkNorm ? vector(`${p}.self_attn.k_norm.weight`, hd) : null,
+        preFfnNorm: c.sandwichNorms ? vector(`${p}.pre_feedforward_layernorm.weight`, D) : null,
+        postFfnNorm: c.sandwichNorms ? vector(`${p}.post_feedforward_layernorm.weight`, D) : null,
         q: lin(`${p}.self_attn.q_proj`, c.numHeads * hd, D, c.attentionBias),
         k: lin(`${p}.self_attn.k_proj`, c.numKvHeads * hd, D, c.attentionBias),
         v: lin(`${p}.self_attn.v_proj`, c.numKvHeads * hd, D, c.attentionBias),
@@ -225,11 +258,15 @@ export class LlamaModel {
         out.push({ name: `${m.name}.weight`, tensor: m.weight });
         if (m.bias) out.push({ name: `${m.name}.bias`, tensor: m.bias });
       }
+      if (l.qNorm) out.push({ name: `${p}.self_attn.q_norm.weight`, tensor: l.qNorm });
+      if (l.kNorm) out.push({ name: `${p}.self_attn.k_norm.weight`, tensor: l.kNorm });
       out.push({ name: `${p}.post_attention_layernorm.weight`, tensor: l.postNorm });
+      if (l.preFfnNorm) out.push({ name: `${p}.pre_feedforward_layernorm.weight`, tensor: l.preFfnNorm });
       for (const m of layerLinears(l).slice(4)) {
         out.push({ name: `${m.name}.weight`, tensor: m.weight });
         if (m.bias) out.push({ name: `${m.name}.bias`, tensor: m.bias });
       }
+      if (l.postFfnNorm) out.push({ name: `${p}.post_feedforward_layernorm.weight`, tensor: l.postFfnNorm });
     }
     out.push({ name: 'model.norm.weight', tensor: this.norm });
     if (!this.tied) out.push({ name: 'lm_head.weight', tensor: this.lmHead });
@@ -307,46 +344,92 @@ export class LlamaModel {
 
   // ---- block pieces (shared with KV-cache generation) ----
 
-  /** Token embeddings [N, D]. */
+  /** Token embeddings [N, D] (Gemma 3: times sqrt(hidden_size) rounded to the table's dtype, as HF does). */
   embed(ids: Int32Array): Tensor {
-    return embedding(this.embedTokens, ids);
+    const x = embedding(this.embedTokens, ids);
+    const s = this.config.embedScale;
+    if (s === null) return x;
+    const scale = this.embedTokens.dtype === 'bf16' ? bf16Round(s) : Math.fround(s);
+    const out = mulScalar(x, scale);
+    freeIfNoGrad(x);
+    return out;
   }
 
-  /** RMSNorm, projections and RoPE of layer i: q [N, H*hd], k and v [N, Hkv*hd]. */
+  /** RMSNorm, projections, q/k norms (Qwen3, Gemma 3) and RoPE of layer i: q [N, H*hd], k and v [N, Hkv*hd]. */
   qkv(i: number, x: Tensor, positions: Int32Array, ctx: ForwardContext): { q: Tensor; k: Tensor; v: Tensor } {
     const c = this.config;
     const l = this.layers[i]!;
-    const h = rmsnorm(x, l.inputNorm, c.rmsNormEps);
+    const h = this.norm_(x, l.inputNorm);
     let maxPos = 0;
     for (const p of positions) if (p > maxPos) maxPos = p;
-    const table = this.ropeCache.get(maxPos);
-    const qRaw = l.q.forward(h, ctx);
-    const kRaw = l.k.forward(h, ctx);
+    const cache = this.localRopeCache && this.attentionWindow(i) !== null ? this.localRopeCache : this.ropeCache;
+    const table = cache.get(maxPos);
+    let qRaw = l.q.forward(h, ctx);
+    let kRaw = l.k.forward(h, ctx);
     const v = l.v.forward(h, ctx);
+    freeIfNoGrad(h);
+    if (l.qNorm && l.kNorm) {
+      qRaw = this.headNorm(qRaw, l.qNorm);
+      kRaw = this.headNorm(kRaw, l.kNorm);
+    }
     const q = rope(qRaw, positions, c.numHeads, c.headDim, table);
     const k = rope(kRaw, positions, c.numKvHeads, c.headDim, table);
-    freeIfNoGrad(h, qRaw, kRaw);
+    freeIfNoGrad(qRaw, kRaw);
     return { q, k, v };
   }
 
-  /** o_proj + residual, then RMSNorm + SwiGLU MLP + residual: the rest of layer i after attention. */
+  /** RMSNorm over head_dim of every head of x [N, heads·hd] (frees x outside training). */
+  private headNorm(x: Tensor, w: Tensor): Tensor {
+    const hd = this.config.headDim;
+    const heads = x.reshape([-1, hd]);
+    const normed = this.norm_(heads, w);
+    const out = normed.reshape(x.shape);
+    freeIfNoGrad(heads, normed, x);
+    return out;
+  }
+
+  /**
+   * o_proj (+ Gemma's post-attention norm) + residual, then the pre-MLP norm, the gated MLP (SwiGLU, or GeGLU for
+   * Gemma 3; + Gemma's post-feedforward norm) + residual: the rest of layer i after attention.
+   */
   finishLayer(i: number, x: Tensor, attn: Tensor, ctx: ForwardContext): Tensor {
     const l = this.layers[i]!;
-    const o = l.o.forward(attn, ctx);
+    const sandwich = this.config.sandwichNorms;
+    let o = l.o.forward(attn, ctx);
+    if (sandwich) {
+      const normed = this.norm_(o, l.postNorm);
+      freeIfNoGrad(o);
+      o = normed;
+    }
     const x1 = add(x, o);
-    const h = rmsnorm(x1, l.postNorm, this.config.rmsNormEps);
+    const h = this.norm_(x1, sandwich ? l.preFfnNorm! : l.postNorm);
     const gate = l.gate.forward(h, ctx);
     const up = l.up.forward(h, ctx);
-    const act = swiglu(gate, up);
+    const act = this.config.hiddenAct === 'gelu_pytorch_tanh' ? geglu(gate, up) : swiglu(gate, up);
     freeIfNoGrad(o, h, gate, up);
-    const mlp = l.down.forward(act, ctx);
+    let mlp = l.down.forward(act, ctx);
+    if (sandwich) {
+      const normed = this.norm_(mlp, l.postFfnNorm!);
+      freeIfNoGrad(mlp);
+      mlp = normed;
+    }
     const out = add(x1, mlp);
     freeIfNoGrad(act, mlp, x1);
     return out;
   }
 
   finalNorm(x: Tensor): Tensor {
-    return rmsnorm(x, this.norm, this.config.rmsNormEps);
+    return this.norm_(x, this.norm);
+  }
+
+  /** Logits [N, V] of final hidden states (Gemma: soft-capped when the config says so). */
+  headLogits(h: Tensor): Tensor {
+    const raw = headLogits(h, this.lmHead, { compute: this.compute });
+    const cap = this.config.finalLogitSoftcap;
+    if (cap === null) return raw;
+    const out = softcap(raw, cap);
+    freeIfNoGrad(raw);
+    return out;
   }
 
   /** Final hidden states [B*T, D] (after the last RMSNorm). */
@@ -368,6 +451,7 @@ export class LlamaModel {
           headDim: c.headDim,
           scale: this.attentionScale,
           segmentIds,
+          window: this.attentionWindow(i),
         });
         freeIfNoGrad(q, k, v);
         const out = this.finishLayer(i, input, attn, blockCtx);
@@ -406,18 +490,33 @@ export class LlamaModel {
     const n = countTargets(targets);
     const normalizer = opts.normalizer ?? Math.max(n, 1);
     const h = this.hidden(b, this.forwardContext(opts.training ?? false));
-    const value = lmHeadCrossEntropy(h, this.lmHead, targets, { normalizer, compute: this.compute });
+    const value = this.headLoss(h, targets, normalizer);
     freeIfNoGrad(h);
     return { value, targets: n };
+  }
+
+  /** Σ CE of the (soft-capped) head's logits over rows of h with a target (-100: none) / normalizer, chunked. */
+  headLoss(h: Tensor, targets: Int32Array, normalizer: number): Tensor {
+    return lmHeadCrossEntropy(h, this.lmHead, targets, {
+      normalizer,
+      compute: this.compute,
+      softcap: this.config.finalLogitSoftcap,
+    });
   }
 
   /** Logits [B*T, V] for inference (no tape, dropout off). */
   logits(b: ModelBatch): Tensor {
     return noGrad(() => {
       const h = this.hidden(b, this.forwardContext(false));
-      const out = headLogits(h, this.lmHead, { compute: this.compute });
+      const out = this.headLogits(h);
       h.dispose();
       return out;
     });
   }
+}
+
+/** A number rounded to bf16 (round to nearest even), as torch.tensor(x, dtype=torch.bfloat16). */
+function bf16Round(x: number): number {
+  const f = new Float32Array(new Uint32Array([f32ToBf16Bits(x) << 16]).buffer);
+  return f[0]!;
 }

@@ -3,7 +3,7 @@
 // masked, so this skips most of the [tokens x vocab] head work. The rows are gathered from the final hidden
 // states with the engine's differentiable row gather (embedding() over the hidden states), and the head is
 // chunked by the engine, so [tokens x vocab] logits never exist at once.
-import { backward, embedding, lmHeadCrossEntropy, noGrad, type Tensor } from '../engine/index.js';
+import { backward, embedding, noGrad, type Tensor } from '../engine/index.js';
 import { IGNORE_INDEX, shiftedTargets, type ModelBatch } from '../model/batch.js';
 import type { LlamaModel } from '../model/llama.js';
 
@@ -35,7 +35,7 @@ function lossTensor(
   const hidden = model.hidden(b, model.forwardContext(training));
   const picked = rows.length === b.batch * b.seq ? hidden : embedding(hidden, rows);
   return {
-    value: lmHeadCrossEntropy(picked, model.lmHead, targets, { normalizer, compute: model.compute }),
+    value: model.headLoss(picked, targets, normalizer),
     targets: rows.length,
   };
 }

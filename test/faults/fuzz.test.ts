@@ -54,10 +54,15 @@ test('absurd inputs through the CLI: refused at once with one line naming file a
     });
 
   // 10^12 parameters; a million layers
-  const huge = model('huge', (c) => (c.hidden_size = 1_000_000) && (c.intermediate_size = 4_000_000));
+  const huge = model('huge', (c) => {
+    c.hidden_size = 1_000_000;
+    c.intermediate_size = 4_000_000;
+  });
   let t = Date.now();
   assertRefused(train(huge, data), /huge\/config\.json: the config describes about .* parameters/);
-  const deep = model('deep', (c) => (c.num_hidden_layers = 1_000_000));
+  const deep = model('deep', (c) => {
+    c.num_hidden_layers = 1_000_000;
+  });
   assertRefused(train(deep, data), /deep: the weights do not match config\.json: missing tensor model\.layers\.\d+/);
   assert.ok(Date.now() - t < 60_000, 'refused quickly');
 

@@ -18,6 +18,7 @@ const KERNELS: (keyof Backend)[] = [
   'attentionForward',
   'attentionBackward',
   'swigluForward',
+  'gegluForward',
   'swigluBackward',
   'crossEntropy',
   'f32ToBf16',
