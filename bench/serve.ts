@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { createModel } from '../src/io/create-model.js';
+import { createModel } from '../src/model/create-model.js';
 import { packageRoot } from '../src/util/paths.js';
 import { startCli } from '../test/serve/helpers.js';
 

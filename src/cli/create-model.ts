@@ -1,7 +1,7 @@
 // `sftkit create-model`: write a random-weight HF model folder with a ChatML tokenizer.
 import type { Command } from './command.js';
 import { numberFlag, requireString } from './command.js';
-import { createModel, MODEL_ARCHES, MODEL_PRESETS, presetArch, type ModelPreset } from '../io/create-model.js';
+import { createModel, MODEL_ARCHES, MODEL_PRESETS, presetArch, type ModelPreset } from '../model/create-model.js';
 import { UserError } from '../util/errors.js';
 
 function choice<T extends string>(flags: Record<string, unknown>, name: string, allowed: readonly T[], fallback: T): T {

@@ -8,7 +8,10 @@
 // - Activations, gradients and optimizer state are always f32. Only matrices passed to
 //   gemm (weights, and optionally activations) may be bf16.
 // - "Accumulate" outputs add into what is there; all other outputs are overwritten.
-// - Int32Array targets use -100 as "ignore".
+// - Int32Array targets use IGNORE_INDEX (-100) as "ignore".
+
+/** The label / target that trains nothing (PyTorch's ignore_index): the one definition of -100. */
+export const IGNORE_INDEX = -100;
 
 export type Mat = Float32Array | Uint16Array;
 
@@ -136,7 +139,7 @@ export interface AdamWArgs {
 
 export interface Backend {
   readonly name: string;
-  /** The instruction set in use, e.g. 'avx512bf16' | 'avx512' | 'avx2' | 'scalar' | 'reference'. */
+  /** The instruction set in use, e.g. 'avx512bf16' | 'avx512' | 'avx2' | 'neon-bf16' | 'neon' | 'scalar' | 'reference'. */
   isa(): string;
   threads(): number;
 

@@ -1,6 +1,6 @@
 // Coarse differentiable ops: each runs one Backend kernel forward and one (or a GEMM or two) backward.
 // Activations and gradients are f32; weights passed to GEMMs (linear, embedding tables, lm head) may be bf16.
-import type { GemmArgs, Mat } from './backend.js';
+import { IGNORE_INDEX, type GemmArgs, type Mat } from './backend.js';
 import { getBackend } from './current-backend.js';
 import { allocF32, release } from './pool.js';
 import {
@@ -696,9 +696,6 @@ export interface LmHeadCrossEntropyOpts {
   softcap?: number | null;
 }
 
-/** Targets the loss skips (as PyTorch's ignore_index). */
-const IGNORE_TARGET = -100;
-
 /** Most logits that exist at once by default: 256 MB of f32. */
 const HEAD_CHUNK_LOGITS = 1 << 26;
 
@@ -739,7 +736,7 @@ export function lmHeadCrossEntropy(
   // Only rows with a target reach the head (with assistant-only loss most rows have none): they are gathered
   // into a compact block, and their dHidden rows scattered back (ignored rows get zero gradient).
   let active = 0;
-  for (let i = 0; i < rows; i++) if (targets[i] !== IGNORE_TARGET) active++;
+  for (let i = 0; i < rows; i++) if (targets[i] !== IGNORE_INDEX) active++;
   const compact = active < rows;
   let src = hd;
   let srcTargets = targets;
@@ -749,7 +746,7 @@ export function lmHeadCrossEntropy(
     srcTargets = new Int32Array(active);
     src = allocF32(active * dim);
     for (let i = 0, j = 0; i < rows; i++) {
-      if (targets[i] === IGNORE_TARGET) continue;
+      if (targets[i] === IGNORE_INDEX) continue;
       order[j] = i;
       srcTargets[j] = targets[i]!;
       src.set(hd.subarray(i * dim, (i + 1) * dim), j * dim);

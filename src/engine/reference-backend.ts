@@ -1,13 +1,14 @@
 // The float64 reference backend: every Backend kernel written by its definition in plain TypeScript,
 // accumulating in float64. Clarity over speed: tests use it as the ground truth for the native kernels.
-import type {
-  AdamWArgs,
-  AttentionBackwardArgs,
-  AttentionForwardArgs,
-  AttentionShape,
-  Backend,
-  GemmArgs,
-  Mat,
+import {
+  IGNORE_INDEX,
+  type AdamWArgs,
+  type AttentionBackwardArgs,
+  type AttentionForwardArgs,
+  type AttentionShape,
+  type Backend,
+  type GemmArgs,
+  type Mat,
 } from './backend.js';
 import { keep } from './counter-rng.js';
 
@@ -290,7 +291,7 @@ function crossEntropy(
   for (let r = 0; r < rows; r++) {
     const o = r * vocab;
     const t = targets[r]!;
-    if (t === -100) {
+    if (t === IGNORE_INDEX) {
       losses[r] = 0;
       if (grad) logits.fill(0, o, o + vocab);
       continue;

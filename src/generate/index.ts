@@ -51,5 +51,4 @@ export {
   type EvalSummary,
 } from './eval.js';
 export { parseEvalPrompt, readEvalPrompts, type EvalPrompt } from './eval-prompts.js';
-export { evalLoss, type EvalLoss } from './eval-loss.js';
 export { markdownReport, type ReportInput } from './report.js';

@@ -5,7 +5,7 @@
 // How to use it (trainer, generation, export):
 //   const model = LlamaModel.load(dir, { dtype: 'bf16' });   // weights by HF names, sharded or not
 //   model.attachLora(loraConfig, seed)  |  loadAdapter(model, adapterDir)  |  model.enableFullFineTuning()
-//   const { loss, targets } = model.lossAndBackward(batch, { normalizer })  // grads accumulate in .grad
+//   const { loss, targets } = model.lossAndBackward(batch, { normalizer, ctx, inputEmbeddings })  // grads accumulate
 //   model.trainableParameters()  // [{ name, tensor }]: PEFT key names for LoRA, HF names for full FT
 //   model.logits(batch)          // [B*T, V] under noGrad, dropout off
 // A KV-cache generator reuses the same weights and block pieces instead of forward():
@@ -36,7 +36,7 @@ import { loadLlamaConfig, type LlamaConfig } from '../io/hf-config.js';
 import { loadQuantizedLinear, type QuantizeOptions } from '../quant/load.js';
 import { SafetensorsModel } from '../io/safetensors.js';
 import { UserError } from '../util/errors.js';
-import { countTargets, positionsOf, segmentIdsOf, shiftedTargets, type ModelBatch } from './batch.js';
+import { positionsOf, segmentIdsOf, trainedRows, type ModelBatch } from './batch.js';
 import { freeIfNoGrad, Linear, type ForwardContext } from './linear.js';
 import { isLoraTarget, LoraAdapter, validateLoraConfig, type LoraConfig } from './lora.js';
 import { SplitMix64 } from '../util/random.js';
@@ -50,6 +50,18 @@ export interface LoadOptions {
   dtype?: WeightDType;
   /** QLoRA: store the seven projections of every layer in 4 bits (pre-quantized folders load as 4-bit regardless). */
   quantize?: QuantizeOptions | null;
+}
+
+/** How a loss is computed: its normalizer and the forward's context and inputs. */
+export interface LossOptions {
+  /** The loss is Σ CE / normalizer (default: this batch's trained-target count, i.e. the mean). */
+  normalizer?: number;
+  /** Dropout on (default: on for lossAndBackward, off for loss); ignored when `ctx` is given. */
+  training?: boolean;
+  /** The forward context (dropout on/off and its seeds); default forwardContext(training). */
+  ctx?: ForwardContext;
+  /** [B*T, D] used instead of the token embeddings (NEFTune noise, soft prompts). */
+  inputEmbeddings?: Tensor;
 }
 
 export interface NamedParameter {
@@ -432,14 +444,17 @@ export class LlamaModel {
     return out;
   }
 
-  /** Final hidden states [B*T, D] (after the last RMSNorm). */
-  hidden(b: ModelBatch, ctx: ForwardContext): Tensor {
+  /**
+   * Final hidden states [B*T, D] (after the last RMSNorm). `inputEmbeddings` [B*T, D] replaces the token
+   * embeddings (as mlx-lm's `input_embeddings`): a trainer adds NEFTune noise to `embed(ids)` and passes it here.
+   */
+  hidden(b: ModelBatch, ctx: ForwardContext, inputEmbeddings?: Tensor): Tensor {
     const c = this.config;
     if (b.inputIds.length !== b.batch * b.seq)
       throw new Error(`batch: inputIds has ${b.inputIds.length} entries, expected ${b.batch}x${b.seq}`);
     const positions = positionsOf(b);
     const segmentIds = segmentIdsOf(b);
-    let x = this.embed(b.inputIds);
+    let x = inputEmbeddings ?? this.embed(b.inputIds);
     for (let i = 0; i < this.layers.length; i++) {
       const block = (input: Tensor, blockCtx: ForwardContext): Tensor => {
         const { q, k, v } = this.qkv(i, input, positions, blockCtx);
@@ -468,31 +483,40 @@ export class LlamaModel {
   }
 
   /**
-   * Training step half: forward with dropout, loss = Σ CE over trained next-token targets / normalizer,
-   * backward (grads ACCUMULATE into trainable .grad). normalizer defaults to this batch's target count, so
-   * the default loss is HF's mean; a trainer accumulating gradients passes the total over all micro-batches.
-   * Returns the loss value (as normalised) and this batch's number of trained targets.
+   * Training step half: forward (dropout on unless `training: false`), loss = Σ CE over trained next-token
+   * targets / normalizer, backward (grads ACCUMULATE into trainable .grad). normalizer defaults to this batch's
+   * target count, so the default loss is HF's mean; a trainer accumulating gradients passes the total over all
+   * micro-batches. Returns the loss value (as normalised) and this batch's number of trained targets.
    */
-  lossAndBackward(
-    b: ModelBatch,
-    opts: { normalizer?: number; training?: boolean } = {},
-  ): { loss: number; targets: number } {
-    const loss = this.loss(b, { normalizer: opts.normalizer, training: opts.training ?? true });
+  lossAndBackward(b: ModelBatch, opts: LossOptions = {}): { loss: number; targets: number } {
+    const loss = this.loss(b, { ...opts, training: opts.training ?? true });
+    if (loss.targets === 0) {
+      loss.value.dispose();
+      return { loss: 0, targets: 0 };
+    }
     const value = loss.value.toF32()[0]!;
     backward(loss.value);
     loss.value.dispose();
     return { loss: value, targets: loss.targets };
   }
 
-  /** The loss tensor (scalar) without backward; call inside noGrad() for evaluation. */
-  loss(b: ModelBatch, opts: { normalizer?: number; training?: boolean } = {}): { value: Tensor; targets: number } {
-    const targets = shiftedTargets(b);
-    const n = countTargets(targets);
-    const normalizer = opts.normalizer ?? Math.max(n, 1);
-    const h = this.hidden(b, this.forwardContext(opts.training ?? false));
-    const value = this.headLoss(h, targets, normalizer);
+  /**
+   * The loss tensor (a scalar; 0 when no target is trained) without backward; call inside noGrad() for
+   * evaluation. Only the rows whose next-token target is trained reach the LM head (TRL's chunked_nll does the
+   * same): they are gathered from the final hidden states with the differentiable row gather, and the head is
+   * chunked by the engine, so [tokens x vocab] logits never exist at once.
+   */
+  loss(b: ModelBatch, opts: LossOptions = {}): { value: Tensor; targets: number } {
+    const { rows, targets } = trainedRows(b);
+    if (rows.length === 0) return { value: Tensor.zeros([]), targets: 0 };
+    const normalizer = opts.normalizer ?? rows.length;
+    const ctx = opts.ctx ?? this.forwardContext(opts.training ?? false);
+    const h = this.hidden(b, ctx, opts.inputEmbeddings);
+    const picked = rows.length === b.batch * b.seq ? h : embedding(h, rows);
+    const value = this.headLoss(picked, targets, normalizer);
     freeIfNoGrad(h);
-    return { value, targets: n };
+    if (picked !== h) freeIfNoGrad(picked);
+    return { value, targets: rows.length };
   }
 
   /** Σ CE of the (soft-capped) head's logits over rows of h with a target (-100: none) / normalizer, chunked. */

@@ -124,6 +124,7 @@ export class Scheduler {
           this.guard(g, () => {
             activate(g.served);
             for (const seq of g.gen.step()) this.finish(g, seq);
+            g.gen.retiredCache = null; // no prefix reuse across requests: let the memory go
           });
         }
         // Let the event loop run: new requests, writes to clients, disconnects.

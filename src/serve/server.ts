@@ -197,7 +197,7 @@ export function buildServer(o: ServeOptions): FastifyInstance {
           },
           onError: (e) => reject(new ApiError(500, `generation failed: ${e.message}`)),
         });
-        cancelOnClose(reply, ticket);
+        cancelOnClose(reply, ticket, () => reject(new ApiError(400, 'the client closed the request')));
       });
     }
 
@@ -232,9 +232,11 @@ export function buildServer(o: ServeOptions): FastifyInstance {
   }
 
   /** A client that closes the connection before its answer is done frees its row (or queue place). */
-  function cancelOnClose(reply: FastifyReply, ticket: Ticket): void {
+  function cancelOnClose(reply: FastifyReply, ticket: Ticket, onCancel?: () => void): void {
     reply.raw.on('close', () => {
-      if (ticket.state !== 'done') o.scheduler.cancel(ticket);
+      if (ticket.state === 'done') return;
+      o.scheduler.cancel(ticket);
+      onCancel?.();
     });
   }
 

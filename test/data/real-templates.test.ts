@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { testTokenizer } from './real-tokenizers.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
-import { prepareRecord, tokenizeRecord, buildLabels, IGNORE_INDEX } from '../../src/data/prepare.js';
+import { prepareRecord, tokenizeRecord, buildLabels } from '../../src/data/prepare.js';
+import { IGNORE_INDEX } from '../../src/engine/backend.js';
 import { sharedDir } from '../helpers/shared.js';
 import type { ChatMessage, SftRecord } from '../../src/data/types.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { exportGguf, GGUF_OUT_TYPES } from '../../src/export/gguf/export.js';
 import { modelfileText } from '../../src/export/gguf/modelfile.js';
 import { LlamaModel } from '../../src/model/llama.js';

@@ -3,7 +3,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { SplitMix64 } from '../../src/util/random.js';
 

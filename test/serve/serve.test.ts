@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { saveAdapter } from '../../src/model/peft.js';
 import type { SchedulerStats } from '../../src/serve/scheduler.js';
@@ -334,6 +334,19 @@ test('a full queue answers 429, a disconnect mid-stream frees the row, the API k
       end.generatedTokens,
       'nothing generates after the aborts',
     );
+    // A non-streaming request whose client gives up frees its row too.
+    const ac = new AbortController();
+    const pending = c2.completions
+      .create(
+        { model: 'slow', prompt: 'Once', max_tokens: 8000, ...({ ignore_eos: true } as object) },
+        { signal: ac.signal },
+      )
+      .catch((e: unknown) => e);
+    await waitFor(async () => (await stats(s2.url, auth)).running === 1, 10_000, 'the non-streaming request to run');
+    ac.abort();
+    assert.ok((await pending) instanceof Error);
+    await waitFor(async () => (await stats(s2.url, auth)).running === 0, 10_000, 'the non-streaming row to be freed');
+    assert.equal((await stats(s2.url, auth)).cancelled, 3);
   } finally {
     await s2.stop();
   }

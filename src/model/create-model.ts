@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { chatmlTokenizerFiles } from '../tokenizer/chatml-files.js';
 import { trainByteLevelBpe, BUILTIN_ENGLISH_TEXT } from '../tokenizer/bpe-trainer.js';
-import { atomicDir } from './atomic.js';
-import { f32ToBf16Array } from './float-bits.js';
+import { atomicDir } from '../io/atomic.js';
+import { f32ToBf16Array } from '../io/float-bits.js';
 import { hashString, SeededRandom } from '../util/random.js';
-import { writeSafetensors, type StWriteTensor } from './safetensors.js';
+import { writeSafetensors, type StWriteTensor } from '../io/safetensors.js';
 
 export type ModelPreset =
   | 'tiny'

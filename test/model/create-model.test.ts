@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel, modelConfigJson, presetArch, type ModelPreset } from '../../src/io/create-model.js';
+import { createModel, modelConfigJson, presetArch, type ModelPreset } from '../../src/model/create-model.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { loadLlamaConfig, parseLlamaConfig } from '../../src/io/hf-config.js';
 import { SafetensorsModel } from '../../src/io/safetensors.js';
