@@ -3,7 +3,7 @@
 // the time limit and sees crashes and signals (test/faults/fuzz-lib.ts, fuzz-driver.ts).
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { SafetensorsModel, writeShardedSafetensors, type StWriteTensor } from '../../src/io/safetensors.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { loadAdapter, saveAdapter } from '../../src/model/peft.js';
