@@ -12,6 +12,8 @@ export * as ops from './ops.js';
 export {
   linear,
   linearLora,
+  denseBase,
+  reshape,
   add,
   mulScalar,
   embedding,
@@ -23,8 +25,10 @@ export {
   lmHeadCrossEntropy,
   logits,
   type LoraPath,
+  type LinearBase,
+  type BaseInputGrad,
+  type LinearOpts,
   type RopeTable,
   type AttentionOpts,
   type LmHeadCrossEntropyOpts,
-  type Compute,
 } from './ops.js';

@@ -9,6 +9,14 @@ export type NativeAddon = Record<string, any>;
 
 let addon: NativeAddon | null = null;
 
+/**
+ * SFTKIT_REQUIRE_NATIVE=1 (set by `npm test`, so by CI): a missing addon or kernel is an error, never a fallback
+ * to the reference backend or a skipped test.
+ */
+export function nativeRequired(): boolean {
+  return process.env.SFTKIT_REQUIRE_NATIVE === '1';
+}
+
 export function loadNative(): NativeAddon {
   if (addon) return addon;
   const path = process.env.SFTKIT_NATIVE ?? join(packageRoot(), 'build', 'Release', 'sftkit.node');

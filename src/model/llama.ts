@@ -25,6 +25,7 @@ import {
   rope,
   swiglu,
   Tensor,
+  type FloatDType,
 } from '../engine/index.js';
 import { loadLlamaConfig, type LlamaConfig } from '../io/hf-config.js';
 import { loadQuantizedLinear, type QuantizeOptions } from '../quant/load.js';
@@ -37,11 +38,9 @@ import { SplitMix64 } from '../util/random.js';
 import { RopeCache } from './rope.js';
 import type { TokenRowsAdapter } from './token-rows.js';
 
-export type WeightDType = 'f32' | 'bf16';
-
 export interface LoadOptions {
   /** 'bf16': frozen weights stored as bf16 and GEMMs computed in bf16 (f32 accumulation). Default 'f32'. */
-  dtype?: WeightDType;
+  dtype?: FloatDType;
   /** QLoRA: store the seven projections of every layer in 4 bits (pre-quantized folders load as 4-bit regardless). */
   quantize?: QuantizeOptions | null;
 }
@@ -92,7 +91,7 @@ function checkpointBlock(block: (x: Tensor, ctx: ForwardContext) => Tensor, x: T
 export class LlamaModel {
   readonly ropeCache: RopeCache;
   /** GEMM precision for every linear (base and LoRA) and the LM head. */
-  compute: 'f32' | 'bf16';
+  compute: FloatDType;
   /** The LoRA configuration attached (null without LoRA). */
   lora: LoraConfig | null = null;
   /** Adapted embedding / LM-head rows (PEFT trainable_token_indices), already written into the tables. */
@@ -108,7 +107,7 @@ export class LlamaModel {
     public norm: Tensor, // [D]
     /** [V, D]; the very same Tensor as embedTokens when tied. */
     public lmHead: Tensor,
-    readonly dtype: WeightDType,
+    readonly dtype: FloatDType,
   ) {
     this.ropeCache = new RopeCache(config);
     this.compute = dtype;
@@ -137,7 +136,7 @@ export class LlamaModel {
     config: LlamaConfig,
     st: SafetensorsModel,
     source: string,
-    dtype: WeightDType,
+    dtype: FloatDType,
     quantize: QuantizeOptions | null = null,
   ): LlamaModel {
     const c = config;
