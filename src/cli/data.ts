@@ -1,6 +1,5 @@
 // `sftkit data inspect|stats|tokenize|score|filter`: look at, measure, export and clean SFT data.
-import { createWriteStream, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { AtomicFileWriter, writeFileAtomicSync } from '../io/atomic.js';
 import type { Command } from './command.js';
 import { numberFlag, requireString } from './command.js';
 import { UserError } from '../util/errors.js';
@@ -186,13 +185,13 @@ async function stats(tok: Tokenizer, flags: Flags): Promise<void> {
 async function tokenize(tok: Tokenizer, flags: Flags): Promise<void> {
   const outPath = requireString(flags, 'out', 'data tokenize');
   const { report, prep } = await prepareAll(tok, flags, 'data tokenize');
-  const stream = createWriteStream(outPath, { encoding: 'utf8' });
+  const file = await AtomicFileWriter.open(outPath);
   for (const ex of prep.examples) {
-    const line = `{"input_ids": [${Array.from(ex.inputIds).join(', ')}], "labels": [${Array.from(buildLabels(ex.inputIds, ex.assistantMask)).join(', ')}]}\n`;
-    if (!stream.write(line)) await once(stream, 'drain');
+    await file.write(
+      `{"input_ids": [${Array.from(ex.inputIds).join(', ')}], "labels": [${Array.from(buildLabels(ex.inputIds, ex.assistantMask)).join(', ')}]}\n`,
+    );
   }
-  stream.end();
-  await once(stream, 'finish');
+  await file.commit();
   out(`wrote ${prep.examples.length} examples to ${outPath}\n${loadSummary(report)}\n${prepareSummary(prep.report)}\n`);
 }
 
@@ -219,7 +218,7 @@ async function score(flags: Flags): Promise<void> {
       would_drop: dropReasons(s, { threshold: cfg.threshold }),
     }),
   );
-  if (typeof flags.out === 'string') writeFileSync(flags.out, lines.join('\n') + '\n');
+  if (typeof flags.out === 'string') writeFileAtomicSync(flags.out, lines.join('\n') + '\n');
   else out(lines.join('\n') + '\n');
   const low = scored.scores.filter((s) => !s.badRecord && s.score < cfg.threshold).length;
   const dups = scored.scores.filter((s) => s.duplicateOf).length;
@@ -240,7 +239,7 @@ async function filter(flags: Flags): Promise<void> {
     dropEncodingIssues: flags['keep-encoding-issues'] !== true,
   });
   const reportPath = typeof flags.report === 'string' ? flags.report : `${outPath}.report.json`;
-  writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n');
+  writeFileAtomicSync(reportPath, JSON.stringify(report, null, 2) + '\n');
   out(
     `kept ${report.kept} of ${report.total} records -> ${outPath}\ndropped ${report.dropped}: ${
       Object.entries(report.droppedBy)

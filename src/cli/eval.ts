@@ -1,7 +1,7 @@
 // `sftkit eval`: answer held-out prompts with the fine-tuned model (and, with --compare-base, the base model),
 // write one JSON line per prompt ({instruction, expected, generated, ...}) and a Markdown report with the
 // answers side by side, how generation ended, exact-match / contains-reference rates and eval loss.
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../io/atomic.js';
 import { basename, extname } from 'node:path';
 import { loadRecords } from '../data/load.js';
 import type { PreparedExample } from '../data/types.js';
@@ -122,7 +122,7 @@ export const command: Command = {
     const lines = prompts.map((p, i) =>
       JSON.stringify(resultRecord(p, tuned.run.answers[i]!, base?.run.answers[i] ?? null)),
     );
-    writeFileSync(out, lines.join('\n') + '\n');
+    writeFileAtomicSync(out, lines.join('\n') + '\n');
     const tunedSummary = summarize(tuned.run, tuned.loss);
     const baseSummary = base ? summarize(base.run, base.loss) : null;
     const mode = settings.doSample
@@ -140,7 +140,7 @@ export const command: Command = {
       tuned: { label: tunedLabel, answers: tuned.run.answers, summary: tunedSummary },
       base: base && baseSummary ? { label: 'base', answers: base.run.answers, summary: baseSummary } : null,
     });
-    writeFileSync(reportPath, report);
+    writeFileAtomicSync(reportPath, report);
     const line = (label: string, s: ReturnType<typeof summarize>) =>
       `${label}: end-of-turn ${s.endedWithStopToken}/${s.prompts}, max tokens ${s.hitMaxTokens}/${s.prompts}` +
       (s.withReference

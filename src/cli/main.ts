@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCommands } from './commands.js';
 import { formatHelp, parseCommandArgs } from './command.js';
-import { UserError } from '../util/errors.js';
+import { systemErrorMessage, UserError } from '../util/errors.js';
 import { packageRoot } from '../util/paths.js';
 
 function version(): string {
@@ -41,7 +41,11 @@ export async function main(argv: string[]): Promise<number> {
     return typeof code === 'number' ? code : 0;
   } catch (e) {
     const err = e as Error;
-    if (debug || !(err instanceof UserError)) {
+    const system = err instanceof UserError ? null : systemErrorMessage(err);
+    if (system !== null && !debug) {
+      // The environment refused (disk full, permissions, a folder where a file belongs): not a bug in sftkit.
+      process.stderr.write(`sftkit ${name}: ${system}\n`);
+    } else if (debug || !(err instanceof UserError)) {
       // Unexpected errors keep their stack: they are bugs to report.
       process.stderr.write(
         (debug

@@ -5,7 +5,7 @@ import { CONFIG_FIELDS } from '../train/config-schema.js';
 import { resolveConfig } from '../train/config.js';
 import { SFTTrainer } from '../train/trainer.js';
 
-function configFlags(): Record<string, FlagSpec> {
+export function configFlags(): Record<string, FlagSpec> {
   const flags: Record<string, FlagSpec> = {
     config: { type: 'string', help: 'YAML config file (TRL SFTConfig keys; LoRA keys under peft:)' },
   };

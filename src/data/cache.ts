@@ -1,7 +1,8 @@
 // On-disk cache of prepared examples, keyed by everything that changes them: data bytes, tokenizer files,
 // chat template and options. A second run with the same inputs reads one binary file instead of tokenising.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomicSync } from '../io/atomic.js';
 import { endianness, homedir } from 'node:os';
 import { join } from 'node:path';
 import type { PreparedExample, SourceRef } from './types.js';
@@ -119,9 +120,7 @@ export function writeCache(
     }
   }
   const path = join(dir, `${key}.bin`);
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, buf);
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, buf);
   return path;
 }
 

@@ -1,7 +1,6 @@
 // `data score` / `data filter`: quality score, duplicates and encoding problems per record, and the filtered
 // dataset with a report of every drop and its reasons.
-import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
+import { AtomicFileWriter } from '../io/atomic.js';
 import { BadRecordError, normalizeRecord } from './formats.js';
 import { listDataFiles, type LoadOptions } from './load.js';
 import { readRawRecords } from './readers.js';
@@ -156,7 +155,7 @@ export async function filterDataset(
   opts: FilterOptions = {},
 ): Promise<FilterReport> {
   const threshold = opts.threshold ?? SEED_QUALITY_CONFIG.threshold;
-  const stream = createWriteStream(out, { encoding: 'utf8' });
+  const file = await AtomicFileWriter.open(out);
   const report: FilterReport = {
     total: scored.scores.length,
     kept: 0,
@@ -171,7 +170,7 @@ export async function filterDataset(
     const reasons = dropReasons(s, opts);
     if (reasons.length === 0) {
       report.kept++;
-      if (!stream.write(JSON.stringify(scored.raws[i]) + '\n')) await once(stream, 'drain');
+      await file.write(JSON.stringify(scored.raws[i]) + '\n');
     } else {
       report.dropped++;
       for (const r of reasons) report.droppedBy[category(r)] = (report.droppedBy[category(r)] ?? 0) + 1;
@@ -183,8 +182,7 @@ export async function filterDataset(
       });
     }
   }
-  stream.end();
-  await once(stream, 'finish');
+  await file.commit();
   return report;
 }
 

@@ -1,6 +1,7 @@
 // Merge a LoRA adapter into its base model: W' = W + scale·B·A for every adapted linear, written as a complete
 // HF folder (config.json, tokenizer and generation files, safetensors sharded above maxShardBytes).
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { writeFileAtomicSync, writeOutputDir } from '../io/atomic.js';
 import { join, resolve } from 'node:path';
 import { getBackend } from '../engine/index.js';
 import { copyFolderFiles, TOKENIZER_FILE, WEIGHT_FILE } from '../io/model-folder.js';
@@ -44,26 +45,28 @@ export async function mergeAdapter(
     return { name, dtype: 'BF16', shape: [...tensor.shape], data: bits };
   });
 
-  mkdirSync(outDir, { recursive: true });
   if (
-    existsSync(join(outDir, 'model.safetensors.index.json')) ||
-    readdirSync(outDir).some((n) => n.endsWith('.safetensors'))
+    existsSync(outDir) &&
+    statSync(outDir).isDirectory() &&
+    (existsSync(join(outDir, 'model.safetensors.index.json')) ||
+      readdirSync(outDir).some((n) => n.endsWith('.safetensors')))
   ) {
     throw new UserError(`merge: ${outDir} already holds safetensors weights; choose an empty folder`);
   }
-  await writeShardedSafetensors(outDir, tensors, {
-    maxShardBytes: opts.maxShardBytes ?? 2_000_000_000,
-    metadata: { format: 'pt' },
+  const files: string[] = [];
+  await writeOutputDir(outDir, 'merge --out', async (dir) => {
+    await writeShardedSafetensors(dir, tensors, {
+      maxShardBytes: opts.maxShardBytes ?? 2_000_000_000,
+      metadata: { format: 'pt' },
+    });
+    // Tokenizer and generation files from the base, then any the adapter folder carries (a trainer may have
+    // saved an updated chat template there).
+    files.push(
+      ...copyFolderFiles(modelDir, dir, (n) => !WEIGHT_FILE.test(n) && n !== 'config.json' && !n.startsWith('.')),
+    );
+    files.push(...copyFolderFiles(adapterDir, dir, (n) => TOKENIZER_FILE.test(n)));
+    const config = { ...raw, torch_dtype: dtype === 'bf16' ? 'bfloat16' : 'float32' };
+    writeFileAtomicSync(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   });
-  // Tokenizer and generation files from the base, then any the adapter folder carries (a trainer may have
-  // saved an updated chat template there).
-  const files = copyFolderFiles(
-    modelDir,
-    outDir,
-    (n) => !WEIGHT_FILE.test(n) && n !== 'config.json' && !n.startsWith('.'),
-  );
-  files.push(...copyFolderFiles(adapterDir, outDir, (n) => TOKENIZER_FILE.test(n)));
-  const config = { ...raw, torch_dtype: dtype === 'bf16' ? 'bfloat16' : 'float32' };
-  writeFileSync(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   return { merged, tokenRows, dtype, files: [...new Set(files)] };
 }

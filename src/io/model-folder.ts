@@ -1,6 +1,8 @@
 // Which files of a Hugging Face model folder are weights and which are tokenizer files, and copying the rest
 // along when a command writes a new folder (merge, quantize, training artefacts).
-import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { asDiskFull } from '../util/errors.js';
+import { tempSiblingPath, fsyncDirSync } from './atomic.js';
 import { join } from 'node:path';
 
 /** Weight files (any format) and their shard indexes. */
@@ -17,9 +19,20 @@ export function copyFolderFiles(from: string, to: string, keep: (name: string) =
   const copied: string[] = [];
   for (const name of readdirSync(from)) {
     const p = join(from, name);
-    if (!statSync(p).isFile() || !keep(name)) continue;
-    copyFileSync(p, join(to, name));
+    const st = statSync(p);
+    if (!st.isFile() || !keep(name)) continue;
+    // Copied under a temporary name and renamed, so a full disk never leaves half a tokenizer file.
+    const target = join(to, name);
+    const tmp = tempSiblingPath(target);
+    try {
+      copyFileSync(p, tmp);
+      renameSync(tmp, target);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw asDiskFull(e, target, st.size);
+    }
     copied.push(name);
   }
+  if (copied.length > 0) fsyncDirSync(to);
   return copied;
 }

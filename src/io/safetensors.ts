@@ -6,8 +6,8 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmS
 import { open, rename, rm, mkdir, unlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { UserError } from '../util/errors.js';
-import { tempSiblingPath, writeFileAtomic } from './atomic.js';
+import { asDiskFull, UserError } from '../util/errors.js';
+import { fsyncDirSync, tempSiblingPath, writeFileAtomic } from './atomic.js';
 import { bf16ToF32Array, f16BitsToF32, f16ToF32Array, f32ToBf16Array, f32ToBf16Bits } from './float-bits.js';
 
 if (endianness() !== 'LE') throw new Error('sftkit: safetensors I/O assumes a little-endian host');
@@ -457,10 +457,12 @@ export async function writeSafetensors(
   tensors: StWriteTensor[] | Iterable<StWriteTensor>,
   metadata?: Record<string, string>,
 ): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
   const tmp = tempSiblingPath(path);
   const seen = new Set<string>();
+  let needed: number | null = null;
+  let neededIsTotal = false;
   try {
+    await mkdir(dirname(path), { recursive: true });
     if (Array.isArray(tensors)) {
       let offset = 0;
       const entries = tensors.map((t) => {
@@ -469,9 +471,12 @@ export async function writeSafetensors(
         offset = e.end;
         return e;
       });
+      const header = encodeHeader(entries, metadata);
+      needed = header.length + offset;
+      neededIsTotal = true;
       const fh = await open(tmp, 'w');
       try {
-        await writeAll(fh, encodeHeader(entries, metadata));
+        await writeAll(fh, header);
         for (const t of tensors) await writeAll(fh, viewBytes(t));
         await fh.sync();
       } finally {
@@ -494,11 +499,15 @@ export async function writeSafetensors(
               end: offset + t.data.byteLength,
             });
             offset += t.data.byteLength;
+            needed = 2 * offset; // the spool and the file both hold the data until the spool is removed
             await writeAll(data, viewBytes(t));
           }
+          const header = encodeHeader(entries, metadata);
+          needed = header.length + 2 * offset;
+          neededIsTotal = true;
           const fh = await open(tmp, 'w');
           try {
-            await writeAll(fh, encodeHeader(entries, metadata));
+            await writeAll(fh, header);
             const chunk = new Uint8Array(Math.min(64 << 20, Math.max(offset, 1)));
             for (let pos = 0; pos < offset;) {
               const { bytesRead } = await data.read(chunk, 0, Math.min(chunk.length, offset - pos), pos);
@@ -518,9 +527,10 @@ export async function writeSafetensors(
       }
     }
     await rename(tmp, path);
+    fsyncDirSync(dirname(path));
   } catch (e) {
     rmSync(tmp, { force: true });
-    throw e;
+    throw asDiskFull(e, path, needed, !neededIsTotal);
   }
 }
 

@@ -1,7 +1,8 @@
 // PEFT adapter files: adapter_config.json + adapter_model.safetensors, read and written exactly as Python PEFT
 // does for LoRA on a causal LM, so adapters move freely between sftkit and transformers/PEFT.
 // Everything is validated (config fields, tensor names, shapes) before any tensor is attached.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../io/atomic.js';
 import { join } from 'node:path';
 import { Tensor } from '../engine/index.js';
 import { SafetensorsFile, writeSafetensors, type StWriteTensor } from '../io/safetensors.js';
@@ -250,5 +251,5 @@ export async function saveAdapter(
     json.trainable_token_indices = model.tokenRows.adapterConfigField();
   }
   await writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
-  writeFileSync(join(dir, ADAPTER_CONFIG), sortedJson(json));
+  writeFileAtomicSync(join(dir, ADAPTER_CONFIG), sortedJson(json));
 }

@@ -1,6 +1,7 @@
 // `sftkit quantize`: a dense HF folder -> the same folder with every decoder projection in bitsandbytes' 4-bit
 // layout (what transformers' save_pretrained writes for load_in_4bit), embeddings, norms and LM head as they were.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync, writeOutputDir } from '../io/atomic.js';
 import { join, resolve } from 'node:path';
 import { loadLlamaConfig } from '../io/hf-config.js';
 import { copyFolderFiles, WEIGHT_FILE } from '../io/model-folder.js';
@@ -72,15 +73,17 @@ export async function quantizeFolder(
     throw new UserError(
       `${modelDir}: no decoder projections (model.layers.N.self_attn.q_proj.weight, ...) to quantize`,
     );
-  mkdirSync(outDir, { recursive: true });
-  await writeShardedSafetensors(outDir, tensors, { metadata: { format: 'pt' } });
   const raw = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
   raw.quantization_config = quantizationConfigJson({
     quantType,
     doubleQuant,
     computeDtype: opts.computeDtype ?? 'bfloat16',
   });
-  writeFileSync(join(outDir, 'config.json'), JSON.stringify(raw, null, 2) + '\n');
-  const files = copyFolderFiles(modelDir, outDir, (n) => !WEIGHT_FILE.test(n) && n !== 'config.json');
+  let files: string[] = [];
+  await writeOutputDir(outDir, 'quantize --out', async (dir) => {
+    await writeShardedSafetensors(dir, tensors, { metadata: { format: 'pt' } });
+    writeFileAtomicSync(join(dir, 'config.json'), JSON.stringify(raw, null, 2) + '\n');
+    files = copyFolderFiles(modelDir, dir, (n) => !WEIGHT_FILE.test(n) && n !== 'config.json' && !n.startsWith('.'));
+  });
   return { linears, params, bytes, files };
 }

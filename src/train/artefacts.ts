@@ -1,6 +1,6 @@
 // What a finished run leaves in output_dir: the PEFT adapter (LoRA, plus trained token rows the way PEFT
 // saves them) or a complete HF model folder (full fine-tuning), the tokenizer files, and a model card.
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileAtomicSync } from '../io/atomic.js';
 import { copyFolderFiles } from '../io/model-folder.js';
 import { join } from 'node:path';
 import type { Tensor } from '../engine/index.js';
@@ -37,9 +37,8 @@ export async function saveLoraAdapter(
 
 /** A complete HF folder for full fine-tuning: config.json (as loaded), f32 weights by HF names, tokenizer files. */
 export async function saveFullModel(model: LlamaModel, dir: string, baseDir: string | null): Promise<void> {
-  mkdirSync(dir, { recursive: true });
   const raw = { ...model.config.raw, torch_dtype: 'float32' };
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(raw, null, 2) + '\n');
+  writeFileAtomicSync(join(dir, 'config.json'), JSON.stringify(raw, null, 2) + '\n');
   const tensors = model.baseParameters().map((p) => f32Tensor(p.name, p.tensor));
   await writeShardedSafetensors(dir, tensors, { metadata: { format: 'pt' } });
   if (baseDir) copyTokenizerFiles(baseDir, dir);

@@ -1,6 +1,11 @@
 // metrics.jsonl (a stable contract: one JSON object per logged step) and the end-of-run summary.
-import { appendFileSync, mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../io/atomic.js';
 import { dirname } from 'node:path';
+import { formatBytes } from '../util/bytes.js';
+import { asDiskFull, UserError } from '../util/errors.js';
+
+export { formatBytes };
 
 export interface MetricsRecord {
   step: number;
@@ -25,21 +30,39 @@ export class MetricsWriter {
     if (opts.truncateAfterStep !== undefined && existsSync(path)) {
       // On resume, drop records past the checkpoint so the file reads like one uninterrupted run.
       const kept = readMetrics(path).filter((r) => r.step <= opts.truncateAfterStep!);
-      writeFileSync(path, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+      writeFileAtomicSync(path, kept.map((r) => JSON.stringify(r) + '\n').join(''));
     } else if (opts.truncateAfterStep === undefined) {
-      writeFileSync(path, '');
+      writeFileAtomicSync(path, '');
     }
   }
   write(record: MetricsRecord): void {
-    appendFileSync(this.path, JSON.stringify(record) + '\n');
+    const line = JSON.stringify(record) + '\n';
+    try {
+      appendFileSync(this.path, line);
+    } catch (e) {
+      throw asDiskFull(e, this.path, Buffer.byteLength(line), true);
+    }
   }
 }
 
+/**
+ * Read metrics.jsonl back. A last line without its newline is a record a killed process was appending: it is
+ * dropped (the run that resumes writes that step again). Any other unreadable line is an error naming it.
+ */
 export function readMetrics(path: string): MetricsRecord[] {
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as MetricsRecord);
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  const torn = !text.endsWith('\n') ? lines.length - 1 : -1;
+  const out: MetricsRecord[] = [];
+  lines.forEach((l, i) => {
+    if (l.trim() === '' || i === torn) return;
+    try {
+      out.push(JSON.parse(l) as MetricsRecord);
+    } catch (e) {
+      throw new UserError(`${path}:${i + 1}: not a JSON metrics record (${(e as Error).message})`);
+    }
+  });
+  return out;
 }
 
 export interface RunSummary {
@@ -55,16 +78,6 @@ export interface RunSummary {
 /** Peak resident set size of this process so far, in bytes. */
 export function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 export function formatDuration(seconds: number): string {

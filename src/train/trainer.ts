@@ -6,7 +6,7 @@
 //   const trainer = new SFTTrainer({ model: 'path/to/hf-model', args: { output_dir: 'out', learning_rate: 1e-4 },
 //                                    trainDataset: 'data.jsonl', peftConfig: { r: 16, target_modules: ['all-linear'] } });
 //   const result = await trainer.train();
-import { existsSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AdamW, add, clipGradNorm, getBackend, Tensor } from '../engine/index.js';
 import { planBatches, collate, type Batch } from '../data/batches.js';
@@ -17,9 +17,10 @@ import type { LoraConfig as ModelLoraConfig } from '../model/lora.js';
 import { formatTrainableParameters } from '../model/params.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { UserError } from '../util/errors.js';
-import { writeFileAtomicSync } from '../io/atomic.js';
+import { ensureOutputDir, writeFileAtomicSync } from '../io/atomic.js';
 import { copyTokenizerFiles, modelCard, saveFullModel, saveLoraAdapter } from './artefacts.js';
 import {
+  cleanCheckpointTemps,
   FULL_PARAMS_FILE,
   latestCheckpoint,
   loadCheckpoint,
@@ -242,7 +243,44 @@ export class SFTTrainer {
     return { epoch, index: 0, plan: plan.batches, seqs };
   }
 
-  private padId(): number {
+  /** The prepared training examples (after prepare()). */
+  trainingExamples(): readonly PreparedExample[] {
+    return this.trainExamples;
+  }
+
+  /** Optimizer steps of the run: max_steps, else num_train_epochs x updates per epoch (after prepare()). */
+  plannedTotalSteps(): number {
+    const c = this.config;
+    const batchesPerEpoch = this.epochPlan(0).plan.length;
+    const updatesPerEpoch = Math.ceil(batchesPerEpoch / c.gradient_accumulation_steps);
+    return c.max_steps > 0 ? c.max_steps : Math.max(1, Math.ceil(c.num_train_epochs * updatesPerEpoch));
+  }
+
+  /**
+   * The micro-batches of every optimizer step of a fresh run, in the order train() consumes them: up to
+   * gradient_accumulation_steps per step, fewer at the end of an epoch, the next epoch reshuffled.
+   */
+  *plannedSteps(): Generator<{ micro: Batch[]; epoch: number }> {
+    const total = this.plannedTotalSteps();
+    let cursor = this.epochPlan(0);
+    for (let step = 0; step < total; step++) {
+      if (cursor.index >= cursor.plan.length) cursor = this.epochPlan(cursor.epoch + 1);
+      const micro = this.stepBatches(cursor);
+      cursor.index += micro.length;
+      yield { micro, epoch: cursor.epoch + cursor.index / Math.max(1, cursor.plan.length) };
+    }
+  }
+
+  /** One optimizer step's micro-batches from the cursor: up to gradient_accumulation_steps of this epoch. */
+  private stepBatches(cursor: EpochCursor): Batch[] {
+    const count = Math.min(this.config.gradient_accumulation_steps, cursor.plan.length - cursor.index);
+    const micro: Batch[] = [];
+    for (let k = 0; k < count; k++) micro.push(this.batchAt(cursor, cursor.index + k));
+    return micro;
+  }
+
+  /** The token id written into padding. */
+  padId(): number {
     return this.tokenizer!.padTokenId ?? this.tokenizer!.eosTokenId ?? 0;
   }
 
@@ -275,11 +313,12 @@ export class SFTTrainer {
   }
 
   async train(): Promise<TrainResult> {
+    ensureOutputDir(this.config.output_dir, 'output_dir');
     await this.prepare();
     const c = this.config;
     const model = this.model!;
     const outDir = c.output_dir;
-    mkdirSync(outDir, { recursive: true });
+    cleanCheckpointTemps(outDir, this.log);
 
     // ---- parameters and optimizer
     const rowTables = new Set(this.tokenRows?.tables() ?? []);
@@ -313,9 +352,7 @@ export class SFTTrainer {
     this.log(`${method}: ${trainableReport}`);
 
     // ---- schedule
-    const batchesPerEpoch = this.epochPlan(0).plan.length;
-    const updatesPerEpoch = Math.ceil(batchesPerEpoch / c.gradient_accumulation_steps);
-    const totalSteps = c.max_steps > 0 ? c.max_steps : Math.max(1, Math.ceil(c.num_train_epochs * updatesPerEpoch));
+    const totalSteps = this.plannedTotalSteps();
     const schedule = new LrSchedule(c.lr_scheduler_type, c.learning_rate, totalSteps, c.warmup_steps, c.warmup_ratio);
 
     // ---- memory guard
@@ -349,7 +386,9 @@ export class SFTTrainer {
     let resumedFrom: string | null = null;
     if (c.resume_from_checkpoint !== null && c.resume_from_checkpoint !== false) {
       const dir =
-        c.resume_from_checkpoint === true ? latestCheckpoint(outDir) : resolve(c.resume_from_checkpoint as string);
+        c.resume_from_checkpoint === true
+          ? latestCheckpoint(outDir, this.log)
+          : resolve(c.resume_from_checkpoint as string);
       if (!dir) {
         if (c.resume_from_checkpoint === true)
           this.log(`resume_from_checkpoint: no checkpoint in ${outDir}; starting from scratch`);
@@ -484,9 +523,8 @@ export class SFTTrainer {
         if (cursor.index >= cursor.plan.length) cursor = this.epochPlan(cursor.epoch + 1);
         const epochAtStart = cursor.epoch;
         // One optimizer step: up to gradient_accumulation_steps micro-batches of this epoch (fewer at its end).
-        const count = Math.min(c.gradient_accumulation_steps, cursor.plan.length - cursor.index);
-        const micro: Batch[] = [];
-        for (let k = 0; k < count; k++) micro.push(this.batchAt(cursor, cursor.index + k));
+        const micro = this.stepBatches(cursor);
+        const count = micro.length;
         const total = micro.reduce((s, b) => s + b.numTrainedTokens, 0);
         let inputTokens = 0;
         for (let k = 0; k < count; k++)
@@ -679,7 +717,7 @@ export class SFTTrainer {
     );
     writeFileAtomicSync(join(outDir, 'training_args.json'), JSON.stringify(configToJSON(c), null, 2) + '\n');
     const tok = this.tokenizer!;
-    writeFileSync(
+    writeFileAtomicSync(
       join(outDir, 'README.md'),
       modelCard({
         config: c,
@@ -695,7 +733,7 @@ export class SFTTrainer {
     );
     const metricsPath = join(outDir, 'metrics.jsonl');
     if (existsSync(metricsPath))
-      writeFileSync(join(outDir, 'loss.svg'), lossCurveSvg(readMetrics(metricsPath), `${c.output_dir}: loss`));
+      writeFileAtomicSync(join(outDir, 'loss.svg'), lossCurveSvg(readMetrics(metricsPath), `${c.output_dir}: loss`));
   }
 }
 

@@ -3,7 +3,8 @@
 // sibling file that is renamed over the target only when everything was written.
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { tempSiblingPath } from '../../io/atomic.js';
+import { fsyncDirSync, tempSiblingPath } from '../../io/atomic.js';
+import { asDiskFull } from '../../util/errors.js';
 import {
   GGML_TYPE,
   GGUF_DEFAULT_ALIGNMENT,
@@ -261,6 +262,7 @@ export function writeGguf(
     fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, path);
+    fsyncDirSync(dirname(path));
   } catch (e) {
     try {
       closeSync(fd);
@@ -268,7 +270,7 @@ export function writeGguf(
       /* already closed */
     }
     rmSync(tmp, { force: true });
-    throw e;
+    throw asDiskFull(e, path, header.length + sizes.reduce((s, n) => s + n + padding(n, alignment), 0));
   }
   return position;
 }
