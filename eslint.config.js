@@ -37,4 +37,12 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The dashboard page's own script runs in the browser.
+    files: ['src/dashboard/static/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', uPlot: 'readonly', console: 'readonly' },
+    },
+  },
 );

@@ -3,7 +3,7 @@
 // Usage: flock /tmp/sftkit-heavy.lock node --import tsx bench/data-prepare.ts [--rows N] [--tokenizer DIR] [DATA...]
 // Defaults: ../shared/tokenizers/minimind2 on ../shared/data/gsm8k/train.jsonl (7,473 question/answer rows) and a
 // synthetic conversation set of --rows rows (default 200,000), written to a temp folder. For each: rows/s and
-// tokens/s of a cold prepare (cache off), then the time of a warm run that reads the on-disk cache.
+// tokens/s of a cold prepare (as a first training run: everything, cache written), then a rerun that reads the cache.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,12 +49,16 @@ function syntheticConversations(n: number): string {
   return lines.join('\n') + '\n';
 }
 
+function syntheticConversationsFile(n: number): string {
+  const path = join(work, `synthetic-${n}.jsonl`);
+  writeFileSync(path, syntheticConversations(n));
+  return path;
+}
+
 const inputs: { name: string; path: string }[] = argv.map((p) => ({ name: p, path: p }));
 if (inputs.length === 0) {
   if (shared) inputs.push({ name: 'gsm8k train', path: join(shared, 'data', 'gsm8k', 'train.jsonl') });
-  const synthetic = join(work, 'synthetic.jsonl');
-  writeFileSync(synthetic, syntheticConversations(rows));
-  inputs.push({ name: `synthetic ${rows.toLocaleString('en-US')} rows`, path: synthetic });
+  inputs.push({ name: `synthetic ${rows.toLocaleString('en-US')} rows`, path: syntheticConversationsFile(rows) });
 }
 
 const tok = await Tokenizer.fromDir(tokDir);
@@ -65,21 +69,23 @@ const options = {
   lossKeys: { assistant_only_loss: false, completion_only_loss: null },
   maxLength: 4096,
 };
-await prepareDataset(tok, { ...options, train: inputs[0]!.path, cache: false }); // warm-up (JIT, tokenizer threads)
+// Warm-up (JIT, tokenizer threads).
+await prepareDataset(tok, { ...options, train: syntheticConversationsFile(200), cache: false });
 const perSecond = (n: number, ms: number) => Math.round((n / ms) * 1000).toLocaleString('en-US');
-for (const { name, path } of inputs) {
+for (const input of inputs) {
+  // Cold: what a first training run does (read, validate, render, mask, encode, write the cache); warm: a rerun.
+  const cacheRoot = join(work, `cache-${inputs.indexOf(input)}`);
+  const run = () => prepareDataset(tok, { ...options, train: input.path, tokenizerDir: tokDir, outputDir: cacheRoot });
   let t0 = performance.now();
-  const cold = await prepareDataset(tok, { ...options, train: path, cache: false });
+  const cold = await run();
   const coldMs = performance.now() - t0;
   const n = cold.prepare?.totalTokens ?? 0;
-  const cacheRoot = join(work, 'cache');
-  await prepareDataset(tok, { ...options, train: path, tokenizerDir: tokDir, outputDir: cacheRoot });
   t0 = performance.now();
-  const warm = await prepareDataset(tok, { ...options, train: path, tokenizerDir: tokDir, outputDir: cacheRoot });
+  const warm = await run();
   const warmMs = performance.now() - t0;
   if (!warm.fromCache) throw new Error('the second run did not read the cache');
   console.log(
-    `${name}: ${cold.load.records.toLocaleString('en-US')} rows, ${n.toLocaleString('en-US')} tokens: ` +
+    `${input.name}: ${cold.load.records.toLocaleString('en-US')} rows, ${n.toLocaleString('en-US')} tokens: ` +
       `prepare ${coldMs.toFixed(0)} ms = ${perSecond(cold.load.records, coldMs)} rows/s, ${perSecond(n, coldMs)} tokens/s; ` +
       `from the cache ${warmMs.toFixed(0)} ms`,
   );

@@ -7,7 +7,7 @@ import { getBackend } from '../src/engine/index.js';
 import { loadNative } from '../src/engine/native.js';
 import { generate } from '../src/generate/generate.js';
 import { castWeightsToBf16 } from '../src/generate/weights.js';
-import { createModel } from '../src/io/create-model.js';
+import { createModel } from '../src/model/create-model.js';
 import { LlamaModel } from '../src/model/llama.js';
 import { packageRoot } from '../src/util/paths.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AdamW } from '../src/engine/index.js';
-import { createModel } from '../src/io/create-model.js';
+import { createModel } from '../src/model/create-model.js';
 import { LlamaModel } from '../src/model/llama.js';
 import { quantizedBaseStats } from '../src/quant/report.js';
 import { quantizeFolder } from '../src/quant/save.js';

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel } from '../src/io/create-model.js';
+import { createModel } from '../src/model/create-model.js';
 import { SFTTrainer } from '../src/train/trainer.js';
 import { generatePretrainCorpus } from '../src/quickstart/corpus/pretrain-corpus.js';
 import type { SftRecord } from '../src/data/types.js';

@@ -30,6 +30,7 @@ function chooseBackend(): string {
     'attentionForward',
     'attentionBackward',
     'swigluForward',
+    'gegluForward',
     'crossEntropy',
   ];
   try {
@@ -101,6 +102,9 @@ async function run(): Promise<number> {
     ['llama3rope', 'llama3rope', false, ['4', '8'], false],
     ['headdim', 'headdim', false, ['8', '16', 'rslora'], false],
     ['mistral', 'mistral', false, ['4', '8'], false],
+    ['qwen3', 'qwen3', false, ['8', '16'], true],
+    ['gemma3', 'gemma3', false, ['8', '16'], true],
+    ['gemma3-packed', 'gemma3', true, ['4', '8'], false],
     ['packed', 'llama', true, ['4', '8'], true],
     ['stories260K', join(shared, 'models', 'stories260K'), false, ['4', '8'], true],
   ];

@@ -5,8 +5,8 @@ export { SafetensorsFile, SafetensorsModel, writeSafetensors, writeShardedSafete
 export type { StDType, StTensorInfo, StWriteTensor } from './io/safetensors.js';
 export { loadLlamaConfig, parseLlamaConfig } from './io/hf-config.js';
 export type { LlamaConfig, RopeScaling } from './io/hf-config.js';
-export { createModel } from './io/create-model.js';
-export type { CreateModelOptions } from './io/create-model.js';
+export { createModel } from './model/create-model.js';
+export type { CreateModelOptions } from './model/create-model.js';
 export { Tokenizer } from './tokenizer/tokenizer.js';
 export type { ChatMessage, Encoding, ChatTemplateOptions } from './tokenizer/tokenizer.js';
 export { SFTTrainer, type SFTTrainerOptions, type TrainResult } from './train/trainer.js';
@@ -24,10 +24,15 @@ export {
   encodeChat,
   encodeText,
   decoderFor,
+  BatchGenerator,
+  type SequenceSpec,
   type GenerateOptions,
   type Generation,
   type SamplingOptions,
 } from './generate/index.js';
+export { buildServer, type ServeOptions, type ServeLimits } from './serve/server.js';
+export { loadServedModels, type ServedModel } from './serve/models.js';
+export { Scheduler, type SchedulerLimits } from './serve/scheduler.js';
 export {
   quantize4Bit,
   dequantize4Bit,

@@ -15,6 +15,7 @@ namespace {
 using sftkit::kern::active_table;
 using sftkit::kern::AdamWParams;
 using sftkit::kern::AttnParams;
+using sftkit::kern::KernelTable;
 
 using sftkit::napi::Args;
 using sftkit::napi::F32;
@@ -192,6 +193,7 @@ AttnArgs read_attention_shape(Args& a, Napi::Object o) {
   r.q_size = a.product({p.batch, p.q_len, p.heads, p.head_dim}, "q");
   r.kv_needed = p.batch == 0 ? 0 : a.product({p.batch - 1, p.kv_stride}, "k") + kv_item;
   r.lse_size = a.product({p.batch, p.heads, p.q_len}, "lse");
+  p.window = a.count_or(a.field(o, "window"), "window", 0);
   I32 qs = a.i32_or_null(a.field(o, "qSeg"), "qSeg"), ks = a.i32_or_null(a.field(o, "kSeg"), "kSeg");
   if (a.failed()) return r;
   a.require(qs.present == ks.present, "qSeg and kSeg must be given together");
@@ -264,25 +266,42 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   return a.env().Undefined();
 }
 
-Napi::Value SwigluForward(const Napi::CallbackInfo& info) {
-  Args a(info, "swigluForward");
+// The gated MLP activations (SwiGLU, GeGLU): out = act(g)·u and its backward, elementwise over equal lengths.
+using GatedForwardFn = void (*)(const float*, const float*, float*, int64_t);
+using GatedBackwardFn = void (*)(const float*, const float*, const float*, float*, float*, int64_t);
+
+Napi::Value GatedForward(const Napi::CallbackInfo& info, const char* name, GatedForwardFn KernelTable::*slot) {
+  Args a(info, name);
   F32 g = a.f32(a.at(0), "g"), u = a.f32(a.at(1), "u"), out = a.f32(a.at(2), "out");
   a.length(u, g.len, "u", "same as g");
   a.length(out, g.len, "out", "same as g");
-  if (!a.failed()) active_table().swiglu_forward(g.data, u.data, out.data, g.len);
+  if (!a.failed()) (active_table().*slot)(g.data, u.data, out.data, g.len);
   return a.env().Undefined();
 }
 
-Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
-  Args a(info, "swigluBackward");
+Napi::Value GatedBackward(const Napi::CallbackInfo& info, const char* name, GatedBackwardFn KernelTable::*slot) {
+  Args a(info, name);
   F32 dout = a.f32(a.at(0), "dout"), g = a.f32(a.at(1), "g"), u = a.f32(a.at(2), "u");
   F32 dg = a.f32(a.at(3), "dg"), du = a.f32(a.at(4), "du");
   a.length(g, dout.len, "g", "same as dout");
   a.length(u, dout.len, "u", "same as dout");
   a.length(dg, dout.len, "dg", "same as dout");
   a.length(du, dout.len, "du", "same as dout");
-  if (!a.failed()) active_table().swiglu_backward(dout.data, g.data, u.data, dg.data, du.data, dout.len);
+  if (!a.failed()) (active_table().*slot)(dout.data, g.data, u.data, dg.data, du.data, dout.len);
   return a.env().Undefined();
+}
+
+Napi::Value SwigluForward(const Napi::CallbackInfo& info) {
+  return GatedForward(info, "swigluForward", &KernelTable::swiglu_forward);
+}
+Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
+  return GatedBackward(info, "swigluBackward", &KernelTable::swiglu_backward);
+}
+Napi::Value GegluForward(const Napi::CallbackInfo& info) {
+  return GatedForward(info, "gegluForward", &KernelTable::geglu_forward);
+}
+Napi::Value GegluBackward(const Napi::CallbackInfo& info) {
+  return GatedBackward(info, "gegluBackward", &KernelTable::geglu_backward);
 }
 
 Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
@@ -377,6 +396,8 @@ void RegisterKernels(Napi::Env env, Napi::Object exports) {
       {"attentionBackward", AttentionBackward},
       {"swigluForward", SwigluForward},
       {"swigluBackward", SwigluBackward},
+      {"gegluForward", GegluForward},
+      {"gegluBackward", GegluBackward},
       {"crossEntropy", CrossEntropy},
       {"adamw", Adamw},
       {"dropout", Dropout},

@@ -14,6 +14,7 @@ struct AttnParams {
   float scale;
   const int32_t* q_seg;  // null: no segments
   const int32_t* k_seg;
+  int64_t window;  // sliding window: query at key position qa sees keys j > qa - window; 0: none
 };
 
 // Hyper-parameters stay double (as PyTorch's Python floats) until the f32 coefficients are formed.
@@ -54,6 +55,9 @@ struct KernelTable {
   // (kernels_narrow.inc); C overlaps neither.
   void (*gemm_narrow)(bool trans_a, const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k,
                       float alpha, bool accumulate);
+  // out = gelu_tanh(g)·u (Gemma's GeGLU) and its backward (dg, du overwritten).
+  void (*geglu_forward)(const float* g, const float* u, float* out, int64_t n);
+  void (*geglu_backward)(const float* dout, const float* g, const float* u, float* dg, float* du, int64_t n);
 };
 
 // Every slot of KernelTable by name. kernels_isa.cpp fills a table slot by slot from this list (t.add = &add; ...),
@@ -80,7 +84,9 @@ struct KernelTable {
   X(cross_entropy) \
   X(adamw) \
   X(dropout) \
-  X(gemm_narrow)
+  X(gemm_narrow) \
+  X(geglu_forward) \
+  X(geglu_backward)
 // clang-format on
 
 #define SFTKIT_COUNT_SLOT(name) +1

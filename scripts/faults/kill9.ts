@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, watch, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { generateChatData } from '../../src/quickstart/corpus/chat-data.js';
 import { Rng } from '../../src/util/random.js';
 import { packageRoot } from '../../src/util/paths.js';

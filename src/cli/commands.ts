@@ -16,6 +16,8 @@ export async function loadCommands(): Promise<Command[]> {
     import('./generate.js'),
     import('./chat.js'),
     import('./eval.js'),
+    import('./serve.js'),
+    import('./dashboard.js'),
     import('./export-run.js'),
     import('./import-run.js'),
   ]);

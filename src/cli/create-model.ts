@@ -1,7 +1,7 @@
 // `sftkit create-model`: write a random-weight HF model folder with a ChatML tokenizer.
 import type { Command } from './command.js';
 import { numberFlag, requireString } from './command.js';
-import { createModel, MODEL_PRESETS, type ModelPreset } from '../io/create-model.js';
+import { createModel, MODEL_ARCHES, MODEL_PRESETS, presetArch, type ModelPreset } from '../model/create-model.js';
 import { UserError } from '../util/errors.js';
 
 function choice<T extends string>(flags: Record<string, unknown>, name: string, allowed: readonly T[], fallback: T): T {
@@ -14,16 +14,14 @@ function choice<T extends string>(flags: Record<string, unknown>, name: string, 
 export const command: Command = {
   name: 'create-model',
   summary: 'Write a small random-weight Hugging Face model folder (for tests and demos)',
-  usage:
-    'sftkit create-model --preset tiny|smollm2-135m-shape --out DIR [--seed N] [--arch llama|qwen2] [--tokenizer byte|bpe]',
+  usage: `sftkit create-model --preset ${MODEL_PRESETS.join('|')} --out DIR [--seed N] [--arch ${MODEL_ARCHES.join('|')}] [--tokenizer byte|bpe]`,
   flags: {
     preset: { type: 'string', help: `Model shape: ${MODEL_PRESETS.join(' | ')}`, default: 'tiny' },
     out: { type: 'string', help: 'Output folder (must be new or empty)' },
     seed: { type: 'string', help: 'Random seed for the weights', default: '0' },
     arch: {
       type: 'string',
-      help: 'llama (LlamaForCausalLM) | qwen2 (Qwen2ForCausalLM, with q/k/v biases)',
-      default: 'llama',
+      help: "llama | qwen2 (q/k/v biases) | qwen3 (q/k norms) | gemma3 (Gemma3ForCausalLM); default: the preset's family",
     },
     tokenizer: {
       type: 'string',
@@ -38,7 +36,7 @@ export const command: Command = {
     if (!Number.isSafeInteger(seed))
       throw new UserError(`sftkit create-model: --seed must be an integer, got '${String(flags.seed)}'`);
     const preset = choice<ModelPreset>(flags, 'preset', MODEL_PRESETS, 'tiny');
-    const arch = choice(flags, 'arch', ['llama', 'qwen2'] as const, 'llama');
+    const arch = choice(flags, 'arch', MODEL_ARCHES, presetArch(preset));
     const tokenizer = choice(flags, 'tokenizer', ['byte', 'bpe'] as const, 'byte');
     await createModel({ preset, out, seed, arch, tokenizer, overwrite: flags.force === true });
     process.stdout.write(`wrote ${preset} ${arch} model (seed ${seed}, ${tokenizer} tokenizer) to ${out}\n`);

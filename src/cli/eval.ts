@@ -6,7 +6,7 @@ import { basename, extname } from 'node:path';
 import { loadRecords } from '../data/load.js';
 import type { PreparedExample } from '../data/types.js';
 import { answerPrompts, resultRecord, summarize, type EvalRun } from '../generate/eval.js';
-import { evalLoss } from '../generate/eval-loss.js';
+import { evalLoss } from '../train/evaluate.js';
 import { readEvalPrompts } from '../generate/eval-prompts.js';
 import type { LoadedForGeneration } from '../generate/load.js';
 import { markdownReport } from '../generate/report.js';

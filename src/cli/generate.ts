@@ -4,7 +4,15 @@
 import { readFileSync } from 'node:fs';
 import { generate, type GenerateOptions } from '../generate/generate.js';
 import type { GenerationDefaults } from '../generate/generation-config.js';
-import { decoderFor, encodeChat, encodeText, loadForGeneration, type LoadedForGeneration } from '../generate/load.js';
+import {
+  decoderFor,
+  encodeChat,
+  encodeText,
+  loadForGeneration,
+  padTokenIdFor,
+  stopTokenIdsFor,
+  type LoadedForGeneration,
+} from '../generate/load.js';
 import { resolveSampling, type SamplingOptions } from '../generate/sampling.js';
 import type { ChatMessage } from '../tokenizer/tokenizer.js';
 import { UserError } from '../util/errors.js';
@@ -114,12 +122,11 @@ export function settingsFromFlags(
 
 /** The options `generate` needs for this tokenizer and these settings. */
 export function generateOptions(loaded: LoadedForGeneration, s: GenerationSettings): GenerateOptions {
-  const tok = loaded.tokenizer;
   return {
     ...s,
-    stopTokenIds: tok.stopTokenIds.length ? tok.stopTokenIds : loaded.defaults.eosTokenIds,
-    decode: decoderFor(tok),
-    padTokenId: tok.padTokenId ?? tok.eosTokenId ?? 0,
+    stopTokenIds: stopTokenIdsFor(loaded),
+    decode: decoderFor(loaded.tokenizer),
+    padTokenId: padTokenIdFor(loaded.tokenizer),
   };
 }
 

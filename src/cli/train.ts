@@ -20,6 +20,21 @@ export function configFlags(): Record<string, FlagSpec> {
   return flags;
 }
 
+/**
+ * Ctrl-C: the first asks the trainer to save a checkpoint and stop after the current step; the second quits
+ * at once (exit status 130, as a shell reports SIGINT).
+ */
+export function interruptHandler(
+  trainer: Pick<SFTTrainer, 'requestStop' | 'stopping'>,
+  log: (line: string) => void,
+): () => void {
+  return () => {
+    if (trainer.stopping) process.exit(130);
+    trainer.requestStop();
+    log('interrupt: saving a checkpoint after this step (press Ctrl-C again to quit now)');
+  };
+}
+
 export const command: Command = {
   name: 'train',
   summary: 'Fine-tune a model (LoRA or full) with a TRL-style config',
@@ -32,8 +47,15 @@ export const command: Command = {
       flags,
       ignoreFlags: ['config', 'help', 'debug'],
     });
-    const trainer = new SFTTrainer({ args: config, log: (l) => process.stdout.write(l + '\n') });
-    const result = await trainer.train();
+    const trainer = SFTTrainer.fromConfig(config, { log: (l) => process.stdout.write(l + '\n') });
+    const stopOnInterrupt = interruptHandler(trainer, (l) => process.stderr.write(l + '\n'));
+    process.on('SIGINT', stopOnInterrupt);
+    let result;
+    try {
+      result = await trainer.train();
+    } finally {
+      process.off('SIGINT', stopOnInterrupt);
+    }
     process.stdout.write(
       result.interrupted ? `interrupted at step ${result.steps}\n` : `saved to ${result.outputDir}/\n`,
     );

@@ -3,7 +3,7 @@
 // at position t before the model's shift, -100 where nothing is learned.
 import { UserError } from '../util/errors.js';
 import type { PreparedExample } from './types.js';
-import { IGNORE_INDEX } from './prepare.js';
+import { IGNORE_INDEX } from '../engine/backend.js';
 import { seededRandom, shuffleInPlace } from '../util/random.js';
 
 /** One batch, row-major [batch, seq]. */

@@ -1,5 +1,6 @@
 // Records -> tokenised examples: one encode of the full rendered text, character spans -> token mask via offsets,
 // BOS handling, truncation, and the load-time invariants (BOS once, end-of-turn tokens trained, no empty masks).
+import { IGNORE_INDEX } from '../engine/backend.js';
 import { UserError } from '../util/errors.js';
 import type { DataTokenizer, PreparedExample, SftRecord, TokenEncoding } from './types.js';
 import { formatRef } from './types.js';
@@ -257,8 +258,6 @@ export function buildLabels(inputIds: ArrayLike<number>, mask: ArrayLike<number>
   for (let i = 0; i < labels.length; i++) labels[i] = mask[i] ? inputIds[i]! : IGNORE_INDEX;
   return labels;
 }
-
-export const IGNORE_INDEX = -100;
 
 /** The loss mode actually applied to a record kind under 'auto'. */
 export function effectiveLoss(kind: SftRecord['kind'], loss: LossMode = 'auto'): Exclude<LossMode, 'auto'> {

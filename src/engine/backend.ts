@@ -8,7 +8,10 @@
 // - Activations, gradients and optimizer state are always f32. Only matrices passed to
 //   gemm (weights, and optionally activations) may be bf16.
 // - "Accumulate" outputs add into what is there; all other outputs are overwritten.
-// - Int32Array targets use -100 as "ignore".
+// - Int32Array targets use IGNORE_INDEX (-100) as "ignore".
+
+/** The label / target that trains nothing (PyTorch's ignore_index): the one definition of -100. */
+export const IGNORE_INDEX = -100;
 
 export type Mat = Float32Array | Uint16Array;
 
@@ -102,6 +105,11 @@ export interface AttentionShape {
    */
   qSeg?: Int32Array | null;
   kSeg?: Int32Array | null;
+  /**
+   * Sliding window (Gemma 3's local layers, Mistral): query i also needs (Tk - Tq + i) - j < window.
+   * Absent, null or 0: no window.
+   */
+  window?: number | null;
 }
 
 export interface AttentionForwardArgs extends AttentionShape {
@@ -223,6 +231,11 @@ export interface Backend {
 
   attentionForward(args: AttentionForwardArgs): void;
   attentionBackward(args: AttentionBackwardArgs): void;
+
+  /** out = gelu_tanh(g)·u with gelu_tanh(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GeGLU). */
+  gegluForward(g: Float32Array, u: Float32Array, out: Float32Array): void;
+  /** dg, du overwritten. */
+  gegluBackward(dout: Float32Array, g: Float32Array, u: Float32Array, dg: Float32Array, du: Float32Array): void;
 
   /** out = silu(g)·u */
   swigluForward(g: Float32Array, u: Float32Array, out: Float32Array): void;

@@ -24,6 +24,8 @@ const METHODS = [
   'attentionBackward',
   'swigluForward',
   'swigluBackward',
+  'gegluForward',
+  'gegluBackward',
   'crossEntropy',
   'adamw',
   'dropout',

@@ -1,5 +1,6 @@
 // The engine's public surface: tensors, autograd, ops, backends, optimizer.
 export type * from './backend.js';
+export { IGNORE_INDEX } from './backend.js';
 export { Tensor, type DType, type TensorData } from './tensor.js';
 export { noGrad, backward, clearTape, isGradEnabled } from './tape.js';
 export { checkpoint } from './checkpoint.js';
@@ -21,6 +22,8 @@ export {
   rope,
   attention,
   swiglu,
+  geglu,
+  softcap,
   dropout,
   lmHeadCrossEntropy,
   logits,

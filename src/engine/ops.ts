@@ -1,6 +1,6 @@
 // Coarse differentiable ops: each runs one Backend kernel forward and one (or a GEMM or two) backward.
 // Activations and gradients are f32; weights passed to GEMMs (linear, embedding tables, lm head) may be bf16.
-import type { FloatDType, Mat } from './backend.js';
+import { IGNORE_INDEX, type FloatDType, type GemmArgs, type Mat } from './backend.js';
 import { getBackend } from './current-backend.js';
 import { linear } from './linear.js';
 import { f32Data, lastDim, matData, shapeStr, withCompute } from './op-args.js';
@@ -104,10 +104,20 @@ export function embedding(table: Tensor, ids: Int32Array): Tensor {
   return out;
 }
 
-/** RMSNorm over the last dimension: x·rstd·w, w [D]. */
-export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
+/**
+ * RMSNorm over the last dimension: x·rstd·w, w [D]. With `offset` (Gemma: 1) the scale is (offset + w) in
+ * f32, while the gradient still accumulates into w (d(offset + w)/dw = 1).
+ */
+export function rmsnorm(x: Tensor, w: Tensor, eps: number, offset = 0): Tensor {
   const xd = f32Data(x, 'rmsnorm', 'x');
-  const wd = matData(w, 'rmsnorm', 'w');
+  let wd = matData(w, 'rmsnorm', 'w');
+  let shifted: Float32Array | null = null;
+  if (offset !== 0) {
+    const src = w.dtype === 'f32' ? (wd as Float32Array) : w.toF32();
+    shifted = allocF32(src.length);
+    for (let i = 0; i < src.length; i++) shifted[i] = Math.fround(offset + src[i]!);
+    wd = shifted;
+  }
   const dim = w.numel;
   if (lastDim(x) !== dim) throw new Error(`rmsnorm: x ${shapeStr(x)} does not match w ${shapeStr(w)}`);
   const rows = x.numel / dim;
@@ -116,6 +126,7 @@ export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
   getBackend().rmsnormForward(xd, wd, rows, dim, eps, out.data as Float32Array, rstd);
   if (!shouldRecord(x, w)) {
     release(rstd);
+    release(shifted);
     record('rmsnorm', out, null);
     return out;
   }
@@ -129,7 +140,10 @@ export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
   })!;
   own(node, rstd);
   savedX = save(node, x);
-  savedW = save(node, w);
+  if (shifted) {
+    own(node, shifted);
+    savedW = shifted;
+  } else savedW = save(node, w);
   return out;
 }
 
@@ -183,6 +197,8 @@ export interface AttentionOpts {
   scale: number;
   /** [B·T]: tokens attend only to earlier (or the same) tokens with an equal id. */
   segmentIds?: Int32Array | null;
+  /** Sliding window: token i sees token j only when i - j < window (null: full causal). */
+  window?: number | null;
 }
 
 /** Causal (GQA) attention: q [B·T, H·hd], k/v [B·T, Hkv·hd] -> [B·T, H·hd] (the kernel's [B,T,H,hd] layout, same memory). */
@@ -204,7 +220,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts):
   const seg = opts.segmentIds ? opts.segmentIds.slice() : null;
   if (seg && seg.length !== batch * seq)
     throw new Error(`attention: segmentIds has ${seg.length} ids, expected ${batch * seq}`);
-  const shape = { batch, qLen: seq, kvLen: seq, heads, kvHeads, headDim, scale, qSeg: seg, kSeg: seg };
+  const window = opts.window ?? null;
+  if (window !== null && !(Number.isSafeInteger(window) && window > 0))
+    throw new RangeError(`attention: window must be a positive integer, got ${window}`);
+  const shape = { batch, qLen: seq, kvLen: seq, heads, kvHeads, headDim, scale, qSeg: seg, kSeg: seg, window };
   const out = Tensor.empty(q.shape);
   const od = out.data as Float32Array;
   const recording = shouldRecord(q, k, v);
@@ -267,6 +286,64 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   return out;
 }
 
+/** gelu_tanh(gate)·up (Gemma's GeGLU: GELU with the tanh approximation, as PyTorch's approximate='tanh'). */
+export function geglu(gate: Tensor, up: Tensor): Tensor {
+  const gd = f32Data(gate, 'geglu', 'gate');
+  const ud = f32Data(up, 'geglu', 'up');
+  if (gate.numel !== up.numel) throw new Error(`geglu: gate ${shapeStr(gate)} and up ${shapeStr(up)} differ`);
+  const out = Tensor.empty(gate.shape);
+  getBackend().gegluForward(gd, ud, out.data as Float32Array);
+  if (!shouldRecord(gate, up)) {
+    record('geglu', out, null);
+    return out;
+  }
+  let sg!: Float32Array, su!: Float32Array;
+  const node = record('geglu', out, (g) => {
+    const dg = overwriteSink(gate);
+    const du = overwriteSink(up);
+    getBackend().gegluBackward(g, sg, su, dg.buf, du.buf);
+    dg.finish();
+    du.finish();
+  })!;
+  sg = save(node, gate);
+  su = save(node, up);
+  return out;
+}
+
+/** tanh(x / cap)·cap (Gemma's final logit soft-capping), elementwise. */
+export function softcap(x: Tensor, cap: number): Tensor {
+  const xd = f32Data(x, 'softcap', 'x');
+  if (!(cap > 0)) throw new RangeError(`softcap: cap must be positive, got ${cap}`);
+  const out = Tensor.empty(x.shape);
+  const od = out.data as Float32Array;
+  softcapInPlace(od, xd, cap);
+  if (!shouldRecord(x)) {
+    record('softcap', out, null);
+    return out;
+  }
+  let so!: Float32Array;
+  const node = record('softcap', out, (g) => {
+    softcapGradInPlace(g, so, cap);
+    passGrad(x, g);
+  })!;
+  so = save(node, out);
+  return out;
+}
+
+/** out = tanh(x / cap)·cap (f32 arithmetic as torch: x / cap, tanh, · cap). */
+function softcapInPlace(out: Float32Array, x: Float32Array, cap: number): void {
+  const c = Math.fround(cap);
+  for (let i = 0; i < x.length; i++) out[i] = Math.fround(Math.fround(Math.tanh(Math.fround(x[i]! / c))) * c);
+}
+
+/** g *= 1 - (y / cap)² where y is the capped value (d/dx tanh(x/c)·c = 1 - tanh²). */
+function softcapGradInPlace(g: Float32Array, y: Float32Array, cap: number): void {
+  for (let i = 0; i < g.length; i++) {
+    const t = y[i]! / cap;
+    g[i] = g[i]! * (1 - t * t);
+  }
+}
+
 // Each dropout call in a step draws from its own range of the counter-based RNG; the range restarts
 // when the step ends, so a step's masks depend only on the seeds and the order of the calls.
 let dropoutOffset = 0;
@@ -312,10 +389,9 @@ export interface LmHeadCrossEntropyOpts {
   /** Rows whose logits exist at once (default: at most 64M logits (256 MB) per chunk, chunks of equal size). */
   rowsPerChunk?: number;
   compute?: FloatDType;
+  /** Final logit soft-capping (Gemma): the loss reads tanh(logits / cap)·cap. */
+  softcap?: number | null;
 }
-
-/** Targets the loss skips (as PyTorch's ignore_index). */
-const IGNORE_TARGET = -100;
 
 /** Most logits that exist at once by default: 256 MB of f32. */
 const HEAD_CHUNK_LOGITS = 1 << 26;
@@ -357,7 +433,7 @@ export function lmHeadCrossEntropy(
   // Only rows with a target reach the head (with assistant-only loss most rows have none): they are gathered
   // into a compact block, and their dHidden rows scattered back (ignored rows get zero gradient).
   let active = 0;
-  for (let i = 0; i < rows; i++) if (targets[i] !== IGNORE_TARGET) active++;
+  for (let i = 0; i < rows; i++) if (targets[i] !== IGNORE_INDEX) active++;
   const compact = active < rows;
   let src = hd;
   let srcTargets = targets;
@@ -367,7 +443,7 @@ export function lmHeadCrossEntropy(
     srcTargets = new Int32Array(active);
     src = allocF32(active * dim);
     for (let i = 0, j = 0; i < rows; i++) {
-      if (targets[i] === IGNORE_TARGET) continue;
+      if (targets[i] === IGNORE_INDEX) continue;
       order[j] = i;
       srcTargets[j] = targets[i]!;
       src.set(hd.subarray(i * dim, (i + 1) * dim), j * dim);
@@ -383,6 +459,8 @@ export function lmHeadCrossEntropy(
   let dW: Float32Array | null = wantGrad && needsGrad(w) ? allocF32(vocab * dim) : null;
   let dWWritten = false;
   const logitsBuf = allocF32(chunk * vocab);
+  const cap = opts.softcap ?? null;
+  const capBuf = cap && wantGrad ? allocF32(chunk * vocab) : null;
   const losses = allocF32(chunk);
   let total = 0;
   try {
@@ -391,7 +469,11 @@ export function lmHeadCrossEntropy(
       const lg = logitsBuf.subarray(0, n * vocab);
       const hRows = src.subarray(r0 * dim, (r0 + n) * dim);
       be.gemm(withCompute({ transA: false, transB: true, m: n, n: vocab, k: dim, a: hRows, b: wd, c: lg }, compute));
+      const capped = capBuf ? capBuf.subarray(0, n * vocab) : null;
+      if (cap) softcapInPlace(lg, lg, cap);
+      if (capped) capped.set(lg);
       be.crossEntropy(lg, srcTargets.subarray(r0, r0 + n), n, vocab, losses.subarray(0, n), wantGrad, 1 / normalizer);
+      if (capped) softcapGradInPlace(lg, capped, cap!);
       for (let i = 0; i < n; i++) total += losses[i]!;
       if (!wantGrad) continue;
       if (dSrc) {
@@ -431,6 +513,7 @@ export function lmHeadCrossEntropy(
     throw e;
   } finally {
     release(logitsBuf);
+    release(capBuf);
     release(losses);
     if (compact) release(src);
     if (dSrc !== dHidden) release(dSrc);

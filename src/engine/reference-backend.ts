@@ -1,14 +1,15 @@
 // The float64 reference backend: every Backend kernel written by its definition in plain TypeScript,
 // accumulating in float64. Clarity over speed: tests use it as the ground truth for the native kernels.
-import type {
-  AdamWArgs,
-  AttentionBackwardArgs,
-  AttentionForwardArgs,
-  AttentionShape,
-  Backend,
-  GemmArgs,
-  GemmNarrowFn,
-  Mat,
+import {
+  IGNORE_INDEX,
+  type AdamWArgs,
+  type AttentionBackwardArgs,
+  type AttentionForwardArgs,
+  type AttentionShape,
+  type Backend,
+  type GemmArgs,
+  type GemmNarrowFn,
+  type Mat,
 } from './backend.js';
 import { keep } from './counter-rng.js';
 
@@ -81,9 +82,21 @@ function kvIndexer(s: AttentionShape): (b: number, j: number, kvh: number) => nu
   return (b, j, kvh) => b * stride + (j * s.kvHeads + kvh) * s.headDim;
 }
 
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** PyTorch's gelu(approximate='tanh') and its derivative, in float64. */
+function geluTanh(x: number): { value: number; derivative: number } {
+  const inner = GELU_C * (x + 0.044715 * x * x * x);
+  const t = Math.tanh(inner);
+  const value = 0.5 * x * (1 + t);
+  const derivative = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x);
+  return { value, derivative };
+}
+
 /** Whether query i of batch b sees key j. */
 function visible(s: AttentionShape, b: number, i: number, j: number): boolean {
   if (j > s.kvLen - s.qLen + i) return false;
+  if (s.window && s.kvLen - s.qLen + i - j >= s.window) return false;
   if (s.qSeg && s.kSeg) return s.qSeg[b * s.qLen + i] === s.kSeg[b * s.kvLen + j];
   return true;
 }
@@ -244,7 +257,7 @@ const crossEntropy: Backend['crossEntropy'] = (logits, targets, rows, vocab, los
   for (let r = 0; r < rows; r++) {
     const o = r * vocab;
     const t = targets[r]!;
-    if (t === -100) {
+    if (t === IGNORE_INDEX) {
       losses[r] = 0;
       if (grad) logits.fill(0, o, o + vocab);
       continue;
@@ -343,6 +356,16 @@ export const referenceBackend: Backend = {
   rope,
   attentionForward,
   attentionBackward,
+  gegluForward(g, u, out) {
+    for (let i = 0; i < out.length; i++) out[i] = geluTanh(g[i]!).value * u[i]!;
+  },
+  gegluBackward(dout, g, u, dg, du) {
+    for (let i = 0; i < dout.length; i++) {
+      const { value, derivative } = geluTanh(g[i]!);
+      du[i] = dout[i]! * value;
+      dg[i] = dout[i]! * u[i]! * derivative;
+    }
+  },
   swigluForward(g, u, out) {
     for (let i = 0; i < out.length; i++) out[i] = g[i]! * sigmoid(g[i]!) * u[i]!;
   },

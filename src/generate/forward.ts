@@ -1,7 +1,7 @@
 // One inference step over a KV cache: T new tokens per row go through every layer (the model's own block
 // pieces: embed, qkv, finishLayer, finalNorm), their keys/values are appended to the cache, and attention reads
 // the whole cache in place (qLen T <= kvLen). Only the last slot of each row reaches the LM head.
-import { getBackend, linear, noGrad, Tensor } from '../engine/index.js';
+import { getBackend, noGrad, Tensor } from '../engine/index.js';
 import type { LlamaModel } from '../model/llama.js';
 import { KVCache, PAD_SEGMENT } from './kv-cache.js';
 
@@ -57,6 +57,7 @@ export function forwardStep(model: LlamaModel, cache: KVCache, input: StepInput)
         kvBatchStride: cache.rowStride,
         qSeg: padded ? seg : null,
         kSeg,
+        window: model.attentionWindow(i),
         q: q.data as Float32Array,
         k: cache.k[i]!,
         v: cache.v[i]!,
@@ -78,7 +79,7 @@ export function forwardStep(model: LlamaModel, cache: KVCache, input: StepInput)
     x.dispose();
     const h = model.finalNorm(last);
     last.dispose();
-    const logits = linear(h, model.lmHead, null, { compute: model.compute });
+    const logits = model.headLogits(h);
     h.dispose();
     const out = Float32Array.from(logits.data as Float32Array);
     logits.dispose();

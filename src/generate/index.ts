@@ -18,11 +18,14 @@ export {
   encodeChat,
   encodeText,
   loadForGeneration,
+  padTokenIdFor,
+  stopTokenIdsFor,
   type LoadedForGeneration,
   type LoadForGenerationOptions,
 } from './load.js';
 export {
   applyRepetitionPenalty,
+  rowSeed,
   argmax,
   filteredDistribution,
   resolveSampling,
@@ -30,6 +33,7 @@ export {
   type ResolvedSampling,
   type SamplingOptions,
 } from './sampling.js';
+export { BatchGenerator, Sequence, type SequenceSpec } from './batch.js';
 export { readGenerationConfig, type GenerationDefaults } from './generation-config.js';
 export { createCache, forwardStep, type StepInput } from './forward.js';
 export { KVCache } from './kv-cache.js';
@@ -47,5 +51,4 @@ export {
   type EvalSummary,
 } from './eval.js';
 export { parseEvalPrompt, readEvalPrompts, type EvalPrompt } from './eval-prompts.js';
-export { evalLoss, type EvalLoss } from './eval-loss.js';
 export { markdownReport, type ReportInput } from './report.js';

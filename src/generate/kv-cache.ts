@@ -100,6 +100,54 @@ export class KVCache {
     this.length = length;
   }
 
+  /** Leading slots that are padding in every row (they can be dropped when the rows are stacked anew). */
+  commonPadding(): number {
+    let n = this.length;
+    for (let b = 0; b < this.batch && n > 0; b++) {
+      let lead = 0;
+      while (lead < n && this.seg[b * this.capacity + lead] === PAD_SEGMENT) lead++;
+      n = lead;
+    }
+    return n;
+  }
+
+  /**
+   * The rows of several caches in one new cache of `capacity` slots (continuous batching: sequences joining a
+   * running batch). Each part's filled slots, less its common leading padding, are right-aligned to the
+   * longest part; the slots before them become padding. Keys/values do not depend on their slot (positions
+   * do, and those travel with the tokens), so the moved rows attend exactly as before.
+   */
+  static stack(parts: readonly KVCache[], capacity: number): KVCache {
+    const first = parts[0];
+    if (!first) throw new Error('KVCache.stack: no parts');
+    const lead = parts.map((p) => p.commonPadding());
+    const length = Math.max(...parts.map((p, i) => p.length - lead[i]!));
+    if (length > capacity) throw new Error(`KVCache.stack: ${length} slots exceed the capacity ${capacity}`);
+    const batch = parts.reduce((s, p) => s + p.batch, 0);
+    const out = new KVCache(first.layers, batch, capacity, first.kvHeads, first.headDim);
+    const w = first.kvHeads * first.headDim;
+    let row = 0;
+    parts.forEach((p, i) => {
+      if (p.layers !== first.layers || p.kvHeads !== first.kvHeads || p.headDim !== first.headDim)
+        throw new Error('KVCache.stack: incompatible caches');
+      const from = lead[i]!;
+      const n = p.length - from;
+      const at = length - n;
+      for (let b = 0; b < p.batch; b++, row++) {
+        const src = b * p.rowStride + from * w;
+        const dst = row * out.rowStride + at * w;
+        for (let l = 0; l < first.layers; l++) {
+          out.k[l]!.set(p.k[l]!.subarray(src, src + n * w), dst);
+          out.v[l]!.set(p.v[l]!.subarray(src, src + n * w), dst);
+        }
+        out.seg.fill(PAD_SEGMENT, row * capacity, row * capacity + at);
+        out.seg.set(p.seg.subarray(b * p.capacity + from, b * p.capacity + p.length), row * capacity + at);
+      }
+    });
+    out.length = length;
+    return out;
+  }
+
   /** Keep only these rows (ascending indices), moving them to the front: finished sequences leave the batch. */
   keepRows(rows: number[]): void {
     const stride = this.rowStride;

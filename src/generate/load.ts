@@ -64,6 +64,17 @@ export function encodeChat(tok: Tokenizer, messages: ChatMessage[]): number[] {
   return tok.encode(text, { addSpecialTokens: false }).ids;
 }
 
+/** Ids that end an answer: the tokenizer's eos / end-of-turn ids, else generation_config.json's eos_token_id. */
+export function stopTokenIdsFor(loaded: Pick<LoadedForGeneration, 'tokenizer' | 'defaults'>): number[] {
+  const ids = loaded.tokenizer.stopTokenIds;
+  return ids.length ? [...ids] : [...loaded.defaults.eosTokenIds];
+}
+
+/** Id written into padding slots of a batch (they are masked out): pad, else eos, else 0. */
+export function padTokenIdFor(tok: Tokenizer): number {
+  return tok.padTokenId ?? tok.eosTokenId ?? 0;
+}
+
 /** Decode generated ids for display: special tokens dropped (as HF decode(skip_special_tokens=True)). */
 export function decoderFor(tok: Tokenizer): (ids: number[]) => string {
   return (ids) => tok.decode(ids, { skipSpecialTokens: true });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { SafetensorsFile, writeSafetensors, type StWriteTensor } from '../io/safetensors.js';
 import type { Batch } from '../data/batches.js';
-import { IGNORE_INDEX } from '../data/prepare.js';
+import { IGNORE_INDEX } from '../engine/backend.js';
 import { UserError } from '../util/errors.js';
 
 export const BATCHES_FORMAT = 'sftkit-batches/1';

@@ -68,7 +68,7 @@ export async function exportRun(o: ExportRunOptions): Promise<ExportRunResult> {
   const out = resolve(o.out);
   if (existsSync(out) && readdirSync(out).length > 0)
     throw new UserError(`--out ${o.out}: the folder exists and is not empty; choose a new folder`);
-  const trainer = new SFTTrainer({ args: c, log, progress: false });
+  const trainer = SFTTrainer.fromConfig(c, { log, progress: false });
   await trainer.prepare();
   const model = trainer.model!;
   const modelDir = resolve(c.model!);

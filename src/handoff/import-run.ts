@@ -137,7 +137,7 @@ export async function importRun(
   }
   log(
     `import-run: ${steps.length} steps, final loss ${steps.at(-1)!.loss.toFixed(4)}; wrote ${metricsPath} and loss.svg; ` +
-      `load it with: sftkit generate --model ${base}${run.method === 'full' ? '' : ` --adapter ${outputDir}`}`,
+      `load it with: sftkit generate ${run.method === 'full' ? `--model ${outputDir}` : `--model ${base} --adapter ${outputDir}`}`,
   );
   return { outputDir, steps, logitsMaxAbsDiff: maxDiff, logitsMaxAbs: maxAbs };
 }

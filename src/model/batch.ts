@@ -1,9 +1,8 @@
 // The model's view of a batch: flat row-major [B,T] int arrays, plus the derived inputs the forward needs
 // (per-token positions, attention segments for packed rows, next-token targets with the HF shift).
 import { readFileSync } from 'node:fs';
+import { IGNORE_INDEX } from '../engine/backend.js';
 import { UserError } from '../util/errors.js';
-
-export const IGNORE_INDEX = -100;
 
 export interface ModelBatch {
   batch: number;
@@ -53,11 +52,21 @@ export function shiftedTargets(b: ModelBatch): Int32Array {
   return out;
 }
 
-/** How many next-token targets a batch trains (the default loss normaliser). */
-export function countTargets(targets: Int32Array): number {
+/** The rows (of [B*T]) whose next-token target is trained, and those targets. */
+export function trainedRows(b: ModelBatch): { rows: Int32Array; targets: Int32Array } {
+  const all = shiftedTargets(b);
   let n = 0;
-  for (const t of targets) if (t !== IGNORE_INDEX) n++;
-  return n;
+  for (const t of all) if (t !== IGNORE_INDEX) n++;
+  const rows = new Int32Array(n);
+  const targets = new Int32Array(n);
+  let k = 0;
+  for (let i = 0; i < all.length; i++) {
+    if (all[i] !== IGNORE_INDEX) {
+      rows[k] = i;
+      targets[k++] = all[i]!;
+    }
+  }
+  return { rows, targets };
 }
 
 function matrix(

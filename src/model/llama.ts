@@ -1,9 +1,11 @@
-// The Llama family (Llama, Mistral, Qwen2) as one model driven by config flags, with HF semantics.
+// The Llama family (Llama, Mistral, Qwen2, Qwen3, Gemma 3 text) as one model driven by config flags, with HF
+// semantics. Qwen3 adds per-head q/k norms; Gemma 3 adds scaled embeddings, (1 + w) norms, four norms per block,
+// GeGLU, sliding-window layers with their own RoPE base and optional final logit soft-capping.
 //
 // How to use it (trainer, generation, export):
 //   const model = LlamaModel.load(dir, { dtype: 'bf16' });   // weights by HF names, sharded or not
 //   model.attachLora(loraConfig, seed)  |  loadAdapter(model, adapterDir)  |  model.enableFullFineTuning()
-//   const { loss, targets } = model.lossAndBackward(batch, { normalizer })  // grads accumulate in .grad
+//   const { loss, targets } = model.lossAndBackward(batch, { normalizer, ctx, inputEmbeddings })  // grads accumulate
 //   model.trainableParameters()  // [{ name, tensor }]: PEFT key names for LoRA, HF names for full FT
 //   model.logits(batch)          // [B*T, V] under noGrad, dropout off
 // A KV-cache generator reuses the same weights and block pieces instead of forward():
@@ -17,21 +19,26 @@ import {
   backward,
   checkpoint,
   embedding,
+  geglu,
   isGradEnabled,
   lmHeadCrossEntropy,
   logits as headLogits,
+  mulScalar,
   noGrad,
   rmsnorm,
   rope,
+  softcap,
   swiglu,
   Tensor,
   type FloatDType,
+  reshape,
 } from '../engine/index.js';
+import { f32ToBf16Bits } from '../io/float-bits.js';
 import { loadLlamaConfig, type LlamaConfig } from '../io/hf-config.js';
 import { loadQuantizedLinear, type QuantizeOptions } from '../quant/load.js';
 import { SafetensorsModel } from '../io/safetensors.js';
 import { UserError } from '../util/errors.js';
-import { countTargets, positionsOf, segmentIdsOf, shiftedTargets, type ModelBatch } from './batch.js';
+import { positionsOf, segmentIdsOf, trainedRows, type ModelBatch } from './batch.js';
 import { freeIfNoGrad, Linear, type ForwardContext } from './linear.js';
 import { isLoraTarget, LoraAdapter, validateLoraConfig, type LoraConfig } from './lora.js';
 import { SplitMix64 } from '../util/random.js';
@@ -45,6 +52,18 @@ export interface LoadOptions {
   quantize?: QuantizeOptions | null;
 }
 
+/** How a loss is computed: its normalizer and the forward's context and inputs. */
+export interface LossOptions {
+  /** The loss is Σ CE / normalizer (default: this batch's trained-target count, i.e. the mean). */
+  normalizer?: number;
+  /** Dropout on (default: on for lossAndBackward, off for loss); ignored when `ctx` is given. */
+  training?: boolean;
+  /** The forward context (dropout on/off and its seeds); default forwardContext(training). */
+  ctx?: ForwardContext;
+  /** [B*T, D] used instead of the token embeddings (NEFTune noise, soft prompts). */
+  inputEmbeddings?: Tensor;
+}
+
 export interface NamedParameter {
   name: string;
   tensor: Tensor;
@@ -53,7 +72,14 @@ export interface NamedParameter {
 export interface LlamaLayer {
   index: number;
   inputNorm: Tensor; // [D]
+  /** post_attention_layernorm: before the MLP (Llama), or on the attention output (Gemma 3). */
   postNorm: Tensor; // [D]
+  /** Qwen3 / Gemma 3: q_norm, k_norm [headDim]. */
+  qNorm: Tensor | null;
+  kNorm: Tensor | null;
+  /** Gemma 3: pre_feedforward_layernorm, post_feedforward_layernorm [D]. */
+  preFfnNorm: Tensor | null;
+  postFfnNorm: Tensor | null;
   q: Linear;
   k: Linear;
   v: Linear;
@@ -90,6 +116,8 @@ function checkpointBlock(block: (x: Tensor, ctx: ForwardContext) => Tensor, x: T
 
 export class LlamaModel {
   readonly ropeCache: RopeCache;
+  /** Gemma 3's sliding-window layers: RoPE with rope_local_base_freq, unscaled (null when every layer is global). */
+  readonly localRopeCache: RopeCache | null;
   /** GEMM precision for every linear (base and LoRA) and the LM head. */
   compute: FloatDType;
   /** The LoRA configuration attached (null without LoRA). */
@@ -110,6 +138,10 @@ export class LlamaModel {
     readonly dtype: FloatDType,
   ) {
     this.ropeCache = new RopeCache(config);
+    this.localRopeCache =
+      config.ropeLocalTheta !== null
+        ? new RopeCache({ ...config, ropeTheta: config.ropeLocalTheta, ropeScaling: null })
+        : null;
     this.compute = dtype;
   }
 
@@ -118,7 +150,17 @@ export class LlamaModel {
   }
 
   get attentionScale(): number {
-    return 1 / Math.sqrt(this.config.headDim);
+    return this.config.attentionScale;
+  }
+
+  /** The sliding window of layer i (null: full causal attention). */
+  attentionWindow(i: number): number | null {
+    return this.config.layerWindows[i] ?? null;
+  }
+
+  /** RMSNorm as the family defines it (Gemma 3: scale 1 + w). */
+  private norm_(x: Tensor, w: Tensor): Tensor {
+    return rmsnorm(x, w, this.config.rmsNormEps, this.config.normOffset);
   }
 
   /** Load config.json and the weights (model.safetensors or a sharded index) from an HF folder. */
@@ -186,6 +228,10 @@ export class LlamaModel {
         index: i,
         inputNorm: vector(`${p}.input_layernorm.weight`, D),
         postNorm: vector(`${p}.post_attention_layernorm.weight`, D),
+        qNorm: c.qkNorm ? vector(`${p}.self_attn.q_norm.weight`, hd) : null,
+        kNorm: c.qkNorm ? vector(`${p}.self_attn.k_norm.weight`, hd) : null,
+        preFfnNorm: c.sandwichNorms ? vector(`${p}.pre_feedforward_layernorm.weight`, D) : null,
+        postFfnNorm: c.sandwichNorms ? vector(`${p}.post_feedforward_layernorm.weight`, D) : null,
         q: lin(`${p}.self_attn.q_proj`, c.numHeads * hd, D, c.attentionBias),
         k: lin(`${p}.self_attn.k_proj`, c.numKvHeads * hd, D, c.attentionBias),
         v: lin(`${p}.self_attn.v_proj`, c.numKvHeads * hd, D, c.attentionBias),
@@ -225,11 +271,15 @@ export class LlamaModel {
         out.push({ name: `${m.name}.weight`, tensor: m.weight });
         if (m.bias) out.push({ name: `${m.name}.bias`, tensor: m.bias });
       }
+      if (l.qNorm) out.push({ name: `${p}.self_attn.q_norm.weight`, tensor: l.qNorm });
+      if (l.kNorm) out.push({ name: `${p}.self_attn.k_norm.weight`, tensor: l.kNorm });
       out.push({ name: `${p}.post_attention_layernorm.weight`, tensor: l.postNorm });
+      if (l.preFfnNorm) out.push({ name: `${p}.pre_feedforward_layernorm.weight`, tensor: l.preFfnNorm });
       for (const m of layerLinears(l).slice(4)) {
         out.push({ name: `${m.name}.weight`, tensor: m.weight });
         if (m.bias) out.push({ name: `${m.name}.bias`, tensor: m.bias });
       }
+      if (l.postFfnNorm) out.push({ name: `${p}.post_feedforward_layernorm.weight`, tensor: l.postFfnNorm });
     }
     out.push({ name: 'model.norm.weight', tensor: this.norm });
     if (!this.tied) out.push({ name: 'lm_head.weight', tensor: this.lmHead });
@@ -307,56 +357,105 @@ export class LlamaModel {
 
   // ---- block pieces (shared with KV-cache generation) ----
 
-  /** Token embeddings [N, D]. */
+  /** Token embeddings [N, D] (Gemma 3: times sqrt(hidden_size) rounded to the table's dtype, as HF does). */
   embed(ids: Int32Array): Tensor {
-    return embedding(this.embedTokens, ids);
+    const x = embedding(this.embedTokens, ids);
+    const s = this.config.embedScale;
+    if (s === null) return x;
+    const scale = this.embedTokens.dtype === 'bf16' ? bf16Round(s) : Math.fround(s);
+    const out = mulScalar(x, scale);
+    freeIfNoGrad(x);
+    return out;
   }
 
-  /** RMSNorm, projections and RoPE of layer i: q [N, H*hd], k and v [N, Hkv*hd]. */
+  /** RMSNorm, projections, q/k norms (Qwen3, Gemma 3) and RoPE of layer i: q [N, H*hd], k and v [N, Hkv*hd]. */
   qkv(i: number, x: Tensor, positions: Int32Array, ctx: ForwardContext): { q: Tensor; k: Tensor; v: Tensor } {
     const c = this.config;
     const l = this.layers[i]!;
-    const h = rmsnorm(x, l.inputNorm, c.rmsNormEps);
+    const h = this.norm_(x, l.inputNorm);
     let maxPos = 0;
     for (const p of positions) if (p > maxPos) maxPos = p;
-    const table = this.ropeCache.get(maxPos);
-    const qRaw = l.q.forward(h, ctx);
-    const kRaw = l.k.forward(h, ctx);
+    const cache = this.localRopeCache && this.attentionWindow(i) !== null ? this.localRopeCache : this.ropeCache;
+    const table = cache.get(maxPos);
+    let qRaw = l.q.forward(h, ctx);
+    let kRaw = l.k.forward(h, ctx);
     const v = l.v.forward(h, ctx);
+    freeIfNoGrad(h);
+    if (l.qNorm && l.kNorm) {
+      qRaw = this.headNorm(qRaw, l.qNorm);
+      kRaw = this.headNorm(kRaw, l.kNorm);
+    }
     const q = rope(qRaw, positions, c.numHeads, c.headDim, table);
     const k = rope(kRaw, positions, c.numKvHeads, c.headDim, table);
-    freeIfNoGrad(h, qRaw, kRaw);
+    freeIfNoGrad(qRaw, kRaw);
     return { q, k, v };
   }
 
-  /** o_proj + residual, then RMSNorm + SwiGLU MLP + residual: the rest of layer i after attention. */
+  /** RMSNorm over head_dim of every head of x [N, heads·hd] (frees x outside training). */
+  private headNorm(x: Tensor, w: Tensor): Tensor {
+    const hd = this.config.headDim;
+    const heads = reshape(x, [-1, hd]);
+    const normed = this.norm_(heads, w);
+    const out = reshape(normed, x.shape);
+    freeIfNoGrad(heads, normed, x);
+    return out;
+  }
+
+  /**
+   * o_proj (+ Gemma's post-attention norm) + residual, then the pre-MLP norm, the gated MLP (SwiGLU, or GeGLU for
+   * Gemma 3; + Gemma's post-feedforward norm) + residual: the rest of layer i after attention.
+   */
   finishLayer(i: number, x: Tensor, attn: Tensor, ctx: ForwardContext): Tensor {
     const l = this.layers[i]!;
-    const o = l.o.forward(attn, ctx);
+    const sandwich = this.config.sandwichNorms;
+    let o = l.o.forward(attn, ctx);
+    if (sandwich) {
+      const normed = this.norm_(o, l.postNorm);
+      freeIfNoGrad(o);
+      o = normed;
+    }
     const x1 = add(x, o);
-    const h = rmsnorm(x1, l.postNorm, this.config.rmsNormEps);
+    const h = this.norm_(x1, sandwich ? l.preFfnNorm! : l.postNorm);
     const gate = l.gate.forward(h, ctx);
     const up = l.up.forward(h, ctx);
-    const act = swiglu(gate, up);
+    const act = this.config.hiddenAct === 'gelu_pytorch_tanh' ? geglu(gate, up) : swiglu(gate, up);
     freeIfNoGrad(o, h, gate, up);
-    const mlp = l.down.forward(act, ctx);
+    let mlp = l.down.forward(act, ctx);
+    if (sandwich) {
+      const normed = this.norm_(mlp, l.postFfnNorm!);
+      freeIfNoGrad(mlp);
+      mlp = normed;
+    }
     const out = add(x1, mlp);
     freeIfNoGrad(act, mlp, x1);
     return out;
   }
 
   finalNorm(x: Tensor): Tensor {
-    return rmsnorm(x, this.norm, this.config.rmsNormEps);
+    return this.norm_(x, this.norm);
   }
 
-  /** Final hidden states [B*T, D] (after the last RMSNorm). */
-  hidden(b: ModelBatch, ctx: ForwardContext): Tensor {
+  /** Logits [N, V] of final hidden states (Gemma: soft-capped when the config says so). */
+  headLogits(h: Tensor): Tensor {
+    const raw = headLogits(h, this.lmHead, { compute: this.compute });
+    const cap = this.config.finalLogitSoftcap;
+    if (cap === null) return raw;
+    const out = softcap(raw, cap);
+    freeIfNoGrad(raw);
+    return out;
+  }
+
+  /**
+   * Final hidden states [B*T, D] (after the last RMSNorm). `inputEmbeddings` [B*T, D] replaces the token
+   * embeddings (as mlx-lm's `input_embeddings`): a trainer adds NEFTune noise to `embed(ids)` and passes it here.
+   */
+  hidden(b: ModelBatch, ctx: ForwardContext, inputEmbeddings?: Tensor): Tensor {
     const c = this.config;
     if (b.inputIds.length !== b.batch * b.seq)
       throw new Error(`batch: inputIds has ${b.inputIds.length} entries, expected ${b.batch}x${b.seq}`);
     const positions = positionsOf(b);
     const segmentIds = segmentIdsOf(b);
-    let x = this.embed(b.inputIds);
+    let x = inputEmbeddings ?? this.embed(b.inputIds);
     for (let i = 0; i < this.layers.length; i++) {
       const block = (input: Tensor, blockCtx: ForwardContext): Tensor => {
         const { q, k, v } = this.qkv(i, input, positions, blockCtx);
@@ -368,6 +467,7 @@ export class LlamaModel {
           headDim: c.headDim,
           scale: this.attentionScale,
           segmentIds,
+          window: this.attentionWindow(i),
         });
         freeIfNoGrad(q, k, v);
         const out = this.finishLayer(i, input, attn, blockCtx);
@@ -384,40 +484,64 @@ export class LlamaModel {
   }
 
   /**
-   * Training step half: forward with dropout, loss = Σ CE over trained next-token targets / normalizer,
-   * backward (grads ACCUMULATE into trainable .grad). normalizer defaults to this batch's target count, so
-   * the default loss is HF's mean; a trainer accumulating gradients passes the total over all micro-batches.
-   * Returns the loss value (as normalised) and this batch's number of trained targets.
+   * Training step half: forward (dropout on unless `training: false`), loss = Σ CE over trained next-token
+   * targets / normalizer, backward (grads ACCUMULATE into trainable .grad). normalizer defaults to this batch's
+   * target count, so the default loss is HF's mean; a trainer accumulating gradients passes the total over all
+   * micro-batches. Returns the loss value (as normalised) and this batch's number of trained targets.
    */
-  lossAndBackward(
-    b: ModelBatch,
-    opts: { normalizer?: number; training?: boolean } = {},
-  ): { loss: number; targets: number } {
-    const loss = this.loss(b, { normalizer: opts.normalizer, training: opts.training ?? true });
+  lossAndBackward(b: ModelBatch, opts: LossOptions = {}): { loss: number; targets: number } {
+    const loss = this.loss(b, { ...opts, training: opts.training ?? true });
+    if (loss.targets === 0) {
+      loss.value.dispose();
+      return { loss: 0, targets: 0 };
+    }
     const value = loss.value.toF32()[0]!;
     backward(loss.value);
     loss.value.dispose();
     return { loss: value, targets: loss.targets };
   }
 
-  /** The loss tensor (scalar) without backward; call inside noGrad() for evaluation. */
-  loss(b: ModelBatch, opts: { normalizer?: number; training?: boolean } = {}): { value: Tensor; targets: number } {
-    const targets = shiftedTargets(b);
-    const n = countTargets(targets);
-    const normalizer = opts.normalizer ?? Math.max(n, 1);
-    const h = this.hidden(b, this.forwardContext(opts.training ?? false));
-    const value = lmHeadCrossEntropy(h, this.lmHead, targets, { normalizer, compute: this.compute });
+  /**
+   * The loss tensor (a scalar; 0 when no target is trained) without backward; call inside noGrad() for
+   * evaluation. Only the rows whose next-token target is trained reach the LM head (TRL's chunked_nll does the
+   * same): they are gathered from the final hidden states with the differentiable row gather, and the head is
+   * chunked by the engine, so [tokens x vocab] logits never exist at once.
+   */
+  loss(b: ModelBatch, opts: LossOptions = {}): { value: Tensor; targets: number } {
+    const { rows, targets } = trainedRows(b);
+    if (rows.length === 0) return { value: Tensor.zeros([]), targets: 0 };
+    const normalizer = opts.normalizer ?? rows.length;
+    const ctx = opts.ctx ?? this.forwardContext(opts.training ?? false);
+    const h = this.hidden(b, ctx, opts.inputEmbeddings);
+    const picked = rows.length === b.batch * b.seq ? h : embedding(h, rows);
+    const value = this.headLoss(picked, targets, normalizer);
     freeIfNoGrad(h);
-    return { value, targets: n };
+    if (picked !== h) freeIfNoGrad(picked);
+    return { value, targets: rows.length };
+  }
+
+  /** Σ CE of the (soft-capped) head's logits over rows of h with a target (-100: none) / normalizer, chunked. */
+  headLoss(h: Tensor, targets: Int32Array, normalizer: number): Tensor {
+    return lmHeadCrossEntropy(h, this.lmHead, targets, {
+      normalizer,
+      compute: this.compute,
+      softcap: this.config.finalLogitSoftcap,
+    });
   }
 
   /** Logits [B*T, V] for inference (no tape, dropout off). */
   logits(b: ModelBatch): Tensor {
     return noGrad(() => {
       const h = this.hidden(b, this.forwardContext(false));
-      const out = headLogits(h, this.lmHead, { compute: this.compute });
+      const out = this.headLogits(h);
       h.dispose();
       return out;
     });
   }
+}
+
+/** A number rounded to bf16 (round to nearest even), as torch.tensor(x, dtype=torch.bfloat16). */
+function bf16Round(x: number): number {
+  const f = new Float32Array(new Uint32Array([f32ToBf16Bits(x) << 16]).buffer);
+  return f[0]!;
 }

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { SftRecord } from '../data/types.js';
-import { modelConfigJson, randomWeights } from '../io/create-model.js';
+import { modelConfigJson, randomWeights } from '../model/create-model.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import type { LlamaModel } from '../model/llama.js';
 import { trainByteLevelBpe } from '../tokenizer/bpe-trainer.js';

@@ -1,6 +1,6 @@
 // The tokenizer files sftkit writes for its own test/demo models: byte-level BPE (GPT-2 alphabet,
 // as SmolLM2 and Qwen2.5 use) with ChatML special tokens and a ChatML chat template.
-import { byteToChar } from '../io/byte-level.js';
+import { byteToChar } from './byte-level.js';
 
 export const CHATML_SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'] as const;
 

@@ -30,7 +30,7 @@ export interface FieldSpec {
 export const SCHEDULER_TYPES = ['linear', 'cosine', 'constant', 'constant_with_warmup'] as const;
 export type SchedulerType = (typeof SCHEDULER_TYPES)[number];
 
-export const CONFIG_FIELDS: readonly FieldSpec[] = [
+const FIELDS = [
   // What to train on, where to write
   {
     name: 'model',
@@ -318,9 +318,43 @@ export const CONFIG_FIELDS: readonly FieldSpec[] = [
     type: 'list',
     default: null,
     nullable: true,
-    help: 'Whole modules to train and save (embed_tokens, lm_head)',
+    help: 'Whole modules to train and save (embed_tokens, lm_head): not supported yet, refused with LoRA',
   },
-];
+] as const satisfies readonly FieldSpec[];
+
+/** Every option's spec, for code that walks the table (YAML reader, flags, defaults). */
+export const CONFIG_FIELDS: readonly FieldSpec[] = FIELDS;
+
+type Field = (typeof FIELDS)[number];
+
+/** The TypeScript type of a field's values, from its spec. */
+type ValueOf<F extends FieldSpec> = F['type'] extends 'string'
+  ? string
+  : F['type'] extends 'int' | 'float'
+    ? number
+    : F['type'] extends 'bool'
+      ? boolean
+      : F['type'] extends 'enum'
+        ? F extends { choices: readonly (infer C)[] }
+          ? C
+          : never
+        : F['type'] extends 'list'
+          ? string[]
+          : F['type'] extends 'int_list'
+            ? number[]
+            : F['type'] extends 'bool_or_string'
+              ? boolean | string
+              : never;
+
+type FieldValue<F extends FieldSpec> = F extends { nullable: true } ? ValueOf<F> | null : ValueOf<F>;
+
+/** PEFT LoraConfig fields (the `peft:` block), typed from the table above. */
+export type LoraConfig = { [F in Extract<Field, { group: 'peft' }> as F['name']]: FieldValue<F> };
+
+/** Every training option, typed from the table above (the one declaration). */
+export type SFTConfig = { [F in Exclude<Field, { group: 'peft' }> as F['name']]: FieldValue<F> } & {
+  peft: LoraConfig;
+};
 
 export function fieldsOf(group: 'peft' | undefined): FieldSpec[] {
   return CONFIG_FIELDS.filter((f) => f.group === group);

@@ -4,65 +4,9 @@ import { readFileSync, existsSync } from 'node:fs';
 import YAML, { LineCounter, isMap, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { editDistance, suggestName } from '../util/suggest.js';
-import { CONFIG_FIELDS, fieldsOf, type FieldSpec, type SchedulerType } from './config-schema.js';
+import { CONFIG_FIELDS, fieldsOf, type FieldSpec, type LoraConfig, type SFTConfig } from './config-schema.js';
 
-export interface LoraConfig {
-  r: number;
-  lora_alpha: number;
-  lora_dropout: number;
-  /** Module names, or ['all-linear']; null = PEFT's default for Llama (q_proj, v_proj). */
-  target_modules: string[] | null;
-  bias: 'none';
-  use_rslora: boolean;
-  trainable_token_indices: number[] | null;
-  modules_to_save: string[] | null;
-}
-
-export interface SFTConfig {
-  model: string | null;
-  dataset: string | null;
-  eval_dataset: string | null;
-  output_dir: string;
-  max_length: number;
-  packing: boolean;
-  assistant_only_loss: boolean;
-  completion_only_loss: boolean | null;
-  dataset_text_field: string;
-  eos_token: string | null;
-  num_train_epochs: number;
-  max_steps: number;
-  per_device_train_batch_size: number;
-  per_device_eval_batch_size: number;
-  gradient_accumulation_steps: number;
-  learning_rate: number;
-  lr_scheduler_type: SchedulerType;
-  warmup_ratio: number;
-  warmup_steps: number;
-  weight_decay: number;
-  adam_beta1: number;
-  adam_beta2: number;
-  adam_epsilon: number;
-  optim: 'adamw_torch' | 'adamw_torch_fused' | 'adamw';
-  max_grad_norm: number;
-  seed: number;
-  logging_steps: number;
-  eval_strategy: 'no' | 'steps' | 'epoch';
-  eval_steps: number | null;
-  save_strategy: 'no' | 'steps' | 'epoch';
-  save_steps: number;
-  save_total_limit: number | null;
-  resume_from_checkpoint: boolean | string | null;
-  bf16: boolean;
-  gradient_checkpointing: boolean;
-  neftune_noise_alpha: number | null;
-  full_finetune: boolean;
-  train_untrained_tokens: boolean;
-  load_in_4bit: boolean;
-  bnb_4bit_quant_type: 'nf4' | 'fp4';
-  bnb_4bit_use_double_quant: boolean;
-  bnb_4bit_compute_dtype: 'float32' | 'bfloat16' | 'f32' | 'bf16';
-  peft: LoraConfig;
-}
+export type { LoraConfig, SFTConfig };
 
 /** Partial input as a user writes it (library API): any subset of keys, peft partial too. */
 export type SFTConfigInput = Partial<Omit<SFTConfig, 'peft'>> & { peft?: Partial<LoraConfig> };
@@ -368,6 +312,10 @@ function apply(config: SFTConfig, assignments: Assignment[]): void {
 export function validateConfig(c: SFTConfig, origin: string): void {
   if (c.full_finetune && c.load_in_4bit)
     throw new UserError(`${origin}: full_finetune and load_in_4bit cannot be combined (QLoRA trains adapters only)`);
+  if (c.peft.modules_to_save && c.peft.modules_to_save.length > 0 && !c.full_finetune)
+    throw new UserError(
+      `${origin}: peft.modules_to_save (${c.peft.modules_to_save.join(', ')}) is not supported: train whole modules with full_finetune: true, or single embedding rows with peft.trainable_token_indices`,
+    );
   if (c.peft.target_modules?.includes('all-linear') && c.peft.target_modules.length > 1) {
     throw new UserError(`${origin}: peft.target_modules: 'all-linear' cannot be combined with module names`);
   }

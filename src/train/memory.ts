@@ -2,6 +2,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 import type { LlamaConfig } from '../io/hf-config.js';
+import type { PreparedExample } from '../data/types.js';
+import type { LlamaModel } from '../model/llama.js';
+import { UserError } from '../util/errors.js';
+import type { SFTConfig } from './config.js';
 import { formatBytes } from './metrics.js';
 
 export interface MemoryEstimate {
@@ -59,4 +63,31 @@ export function availableMemoryBytes(): number {
 
 export function formatEstimate(e: MemoryEstimate): string {
   return `memory estimate: ${formatBytes(e.total)} (weights ${formatBytes(e.weights)}, gradients ${formatBytes(e.gradients)}, optimizer ${formatBytes(e.optimizer)}, activations ${formatBytes(e.activations)})`;
+}
+
+/** Step 3 of a run: log the estimate for this config and refuse to start when it exceeds `available` bytes. */
+export function guardMemory(
+  model: LlamaModel,
+  c: SFTConfig,
+  counts: { allCount: number; trainableCount: number; rowTableGradients: number },
+  examples: PreparedExample[],
+  available: number,
+  log: (line: string) => void,
+): void {
+  let longest = 0;
+  for (const e of examples) longest = Math.max(longest, e.inputIds.length);
+  const estimate = estimateTrainingMemory(model.config, {
+    allParams: counts.allCount,
+    trainableParams: counts.trainableCount + counts.rowTableGradients,
+    weightBytesPerParam: c.bf16 && !c.full_finetune ? 2 : 4,
+    tokensPerMicroBatch: c.per_device_train_batch_size * Math.min(c.max_length, longest),
+    gradientCheckpointing: c.gradient_checkpointing,
+  });
+  log(formatEstimate(estimate));
+  if (estimate.total > available) {
+    throw new UserError(
+      `not enough memory: this config needs about ${formatBytes(estimate.total)} but ${formatBytes(available)} is available. ` +
+        `Try ${c.full_finetune ? 'LoRA (full_finetune: false), ' : ''}a smaller per_device_train_batch_size (with gradient_accumulation_steps to keep the effective batch), a smaller max_length${c.bf16 ? '' : ', bf16: true'}${c.gradient_checkpointing ? '' : ', or gradient_checkpointing: true'}.`,
+    );
+  }
 }

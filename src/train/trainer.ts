@@ -1,42 +1,34 @@
-// SFTTrainer: the training loop. Batches from the data pipeline; gradient accumulation normalised by the
-// trained tokens of the whole accumulated batch (count first, then each micro-batch's loss is Σ CE / total,
-// so the step's gradient is that of the mean over all its tokens, as transformers now does); clipping;
-// AdamW; the schedule; NEFTune; eval; checkpoints with exact resume; metrics, progress and artefacts.
+// SFTTrainer: a training run as named steps, each in its own module:
+//   1. setUpRun (setup.ts)           model, tokenizer and data (src/data/pipeline.ts); LoRA / full / token rows
+//   2. trainableSet (parameters.ts)  what trains, and the AdamW over it
+//   3. guardMemory (memory.ts)       refuse a config that cannot fit
+//   4. startOrResume (run-state.ts)  counters fresh or from a checkpoint
+//   5. the loop below: optimizerStep (step.ts: micro-batches with explicit dropout seeds and NEFTune noise from
+//      noise.ts, clipping, AdamW), then logging, eval (evaluate.ts), checkpoints and a stop when requested
+//   6. saveArtefacts: adapter or full model, trainer_state.json, model card, loss plot
+// The trainer never patches the model, installs signal handlers or exits the process: the CLI turns Ctrl-C
+// into requestStop().
 //
 //   const trainer = new SFTTrainer({ model: 'path/to/hf-model', args: { output_dir: 'out', learning_rate: 1e-4 },
 //                                    trainDataset: 'data.jsonl', peftConfig: { r: 16, target_modules: ['all-linear'] } });
 //   const result = await trainer.train();
-import { existsSync, writeFileSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { AdamW, add, clipGradNorm, getBackend, Tensor } from '../engine/index.js';
-import { planBatches, collate, type Batch } from '../data/batches.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DatasetInput } from '../data/pipeline.js';
+import type { Batch } from '../data/batches.js';
 import type { PreparedExample } from '../data/types.js';
 import { LlamaModel } from '../model/llama.js';
-import { quantizedBaseReport, quantizeOptionsOf } from '../quant/index.js';
-import type { LoraConfig as ModelLoraConfig } from '../model/lora.js';
-import { formatTrainableParameters } from '../model/params.js';
-import { Tokenizer } from '../tokenizer/tokenizer.js';
-import { UserError } from '../util/errors.js';
+import type { TokenRowsAdapter } from '../model/token-rows.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { ensureOutputDir, writeFileAtomicSync } from '../io/atomic.js';
 import { copyTokenizerFiles, modelCard, saveFullModel, saveLoraAdapter } from './artefacts.js';
-import {
-  cleanCheckpointTemps,
-  FULL_PARAMS_FILE,
-  latestCheckpoint,
-  loadCheckpoint,
-  PARAMS_FILE,
-  pruneCheckpoints,
-  saveCheckpoint,
-  type LogEntry,
-  type TrainerState,
-} from './checkpoint.js';
+import { cleanCheckpointTemps, pruneCheckpoints, type LogEntry, type TrainerState } from './checkpoint.js';
 import { configToJSON, resolveConfig, type LoraConfig, type SFTConfig, type SFTConfigInput } from './config.js';
-import { prepareDataset, type DatasetInput } from '../data/pipeline.js';
-import { evalLossSum, trainStep } from './loss.js';
+import { epochProgress, nextMicroBatches, planEpoch } from './epochs.js';
+import { evalLoss } from './evaluate.js';
 import { lossCurveSvg } from './loss-plot.js';
-import { availableMemoryBytes, estimateTrainingMemory, formatEstimate } from './memory.js';
+import { availableMemoryBytes, guardMemory } from './memory.js';
 import {
-  formatBytes,
   formatSummary,
   MetricsWriter,
   peakRssBytes,
@@ -44,31 +36,40 @@ import {
   type MetricsRecord,
   type RunSummary,
 } from './metrics.js';
+import { trainableSet } from './parameters.js';
 import { ProgressBar } from './progress.js';
-import { deriveSeed, Rng } from '../util/random.js';
+import { startOrResume, trainerState, writeRunCheckpoint, type RunState } from './run-state.js';
 import { LrSchedule } from './schedule.js';
-import { findUntrainedRows, specialLabelTokens } from './token-rows.js';
-import { TokenRowsAdapter } from '../model/token-rows.js';
+import { setUpRun } from './setup.js';
+import { optimizerStep } from './step.js';
 
+/**
+ * One way per option, following TRL's split: the model, the datasets and the PEFT config sit beside the
+ * training arguments (`args`, SFTConfig names), not inside them. The config file's `model`, `dataset`,
+ * `eval_dataset` and `peft:` keys are what `sftkit train` reads; the library still accepts them inside `args`
+ * (and `quiet` for `progress: false` plus a silent `log`), with a one-time deprecation warning, as TRL's
+ * `__post_init__` does for renamed fields. `log` (human-readable lines) and `onLog` (metrics records, TRL's
+ * `on_log` callback) are two different outputs, not two names for one.
+ */
 export interface SFTTrainerOptions {
   /** An HF model folder, or a loaded model (then pass `tokenizer`, and `modelDir` to copy tokenizer files). */
   model?: string | LlamaModel;
   tokenizer?: Tokenizer;
   /** Where `model` was loaded from (tokenizer files, base_model_name_or_path) when `model` is an object. */
   modelDir?: string;
-  /** TRL SFTConfig names (snake_case), validated like a YAML file; `peft` may hold LoraConfig fields. */
+  /** TRL SFTConfig names (snake_case), validated like a YAML file. */
   args?: SFTConfigInput | SFTConfig;
-  /** A path (.jsonl/.json/folder), records, or prepared examples; defaults to args.dataset. */
+  /** A path (.jsonl/.json/folder), records, or prepared examples. */
   trainDataset?: DatasetInput;
   evalDataset?: DatasetInput;
-  /** PEFT LoraConfig fields (overrides args.peft); ignored with full_finetune. */
+  /** PEFT LoraConfig fields; ignored with full_finetune. */
   peftConfig?: Partial<LoraConfig>;
-  /** Log lines (default: stderr). */
+  /** Log lines (default: stderr); `() => {}` drops them. */
   log?: (line: string) => void;
-  /** No progress bar or log lines. */
-  quiet?: boolean;
   /** Show the progress bar / progress lines (default true). */
   progress?: boolean;
+  /** @deprecated `progress: false` and `log: () => {}`. */
+  quiet?: boolean;
   /** Refuse to start above this many bytes (default: the memory the OS reports available). */
   memoryLimitBytes?: number;
   /** Called for every metrics record (what goes to metrics.jsonl). */
@@ -88,26 +89,40 @@ export interface TrainResult {
   trainedTokenRows: number[];
 }
 
-interface EpochCursor {
-  epoch: number;
-  /** Micro-batches of this epoch already consumed. */
-  index: number;
-  plan: number[][][];
-  seqs: number[];
+const warned = new Set<string>();
+
+/** A deprecated spelling was used: say so once per process. */
+function warnOnce(key: string, message: string): void {
+  if (warned.has(key)) return;
+  warned.add(key);
+  process.emitWarning(message, { type: 'DeprecationWarning', code: `SFTKIT_${key.toUpperCase()}` });
 }
 
-/** PEFT's default targets for Llama-family models. */
-const DEFAULT_TARGETS = ['q_proj', 'v_proj'];
-
-export function toModelLoraConfig(p: LoraConfig): ModelLoraConfig {
-  const t = p.target_modules;
-  return {
-    r: p.r,
-    loraAlpha: p.lora_alpha,
-    loraDropout: p.lora_dropout,
-    targetModules: t === null ? DEFAULT_TARGETS : t.length === 1 && t[0] === 'all-linear' ? 'all-linear' : t,
-    useRslora: p.use_rslora,
-  };
+/** Options with the deprecated spellings folded into the canonical ones (each warns once). */
+function canonicalOptions(opts: SFTTrainerOptions): { args: SFTConfigInput; opts: SFTTrainerOptions } {
+  const args = { ...(opts.args ?? {}) } as SFTConfigInput;
+  const out = { ...opts };
+  const moved = (key: string, option: string) =>
+    warnOnce(
+      `args_${key}`,
+      `SFTTrainer: args.${key} is deprecated in the library API; pass \`${option}\` beside args (as TRL)`,
+    );
+  if (args.model != null && opts.model === undefined) moved('model', 'model');
+  if (args.dataset != null && opts.trainDataset === undefined) moved('dataset', 'trainDataset');
+  if (args.eval_dataset != null && opts.evalDataset === undefined) moved('eval_dataset', 'evalDataset');
+  if (args.peft != null && Object.keys(args.peft).length > 0) moved('peft', 'peftConfig');
+  if (typeof opts.model === 'string') args.model = opts.model;
+  if (opts.peftConfig) args.peft = { ...(args.peft ?? {}), ...opts.peftConfig };
+  if (typeof opts.trainDataset === 'string') args.dataset = opts.trainDataset;
+  if (typeof opts.evalDataset === 'string') args.eval_dataset = opts.evalDataset;
+  if (opts.quiet !== undefined) {
+    warnOnce('quiet', 'SFTTrainer: `quiet` is deprecated; pass `progress: false` and `log: () => {}`');
+    if (opts.quiet) {
+      out.progress = false;
+      out.log = () => {};
+    }
+  }
+  return { args, opts: out };
 }
 
 export class SFTTrainer {
@@ -123,124 +138,69 @@ export class SFTTrainer {
   private modelDir: string | null = null;
   private prepared = false;
 
-  constructor(opts: SFTTrainerOptions) {
+  constructor(options: SFTTrainerOptions) {
+    const { args, opts } = canonicalOptions(options);
     this.opts = opts;
-    const args = { ...(opts.args ?? {}) } as SFTConfigInput;
-    if (typeof opts.model === 'string') args.model = opts.model;
-    if (opts.peftConfig) args.peft = { ...(args.peft ?? {}), ...opts.peftConfig };
-    if (typeof opts.trainDataset === 'string') args.dataset = opts.trainDataset;
-    if (typeof opts.evalDataset === 'string') args.eval_dataset = opts.evalDataset;
     this.config = resolveConfig({ object: withoutUndefined(args) });
-    this.log = opts.quiet ? () => {} : (opts.log ?? ((l) => process.stderr.write(l + '\n')));
+    this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
   }
 
-  /** Ask the loop to save a checkpoint and stop after the current step (what Ctrl-C does). */
+  /**
+   * A trainer for a whole SFTConfig as a config file spells it (`model`, `dataset`, `eval_dataset` and `peft:`
+   * inside): what `sftkit train` and `sftkit export-run` do. Those keys go to their own options.
+   */
+  static fromConfig(
+    config: SFTConfig,
+    options: Omit<SFTTrainerOptions, 'args' | 'model' | 'peftConfig'> = {},
+  ): SFTTrainer {
+    const { model, dataset, eval_dataset, peft, ...args } = config;
+    return new SFTTrainer({
+      ...options,
+      ...(model !== null ? { model } : {}),
+      ...(dataset !== null && options.trainDataset === undefined ? { trainDataset: dataset } : {}),
+      ...(eval_dataset !== null && options.evalDataset === undefined ? { evalDataset: eval_dataset } : {}),
+      peftConfig: peft,
+      args,
+    });
+  }
+
+  /** Ask the loop to save a checkpoint and stop after the current step (what Ctrl-C does in the CLI). */
   requestStop(): void {
     this.stopRequested = true;
+  }
+
+  /** True once requestStop() was called. */
+  get stopping(): boolean {
+    return this.stopRequested;
   }
 
   /** Load model, tokenizer and data, and set up the method (LoRA / full / token rows). Idempotent. */
   async prepare(): Promise<void> {
     if (this.prepared) return;
-    const c = this.config;
-    if (this.opts.model instanceof LlamaModel) {
-      this.model = this.opts.model;
-      this.modelDir = this.opts.modelDir ?? c.model;
-      if (!this.opts.tokenizer && !this.modelDir)
-        throw new UserError('SFTTrainer: pass `tokenizer` (or `modelDir`) with a loaded model');
-    } else {
-      if (!c.model) throw new UserError('model is not set (a Hugging Face model folder)');
-      if (!existsSync(join(c.model, 'config.json')))
-        throw new UserError(`model: ${c.model} is not a Hugging Face model folder (no config.json)`);
-      this.modelDir = c.model;
-    }
-    this.tokenizer = this.opts.tokenizer ?? (await Tokenizer.fromDir(this.modelDir!));
-    const trainInput = this.opts.trainDataset ?? c.dataset;
-    if (!trainInput) throw new UserError('dataset is not set (a .jsonl/.json file or folder)');
-    const data = await prepareDataset(this.tokenizer, {
-      train: trainInput,
-      eval: this.opts.evalDataset ?? c.eval_dataset,
-      shuffle: false, // the batch planner shuffles, per epoch, from the seed
-      textField: c.dataset_text_field,
-      maxLength: c.max_length,
-      lossKeys: { assistant_only_loss: c.assistant_only_loss, completion_only_loss: c.completion_only_loss },
-      ...(c.eos_token ? { eosToken: c.eos_token } : {}),
-      tokenizerDir: this.tokenizer.dir,
-      outputDir: c.output_dir,
-    });
-    this.trainExamples = data.train;
-    this.evalExamples = data.eval;
-    this.log(data.summary.train + (data.fromCache ? ' (from the data cache)' : ''));
-    for (const w of data.prepare?.warnings ?? []) this.log(`warning: ${w}`);
-    if (data.summary.eval) this.log(data.summary.eval);
-    if (c.eval_strategy !== 'no' && this.evalExamples.length === 0)
-      throw new UserError(`eval_strategy is '${c.eval_strategy}' but no eval_dataset is set`);
-    if (!this.model)
-      this.model = LlamaModel.load(this.modelDir!, { dtype: c.bf16 ? 'bf16' : 'f32', quantize: quantizeOptionsOf(c) });
-    const model = this.model;
-    const quantReport = quantizedBaseReport(model.linears().map((m) => m.quantized));
-    if (quantReport) this.log(quantReport);
-    if (c.full_finetune && quantReport)
-      throw new UserError(
-        "full_finetune: the model's base weights are 4-bit quantized (QLoRA trains adapters only); load the full-precision model",
-      );
-    if (c.full_finetune) {
-      model.enableFullFineTuning();
-    } else if (!model.lora) {
-      model.attachLora(toModelLoraConfig(c.peft), c.seed);
-    }
-    if (!c.full_finetune) this.setupTokenRows();
-    // Per decoder block: activations are recomputed in backward (one block's at a time are held).
-    model.gradientCheckpointing = c.gradient_checkpointing;
+    const o = this.opts;
+    const run = await setUpRun(
+      this.config,
+      {
+        model: o.model instanceof LlamaModel ? o.model : null,
+        tokenizer: o.tokenizer ?? null,
+        modelDir: o.modelDir ?? null,
+        trainDataset: o.trainDataset ?? null,
+        evalDataset: o.evalDataset ?? null,
+      },
+      this.log,
+    );
+    this.model = run.model;
+    this.tokenizer = run.tokenizer;
+    this.modelDir = run.modelDir;
+    this.trainExamples = run.trainExamples;
+    this.evalExamples = run.evalExamples;
+    this.tokenRows = run.tokenRows;
     this.prepared = true;
   }
 
-  /** Find special tokens in the labels whose rows look untrained, and make those rows trainable. */
-  private setupTokenRows(): void {
-    const c = this.config;
-    const model = this.model!;
-    const tok = this.tokenizer!;
-    const ids = new Set<number>(c.peft.trainable_token_indices ?? []);
-    if (c.train_untrained_tokens) {
-      const labelIds = new Set<number>();
-      for (const ex of this.trainExamples) ex.inputIds.forEach((id, t) => ex.assistantMask[t] && labelIds.add(id));
-      const candidates = specialLabelTokens(labelIds, tok.specialTokenIds);
-      const D = model.config.hiddenSize;
-      const V = model.config.vocabSize;
-      const name = (id: number) => tok.idToToken(id) ?? `#${id}`;
-      const tables = model.tied ? [model.embedTokens] : [model.embedTokens, model.lmHead];
-      const found = new Map<number, string>();
-      for (const t of tables) {
-        for (const s of findUntrainedRows(t.toF32(), V, D, candidates, name))
-          if (!found.has(s.id)) found.set(s.id, s.reason);
-      }
-      for (const [id, reason] of found) {
-        this.log(
-          `untrained token row: ${name(id)} (id ${id}) occurs in the labels but its embedding looks untrained: ${reason}; training this row alongside LoRA (set train_untrained_tokens: false to turn off)`,
-        );
-        ids.add(id);
-      }
-    }
-    if (ids.size > 0)
-      this.tokenRows = TokenRowsAdapter.attachTrainable(
-        model,
-        [...ids].sort((a, b) => a - b),
-      );
-  }
-
-  private epochPlan(epoch: number): EpochCursor {
-    const c = this.config;
-    const plan = planBatches(this.trainExamples, {
-      batchSize: c.per_device_train_batch_size,
-      maxLength: c.max_length,
-      packing: c.packing,
-      seed: c.seed,
-      epoch,
-    });
-    const seqs = plan.batches.map((rows) =>
-      Math.max(...rows.map((r) => r.reduce((s, i) => s + this.trainExamples[i]!.inputIds.length, 0))),
-    );
-    return { epoch, index: 0, plan: plan.batches, seqs };
+  /** The token id written into padding. */
+  padId(): number {
+    return this.tokenizer!.padTokenId ?? this.tokenizer!.eosTokenId ?? 0;
   }
 
   /** The prepared training examples (after prepare()). */
@@ -251,8 +211,7 @@ export class SFTTrainer {
   /** Optimizer steps of the run: max_steps, else num_train_epochs x updates per epoch (after prepare()). */
   plannedTotalSteps(): number {
     const c = this.config;
-    const batchesPerEpoch = this.epochPlan(0).plan.length;
-    const updatesPerEpoch = Math.ceil(batchesPerEpoch / c.gradient_accumulation_steps);
+    const updatesPerEpoch = Math.ceil(planEpoch(this.trainExamples, c, 0).plan.length / c.gradient_accumulation_steps);
     return c.max_steps > 0 ? c.max_steps : Math.max(1, Math.ceil(c.num_train_epochs * updatesPerEpoch));
   }
 
@@ -261,55 +220,24 @@ export class SFTTrainer {
    * gradient_accumulation_steps per step, fewer at the end of an epoch, the next epoch reshuffled.
    */
   *plannedSteps(): Generator<{ micro: Batch[]; epoch: number }> {
+    const c = this.config;
     const total = this.plannedTotalSteps();
-    let cursor = this.epochPlan(0);
+    let cursor = planEpoch(this.trainExamples, c, 0);
     for (let step = 0; step < total; step++) {
-      if (cursor.index >= cursor.plan.length) cursor = this.epochPlan(cursor.epoch + 1);
-      const micro = this.stepBatches(cursor);
-      cursor.index += micro.length;
-      yield { micro, epoch: cursor.epoch + cursor.index / Math.max(1, cursor.plan.length) };
+      if (cursor.index >= cursor.plan.length) cursor = planEpoch(this.trainExamples, c, cursor.epoch + 1);
+      const { batches } = nextMicroBatches(cursor, this.trainExamples, c.gradient_accumulation_steps, this.padId());
+      yield { micro: batches, epoch: epochProgress(cursor) };
     }
-  }
-
-  /** One optimizer step's micro-batches from the cursor: up to gradient_accumulation_steps of this epoch. */
-  private stepBatches(cursor: EpochCursor): Batch[] {
-    const count = Math.min(this.config.gradient_accumulation_steps, cursor.plan.length - cursor.index);
-    const micro: Batch[] = [];
-    for (let k = 0; k < count; k++) micro.push(this.batchAt(cursor, cursor.index + k));
-    return micro;
-  }
-
-  /** The token id written into padding. */
-  padId(): number {
-    return this.tokenizer!.padTokenId ?? this.tokenizer!.eosTokenId ?? 0;
-  }
-
-  private batchAt(cur: EpochCursor, i: number): Batch {
-    return collate(this.trainExamples, cur.plan[i]!, cur.seqs[i]!, this.padId());
   }
 
   /** Mean cross-entropy over every trained token of the eval set (dropout off, no noise). */
   async evaluate(): Promise<number | null> {
     await this.prepare();
-    if (this.evalExamples.length === 0) return null;
-    const c = this.config;
-    const model = this.model!;
-    const plan = planBatches(this.evalExamples, {
-      batchSize: c.per_device_eval_batch_size,
-      maxLength: c.max_length,
-      packing: false,
-      seed: 0,
+    const r = evalLoss(this.model!, this.evalExamples, {
+      batchSize: this.config.per_device_eval_batch_size,
+      padTokenId: this.padId(),
     });
-    let sum = 0;
-    let count = 0;
-    for (const rows of plan.batches) {
-      const seq = Math.max(...rows.map((r) => this.evalExamples[r[0]!]!.inputIds.length));
-      const b = collate(this.evalExamples, rows, seq, this.padId());
-      const r = evalLossSum(model, b);
-      sum += r.sum;
-      count += r.targets;
-    }
-    return count > 0 ? sum / count : null;
+    return r?.loss ?? null;
   }
 
   async train(): Promise<TrainResult> {
@@ -320,287 +248,120 @@ export class SFTTrainer {
     const outDir = c.output_dir;
     cleanCheckpointTemps(outDir, this.log);
 
-    // ---- parameters and optimizer
-    const rowTables = new Set(this.tokenRows?.tables() ?? []);
-    const named = [
-      ...model.trainableParameters().filter((p) => !rowTables.has(p.tensor)),
-      ...(this.tokenRows?.parameters() ?? []),
-    ];
-    for (const p of named) p.tensor.name = p.name;
-    const params = named.map((p) => p.tensor);
-    const noDecay = new Set(named.filter((p) => /norm\.weight$|\.bias$/.test(p.name)).map((p) => p.tensor));
-    const optimizer = new AdamW(params, {
-      lr: c.learning_rate,
-      beta1: c.adam_beta1,
-      beta2: c.adam_beta2,
-      eps: c.adam_epsilon,
-      weightDecay: c.weight_decay,
-      noDecay: [...noDecay],
-    });
-    const method = c.full_finetune
-      ? 'full fine-tuning'
-      : `LoRA r=${c.peft.r} alpha=${c.peft.lora_alpha}${this.tokenRows ? ` + ${this.tokenRows.ids.length} token rows` : ''}`;
-    // Counted here, not from requiresGrad: with token rows the whole embedding carries a gradient but only the
-    // selected rows train (PEFT counts trainable_tokens_delta the same way).
-    let allCount = 0;
-    for (const p of model.allParameters()) allCount += p.tensor.numel;
-    for (const m of model.linears()) allCount += m.quantized?.numel ?? 0; // 4-bit base weights (their `weight` is empty)
-    const trainableReport = formatTrainableParameters({
-      trainable: params.reduce((s, p) => s + p.numel, 0),
-      all: allCount,
-    });
-    this.log(`${method}: ${trainableReport}`);
-
-    // ---- schedule
+    const trainable = trainableSet(model, this.tokenRows, c);
+    this.log(`${trainable.method}: ${trainable.trainableReport}`);
     const totalSteps = this.plannedTotalSteps();
     const schedule = new LrSchedule(c.lr_scheduler_type, c.learning_rate, totalSteps, c.warmup_steps, c.warmup_ratio);
-
-    // ---- memory guard
-    const maxTokens =
-      c.per_device_train_batch_size *
-      Math.min(c.max_length, Math.max(...this.trainExamples.map((e) => e.inputIds.length)));
-    const rowTableGrads = [...rowTables].reduce((s, t) => s + t.numel, 0);
-    const estimate = estimateTrainingMemory(model.config, {
-      allParams: allCount,
-      trainableParams: params.reduce((s, p) => s + p.numel, 0) + rowTableGrads,
-      weightBytesPerParam: c.bf16 && !c.full_finetune ? 2 : 4,
-      tokensPerMicroBatch: maxTokens,
-      gradientCheckpointing: c.gradient_checkpointing,
-    });
-    this.log(formatEstimate(estimate));
-    const available = this.opts.memoryLimitBytes ?? availableMemoryBytes();
-    if (estimate.total > available) {
-      throw new UserError(
-        `not enough memory: this config needs about ${formatBytes(estimate.total)} but ${formatBytes(available)} is available. ` +
-          `Try ${c.full_finetune ? 'LoRA (full_finetune: false), ' : ''}a smaller per_device_train_batch_size (with gradient_accumulation_steps to keep the effective batch), a smaller max_length${c.bf16 ? '' : ', bf16: true'}${c.gradient_checkpointing ? '' : ', or gradient_checkpointing: true'}.`,
-      );
-    }
-
-    // ---- state (fresh or resumed)
-    let step = 0;
-    let microStep = 0;
-    let tokensSeen = 0;
-    let trainedTokensSeen = 0;
-    let cursor = this.epochPlan(0);
-    const logHistory: LogEntry[] = [];
-    let resumedFrom: string | null = null;
-    if (c.resume_from_checkpoint !== null && c.resume_from_checkpoint !== false) {
-      const dir =
-        c.resume_from_checkpoint === true
-          ? latestCheckpoint(outDir, this.log)
-          : resolve(c.resume_from_checkpoint as string);
-      if (!dir) {
-        if (c.resume_from_checkpoint === true)
-          this.log(`resume_from_checkpoint: no checkpoint in ${outDir}; starting from scratch`);
-      } else {
-        const ck = loadCheckpoint(
-          dir,
-          named.map((p) => ({ name: p.name, numel: p.tensor.numel })),
-        );
-        ck.params.forEach((p, i) => (named[i]!.tensor.data as Float32Array).set(p.data));
-        this.tokenRows?.scatter();
-        optimizer.loadState(ck.optimizer);
-        step = ck.step;
-        microStep = ck.rng.micro_step;
-        tokensSeen = ck.rng.tokens_seen;
-        trainedTokensSeen = ck.rng.trained_tokens_seen ?? 0;
-        cursor = this.epochPlan(ck.rng.epoch);
-        cursor.index = ck.rng.batch_in_epoch;
-        logHistory.push(...ck.trainerState.log_history);
-        if (ck.scheduler.total_steps !== totalSteps)
-          this.log(
-            `warning: the checkpoint planned ${ck.scheduler.total_steps} steps, this run ${totalSteps}; the schedule follows this run`,
-          );
-        resumedFrom = dir;
-        this.log(`resumed from ${dir} at step ${step}`);
-      }
-    }
-    const metrics = new MetricsWriter(join(outDir, 'metrics.jsonl'), resumedFrom ? { truncateAfterStep: step } : {});
-    let lastCheckpoint: string | null = resumedFrom;
-
-    // ---- hooks: NEFTune noise on the embedding output, and dropout seeds that are a function of microStep
-    const origEmbed = model.embed.bind(model);
-    const origCtx = model.forwardContext.bind(model);
-    let current: { seq: number; rng: Rng; noiseRng: Rng; training: boolean } = {
-      seq: 1,
-      rng: new Rng(0),
-      noiseRng: new Rng(0),
-      training: false,
-    };
-    model.forwardContext = (training: boolean) => {
-      const ctx = origCtx(training);
-      current.training = training;
-      return training ? { ...ctx, nextSeed: () => current.rng.nextU32() } : ctx;
-    };
-    const alpha = c.neftune_noise_alpha;
-    if (alpha !== null && alpha > 0) {
-      model.embed = (ids: Int32Array): Tensor => {
-        const x = origEmbed(ids);
-        if (!current.training) return x;
-        const D = model.config.hiddenSize;
-        const mag = alpha / Math.sqrt(current.seq * D);
-        const noise = new Float32Array(ids.length * D);
-        for (let i = 0; i < noise.length; i++) noise[i] = (current.noiseRng.next() * 2 - 1) * mag;
-        return add(x, Tensor.from(noise, [ids.length, D], 'f32'));
-      };
-    }
-
+    guardMemory(
+      model,
+      c,
+      trainable,
+      this.trainExamples,
+      this.opts.memoryLimitBytes ?? availableMemoryBytes(),
+      this.log,
+    );
+    const run = startOrResume(c, this.trainExamples, trainable, this.tokenRows, totalSteps, this.log);
+    const metrics = new MetricsWriter(
+      join(outDir, 'metrics.jsonl'),
+      run.lastCheckpoint ? { truncateAfterStep: run.step } : {},
+    );
     const progress = new ProgressBar({
       total: totalSteps,
-      startStep: step,
+      startStep: run.step,
       plainEvery: c.logging_steps,
-      quiet: this.opts.quiet || this.opts.progress === false,
+      quiet: this.opts.progress === false,
     });
-    const onSigint = () => {
-      if (this.stopRequested) process.exit(130);
-      this.stopRequested = true;
-      progress.log('interrupt: saving a checkpoint after this step (press Ctrl-C again to quit now)');
+    const checkpointInputs = {
+      model,
+      modelDir: this.modelDir,
+      trainable,
+      tokenRows: this.tokenRows,
+      totalSteps,
+      warmupSteps: schedule.warmup,
     };
-    process.on('SIGINT', onSigint);
-
-    const evalSteps = c.eval_steps ?? c.logging_steps;
-    const started = Date.now();
-    const startTokens = tokensSeen;
-    const stepLosses: number[] = [];
-    let logLossSum = 0;
-    let logLossSteps = 0;
-    let finalTrainLoss: number | null = null;
-    let finalEvalLoss: number | null = null;
-    let interrupted = false;
-    const epochFloat = () => cursor.epoch + cursor.index / Math.max(1, cursor.plan.length);
-
     const save = async (): Promise<void> => {
-      const state = this.trainerState(step, epochFloat(), totalSteps, logHistory);
-      const optState = optimizer.state();
-      const dir = await saveCheckpoint(
-        outDir,
-        {
-          step,
-          params: named.map((p) => ({ name: p.name, shape: [...p.tensor.shape], data: p.tensor.data as Float32Array })),
-          optimizer: { steps: optState.steps, m: optState.m, v: optState.v },
-          scheduler: {
-            type: c.lr_scheduler_type,
-            peak_lr: c.learning_rate,
-            total_steps: totalSteps,
-            warmup_steps: schedule.warmup,
-            next_step: step,
-          },
-          rng: {
-            seed: c.seed,
-            micro_step: microStep,
-            epoch: cursor.epoch,
-            batch_in_epoch: cursor.index,
-            tokens_seen: tokensSeen,
-            trained_tokens_seen: trainedTokensSeen,
-          },
-          trainerState: state,
-          config: configToJSON(c),
-        },
-        c.full_finetune
-          ? async (tmp) => {
-              writeFileSync(
-                join(tmp, 'config.json'),
-                JSON.stringify({ ...model.config.raw, torch_dtype: 'float32' }, null, 2) + '\n',
-              );
-              if (this.modelDir) copyTokenizerFiles(this.modelDir, tmp);
-            }
-          : async (tmp) => saveLoraAdapter(model, tmp, { baseModel: c.model }),
-        c.full_finetune ? FULL_PARAMS_FILE : PARAMS_FILE,
-      );
-      lastCheckpoint = dir;
+      run.lastCheckpoint = await writeRunCheckpoint(c, run, checkpointInputs);
       for (const removed of pruneCheckpoints(outDir, c.save_total_limit))
         progress.log(`removed old checkpoint ${removed}`);
     };
 
-    const runEval = async (): Promise<number | null> => {
-      const loss = await this.evaluate();
-      if (loss !== null) finalEvalLoss = loss;
-      return loss;
-    };
-
+    const evalSteps = c.eval_steps ?? c.logging_steps;
+    const started = Date.now();
+    const startTokens = run.tokensSeen;
+    const stepLosses: number[] = [];
+    let logLossSum = 0;
+    let logLossSteps = 0;
+    let finalEvalLoss: number | null = null;
+    let interrupted = false;
     try {
-      while (step < totalSteps) {
-        if (cursor.index >= cursor.plan.length) cursor = this.epochPlan(cursor.epoch + 1);
-        const epochAtStart = cursor.epoch;
-        // One optimizer step: up to gradient_accumulation_steps micro-batches of this epoch (fewer at its end).
-        const micro = this.stepBatches(cursor);
-        const count = micro.length;
-        const total = micro.reduce((s, b) => s + b.numTrainedTokens, 0);
-        let inputTokens = 0;
-        for (let k = 0; k < count; k++)
-          for (const row of cursor.plan[cursor.index + k]!)
-            for (const i of row) inputTokens += this.trainExamples[i]!.inputIds.length;
-        let stepLoss = 0;
-        for (const b of micro) {
-          current = {
-            seq: b.seq,
-            rng: new Rng(deriveSeed(c.seed, 0xd0, microStep)),
-            noiseRng: new Rng(deriveSeed(c.seed, 0x4e, microStep)),
-            training: true,
-          };
-          const r = trainStep(model, b, Math.max(1, total));
-          stepLoss += r.loss;
-          microStep++;
-        }
-        cursor.index += count;
-        this.tokenRows?.gather();
-        const gradNorm =
-          c.max_grad_norm > 0
-            ? clipGradNorm(params, c.max_grad_norm)
-            : Math.sqrt(params.reduce((s, p) => s + (p.grad ? getBackend().sumSquares(p.grad) : 0), 0));
-        if (!Number.isFinite(stepLoss) || !Number.isFinite(gradNorm)) {
-          const what = !Number.isFinite(stepLoss) ? `loss is ${stepLoss}` : `gradient norm is ${gradNorm}`;
-          throw new UserError(
-            `step ${step + 1}: ${what}; stopped before updating the weights. ` +
-              (lastCheckpoint
-                ? `Last good checkpoint: ${lastCheckpoint} (resume with --resume_from_checkpoint ${lastCheckpoint} and a lower learning_rate)`
-                : 'No checkpoint was saved yet; try a lower learning_rate or max_grad_norm.'),
-          );
-        }
-        const lr = schedule.at(step);
-        optimizer.step(lr);
-        this.tokenRows?.scatter();
-        optimizer.zeroGrad();
-        model.zeroGrad();
-        step++;
-        tokensSeen += inputTokens;
-        trainedTokensSeen += total;
-        stepLosses.push(stepLoss);
-        finalTrainLoss = stepLoss;
-        logLossSum += stepLoss;
+      while (run.step < totalSteps) {
+        if (run.cursor.index >= run.cursor.plan.length)
+          run.cursor = planEpoch(this.trainExamples, c, run.cursor.epoch + 1);
+        const epochAtStart = run.cursor.epoch;
+        const micro = nextMicroBatches(run.cursor, this.trainExamples, c.gradient_accumulation_steps, this.padId());
+        const lr = schedule.at(run.step);
+        const r = optimizerStep(
+          {
+            model,
+            params: trainable.params,
+            optimizer: trainable.optimizer,
+            tokenRows: this.tokenRows,
+            seed: c.seed,
+            neftuneAlpha: c.neftune_noise_alpha,
+            maxGradNorm: c.max_grad_norm,
+            lr,
+          },
+          micro.batches,
+          run.microStep,
+          run.step + 1,
+          run.lastCheckpoint,
+        );
+        run.microStep += micro.batches.length;
+        run.step++;
+        run.tokensSeen += micro.inputTokens;
+        run.trainedTokensSeen += r.trainedTokens;
+        stepLosses.push(r.loss);
+        logLossSum += r.loss;
         logLossSteps++;
 
         const elapsed = (Date.now() - started) / 1000;
-        const tps = (tokensSeen - startTokens) / Math.max(elapsed, 1e-9);
-        progress.update({ step, loss: stepLoss, lr, tokensPerSecond: tps });
-        const epochEnded = cursor.index >= cursor.plan.length;
-        const record: MetricsRecord = { step, epoch: Number(epochFloat().toFixed(4)) };
+        const tps = (run.tokensSeen - startTokens) / Math.max(elapsed, 1e-9);
+        progress.update({ step: run.step, loss: r.loss, lr, tokensPerSecond: tps });
+        const epochEnded = run.cursor.index >= run.cursor.plan.length;
+        const record: MetricsRecord = { step: run.step, epoch: Number(epochProgress(run.cursor).toFixed(4)) };
         let logged = false;
-        if (step % c.logging_steps === 0 || step === totalSteps) {
+        if (run.step % c.logging_steps === 0 || run.step === totalSteps) {
           const avg = logLossSum / logLossSteps;
           Object.assign(record, {
             loss: avg,
-            grad_norm: gradNorm,
+            grad_norm: r.gradNorm,
             lr,
-            tokens: tokensSeen,
-            trained_tokens: trainedTokensSeen,
+            tokens: run.tokensSeen,
+            trained_tokens: run.trainedTokensSeen,
             tokens_per_s: Math.round(tps),
           });
-          logHistory.push({ step, epoch: record.epoch, loss: avg, grad_norm: gradNorm, learning_rate: lr });
+          run.logHistory.push({
+            step: run.step,
+            epoch: record.epoch,
+            loss: avg,
+            grad_norm: r.gradNorm,
+            learning_rate: lr,
+          });
           logLossSum = 0;
           logLossSteps = 0;
           logged = true;
         }
         const evalNow =
           this.evalExamples.length > 0 &&
-          ((c.eval_strategy === 'steps' && step % evalSteps === 0) ||
-            (c.eval_strategy === 'epoch' && epochEnded && cursor.epoch === epochAtStart));
+          ((c.eval_strategy === 'steps' && run.step % evalSteps === 0) ||
+            (c.eval_strategy === 'epoch' && epochEnded && run.cursor.epoch === epochAtStart));
         if (evalNow) {
-          const ev = await runEval();
+          const ev = await this.evaluate();
           if (ev !== null) {
+            finalEvalLoss = ev;
             record.eval_loss = ev;
-            logHistory.push({ step, epoch: record.epoch, eval_loss: ev });
-            progress.log(`step ${step}: eval loss ${ev.toFixed(4)}`);
+            run.logHistory.push({ step: run.step, epoch: record.epoch, eval_loss: ev });
+            progress.log(`step ${run.step}: eval loss ${ev.toFixed(4)}`);
             logged = true;
           }
         }
@@ -609,83 +370,83 @@ export class SFTTrainer {
           this.opts.onLog?.(record);
         }
         const saveNow =
-          (c.save_strategy === 'steps' && step % c.save_steps === 0) || (c.save_strategy === 'epoch' && epochEnded);
-        if (saveNow && step < totalSteps) await save();
-        if (this.stopRequested && step < totalSteps) {
+          (c.save_strategy === 'steps' && run.step % c.save_steps === 0) || (c.save_strategy === 'epoch' && epochEnded);
+        if (saveNow && run.step < totalSteps) await save();
+        if (this.stopRequested && run.step < totalSteps) {
           await save();
           progress.log(
-            `stopped at step ${step}; checkpoint saved to ${lastCheckpoint} (continue with --resume_from_checkpoint true)`,
+            `stopped at step ${run.step}; checkpoint saved to ${run.lastCheckpoint} (continue with --resume_from_checkpoint true)`,
           );
           interrupted = true;
           break;
         }
       }
     } finally {
-      process.off('SIGINT', onSigint);
-      model.embed = origEmbed;
-      model.forwardContext = origCtx;
       progress.finish();
     }
+    return this.finish(run, {
+      interrupted,
+      stepLosses,
+      finalEvalLoss,
+      seconds: (Date.now() - started) / 1000,
+      startTokens,
+      totalSteps,
+      method: trainable.method,
+      trainableReport: trainable.trainableReport,
+    });
+  }
 
-    const seconds = (Date.now() - started) / 1000;
-    if (!interrupted) {
-      if (this.evalExamples.length > 0 && finalEvalLoss === null) await runEval();
+  /** Step 6: the final eval (when none ran yet) and artefacts of a finished run, the summary line and result. */
+  private async finish(
+    run: RunState,
+    r: {
+      interrupted: boolean;
+      stepLosses: number[];
+      finalEvalLoss: number | null;
+      seconds: number;
+      startTokens: number;
+      totalSteps: number;
+      method: string;
+      trainableReport: string;
+    },
+  ): Promise<TrainResult> {
+    const outDir = this.config.output_dir;
+    const finalTrainLoss = r.stepLosses.at(-1) ?? null;
+    let finalEvalLoss = r.finalEvalLoss;
+    if (!r.interrupted) {
+      if (this.evalExamples.length > 0 && finalEvalLoss === null) finalEvalLoss = await this.evaluate();
       await this.saveArtefacts(outDir, {
-        method,
-        trainableReport,
+        method: r.method,
+        trainableReport: r.trainableReport,
         finalTrainLoss,
         finalEvalLoss,
-        steps: step,
-        seconds,
-        tokens: tokensSeen,
-        totalSteps,
-        logHistory,
+        steps: run.step,
+        seconds: r.seconds,
+        tokens: run.tokensSeen,
+        totalSteps: r.totalSteps,
+        logHistory: run.logHistory,
       });
     }
+    const tokens = run.tokensSeen - r.startTokens;
     const summary: RunSummary = {
-      seconds,
-      steps: step,
-      tokens: tokensSeen - startTokens,
-      tokensPerSecond: (tokensSeen - startTokens) / Math.max(seconds, 1e-9),
+      seconds: r.seconds,
+      steps: run.step,
+      tokens,
+      tokensPerSecond: tokens / Math.max(r.seconds, 1e-9),
       peakRssBytes: peakRssBytes(),
       finalTrainLoss,
       finalEvalLoss,
     };
     this.log(formatSummary(summary));
     return {
-      steps: step,
-      stepLosses,
+      steps: run.step,
+      stepLosses: r.stepLosses,
       finalTrainLoss,
       finalEvalLoss,
       summary,
-      interrupted,
+      interrupted: r.interrupted,
       outputDir: outDir,
       trainedTokenRows: this.tokenRows?.ids ?? [],
-    };
-  }
-
-  private trainerState(
-    step: number,
-    epoch: number,
-    totalSteps: number,
-    logHistory: LogEntry[],
-  ): TrainerState & { trainable_token_indices: number[] } {
-    const c = this.config;
-    return {
-      global_step: step,
-      epoch,
-      max_steps: totalSteps,
-      num_train_epochs: c.num_train_epochs,
-      logging_steps: c.logging_steps,
-      eval_steps: c.eval_steps,
-      save_steps: c.save_steps,
-      train_batch_size: c.per_device_train_batch_size,
-      log_history: [...logHistory],
-      best_metric: null,
-      best_model_checkpoint: null,
-      is_world_process_zero: true,
-      total_flos: 0,
-      trainable_token_indices: this.tokenRows?.ids ?? [],
     };
   }
 
@@ -712,8 +473,11 @@ export class SFTTrainer {
     }
     writeFileAtomicSync(
       join(outDir, 'trainer_state.json'),
-      JSON.stringify(this.trainerState(i.steps, i.logHistory.at(-1)?.epoch ?? 0, i.totalSteps, i.logHistory), null, 2) +
-        '\n',
+      JSON.stringify(
+        trainerState(c, i.steps, i.logHistory.at(-1)?.epoch ?? 0, i.totalSteps, i.logHistory, this.tokenRows),
+        null,
+        2,
+      ) + '\n',
     );
     writeFileAtomicSync(join(outDir, 'training_args.json'), JSON.stringify(configToJSON(c), null, 2) + '\n');
     const tok = this.tokenizer!;

@@ -8,7 +8,7 @@ import {
   planBatches,
   type Batch,
 } from '../../src/data/batches.js';
-import { IGNORE_INDEX } from '../../src/data/prepare.js';
+import { IGNORE_INDEX } from '../../src/engine/backend.js';
 import type { PreparedExample } from '../../src/data/types.js';
 
 /** An example of `n` tokens with ids base+0.. and the mask given (default: first half untrained). */

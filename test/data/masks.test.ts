@@ -9,8 +9,8 @@ import {
   buildLabels,
   spansToTokenMask,
   emptyPrepareReport,
-  IGNORE_INDEX,
 } from '../../src/data/prepare.js';
+import { IGNORE_INDEX } from '../../src/engine/backend.js';
 import type { ChatMessage, SftRecord } from '../../src/data/types.js';
 
 const src = { file: 'mem.jsonl', line: 1 };

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { noGrad } from '../../src/engine/index.js';

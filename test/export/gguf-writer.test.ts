@@ -11,7 +11,7 @@ import { readGguf } from '../../src/export/gguf/reader.js';
 import { permuteRopeRows } from '../../src/export/gguf/tensor-map.js';
 import { recognisePreTokenizer } from '../../src/export/gguf/vocab.js';
 import { gv, writeGguf, type GgufValue } from '../../src/export/gguf/writer.js';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { f16BitsToF32 } from '../../src/io/float-bits.js';
 import { SafetensorsModel } from '../../src/io/safetensors.js';
 import { main } from '../../src/cli/main.js';

@@ -94,6 +94,23 @@ test('bf16 weights: KV-cache greedy equals full-forward greedy of the same bf16 
   assert.deepEqual(generate(model, [PROMPT], { maxNewTokens: 16, doSample: false }).generations[0]!.tokenIds, want);
 });
 
+test('Gemma 3 and Qwen3: KV-cache greedy equals full-forward greedy (sliding-window layers past the window, batched)', async () => {
+  for (const arch of ['gemma3', 'qwen3'] as const) {
+    // Gemma: window 4, layers 0-4 sliding and 5 global, so prompt + 24 new tokens run far past the window.
+    const overrides = arch === 'gemma3' ? { num_hidden_layers: 6, sliding_window: 4 } : {};
+    const model = scramble(LlamaModel.load(await tinyModelDir(tmp, { arch, overrides })), 9);
+    if (arch === 'gemma3') assert.deepEqual(model.config.layerWindows, [4, 4, 4, 4, 4, null]);
+    const want = greedyByFullForward(model, PROMPT, 24);
+    assert.ok(new Set(want).size > 6, `${arch}: the scrambled model should not just repeat a token: ${want}`);
+    assert.deepEqual(generate(model, [PROMPT], { maxNewTokens: 24, doSample: false }).generations[0]!.tokenIds, want);
+    // Left padding shifts slots against positions: the window must follow positions within each row.
+    const short = [3, 4];
+    const batched = generate(model, [short, PROMPT], { maxNewTokens: 24, doSample: false }).generations;
+    assert.deepEqual(batched[1]!.tokenIds, want, `${arch} batched with a shorter prompt`);
+    assert.deepEqual(batched[0]!.tokenIds, greedyByFullForward(model, short, 24), `${arch} short prompt`);
+  }
+});
+
 test('batched prompts of different lengths (left padding + segments) generate what each prompt does alone', () => {
   const model = load();
   const prompts = [[7, 8, 9], PROMPT, [200], [40, 41, 42, 43, 44]];

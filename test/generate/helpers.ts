@@ -3,14 +3,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { SplitMix64 } from '../../src/util/random.js';
 
 /** A fresh tiny model folder (2 layers, hidden 64, GQA 4/2, untied head, byte-level BPE ChatML tokenizer). */
 export async function tinyModelDir(
   root: string,
-  opts: { tied?: boolean; arch?: 'llama' | 'qwen2' } = {},
+  opts: { tied?: boolean; arch?: 'llama' | 'qwen2' | 'qwen3' | 'gemma3'; overrides?: Record<string, unknown> } = {},
 ): Promise<string> {
   const dir = mkdtempSync(join(root ?? tmpdir(), 'tiny-'));
   await createModel({
@@ -20,7 +20,7 @@ export async function tinyModelDir(
     arch: opts.arch ?? 'llama',
     tokenizer: 'bpe',
     overwrite: true,
-    configOverrides: { tie_word_embeddings: opts.tied ?? false },
+    configOverrides: { tie_word_embeddings: opts.tied ?? false, ...opts.overrides },
   });
   return dir;
 }

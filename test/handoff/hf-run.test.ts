@@ -17,7 +17,7 @@ import { SFTTrainer } from '../../src/train/trainer.js';
 import { exportRun } from '../../src/handoff/export-run.js';
 import { importRun, readStepLosses } from '../../src/handoff/import-run.js';
 import { ACCELERATE_CONFIGS } from '../../src/handoff/accelerate-configs.js';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { sharedDir } from '../helpers/shared.js';
 import { tempDir } from '../train/helpers.js';
@@ -148,19 +148,23 @@ const common = {
   train_untrained_tokens: false,
 };
 
+function storiesData(): string {
+  const data = join(tempDir('hf-data'), 'stories.jsonl');
+  const names = ['Lily', 'Tom', 'Sue', 'Ben', 'Max', 'Mia'];
+  const things = ['a red ball', 'a big dog', 'a small cat', 'a blue kite'];
+  const rows = Array.from({ length: 24 }, (_, i) => ({
+    prompt: `Once upon a time, ${names[i % 6]} went to the park.`,
+    completion: ` ${names[(i * 5) % 6]} found ${things[i % 4]} and was very happy.`,
+  }));
+  writeFileSync(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  return data;
+}
+
 test(
   'stories260K LoRA: accelerate 2-process DDP and 1 process + accumulation reproduce sftkit train',
   { skip },
   async () => {
-    const work = tempDir('hf-data');
-    const data = join(work, 'stories.jsonl');
-    const names = ['Lily', 'Tom', 'Sue', 'Ben', 'Max', 'Mia'];
-    const things = ['a red ball', 'a big dog', 'a small cat', 'a blue kite'];
-    const rows = Array.from({ length: 24 }, (_, i) => ({
-      prompt: `Once upon a time, ${names[i % 6]} went to the park.`,
-      completion: ` ${names[(i * 5) % 6]} found ${things[i % 4]} and was very happy.`,
-    }));
-    writeFileSync(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const data = storiesData();
     const config = resolveConfig({
       object: {
         ...common,
@@ -221,3 +225,42 @@ test('tiny Qwen2 LoRA (q/k/v biases, assistant-only loss): the same', { skip }, 
   });
   await roundTrip('qwen2', config, 'qwen2');
 });
+
+test(
+  'stories260K full fine-tuning: 1 process + accumulation reproduces sftkit train; the model imports',
+  { skip },
+  async () => {
+    const work = tempDir('hf-full');
+    const config = resolveConfig({
+      object: {
+        ...common,
+        max_steps: 8,
+        model: join(shared!, 'models', 'stories260K'),
+        dataset: storiesData(),
+        output_dir: join(work, 'sftkit'),
+        max_length: 64,
+        learning_rate: 1e-3,
+        weight_decay: 0.01,
+        full_finetune: true,
+        seed: 3,
+      },
+    });
+    const run = join(work, 'run');
+    await exportRun({ config, out: run, log: () => {} });
+    assert.ok(!existsSync(join(run, 'initial_adapter')));
+    const sftkit = await new SFTTrainer({ args: config, quiet: true }).train();
+    const out = join(work, 'out');
+    python(['train.py', '--output_dir', out], run);
+    const losses = readStepLosses(out);
+    assert.equal(losses.length, 8);
+    losses.forEach((s, i) => {
+      const rel = Math.abs(s.loss - sftkit.stepLosses[i]!) / sftkit.stepLosses[i]!;
+      assert.ok(rel < (i === 0 ? 1e-4 : 2e-3), `step ${i + 1}: ${s.loss} vs ${sftkit.stepLosses[i]}`);
+    });
+    const r = await importRun(run, { output: out, log: () => {} });
+    assert.ok(r.logitsMaxAbsDiff !== null && r.logitsMaxAbsDiff < 1e-4, `logits differ by ${r.logitsMaxAbsDiff}`);
+    console.log(
+      `full fine-tuning: 8 steps within ${Math.max(...losses.map((s, i) => Math.abs(s.loss - sftkit.stepLosses[i]!) / sftkit.stepLosses[i]!)).toExponential(1)}, logits ${r.logitsMaxAbsDiff}`,
+    );
+  },
+);

@@ -239,3 +239,113 @@ test('stories260K config (real model)', { skip: !sharedDir() && 'needs ../shared
   assert.equal(c.vocabSize, 512);
   assert.equal(c.tieWordEmbeddings, true);
 });
+
+// google/gemma-3-270m's config.json (text part), as published.
+const gemma3 = {
+  architectures: ['Gemma3ForCausalLM'],
+  model_type: 'gemma3_text',
+  hidden_size: 640,
+  intermediate_size: 2048,
+  num_hidden_layers: 18,
+  num_attention_heads: 4,
+  num_key_value_heads: 1,
+  head_dim: 256,
+  vocab_size: 262144,
+  max_position_embeddings: 32768,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000.0,
+  rope_local_base_freq: 10000.0,
+  rope_scaling: null,
+  query_pre_attn_scalar: 256,
+  sliding_window: 512,
+  _sliding_window_pattern: 6,
+  layer_types: Array.from({ length: 18 }, (_, i) => ((i + 1) % 6 ? 'sliding_attention' : 'full_attention')),
+  hidden_activation: 'gelu_pytorch_tanh',
+  attn_logit_softcapping: null,
+  final_logit_softcapping: null,
+  use_bidirectional_attention: false,
+  bos_token_id: 2,
+  eos_token_id: 1,
+  pad_token_id: 0,
+  torch_dtype: 'bfloat16',
+};
+
+test('Gemma 3 text: flags, per-layer windows, local RoPE base, attention scale, defaults', () => {
+  const c = parseLlamaConfig(gemma3, 'x');
+  assert.equal(c.modelType, 'gemma3_text');
+  assert.deepEqual([c.qkNorm, c.normOffset, c.sandwichNorms, c.hiddenAct], [true, 1, true, 'gelu_pytorch_tanh']);
+  assert.equal(c.embedScale, Math.sqrt(640));
+  assert.equal(c.attentionScale, 1 / 16);
+  assert.equal(c.ropeLocalTheta, 10000);
+  assert.equal(c.layerWindows.filter((w) => w === 512).length, 15);
+  assert.equal(c.layerWindows[5], null);
+  assert.equal(c.tieWordEmbeddings, true);
+  assert.equal(c.finalLogitSoftcap, null);
+  // No layer_types: every sliding_window_pattern-th layer is global; query_pre_attn_scalar scales q·k.
+  const p = parseLlamaConfig(
+    { ...gemma3, layer_types: undefined, sliding_window_pattern: 3, query_pre_attn_scalar: 144 },
+    'x',
+  );
+  assert.deepEqual(p.layerWindows.slice(0, 6), [512, 512, null, 512, 512, null]);
+  assert.equal(p.attentionScale, 1 / 12);
+  // transformers 5: rope_parameters keyed by layer type.
+  const v5 = parseLlamaConfig(
+    {
+      ...gemma3,
+      rope_theta: undefined,
+      rope_local_base_freq: undefined,
+      rope_parameters: {
+        full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1000000 },
+        sliding_attention: { rope_type: 'default', rope_theta: 10000 },
+      },
+    },
+    'x',
+  );
+  assert.deepEqual([v5.ropeTheta, v5.ropeLocalTheta, v5.ropeScaling?.type], [1000000, 10000, 'linear']);
+  assert.equal(parseLlamaConfig({ ...gemma3, final_logit_softcapping: 30 }, 'x').finalLogitSoftcap, 30);
+});
+
+test('Qwen3: q/k norms, explicit head_dim, no biases by default, full attention without use_sliding_window', () => {
+  const q = parseLlamaConfig(
+    {
+      ...smollm2,
+      architectures: ['Qwen3ForCausalLM'],
+      model_type: 'qwen3',
+      head_dim: 128,
+      hidden_size: 1024,
+      num_attention_heads: 16,
+      num_key_value_heads: 8,
+      use_sliding_window: false,
+      sliding_window: null,
+    },
+    'x',
+  );
+  assert.deepEqual([q.qkNorm, q.normOffset, q.sandwichNorms, q.attentionBias, q.headDim], [true, 0, false, false, 128]);
+  assert.equal(q.attentionScale, 1 / Math.sqrt(128));
+  assert.ok(q.layerWindows.every((w) => w === null));
+  assert.equal(q.embedScale, null);
+});
+
+test('Gemma 3 and Qwen3 fields sftkit cannot honour are refused with what is supported', () => {
+  assert.throws(
+    () => parseLlamaConfig({ ...gemma3, use_bidirectional_attention: true }, 'g/config.json'),
+    /g\/config\.json: use_bidirectional_attention=true is not supported/,
+  );
+  assert.throws(
+    () => parseLlamaConfig({ ...gemma3, hidden_activation: 'gelu' }, 'x'),
+    /hidden_activation "gelu" is not supported \(supported: "gelu_pytorch_tanh"\)/,
+  );
+  assert.throws(
+    () => parseLlamaConfig({ ...smollm2, final_logit_softcapping: 30 }, 'x'),
+    /final_logit_softcapping is only supported for Gemma 3/,
+  );
+  assert.throws(
+    () => parseLlamaConfig({ ...gemma3, layer_types: ['sliding_attention'] }, 'x'),
+    /"layer_types" must list 18 entries/,
+  );
+  assert.throws(() => parseLlamaConfig({ ...gemma3, sliding_window: null }, 'x'), /no "sliding_window" is set/);
+  assert.throws(
+    () => parseLlamaConfig({ ...smollm2, architectures: ['Gemma2ForCausalLM'] }, 'x'),
+    /unsupported architecture \["Gemma2ForCausalLM"\]; supported: .*Qwen3ForCausalLM, Gemma3ForCausalLM/,
+  );
+});

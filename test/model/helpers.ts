@@ -19,6 +19,7 @@ const KERNELS: (keyof Backend)[] = [
   'attentionForward',
   'attentionBackward',
   'swigluForward',
+  'gegluForward',
   'swigluBackward',
   'crossEntropy',
   'f32ToBf16',

@@ -1,5 +1,7 @@
-// The model against golden dumps of the PyTorch reference (test/fixtures/model, made by generate.py):
-// logits, loss and every gradient, for each architecture variant, with a PEFT adapter and with full fine-tuning.
+// The model against golden dumps of the PyTorch reference (test/fixtures/model, made by generate.py; see its
+// README): logits, loss and every gradient, for each architecture variant (Llama, Qwen2, Qwen3, Gemma 3 with rows
+// longer than its sliding window, packed Gemma 3 with soft-capped logits), with a PEFT adapter and with full
+// fine-tuning.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
@@ -10,7 +12,7 @@ import { loadAdapter } from '../../src/model/peft.js';
 import { fixture, readAll, useBestBackend } from './helpers.js';
 
 const backend = useBestBackend();
-const VARIANTS = ['llama', 'qwen2', 'llama3rope', 'headdim', 'packed'];
+const VARIANTS = ['llama', 'qwen2', 'llama3rope', 'headdim', 'packed', 'qwen3', 'gemma3', 'gemma3-packed'];
 
 function run(variant: string, mode: 'lora' | 'full', dtype: 'f32' | 'bf16' = 'f32'): Map<string, Float32Array> {
   const model = LlamaModel.load(fixture(variant), { dtype });
@@ -40,7 +42,7 @@ for (const variant of VARIANTS) {
   }
 }
 
-for (const variant of ['llama', 'qwen2']) {
+for (const variant of ['llama', 'qwen2', 'qwen3', 'gemma3']) {
   test(`${variant} bf16 weights and GEMMs: loss within 1e-2 of the fp32 reference`, () => {
     const ref = readAll(fixture(variant, 'expected_lora.safetensors')).get('loss')![0]!;
     const ours = run(variant, 'lora', 'bf16').get('loss')![0]!;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { mergeAdapter } from '../../src/export/merge.js';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import type { ModelBatch } from '../../src/model/batch.js';
 import { LlamaModel } from '../../src/model/llama.js';

@@ -66,7 +66,8 @@ test('full fine-tuning is refused with load_in_4bit and on a pre-quantized folde
         model,
         args: fastArgs(tempDir('qlora-full'), { max_steps: 1, full_finetune: true, ...QLORA }),
         trainDataset: train,
-        quiet: true,
+        progress: false,
+        log: () => {},
       }),
     UserError,
   );
@@ -77,7 +78,8 @@ test('full fine-tuning is refused with load_in_4bit and on a pre-quantized folde
       model: quantized,
       args: fastArgs(tempDir('qlora-full2'), { max_steps: 1, full_finetune: true }),
       trainDataset: train,
-      quiet: true,
+      progress: false,
+      log: () => {},
     }).train(),
     /4-bit quantized/,
   );

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdamW, getBackend, noGrad, setBackend, Tensor } from '../../src/engine/index.js';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { SafetensorsModel } from '../../src/io/safetensors.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import type { LoraConfig } from '../../src/model/lora.js';

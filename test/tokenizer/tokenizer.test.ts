@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Tokenizer as RustTokenizer } from 'tokenizers';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { chatmlTokenizerFiles, CHATML_TEMPLATE } from '../../src/tokenizer/chatml-files.js';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import { trainByteLevelBpe } from '../../src/tokenizer/bpe-trainer.js';
 import { SyncEncoder } from '../../src/tokenizer/sync-encoder.js';
 import { UserError } from '../../src/util/errors.js';

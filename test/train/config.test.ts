@@ -120,3 +120,14 @@ test('the train command declares a flag for every config key (one schema drives 
   ])
     assert.ok(k in trainCommand.flags, k);
 });
+
+test('peft.modules_to_save is refused with LoRA (not silently ignored), naming what to use instead', () => {
+  assert.throws(
+    () => resolveConfig({ object: { peft: { modules_to_save: ['lm_head'] } } }),
+    (e: Error) =>
+      e instanceof UserError &&
+      /peft\.modules_to_save \(lm_head\) is not supported/.test(e.message) &&
+      /trainable_token_indices/.test(e.message),
+  );
+  assert.equal(resolveConfig({ object: { peft: { modules_to_save: [] } } }).peft.modules_to_save?.length, 0);
+});

@@ -20,7 +20,8 @@ test('gradient_checkpointing: the same loss curve as without it', async () => {
         target_modules: ['all-linear'],
         trainable_token_indices: [2],
       },
-      quiet: true,
+      progress: false,
+      log: () => {},
     });
     const r = await trainer.train();
     assert.equal(trainer.model!.gradientCheckpointing, gradient_checkpointing);

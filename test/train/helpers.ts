@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel } from '../../src/io/create-model.js';
+import { createModel } from '../../src/model/create-model.js';
 import type { SftRecord } from '../../src/data/types.js';
 import { generateChatData, type Conversation } from '../../src/quickstart/corpus/chat-data.js';
 

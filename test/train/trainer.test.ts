@@ -13,8 +13,9 @@ import { UserError } from '../../src/util/errors.js';
 import { spawnSync } from 'node:child_process';
 import { packageRoot } from '../../src/util/paths.js';
 import { chatRecords, fastArgs, tempDir, tinyModel } from './helpers.js';
+import { interruptHandler } from '../../src/cli/train.js';
 
-const quiet = { quiet: true } as const;
+const quiet = { progress: false, log: () => {} };
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 function probeBatch(): ModelBatch {
@@ -261,22 +262,22 @@ test('a NaN loss stops the run naming the step and the last checkpoint', async (
   );
 });
 
-/** Call the trainer's SIGINT listener (the newest) directly: emitting the signal would also reach the test runner's. */
-function sendSigintToTrainer(): void {
-  const listener = process.listeners('SIGINT').at(-1) as (s: NodeJS.Signals) => void;
-  listener('SIGINT');
-}
-
 test('Ctrl-C (SIGINT) saves a checkpoint and stops', async () => {
   const model = await tinyModel();
   const dir = tempDir('sigint');
-  const r = await new SFTTrainer({
+  // What `sftkit train` installs for SIGINT (called directly: emitting the signal would reach the test runner too).
+  let onInterrupt = () => {};
+  const messages: string[] = [];
+  const trainer = new SFTTrainer({
     model,
     args: fastArgs(dir, { max_steps: 5 }),
     trainDataset: chatRecords(8).train,
     ...quiet,
-    onLog: (rec) => rec.step === 2 && sendSigintToTrainer(),
-  }).train();
+    onLog: (rec) => rec.step === 2 && onInterrupt(),
+  });
+  onInterrupt = interruptHandler(trainer, (l) => messages.push(l));
+  const r = await trainer.train();
+  assert.match(messages.join('\n'), /saving a checkpoint after this step/);
   assert.equal(r.interrupted, true);
   assert.equal(r.steps, 2);
   assert.deepEqual(
@@ -374,4 +375,54 @@ test('sftkit train --config FILE with flag overrides', async () => {
   const cfg = JSON.parse(readFileSync(join(dir, 'out', 'adapter_config.json'), 'utf8'));
   assert.equal(cfg.lora_alpha, 8);
   assert.equal(JSON.parse(readFileSync(join(dir, 'out', 'trainer_state.json'), 'utf8')).global_step, 2);
+});
+
+test('NEFTune noise changes the loss; with the same seed it is the same noise', async () => {
+  const model = await tinyModel();
+  const { train } = chatRecords(16);
+  const run = async (name: string, alpha: number | null) =>
+    (
+      await new SFTTrainer({
+        model,
+        args: fastArgs(tempDir(name), { max_steps: 3, neftune_noise_alpha: alpha }),
+        trainDataset: train,
+        ...quiet,
+      }).train()
+    ).stepLosses;
+  const plain = await run('neft-off', null);
+  const noisy = await run('neft-on', 50);
+  const again = await run('neft-again', 50);
+  assert.notEqual(noisy[0], plain[0], 'the first step already sees the noise');
+  for (let i = 0; i < plain.length; i++)
+    assert.ok(Math.abs(noisy[i]! - plain[i]!) > 1e-6, `step ${i + 1}: ${noisy[i]} vs ${plain[i]}`);
+  assert.deepEqual(again, noisy);
+});
+
+test('deprecated option spellings still work and warn once each', async () => {
+  const model = await tinyModel();
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  try {
+    const { train } = chatRecords(8);
+    const data = join(tempDir('alias-data'), 'train.jsonl');
+    writeFileSync(
+      data,
+      train.map((r) => JSON.stringify({ messages: r.kind === 'conversation' ? r.messages : [] })).join('\n'),
+    );
+    for (let i = 0; i < 2; i++) {
+      const r = await new SFTTrainer({
+        model,
+        args: { ...fastArgs(tempDir(`alias-${i}`), { max_steps: 1 }), dataset: data, peft: { r: 4 } },
+        quiet: true,
+      }).train();
+      assert.equal(r.steps, 1);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  assert.equal(warnings.filter((w) => /args\.dataset is deprecated/.test(w)).length, 1, warnings.join('\n'));
+  assert.equal(warnings.filter((w) => /args\.peft is deprecated/.test(w)).length, 1, warnings.join('\n'));
+  assert.equal(warnings.filter((w) => /`quiet` is deprecated/.test(w)).length, 1, warnings.join('\n'));
 });

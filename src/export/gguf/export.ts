@@ -1,4 +1,4 @@
-// `sftkit export gguf`: a Hugging Face Llama/Mistral/Qwen2 folder (optionally with a LoRA adapter merged
+// `sftkit export gguf`: a Hugging Face Llama/Mistral/Qwen2/Qwen3/Gemma 3 folder (optionally with a LoRA adapter merged
 // in) -> one GGUF file llama.cpp, Ollama and LM Studio load, plus an optional Ollama Modelfile.
 import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -14,7 +14,7 @@ import { encodeTensor } from './convert.js';
 import { GGML_BLOCK, type GgmlTypeName } from './format.js';
 import { checkExportable, ggufArchOf, llama3RopeFactors, modelMetadata } from './metadata.js';
 import { writeModelfile } from './modelfile.js';
-import { ggufTensorName, isIgnoredHfTensor, permuteRopeRows, type GgufArch } from './tensor-map.js';
+import { ggufTensorName, ggufValueShift, isIgnoredHfTensor, permuteRopeRows, type GgufArch } from './tensor-map.js';
 import { convertVocab, vocabMetadata } from './vocab.js';
 import { writeGguf, type GgufTensor, type GgufValue } from './writer.js';
 
@@ -101,6 +101,9 @@ function checkTensorSet(config: LlamaConfig, names: Set<string>, source: string)
   for (let i = 0; i < config.numLayers; i++) {
     const p = `model.layers.${i}`;
     need.push(`${p}.input_layernorm.weight`, `${p}.post_attention_layernorm.weight`);
+    if (config.qkNorm) need.push(`${p}.self_attn.q_norm.weight`, `${p}.self_attn.k_norm.weight`);
+    if (config.sandwichNorms)
+      need.push(`${p}.pre_feedforward_layernorm.weight`, `${p}.post_feedforward_layernorm.weight`);
     for (const m of [
       'self_attn.q_proj',
       'self_attn.k_proj',
@@ -155,7 +158,8 @@ export async function exportGguf(opts: GgufExportOptions): Promise<GgufExportRes
     for (const { name: hfName, shape } of source.entries) {
       if (isIgnoredHfTensor(hfName)) continue;
       if (hfName === 'lm_head.weight' && config.tieWordEmbeddings) continue; // llama.cpp reuses token_embd
-      const ggufName = ggufTensorName(hfName, modelDir);
+      const ggufName = ggufTensorName(hfName, modelDir, arch);
+      const shift = ggufValueShift(hfName, arch);
       const type = tensorTypeFor(shape, outType);
       const rowLength = shape[shape.length - 1] ?? 1;
       // llama.cpp's `llama` graph applies RoPE to adjacent pairs; HF checkpoints are in rotate-half order.
@@ -175,6 +179,7 @@ export async function exportGguf(opts: GgufExportOptions): Promise<GgufExportRes
         data: () => {
           let values = source.read(hfName);
           if (permuteHeads) values = permuteRopeRows(values, permuteHeads, shape.length === 1 ? 1 : rowLength);
+          if (shift !== 0) values = values.map((x) => x + shift);
           return encodeTensor(values, type, rowLength);
         },
       });

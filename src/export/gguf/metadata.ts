@@ -1,4 +1,5 @@
-// The general.* and <arch>.* hyperparameter metadata llama.cpp reads for the llama and qwen2 architectures.
+// The general.* and <arch>.* hyperparameter metadata llama.cpp reads for the llama, qwen2, qwen3 and gemma3
+// architectures (as llama.cpp's convert_hf_to_gguf.py writes them).
 import type { LlamaConfig } from '../../io/hf-config.js';
 import { UserError } from '../../util/errors.js';
 import { LLAMA_FILE_TYPE, type GgmlTypeName } from './format.js';
@@ -12,9 +13,13 @@ export function ggufArchOf(config: LlamaConfig, source: string): GgufArch {
       return 'llama';
     case 'Qwen2ForCausalLM':
       return 'qwen2';
+    case 'Qwen3ForCausalLM':
+      return 'qwen3';
+    case 'Gemma3ForCausalLM':
+      return 'gemma3';
     default:
       throw new UserError(
-        `${source}: architecture '${String(config.architecture)}' cannot be exported to GGUF (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)`,
+        `${source}: architecture '${String(config.architecture)}' cannot be exported to GGUF (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM)`,
       );
   }
 }
@@ -30,6 +35,29 @@ export function checkExportable(config: LlamaConfig, arch: GgufArch, source: str
   if (arch === 'qwen2' && config.ropeScaling)
     throw new UserError(`${source}: rope_scaling on a Qwen2 model is not supported by the GGUF export`);
   if (config.headDim % 2 !== 0) throw new UserError(`${source}: head_dim must be even for RoPE, got ${config.headDim}`);
+  if (arch === 'qwen3' && config.ropeScaling)
+    throw new UserError(`${source}: rope_scaling on a Qwen3 model is not supported by the GGUF export`);
+  if (arch === 'gemma3') checkGemma3(config, source);
+}
+
+/** What llama.cpp's gemma3 graph fixes: every 6th layer global, local RoPE base 10000, q·k scaled by head_dim^-0.5. */
+function checkGemma3(config: LlamaConfig, source: string): void {
+  const why = (what: string) =>
+    new UserError(`${source}: ${what} cannot be represented in llama.cpp's gemma3 architecture (GGUF export)`);
+  const windows = config.layerWindows;
+  const window = config.slidingWindow;
+  if (windows.some((w, i) => (w !== null) !== ((i + 1) % 6 !== 0)))
+    throw why('a layer_types pattern other than five sliding-window layers then one global layer');
+  if (config.ropeLocalTheta !== 10000)
+    throw why(`rope_local_base_freq ${config.ropeLocalTheta} (llama.cpp uses 10000)`);
+  if (Math.abs(config.attentionScale * Math.sqrt(config.headDim) - 1) > 1e-12)
+    throw why('query_pre_attn_scalar different from head_dim');
+  if (config.finalLogitSoftcap !== null) throw why('final_logit_softcapping');
+  const attnCap = config.raw.attn_logit_softcapping;
+  if (attnCap !== undefined && attnCap !== null)
+    throw why("attn_logit_softcapping (llama.cpp's converter requires it unset)");
+  if (config.ropeScaling && config.ropeScaling.type !== 'linear') throw why(`rope_scaling ${config.ropeScaling.type}`);
+  if (window === null && windows.some((w) => w !== null)) throw why('sliding layers without a sliding_window');
 }
 
 export interface ModelMetadataInput {
@@ -55,12 +83,14 @@ export function modelMetadata({ config, arch, name, fileType }: ModelMetadataInp
     [`${arch}.rope.freq_base`, gv.f32(config.ropeTheta)],
     [`${arch}.attention.layer_norm_rms_epsilon`, gv.f32(config.rmsNormEps)],
   ];
-  if (config.headDim * config.numHeads !== config.hiddenSize) {
+  if (config.headDim * config.numHeads !== config.hiddenSize || arch === 'qwen3' || arch === 'gemma3') {
     kv.push(
       [`${arch}.attention.key_length`, gv.u32(config.headDim)],
       [`${arch}.attention.value_length`, gv.u32(config.headDim)],
     );
   }
+  if (arch === 'gemma3' && config.slidingWindow !== null)
+    kv.push([`${arch}.attention.sliding_window`, gv.u32(config.slidingWindow)]);
   if (arch === 'llama') {
     kv.push([`${arch}.vocab_size`, gv.u32(config.vocabSize)]);
     kv.push([`${arch}.rope.dimension_count`, gv.u32(config.headDim)]);

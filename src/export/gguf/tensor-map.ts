@@ -2,8 +2,11 @@
 // expects for the `llama` architecture.
 import { UserError } from '../../util/errors.js';
 
-/** GGUF architecture name llama.cpp knows: Llama, Mistral and SmolLM run as `llama`, Qwen2 as `qwen2`. */
-export type GgufArch = 'llama' | 'qwen2';
+/**
+ * GGUF architecture name llama.cpp knows: Llama, Mistral and SmolLM run as `llama`, Qwen2 as `qwen2`, Qwen3 as
+ * `qwen3`, Gemma 3 text as `gemma3`.
+ */
+export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'gemma3';
 
 const LAYER_PARTS: Record<string, string> = {
   input_layernorm: 'attn_norm',
@@ -15,6 +18,15 @@ const LAYER_PARTS: Record<string, string> = {
   'mlp.gate_proj': 'ffn_gate',
   'mlp.up_proj': 'ffn_up',
   'mlp.down_proj': 'ffn_down',
+  'self_attn.q_norm': 'attn_q_norm',
+  'self_attn.k_norm': 'attn_k_norm',
+};
+
+/** Gemma 3's four norms per block, as llama.cpp's converter maps them. */
+const GEMMA3_PARTS: Record<string, string> = {
+  post_attention_layernorm: 'post_attention_norm',
+  pre_feedforward_layernorm: 'ffn_norm',
+  post_feedforward_layernorm: 'post_ffw_norm',
 };
 
 const TOP_LEVEL: Record<string, string> = {
@@ -31,16 +43,24 @@ export function isIgnoredHfTensor(name: string): boolean {
 }
 
 /** The GGUF name of an HF tensor; a UserError for anything sftkit cannot place. */
-export function ggufTensorName(hfName: string, source: string): string {
+export function ggufTensorName(hfName: string, source: string, arch: GgufArch = 'llama'): string {
   const top = TOP_LEVEL[hfName];
   if (top) return top;
   const m = LAYER_RE.exec(hfName);
-  const part = m ? LAYER_PARTS[m[2]!] : undefined;
+  const part = m ? ((arch === 'gemma3' ? GEMMA3_PARTS[m[2]!] : undefined) ?? LAYER_PARTS[m[2]!]) : undefined;
   if (!m || !part)
     throw new UserError(
-      `${source}: tensor '${hfName}' has no GGUF equivalent sftkit knows (supported: embed_tokens, norm, lm_head and the Llama/Qwen2 block projections and norms)`,
+      `${source}: tensor '${hfName}' has no GGUF equivalent sftkit knows (supported: embed_tokens, norm, lm_head and the Llama/Qwen2/Qwen3/Gemma 3 block projections and norms)`,
     );
   return `blk.${m[1]}.${part}.${m[3]}`;
+}
+
+/**
+ * What llama.cpp's converter adds to a tensor's values: Gemma 3 stores its norm weights as offsets from 1
+ * (the scale is 1 + w), llama.cpp's graph multiplies by the scale itself, so every `*norm.weight` gets +1.
+ */
+export function ggufValueShift(hfName: string, arch: GgufArch): number {
+  return arch === 'gemma3' && hfName.endsWith('norm.weight') ? 1 : 0;
 }
 
 /**

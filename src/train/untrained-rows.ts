@@ -3,8 +3,6 @@
 // stop. This module finds such rows (near-duplicates of other rows, or a norm far below typical) among the
 // special tokens that occur in the labels; the trainer then trains exactly those rows alongside LoRA with
 // src/model/token-rows.ts (PEFT's `trainable_token_indices`).
-export { tokenRowsKey } from '../model/token-rows.js';
-
 export interface RowSuspicion {
   id: number;
   token: string;

@@ -1,5 +1,6 @@
-// Eval-set loss and perplexity: mean cross-entropy over every trained (label != -100) token of prepared
-// examples, no dropout, as the trainer's evaluate().
+// The one eval loop: mean cross-entropy over every trained (label != -100) token of prepared examples, dropout
+// off, no NEFTune noise, no tape. The trainer's eval_loss and `sftkit eval`'s loss and perplexity both come
+// from here.
 import { batches } from '../data/batches.js';
 import type { PreparedExample } from '../data/types.js';
 import { noGrad } from '../engine/index.js';
@@ -8,17 +9,20 @@ import type { LlamaModel } from '../model/llama.js';
 export interface EvalLoss {
   loss: number;
   perplexity: number;
+  /** Trained tokens scored. */
   tokens: number;
   examples: number;
 }
 
+/** Mean CE over the trained tokens of `examples` (null when there are none), in batches of `batchSize` rows. */
 export function evalLoss(
   model: LlamaModel,
   examples: PreparedExample[],
   opts: { batchSize?: number; padTokenId?: number } = {},
 ): EvalLoss | null {
   if (examples.length === 0) return null;
-  const maxLength = Math.max(...examples.map((e) => e.inputIds.length));
+  let maxLength = 0;
+  for (const e of examples) maxLength = Math.max(maxLength, e.inputIds.length);
   let sum = 0;
   let count = 0;
   for (const b of batches(examples, {
@@ -28,7 +32,7 @@ export function evalLoss(
     seed: 0,
     padTokenId: opts.padTokenId ?? 0,
   })) {
-    const { value, targets } = noGrad(() => model.loss(b, { normalizer: 1, training: false }));
+    const { value, targets } = noGrad(() => model.loss(b, { normalizer: 1 }));
     sum += value.toF32()[0]!;
     value.dispose();
     count += targets;

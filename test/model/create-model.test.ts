@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel, modelConfigJson } from '../../src/io/create-model.js';
+import { createModel, modelConfigJson, presetArch, type ModelPreset } from '../../src/model/create-model.js';
+import { LlamaModel } from '../../src/model/llama.js';
 import { loadLlamaConfig, parseLlamaConfig } from '../../src/io/hf-config.js';
 import { SafetensorsModel } from '../../src/io/safetensors.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
@@ -159,6 +160,67 @@ test('smollm2-135m-shape config matches SmolLM2-135M', () => {
   );
 });
 
+// The real checkpoints' config.json values (Qwen/Qwen3-0.6B, google/gemma-3-270m, Qwen/Qwen2.5-0.5B,
+// meta-llama/Llama-3.2-1B): hidden, intermediate, layers, heads, kv heads, head_dim, vocab, rope_theta, eps,
+// max positions, tied, dtype.
+const REAL_SHAPES = {
+  'qwen3-0.6b-shape': ['Qwen3ForCausalLM', 1024, 3072, 28, 16, 8, 128, 151936, 1e6, 1e-6, 40960, true, 'bfloat16'],
+  'gemma-3-270m-shape': ['Gemma3ForCausalLM', 640, 2048, 18, 4, 1, 256, 262144, 1e6, 1e-6, 32768, true, 'bfloat16'],
+  'qwen2.5-0.5b-shape': ['Qwen2ForCausalLM', 896, 4864, 24, 14, 2, 64, 151936, 1e6, 1e-6, 32768, true, 'bfloat16'],
+  'llama-3.2-1b-shape': ['LlamaForCausalLM', 2048, 8192, 16, 32, 8, 64, 128256, 5e5, 1e-5, 131072, true, 'bfloat16'],
+} as const;
+
+for (const [preset, want] of Object.entries(REAL_SHAPES)) {
+  test(`${preset} config has the real model's shapes`, () => {
+    const cfg = parseLlamaConfig(modelConfigJson(preset as ModelPreset, presetArch(preset as ModelPreset), 259), 'x');
+    assert.deepEqual(
+      [
+        cfg.architecture,
+        cfg.hiddenSize,
+        cfg.intermediateSize,
+        cfg.numLayers,
+        cfg.numHeads,
+        cfg.numKvHeads,
+        cfg.headDim,
+        cfg.vocabSize,
+        cfg.ropeTheta,
+        cfg.rmsNormEps,
+        cfg.maxPositionEmbeddings,
+        cfg.tieWordEmbeddings,
+        cfg.torchDtype,
+      ],
+      [...want],
+    );
+    if (preset === 'gemma-3-270m-shape') {
+      assert.deepEqual(
+        cfg.layerWindows,
+        Array.from({ length: 18 }, (_, i) => ((i + 1) % 6 ? 512 : null)),
+      );
+      assert.equal(cfg.attentionScale, 1 / 16);
+      assert.equal(cfg.ropeLocalTheta, 10000);
+      assert.equal(cfg.qkNorm, true);
+    }
+    if (preset === 'llama-3.2-1b-shape') assert.equal(cfg.ropeScaling?.type, 'llama3');
+    if (preset === 'qwen3-0.6b-shape') assert.equal(cfg.qkNorm, true);
+  });
+}
+
+test('tiny qwen3 and gemma3 folders load: q/k norms, Gemma norms stored as zero offsets', async () => {
+  for (const arch of ['qwen3', 'gemma3'] as const) {
+    const out = join(root, `tiny-${arch}`);
+    await createModel({ preset: 'tiny', out, arch });
+    const model = LlamaModel.load(out);
+    const l = model.layers[0]!;
+    assert.equal(l.qNorm?.numel, 16);
+    assert.equal(l.kNorm?.numel, 16);
+    const normValue = arch === 'gemma3' ? 0 : 1;
+    assert.ok(l.inputNorm.toF32().every((v) => v === normValue));
+    assert.equal(l.preFfnNorm !== null, arch === 'gemma3');
+    const logits = model.logits({ batch: 1, seq: 3, inputIds: Int32Array.from([5, 6, 7]) }).toF32();
+    assert.ok(logits.every(Number.isFinite));
+  }
+});
+
 test('configOverrides reshape the tiny preset (and bf16 weights follow torch_dtype)', async () => {
   const out = join(root, 'override');
   await createModel({
@@ -200,7 +262,7 @@ test('refuses a non-empty folder unless it is a model folder and overwrite is se
   await createModel({ preset: 'tiny', out: model, seed: 2, overwrite: true });
   await assert.rejects(
     createModel({ preset: 'huge' as never, out: join(root, 'x') }),
-    /unknown preset 'huge' \(presets: tiny, smollm2-135m-shape\)/,
+    /unknown preset 'huge' \(presets: tiny, smollm2-135m-shape, qwen3-0\.6b-shape, gemma-3-270m-shape, qwen2\.5-0\.5b-shape, llama-3\.2-1b-shape\)/,
   );
 });
 
