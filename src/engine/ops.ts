@@ -1,6 +1,6 @@
 // Coarse differentiable ops: each runs one Backend kernel forward and one (or a GEMM or two) backward.
 // Activations and gradients are f32; weights passed to GEMMs (linear, embedding tables, lm head) may be bf16.
-import { IGNORE_INDEX, type FloatDType, type GemmArgs, type Mat } from './backend.js';
+import { IGNORE_INDEX, type FloatDType, type Mat } from './backend.js';
 import { getBackend } from './current-backend.js';
 import { linear } from './linear.js';
 import { f32Data, lastDim, matData, shapeStr, withCompute } from './op-args.js';
