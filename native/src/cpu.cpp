@@ -4,12 +4,19 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+#if defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "convert_neon.h"
 #include "napi_args.h"
 #include "registry.h"
 #include "threadpool.h"
@@ -19,7 +26,7 @@ namespace {
 
 #if defined(__x86_64__) || defined(__i386__)
 // The OS must save the wide registers (XCR0) as well as the CPU implementing the instructions.
-Isa detect() {
+Isa detect(std::string& features) {
   __builtin_cpu_init();
   bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -38,26 +45,72 @@ Isa detect() {
   }
   bool os_avx = (xcr0 & 0x6) == 0x6;
   bool os_avx512 = (xcr0 & 0xe6) == 0xe6;
+  if (avx2 && os_avx) features = "avx2 fma";
+  if (avx512 && os_avx512) features += " avx512f avx512bw avx512vl avx512dq";
+  if (avx512 && bf16 && os_avx512) features += " avx512bf16";
   if (avx512 && bf16 && os_avx512) return Isa::Avx512Bf16;
   if (avx512 && os_avx512) return Isa::Avx512;
   if (avx2 && os_avx) return Isa::Avx2;
   return Isa::Scalar;
 }
+#elif defined(__aarch64__) || defined(_M_ARM64)
+// NEON (Advanced SIMD) is mandatory in AArch64. BF16 (BFDOT/BFMMLA, Armv8.6, optional from 8.2) and I8MM are
+// optional: Linux reports them in AT_HWCAP2, macOS in hw.optional.arm.FEAT_*; elsewhere (Windows on ARM) only
+// the NEON path is used.
+// I8MM (SMMLA) is reported but no kernel uses it: sftkit's products are f32 or bf16 (QLoRA dequantizes NF4 to
+// bf16 exactly as bitsandbytes does), and an int8 path would have to quantize activations, changing results.
+Isa detect(std::string& features) {
+  bool bf16 = false, i8mm = false, dotprod = false;
+#if defined(__linux__)
+  const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+  dotprod = (hw >> 20) & 1ul;  // HWCAP_ASIMDDP
+  i8mm = (hw2 >> 13) & 1ul;    // HWCAP2_I8MM
+  bf16 = (hw2 >> 14) & 1ul;    // HWCAP2_BF16
+#elif defined(__APPLE__)
+  auto has = [](const char* name) {
+    int v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname(name, &v, &len, nullptr, 0) == 0 && v != 0;
+  };
+  bf16 = has("hw.optional.arm.FEAT_BF16");
+  i8mm = has("hw.optional.arm.FEAT_I8MM");
+  dotprod = has("hw.optional.arm.FEAT_DotProd");
+#endif
+  features = "neon";
+  if (dotprod) features += " dotprod";
+  if (bf16) features += " bf16";
+  if (i8mm) features += " i8mm";
+#if defined(SFTKIT_NEON_BF16)
+  return bf16 ? Isa::NeonBf16 : Isa::Neon;
 #else
-Isa detect() { return Isa::Scalar; }
+  return Isa::Neon;
+#endif
+}
+#else
+Isa detect(std::string&) { return Isa::Scalar; }
 #endif
 
+bool isa_is_arm(Isa isa) { return isa == Isa::Neon || isa == Isa::NeonBf16; }
+
+// Scalar always; otherwise the same family as `best`, and not beyond it.
+bool supported_on(Isa isa, Isa best) {
+  if (isa == Isa::Scalar) return true;
+  return best != Isa::Scalar && isa_is_arm(isa) == isa_is_arm(best) && isa <= best;
+}
+
 struct IsaState {
+  std::string features;  // filled by detect()
   Isa detected;
   std::atomic<int> active;
   std::string env_error;  // set when SFTKIT_ISA names an unknown or unsupported path
-  IsaState() : detected(detect()), active(static_cast<int>(detected)) {
+  IsaState() : detected(detect(features)), active(static_cast<int>(detected)) {
     if (const char* env = std::getenv("SFTKIT_ISA")) {
       if (*env == '\0') return;
       Isa want;
       if (!parse_isa(env, &want)) {
-        env_error = std::string("SFTKIT_ISA='") + env + "' is not one of scalar, avx2, avx512, avx512bf16";
-      } else if (want > detected) {
+        env_error =
+            std::string("SFTKIT_ISA='") + env + "' is not one of scalar, avx2, avx512, avx512bf16, neon, neon-bf16";
+      } else if (!supported_on(want, detected)) {
         env_error =
             std::string("SFTKIT_ISA=") + env + " is not supported by this CPU (best: " + isa_name(detected) + ")";
       } else {
@@ -77,8 +130,12 @@ IsaState& state() {
 Isa detected_isa() { return state().detected; }
 Isa active_isa() { return static_cast<Isa>(state().active.load(std::memory_order_relaxed)); }
 
+bool isa_supported(Isa isa) { return supported_on(isa, state().detected); }
+
+const char* cpu_features() { return state().features.c_str(); }
+
 bool set_active_isa(Isa isa) {
-  if (isa > state().detected) return false;
+  if (!isa_supported(isa)) return false;
   state().active.store(static_cast<int>(isa), std::memory_order_relaxed);
   return true;
 }
@@ -89,12 +146,14 @@ const char* isa_name(Isa isa) {
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
     case Isa::Avx512Bf16: return "avx512bf16";
+    case Isa::Neon: return "neon";
+    case Isa::NeonBf16: return "neon-bf16";
   }
   return "scalar";
 }
 
 bool parse_isa(const char* name, Isa* out) {
-  static const Isa all[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16};
+  static const Isa all[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Neon, Isa::NeonBf16};
   for (Isa i : all) {
     if (std::strcmp(name, isa_name(i)) == 0) {
       *out = i;
@@ -183,16 +242,17 @@ __attribute__((target("avx2,fma"))) void bf16_to_f32_avx2(const uint16_t* src, f
 }  // namespace
 
 namespace {
-// Converts src[0, n) into dst over the thread pool with the widest of the three paths the active ISA allows.
+// Converts src[0, n) into dst over the thread pool with the widest path the active ISA allows: AVX-512 or AVX2 on
+// x86-64, NEON on ARM64 (the other family's pointers are null), else scalar.
 template <class Src, class Dst>
 void convert(const Src* src, Dst* dst, int64_t n, void (*avx512)(const Src*, Dst*, int64_t),
-             void (*avx2)(const Src*, Dst*, int64_t), void (*scalar)(const Src*, Dst*, int64_t)) {
+             void (*avx2)(const Src*, Dst*, int64_t), void (*neon)(const Src*, Dst*, int64_t),
+             void (*scalar)(const Src*, Dst*, int64_t)) {
   parallel_for(n, 1 << 16, [&](int64_t b, int64_t e, int) {
-#if defined(__x86_64__)
     const Isa isa = active_isa();
-    if (isa >= Isa::Avx512) return avx512(src + b, dst + b, e - b);
-    if (isa >= Isa::Avx2) return avx2(src + b, dst + b, e - b);
-#endif
+    if (avx512 && isa >= Isa::Avx512 && isa <= Isa::Avx512Bf16) return avx512(src + b, dst + b, e - b);
+    if (avx2 && isa >= Isa::Avx2 && isa <= Isa::Avx512Bf16) return avx2(src + b, dst + b, e - b);
+    if (neon && isa >= Isa::Neon) return neon(src + b, dst + b, e - b);
     scalar(src + b, dst + b, e - b);
   });
 }
@@ -200,17 +260,21 @@ void convert(const Src* src, Dst* dst, int64_t n, void (*avx512)(const Src*, Dst
 
 void convert_f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
 #if defined(__x86_64__)
-  convert(src, dst, n, f32_to_bf16_avx512, f32_to_bf16_avx2, f32_to_bf16_scalar);
+  convert<float, uint16_t>(src, dst, n, f32_to_bf16_avx512, f32_to_bf16_avx2, nullptr, f32_to_bf16_scalar);
+#elif defined(__aarch64__)
+  convert<float, uint16_t>(src, dst, n, nullptr, nullptr, f32_to_bf16_neon, f32_to_bf16_scalar);
 #else
-  convert<float, uint16_t>(src, dst, n, nullptr, nullptr, f32_to_bf16_scalar);
+  convert<float, uint16_t>(src, dst, n, nullptr, nullptr, nullptr, f32_to_bf16_scalar);
 #endif
 }
 
 void convert_bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
 #if defined(__x86_64__)
-  convert(src, dst, n, bf16_to_f32_avx512, bf16_to_f32_avx2, bf16_to_f32_scalar);
+  convert<uint16_t, float>(src, dst, n, bf16_to_f32_avx512, bf16_to_f32_avx2, nullptr, bf16_to_f32_scalar);
+#elif defined(__aarch64__)
+  convert<uint16_t, float>(src, dst, n, nullptr, nullptr, bf16_to_f32_neon, bf16_to_f32_scalar);
 #else
-  convert<uint16_t, float>(src, dst, n, nullptr, nullptr, bf16_to_f32_scalar);
+  convert<uint16_t, float>(src, dst, n, nullptr, nullptr, nullptr, bf16_to_f32_scalar);
 #endif
 }
 
@@ -237,7 +301,7 @@ Napi::Value SetIsaFn(const Napi::CallbackInfo& info) {
   if (a.failed()) return a.env().Undefined();
   Isa isa;
   if (!sftkit::parse_isa(name.c_str(), &isa)) {
-    a.range_error("unknown ISA '" + name + "' (scalar, avx2, avx512, avx512bf16)");
+    a.range_error("unknown ISA '" + name + "' (scalar, avx2, avx512, avx512bf16, neon, neon-bf16)");
   } else if (!sftkit::set_active_isa(isa)) {
     Napi::Error::New(a.env(), "setIsa: '" + name + "' is not supported by this CPU (best: " +
                                   sftkit::isa_name(sftkit::detected_isa()) + ")")
@@ -248,6 +312,10 @@ Napi::Value SetIsaFn(const Napi::CallbackInfo& info) {
 
 Napi::Value DetectedIsaFn(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), sftkit::isa_name(sftkit::detected_isa()));
+}
+
+Napi::Value CpuFeaturesFn(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), sftkit::cpu_features());
 }
 
 Napi::Value ThreadsFn(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sftkit::num_threads()); }
@@ -286,6 +354,7 @@ void RegisterCpu(Napi::Env env, Napi::Object exports) {
   exports.Set("isa", Napi::Function::New(env, IsaFn, "isa"));
   exports.Set("detectedIsa", Napi::Function::New(env, DetectedIsaFn, "detectedIsa"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsaFn, "setIsa"));
+  exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeaturesFn, "cpuFeatures"));
   exports.Set("threads", Napi::Function::New(env, ThreadsFn, "threads"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreadsFn, "setThreads"));
   exports.Set("f32ToBf16", Napi::Function::New(env, F32ToBf16Fn, "f32ToBf16"));

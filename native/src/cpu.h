@@ -18,10 +18,32 @@
 #endif
 #endif
 
+// ARM64: NEON is part of the base architecture; the BF16 kernels sit in functions compiled for +bf16 and run
+// only when the CPU reports FEAT_BF16 at run time.
+#if defined(__aarch64__) || defined(_M_ARM64)
+#include <arm_neon.h>
+#endif
+// The BF16 kernels need a compiler whose <arm_neon.h> offers the BF16 intrinsics under a target attribute (GCC 10+,
+// clang 16+), or a build for a BF16 CPU. Without them a BF16 CPU runs the NEON f32 path.
+#if defined(__aarch64__) && (defined(__ARM_FEATURE_BF16) || \
+                             (defined(__clang__) ? __clang_major__ >= 16 : defined(__GNUC__) && __GNUC__ >= 10))
+#define SFTKIT_NEON_BF16 1
+#if defined(__clang__)
+#define SFTKIT_TARGET_BF16 __attribute__((target("bf16")))
+#else
+#define SFTKIT_TARGET_BF16 __attribute__((target("arch=armv8.2-a+bf16")))
+#endif
+#endif
+
+// x86 SIMD code uses GCC/clang function attributes (__attribute__((target))) and is compiled only where
+// __x86_64__ is defined, which GCC and clang define and MSVC does not: an MSVC build gets the portable path.
+
 namespace sftkit {
 
-// Ordered from least to most capable: a path is usable when it is <= the detected ISA.
-enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Avx512Bf16 = 3 };
+// Two families, each ordered from least to most capable: a path is usable when it is Scalar or in the detected
+// ISA's family and <= it (x86: Avx2 < Avx512 < Avx512Bf16; ARM64: Neon < NeonBf16). Comparisons such as
+// `isa >= Isa::Avx512` are only made inside code compiled for that family's architecture.
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Avx512Bf16 = 3, Neon = 4, NeonBf16 = 5 };
 
 // The ISA kernels should use now: the best detected one, or what SFTKIT_ISA / setIsa() forced.
 Isa active_isa();
@@ -30,8 +52,12 @@ Isa detected_isa();
 // Force a path; returns false if the CPU does not support it.
 bool set_active_isa(Isa isa);
 const char* isa_name(Isa isa);
-// Parses "scalar" | "avx2" | "avx512" | "avx512bf16"; returns false on an unknown name.
+// Parses "scalar" | "avx2" | "avx512" | "avx512bf16" | "neon" | "neon-bf16"; returns false on an unknown name.
 bool parse_isa(const char* name, Isa* out);
+// Whether a path can run on this CPU (Scalar always; otherwise the detected family, up to the detected ISA).
+bool isa_supported(Isa isa);
+// CPU features relevant to the kernels, space-separated (e.g. "neon bf16 i8mm" or "avx2 fma avx512f").
+const char* cpu_features();
 
 inline float bf16_to_f32(uint16_t h) {
   uint32_t bits = static_cast<uint32_t>(h) << 16;

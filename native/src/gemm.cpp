@@ -17,8 +17,10 @@
 
 #include "cpu.h"
 #include "gemm_api.h"
+#include "gemm_blas.h"
 #include "gemm_few_rows.h"
 #include "gemm_kernels.h"
+#include "gemm_kernels_neon.h"
 #include "gemm_pack.h"
 #include "threadpool.h"
 
@@ -58,7 +60,7 @@ Plan default_plan(bool bf16_compute);
 Plan make_plan(bool bf16_compute) {
   Plan p = default_plan(bf16_compute);
   const BlockCaps caps = block_caps();
-  if (caps.kc > 0) p.kc = std::max<int64_t>(2, caps.kc);
+  if (caps.kc > 0) p.kc = std::max<int64_t>(pack_group(p.mode), caps.kc);
   if (caps.mc > 0) p.mc = round_up(caps.mc, p.mr);
   if (caps.nc > 0) p.nc = -round_up(caps.nc, p.nr);  // negative: a hard cap, not a minimum
   return p;
@@ -71,6 +73,15 @@ Plan default_plan(bool bf16_compute) {
   PackMode fmode = bf16_compute ? PackMode::F32Round : PackMode::F32;
   if (isa >= Isa::Avx512) return {kernel_avx512, fmode, kAvx512MR, kAvx512NR, 1024, 14 * 24, 2048, 4};
   if (isa >= Isa::Avx2) return {kernel_avx2, fmode, kAvx2MR, kAvx2NR, 1024, 6 * 48, 2048, 4};
+#endif
+#if defined(__aarch64__)
+#if defined(SFTKIT_NEON_BF16)
+  if (bf16_compute && isa >= Isa::NeonBf16)
+    return {kernel_neon_bfmmla, PackMode::Quads, kNeonMR, kNeonBfNR, 1024, kNeonMR * 24, 2048, 2};
+#endif
+  if (isa >= Isa::Neon)
+    return {
+        kernel_neon, bf16_compute ? PackMode::F32Round : PackMode::F32, kNeonMR, kNeonNR, 512, kNeonMR * 24, 2048, 4};
 #endif
   return {kernel_scalar, bf16_compute ? PackMode::F32Round : PackMode::F32, kScalarMR, kScalarNR, 256, 4 * 64, 2048, 4};
 }
@@ -114,10 +125,10 @@ void gemm_one(const GemmDesc& d, const void* a, const void* b, float* c, const P
   Operand opa{a, d.a_type, d.trans_a ? 1 : d.lda, d.trans_a ? d.lda : 1};
   Operand opb{b, d.b_type, d.trans_b ? d.ldb : 1, d.trans_b ? 1 : d.ldb};
 
-  const bool pairs = plan.mode == PackMode::Pairs;
+  const int64_t group = pack_group(plan.mode);  // depth steps per packed group (2 for Pairs, 4 for Quads)
   // Even depth blocks (k = 576 -> 3 x 192 rather than 256 + 256 + 64).
   const int64_t kblocks = (d.k + plan.kc - 1) / plan.kc;
-  const int64_t kc_block = round_up((d.k + kblocks - 1) / kblocks, pairs ? 2 : 1);
+  const int64_t kc_block = round_up((d.k + kblocks - 1) / kblocks, group);
   const int64_t mr = plan.mr, nr = plan.nr;
   const int nthreads = threaded ? num_threads() : 1;
 
@@ -137,7 +148,7 @@ void gemm_one(const GemmDesc& d, const void* a, const void* b, float* c, const P
     const Grid grid = split_threads(nthreads, mpanels, npanels);
     for (int64_t pc = 0; pc < d.k; pc += kc_block) {
       const int64_t kc = std::min(kc_block, d.k - pc);
-      const int64_t kpad = pairs ? round_up(kc, 2) : kc;
+      const int64_t kpad = round_up(kc, group);
       const int64_t panel_elems = kpad * nr;
       const bool add = d.accumulate || pc > 0;
 
@@ -204,6 +215,9 @@ void gemm(const GemmDesc& d, bool threaded) {
                     d.c + bi * d.stride_c, threaded);
     return;
   }
+#if defined(SFTKIT_HAVE_CBLAS)
+  if (gemm_blas(d)) return;
+#endif
   const Plan plan = make_plan(d.bf16_compute);
   const int nthreads = threaded ? num_threads() : 1;
   const double item_flops = 2.0 * static_cast<double>(d.m) * d.n * d.k;
@@ -247,13 +261,15 @@ void check_extent(Args& a, const char* name, int64_t rows, int64_t cols, int64_t
     return;
   }
   if (rows == 0 || cols == 0 || batch == 0) return;
-  // One past the last element read or written.
-  __int128 last = static_cast<__int128>(batch - 1) * stride + static_cast<__int128>(rows - 1) * ld + cols;
+  // One past the last element read or written, saturated at INT64_MAX (all terms are non-negative); portable
+  // 64-bit arithmetic rather than __int128, which MSVC lacks.
+  auto mul = [](int64_t x, int64_t y) { return x != 0 && y > INT64_MAX / x ? INT64_MAX : x * y; };
+  auto add = [](int64_t x, int64_t y) { return x > INT64_MAX - y ? INT64_MAX : x + y; };
+  const int64_t last = add(add(mul(batch - 1, stride), mul(rows - 1, ld)), cols);
   if (last > length)
-    a.range_error(std::string(name) + " needs " +
-                  std::to_string(static_cast<int64_t>(std::min<__int128>(last, INT64_MAX))) + " elements (" +
-                  std::to_string(batch) + " x [" + std::to_string(rows) + "," + std::to_string(cols) + "], ld " +
-                  std::to_string(ld) + ", stride " + std::to_string(stride) + ") but has " + std::to_string(length));
+    a.range_error(std::string(name) + " needs " + std::to_string(last) + " elements (" + std::to_string(batch) +
+                  " x [" + std::to_string(rows) + "," + std::to_string(cols) + "], ld " + std::to_string(ld) +
+                  ", stride " + std::to_string(stride) + ") but has " + std::to_string(length));
 }
 
 // Reads a GemmArgs object into d; false (with a pending JS exception) when an argument is invalid.

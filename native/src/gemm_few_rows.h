@@ -8,6 +8,7 @@
 
 #include "cpu.h"
 #include "gemm_api.h"
+#include "gemm_kernels_neon.h"
 #include "gemm_pack.h"
 #include "threadpool.h"
 
@@ -99,6 +100,8 @@ float dot(Isa isa, const float* x, const W* w, int64_t k) {
 #if defined(__x86_64__)
   if (isa >= Isa::Avx512) return dot_avx512(x, w, k);
   if (isa >= Isa::Avx2) return dot_avx2(x, w, k);
+#elif defined(__aarch64__)
+  if (isa >= Isa::Neon) return dot_neon(x, w, k);
 #endif
   return dot_scalar(x, w, k);
 }

@@ -8,6 +8,7 @@
 #include <new>
 #include <type_traits>
 
+#include "convert_neon.h"  // f32x4_to_bf16_neon (ARM64 only)
 #include "cpu.h"
 #include "gemm_api.h"
 #include "scratch.h"  // Scratch: the per-thread packing buffers (packing is per call, never shared across calls)
@@ -18,8 +19,12 @@ namespace {
 // ---- packing ---------------------------------------------------------------------------------
 
 // Packed formats: F32 (exact), F32Round (f32 values rounded to bf16, for bf16 compute on CPUs without
-// vdpbf16ps), Pairs (bf16, two consecutive k per 32-bit lane, the vdpbf16ps operand layout).
-enum class PackMode { F32, F32Round, Pairs };
+// vdpbf16ps), Pairs (bf16, two consecutive k per 32-bit lane, the vdpbf16ps operand layout), Quads (bf16, four
+// consecutive k per 64-bit word, the ARM BFMMLA operand layout: a 128-bit register holds two rows x 4 k).
+enum class PackMode { F32, F32Round, Pairs, Quads };
+
+// Depth steps per packed group: the packed depth is padded to a multiple of it.
+inline int64_t pack_group(PackMode mode) { return mode == PackMode::Quads ? 4 : mode == PackMode::Pairs ? 2 : 1; }
 
 inline float load_as_f32(const float* p, bool round) { return round ? round_to_bf16(*p) : *p; }
 inline float load_as_f32(const uint16_t* p, bool) { return bf16_to_f32(*p); }
@@ -152,12 +157,48 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void pack_pairs_co
 }
 #endif
 
+// Quads: per group of 4 depth steps, `width` rows x 4 bf16 (row-major), zero-padded in rows and depth.
+template <typename Src>
+void pack_quads(uint16_t* out, const Src* src, int64_t rs, int64_t cs, int64_t rows, int64_t depth, int width) {
+  const int64_t panels = (rows + width - 1) / width;
+  const int64_t quads = (depth + 3) / 4;
+  for (int64_t pi = 0; pi < panels; ++pi) {
+    uint16_t* panel = out + pi * quads * width * 4;
+    const int64_t r0 = pi * width;
+    const int valid = static_cast<int>(std::min<int64_t>(width, rows - r0));
+    if (valid < width || (depth & 3)) std::memset(panel, 0, sizeof(uint16_t) * quads * width * 4);
+    if (cs == 1) {  // depth contiguous: each row's 4 k are 4 consecutive source elements
+      const int64_t full = depth >> 2;
+      for (int r = 0; r < valid; ++r) {
+        const Src* row = src + (r0 + r) * rs;
+        uint16_t* o = panel + 4 * r;
+        int64_t q = 0;
+#if defined(__aarch64__)
+        if constexpr (std::is_same_v<Src, float>)
+          for (; q < full; ++q)
+            vst1_u16(o + q * width * 4, f32x4_to_bf16_neon(vreinterpretq_u32_f32(vld1q_f32(row + 4 * q))));
+#endif
+        for (; q < full; ++q)
+          for (int e = 0; e < 4; ++e) o[q * width * 4 + e] = load_as_bf16(row + 4 * q + e);
+        for (int64_t p = 4 * full; p < depth; ++p) o[full * width * 4 + (p & 3)] = load_as_bf16(row + p);
+      }
+    } else {
+      for (int64_t p = 0; p < depth; ++p) {
+        const Src* col = src + p * cs + r0 * rs;
+        uint16_t* o = panel + (p >> 2) * width * 4 + (p & 3);
+        for (int r = 0; r < valid; ++r) o[r * 4] = load_as_bf16(col + r * rs);
+      }
+    }
+  }
+}
+
 // Packs a rows x depth block of a matrix whose element (r, p) is src[r*rs + p*cs] into micro-panels of
 // `width` rows: panel-major, then depth, then row (Pairs: depth pairs, row, pair element).
 // Rows past `rows` and depth past `depth` (up to the padded depth) are zero.
 template <typename Src>
 void pack_block(void* dst, const Src* src, int64_t rs, int64_t cs, int64_t rows, int64_t depth, int width,
                 PackMode mode) {
+  if (mode == PackMode::Quads) return pack_quads(static_cast<uint16_t*>(dst), src, rs, cs, rows, depth, width);
   const int64_t panels = (rows + width - 1) / width;
   if (mode == PackMode::Pairs) {
     const int64_t pairs = (depth + 1) / 2;

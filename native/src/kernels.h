@@ -103,6 +103,9 @@ const KernelTable& table();
 namespace avx512 {
 const KernelTable& table();
 }
+namespace neon {
+const KernelTable& table();
+}
 
 // The table for the ISA in use (active_isa(): SFTKIT_ISA / setIsa() can force a lower one).
 const KernelTable& active_table();

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -85,6 +86,9 @@ void dequant_run_scalar(const Quant4& q, int64_t f0, int64_t len, Out* out) {
   }
 }
 
+// Products with at most this many rows (decoding) take the ISA's few-rows kernel when it has one.
+constexpr int64_t kFewRowsMax = 4;
+
 #if defined(__x86_64__)
 // AVX-512: per block, the 16 values are rounded to bf16 once and looked up 32 at a time with vpermw; the codes
 // of 16 bytes become 32 word indices in element order (high nibble first).
@@ -122,7 +126,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void dequant_run_b
 // values code·scale (rounded to bf16 for bf16 compute, as the panel path rounds them) sit in one zmm and 16 codes
 // at a time are looked up with vpermps; x rows were rounded to bf16 beforehand, so every product is the panel
 // path's product and only the summation order differs.
-constexpr int64_t kFewRowsMax = 4;
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline float hsum_avx512(__m512 v) {
   __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
@@ -182,9 +185,15 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void few_rows_avx5
 }
 #endif
 
+#if defined(__aarch64__)
+#include "nf4_neon.inc"
+#endif
+
 void dequant_run(const Quant4& q, int64_t f0, int64_t len, uint16_t* out) {
 #if defined(__x86_64__)
   if (active_isa() >= Isa::Avx512) return dequant_run_bf16_avx512(q, f0, len, out);
+#elif defined(__aarch64__)
+  if (active_isa() >= Isa::Neon) return dequant_run_bf16_neon(q, f0, len, out);
 #endif
   dequant_run_scalar(q, f0, len, out);
 }
@@ -233,18 +242,23 @@ void nf4_gemm(const Nf4GemmDesc& d) {
     if (!d.accumulate) std::fill(d.c, d.c + d.m * out, 0.0f);
     return;
   }
+  // Few rows of x·Wᵀ (decoding): dot products straight from the codes where the ISA has a kernel for it.
+  using FewRows = void (*)(const Quant4&, const float*, int64_t, float*, bool, bool, int64_t, int64_t);
+  FewRows few_rows = nullptr;
 #if defined(__x86_64__)
-  if (!d.transposed && d.m <= kFewRowsMax && active_isa() >= Isa::Avx512) {
+  if (active_isa() >= Isa::Avx512) few_rows = few_rows_avx512;
+#elif defined(__aarch64__)
+  if (active_isa() >= Isa::Neon) few_rows = few_rows_neon;
+#endif
+  if (few_rows && !d.transposed && d.m <= kFewRowsMax) {
     const Quant4& q = d.w;
     float* x = static_cast<float*>(tls_dequantized.get(static_cast<size_t>(d.m * q.cols) * sizeof(float)));
     for (int64_t i = 0; i < d.m * q.cols; ++i) x[i] = d.bf16_compute ? round_to_bf16(d.a[i]) : d.a[i];
     const int64_t min_rows = std::max<int64_t>(8, 65536 / q.cols);
-    parallel_for(q.rows, min_rows, [&](int64_t j0, int64_t j1, int) {
-      few_rows_avx512(q, x, d.m, d.c, d.accumulate, d.bf16_compute, j0, j1);
-    });
+    parallel_for(q.rows, min_rows,
+                 [&](int64_t j0, int64_t j1, int) { few_rows(q, x, d.m, d.c, d.accumulate, d.bf16_compute, j0, j1); });
     return;
   }
-#endif
   if (d.bf16_compute)
     nf4_gemm_typed<uint16_t>(d);
   else

@@ -334,7 +334,10 @@ export const command: Command = {
     seq: { type: 'string', help: 'kernels: sequence length', default: '512' },
     reps: { type: 'string', help: 'timed runs (the median is reported)' },
     threads: { type: 'string', help: 'worker threads (default: all cores, or SFTKIT_THREADS)' },
-    isa: { type: 'string', help: 'force an instruction set: scalar, avx2, avx512, avx512bf16' },
+    isa: {
+      type: 'string',
+      help: 'force an instruction set: scalar, avx2, avx512, avx512bf16 (x86-64); neon, neon-bf16 (ARM64)',
+    },
     json: { type: 'boolean', help: 'print one JSON object' },
   },
   async run(flags, positionals) {

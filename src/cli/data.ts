@@ -10,7 +10,6 @@ import {
   buildLabels,
   finishExample,
   emptyPrepareReport,
-  prepareRecordsBatched,
   tokenizeRecord,
   DEFAULT_MAX_LENGTH,
   type PrepareOptions,
@@ -21,9 +20,13 @@ import { lengthStats } from '../data/stats.js';
 import { sampleIndices } from '../data/batches.js';
 import { filterDataset, scoreDataset, dropReasons } from '../data/filter.js';
 import { SEED_QUALITY_CONFIG } from '../data/quality.js';
-import { formatRef, type SftRecord } from '../data/types.js';
+import { formatRef, type PreparedExample } from '../data/types.js';
+import { applyReasoningHistory, REASONING_HISTORY, type ReasoningHistory } from '../data/reasoning.js';
+import { prepareDataset } from '../data/pipeline.js';
+import { dataProgress } from '../data/progress.js';
+import { convertDataset } from '../data/convert.js';
 
-const SUBCOMMANDS = ['inspect', 'stats', 'tokenize', 'score', 'filter'] as const;
+const SUBCOMMANDS = ['inspect', 'stats', 'tokenize', 'score', 'filter', 'convert'] as const;
 type Sub = (typeof SUBCOMMANDS)[number];
 type Flags = Record<string, string | boolean | string[] | undefined>;
 
@@ -52,7 +55,25 @@ function loadOptions(flags: Flags): LoadOptions {
     textField: typeof flags['dataset-text-field'] === 'string' ? flags['dataset-text-field'] : 'text',
     fieldMap: parseFieldMap(flags['field-map']),
     onBadRecord: choice(flags, 'on-bad-record', ['error', 'skip'] as const, 'error'),
+    ...(typeof flags.split === 'string' ? { split: flags.split } : {}),
+    ...(typeof flags['messages-field'] === 'string' ? { messagesField: flags['messages-field'] } : {}),
+    ...(typeof flags['prompt-field'] === 'string' ? { promptField: flags['prompt-field'] } : {}),
+    ...(typeof flags['completion-field'] === 'string' ? { completionField: flags['completion-field'] } : {}),
+    ...(typeof flags['tools-field'] === 'string' ? { toolsField: flags['tools-field'] } : {}),
   };
+}
+
+/** --enable-thinking true|false: passed to the chat template as enable_thinking. */
+function templateExtra(flags: Flags): Record<string, unknown> | undefined {
+  const v = flags['enable-thinking'];
+  if (v === undefined) return undefined;
+  if (v === true || v === 'true') return { enable_thinking: true };
+  if (v === 'false') return { enable_thinking: false };
+  throw new UserError(`sftkit data: --enable-thinking must be true or false, got '${String(v)}'`);
+}
+
+function reasoningHistory(flags: Flags): ReasoningHistory {
+  return choice<ReasoningHistory>(flags, 'reasoning-history', REASONING_HISTORY, 'template');
 }
 
 function prepareOptions(flags: Flags): PrepareOptions {
@@ -70,6 +91,7 @@ function prepareOptions(flags: Flags): PrepareOptions {
     truncation: choice(flags, 'truncation', ['truncate', 'drop'] as const, 'truncate'),
     ...(typeof flags['eos-token'] === 'string' ? { eosToken: flags['eos-token'] } : {}),
     ...(typeof flags['template-name'] === 'string' ? { templateName: flags['template-name'] } : {}),
+    ...(templateExtra(flags) ? { templateExtra: templateExtra(flags) } : {}),
   };
 }
 
@@ -78,7 +100,7 @@ function out(s: string): void {
 }
 
 function loadSummary(r: LoadReport): string {
-  return `records: ${r.records} (format ${r.format ?? '?'}), bad records skipped: ${r.skipped}${r.skipped ? ` (${summarizeSkipped(r)})` : ''}`;
+  return `records: ${r.records} (format ${r.detected ?? r.format ?? '?'}), bad records skipped: ${r.skipped}${r.skipped ? ` (${summarizeSkipped(r)})` : ''}`;
 }
 
 function prepareSummary(r: PrepareReport): string {
@@ -124,7 +146,11 @@ export function highlightTrained(
 
 async function inspect(tok: Tokenizer, flags: Flags): Promise<void> {
   const path = requireString(flags, 'data', 'data inspect');
-  const { records, report } = await loadRecords(path, loadOptions(flags));
+  const loaded = await loadRecords(path, loadOptions(flags));
+  const { report } = loaded;
+  const history = reasoningHistory(flags);
+  const records =
+    history === 'template' ? loaded.records : loaded.records.flatMap((r) => applyReasoningHistory(r, history));
   const opts = prepareOptions(flags);
   const n = numberFlag(flags, 'n', 'data inspect', 3);
   const seed = numberFlag(flags, 'seed', 'data inspect', 0);
@@ -158,11 +184,27 @@ async function prepareAll(
   tok: Tokenizer,
   flags: Flags,
   cmd: string,
-): Promise<{ records: SftRecord[]; report: LoadReport; prep: Awaited<ReturnType<typeof prepareRecordsBatched>> }> {
+): Promise<{ report: LoadReport; prep: { examples: PreparedExample[]; report: PrepareReport } }> {
   const path = requireString(flags, 'data', cmd);
-  const { records, report } = await loadRecords(path, loadOptions(flags));
-  const prep = await prepareRecordsBatched(tok, records, prepareOptions(flags));
-  return { records, report, prep };
+  const lo = loadOptions(flags);
+  const data = await prepareDataset(tok, {
+    ...lo,
+    ...prepareOptions(flags),
+    train: path,
+    ...(lo.split ? { trainSplit: lo.split } : {}),
+    reasoningHistory: reasoningHistory(flags),
+    shuffle: false,
+    cache: false,
+    onProgress: dataProgress(),
+  });
+  return { report: data.load, prep: { examples: data.train, report: data.prepare! } };
+}
+
+async function convert(flags: Flags): Promise<void> {
+  const path = requireString(flags, 'data', 'data convert');
+  const outPath = requireString(flags, 'out', 'data convert');
+  const report = await convertDataset(path, outPath, loadOptions(flags));
+  out(`wrote ${report.records} records to ${outPath}\n${loadSummary(report)}\n`);
 }
 
 async function stats(tok: Tokenizer, flags: Flags): Promise<void> {
@@ -251,19 +293,22 @@ async function filter(flags: Flags): Promise<void> {
 
 export const command: Command = {
   name: 'data',
-  summary: 'Inspect, measure, tokenize, score and filter SFT data (inspect|stats|tokenize|score|filter)',
+  summary:
+    'Inspect, measure, tokenize, score, filter and convert SFT data (inspect|stats|tokenize|score|filter|convert)',
   usage: [
     'sftkit data inspect --model DIR --data FILE [--n 3] [--assistant-only-loss]',
     'sftkit data stats --model DIR --data FILE [--json]',
     'sftkit data tokenize --model DIR --data FILE [--format F] [--max-length N] [--assistant-only-loss|--completion-only-loss] --out OUT.jsonl',
     'sftkit data score --data FILE [--threshold 0.7] [--out SCORES.jsonl]',
     'sftkit data filter --data FILE --out KEPT.jsonl [--threshold 0.7] [--report REPORT.json]',
+    'sftkit data convert --data IN --out OUT.jsonl|OUT.parquet   (the normalised form sftkit trains on)',
+    '--data: a .jsonl/.json/.parquet/.arrow/.csv/.tsv file or a dataset folder (Hub layout or save_to_disk; --split picks a split)',
     '(--model DIR may be a folder holding only the tokenizer files)',
   ].join('\n'),
   positionals: true,
   flags: {
     model: { type: 'string', help: 'Model or tokenizer folder (tokenizer.json + tokenizer_config.json)' },
-    data: { type: 'string', help: 'A .jsonl / .json file or a folder of them' },
+    data: { type: 'string', help: 'A .jsonl/.json/.parquet/.arrow/.csv/.tsv file or a dataset folder' },
     format: { type: 'string', help: `Data format: ${DATA_FORMATS.join(' | ')}`, default: 'auto' },
     'dataset-text-field': {
       type: 'string',
@@ -294,6 +339,17 @@ export const command: Command = {
       help: 'Token appended after assistant turns the template does not end (default: the tokenizer eos)',
     },
     'template-name': { type: 'string', help: 'A named chat template of the tokenizer (e.g. tool_use)' },
+    split: { type: 'string', help: 'Split of a dataset folder (train, validation, test, ...; default train)' },
+    'messages-field': { type: 'string', help: 'Column holding the conversation (role/content or from/value turns)' },
+    'prompt-field': { type: 'string', help: 'Column holding the prompt' },
+    'completion-field': { type: 'string', help: 'Column holding the completion' },
+    'tools-field': { type: 'string', help: 'Column holding the tool schemas' },
+    'enable-thinking': { type: 'string', help: 'true|false: passed to the chat template as enable_thinking' },
+    'reasoning-history': {
+      type: 'string',
+      help: "Earlier turns' reasoning: template (as the template renders it) | drop | keep (one example per exchange)",
+      default: 'template',
+    },
     n: { type: 'string', help: 'inspect: how many examples', default: '3' },
     random: { type: 'boolean', help: 'inspect: pick examples at random (with --seed) instead of the first ones' },
     seed: { type: 'string', help: 'Random seed', default: '0' },
@@ -317,6 +373,7 @@ export const command: Command = {
     if (positionals.length > 1) throw new UserError(`sftkit data ${sub}: unexpected argument '${positionals[1]}'`);
     if (sub === 'score') return score(flags);
     if (sub === 'filter') return filter(flags);
+    if (sub === 'convert') return convert(flags);
     const tok = await Tokenizer.fromDir(requireString(flags, 'model', `data ${sub}`));
     try {
       if (sub === 'inspect') await inspect(tok, flags);

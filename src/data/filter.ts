@@ -46,7 +46,7 @@ export async function scoreDataset(
   const raws: unknown[] = [];
   const records: (SftRecord | null)[] = [];
   let format = opts.format && opts.format !== 'auto' ? opts.format : undefined;
-  for (const file of listDataFiles(path)) {
+  for (const file of listDataFiles(path, opts.split)) {
     for await (const r of readRawRecords(file)) {
       if ('error' in r) {
         if ((opts.onBadRecord ?? 'error') === 'error') throw r.error;

@@ -1,17 +1,17 @@
-// Loading: the rows of a file or folder (read by src/data/readers.ts) validated into records; bad-record policy;
-// shuffle and splits.
-import { readdirSync, statSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+// Loading: every file of a dataset split streamed through its reader (JSONL, JSON, Parquet, Arrow, CSV),
+// validated into records; bad-record policy; shuffle and splits.
 import { UserError } from '../util/errors.js';
+import { readRawRecords } from './readers.js';
+import { datasetLayout, splitFiles } from './splits.js';
 import {
   BadRecordError,
+  columnRenames,
   normalizeRecord,
   type BadRecordReason,
   type DataFormat,
   type FormatOptions,
 } from './formats.js';
 import type { SftRecord } from './types.js';
-import { isDataFile, readRawRecords } from './readers.js';
 import { shuffleInPlace } from '../util/random.js';
 
 export type BadRecordPolicy = 'error' | 'skip';
@@ -19,12 +19,16 @@ export type BadRecordPolicy = 'error' | 'skip';
 export interface LoadOptions extends FormatOptions {
   format?: DataFormat;
   onBadRecord?: BadRecordPolicy;
+  /** Which split of a dataset folder to read (default 'train'). */
+  split?: string;
 }
 
 /** What loading saw: record counts, the detected format, and every skipped record counted by reason. */
 export interface LoadReport {
   files: string[];
   format: Exclude<DataFormat, 'auto'> | null;
+  /** How the format was found, for the log: `sharegpt (auto-detected from columns conversations, tools)`. */
+  detected?: string;
   records: number;
   skipped: number;
   skippedByReason: Partial<Record<BadRecordReason, number>>;
@@ -36,24 +40,12 @@ export function emptyLoadReport(): LoadReport {
   return { files: [], format: null, records: 0, skipped: 0, skippedByReason: {}, skippedExamples: [] };
 }
 
-/** The data files under `path` (a file, or a folder searched recursively for .jsonl/.json), sorted. */
-export function listDataFiles(path: string): string[] {
-  if (!existsSync(path)) throw new UserError(`data: '${path}' does not exist`);
-  const st = statSync(path);
-  if (st.isFile()) return [path];
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      if (name.startsWith('.')) continue;
-      const p = join(dir, name);
-      const s = statSync(p);
-      if (s.isDirectory()) walk(p);
-      else if (isDataFile(name)) out.push(p);
-    }
-  };
-  walk(path);
-  if (out.length === 0) throw new UserError(`data: folder '${path}' holds no .jsonl or .json files`);
-  return out;
+/**
+ * The data files of split `split` (default 'train') of `path`: the file itself, or the split's files in a
+ * dataset folder (Hub names, save_to_disk folders; a folder without split names is all 'train').
+ */
+export function listDataFiles(path: string, split = 'train'): string[] {
+  return splitFiles(path, split, datasetLayout(path));
 }
 
 /**
@@ -67,7 +59,7 @@ export async function* readRecords(
   report: LoadReport = emptyLoadReport(),
 ): AsyncGenerator<SftRecord> {
   const policy = opts.onBadRecord ?? 'error';
-  const files = listDataFiles(path);
+  const files = listDataFiles(path, opts.split);
   report.files.push(...files);
   const fail = (err: BadRecordError) => {
     if (policy === 'error') throw err;
@@ -84,7 +76,10 @@ export async function* readRecords(
       try {
         const fmt = opts.format && opts.format !== 'auto' ? opts.format : (report.format ?? 'auto');
         const { record, format } = normalizeRecord(r.value, fmt, r.source, opts);
-        report.format ??= format;
+        if (report.format === null) {
+          report.format = format;
+          report.detected = describeDetection(format, r.value, opts);
+        }
         report.records++;
         yield record;
       } catch (e) {
@@ -93,6 +88,18 @@ export async function* readRecords(
       }
     }
   }
+}
+
+function describeDetection(format: string, row: unknown, opts: LoadOptions): string {
+  const columns = row && typeof row === 'object' ? Object.keys(row).join(', ') : '';
+  const how = opts.format && opts.format !== 'auto' ? 'as configured' : 'auto-detected';
+  const renames = columnRenames(opts);
+  const mapped = renames
+    ? `; columns mapped: ${Object.entries(renames)
+        .map(([a, b]) => `${a} -> ${b}`)
+        .join(', ')}`
+    : '';
+  return `${format} (${how} from columns ${columns}${mapped})`;
 }
 
 /** All validated records of `path` in memory (records are small; the raw file never is one string). */

@@ -7,12 +7,15 @@ import type { DataTokenizer, PreparedExample, SftRecord } from './types.js';
 import {
   emptyLoadReport,
   listDataFiles,
-  loadRecords,
-  splitTrainEval,
+  readRecords,
+  summarizeSkipped,
   type LoadOptions,
   type LoadReport,
   type SplitOptions,
 } from './load.js';
+import { datasetLayout, isSplitName } from './splits.js';
+import { applyReasoningHistory, type ReasoningHistory } from './reasoning.js';
+import { parquetInfo } from './readers/parquet.js';
 import {
   DEFAULT_MAX_LENGTH,
   emptyPrepareReport,
@@ -67,6 +70,22 @@ export interface DataPipelineOptions extends LoadOptions, SplitOptions, PrepareO
   cache?: boolean;
   /** What the train split is called in messages and its summary line (default 'train'). */
   label?: string;
+  /** The split of a dataset folder to train on (TRL's dataset_train_split; default 'train'). */
+  trainSplit?: string;
+  /** The split of the train folder to evaluate on when no eval data or ratio is given (dataset_test_split). */
+  testSplit?: string;
+  /** Use the train folder's testSplit as eval data when it has one and nothing else gives eval data. */
+  evalFromTestSplit?: boolean;
+  /** Earlier turns' reasoning (see reasoning.ts; default 'template'). */
+  reasoningHistory?: ReasoningHistory;
+  /** Called as rows are prepared (rows so far, total rows when the files tell it, e.g. Parquet footers). */
+  onProgress?: (p: { what: string; rows: number; total: number | null; done: boolean }) => void;
+}
+
+/** A file or folder and the split of it to read. */
+interface PathSource {
+  path: string;
+  split: string;
 }
 
 export interface PreparedDataset {
@@ -95,41 +114,106 @@ function isPrepared(x: readonly unknown[]): x is PreparedExample[] {
   return x.length > 0 && (x[0] as PreparedExample).inputIds instanceof Int32Array;
 }
 
-/** Records of one input and where they came from, or prepared examples passed through. */
-type Loaded = { records: SftRecord[]; origin: string; load: LoadReport | null } | { prepared: PreparedExample[] };
+/** Records of one input: streamed from a path (read and prepared chunk by chunk), in memory, or already prepared. */
+type Loaded =
+  | { stream: AsyncIterable<SftRecord>; origin: () => string; load: LoadReport; total: number | null }
+  | { records: SftRecord[]; origin: () => string; load: null }
+  | { prepared: PreparedExample[] };
 
-async function loadInput(input: DatasetInput, what: string, opts: LoadOptions): Promise<Loaded> {
-  if (typeof input === 'string') {
-    const { records, report } = await loadRecords(input, opts);
-    const origin = `${input} (${report.format ?? 'mixed'}, ${report.records} records${report.skipped ? `, ${report.skipped} skipped` : ''})`;
-    return { records, origin, load: report };
+/** Total rows of `files` when every file's footer tells it (Parquet), else null. */
+async function knownRowCount(files: string[]): Promise<number | null> {
+  let total = 0;
+  for (const f of files) {
+    if (!f.toLowerCase().endsWith('.parquet')) return null;
+    total += (await parquetInfo(f)).rows;
+  }
+  return total;
+}
+
+async function loadInput(input: DatasetInput | PathSource, what: string, opts: LoadOptions): Promise<Loaded> {
+  if (typeof input === 'string') input = { path: input, split: 'train' };
+  if (!Array.isArray(input)) {
+    const src = input as PathSource;
+    const load = emptyLoadReport();
+    const files = listDataFiles(src.path, src.split);
+    const label = src.split !== 'train' ? `${src.path} [${src.split}]` : src.path;
+    const origin = () =>
+      `${label} (${load.detected ?? load.format ?? 'mixed'}, ${load.records} records${load.skipped ? `, ${load.skipped} skipped: ${summarizeSkipped(load)}` : ''})`;
+    return {
+      stream: readRecords(src.path, { ...opts, split: src.split }, load),
+      origin,
+      load,
+      total: await knownRowCount(files),
+    };
   }
   if (input.length === 0) throw new UserError(`${what}: the dataset is empty`);
   if (isPrepared(input)) return { prepared: input };
-  return { records: input as SftRecord[], origin: `${input.length} records`, load: null };
+  const records = input as SftRecord[];
+  return { records, origin: () => `${records.length} records`, load: null };
 }
 
-/** Render, mask, encode and truncate records: each kind with its loss mode (records grouped by kind in one pass). */
+/** Records are prepared this many at a time (render, encodeBatch, mask), so a streamed file never sits in memory. */
+const PREPARE_CHUNK = 512;
+
+/**
+ * Render, mask, encode and truncate records as they come: each kind with its loss mode, each conversation as
+ * reasoning_history makes it, PREPARE_CHUNK records per encodeBatch.
+ */
 async function prepareSplit(
   tok: DataTokenizer & Partial<BatchEncoder>,
-  records: SftRecord[],
+  records: Iterable<SftRecord> | AsyncIterable<SftRecord>,
   opts: DataPipelineOptions,
+  progress?: (rows: number, done: boolean) => void,
 ): Promise<{ examples: PreparedExample[]; report: PrepareReport }> {
-  if (!opts.lossKeys) return prepareRecordsBatched(tok, records, opts);
-  const byKind = new Map<SftRecord['kind'], SftRecord[]>();
-  for (const r of records) {
-    const group = byKind.get(r.kind);
-    if (group) group.push(r);
-    else byKind.set(r.kind, [r]);
-  }
   const examples: PreparedExample[] = [];
   const report = emptyPrepareReport();
-  for (const [kind, group] of byKind) {
-    const part = await prepareRecordsBatched(tok, group, { ...opts, loss: lossModeFor(opts.lossKeys, kind) });
-    for (const e of part.examples) examples.push(e);
-    addReport(report, part.report);
+  let chunk: SftRecord[] = [];
+  let rows = 0;
+  const flush = async () => {
+    const byKind = new Map<SftRecord['kind'], SftRecord[]>();
+    for (const r of chunk) {
+      const group = byKind.get(r.kind);
+      if (group) group.push(r);
+      else byKind.set(r.kind, [r]);
+    }
+    for (const [kind, group] of byKind) {
+      const loss = opts.lossKeys ? lossModeFor(opts.lossKeys, kind) : opts.loss;
+      const part = await prepareRecordsBatched(tok, group, { ...opts, loss }, PREPARE_CHUNK);
+      for (const e of part.examples) examples.push(e);
+      addReport(report, part.report);
+    }
+    chunk = [];
+    progress?.(rows, false);
+  };
+  for await (const r of records) {
+    rows++;
+    for (const x of applyReasoningHistory(r, opts.reasoningHistory)) chunk.push(x);
+    if (chunk.length >= PREPARE_CHUNK) await flush();
   }
+  if (chunk.length) await flush();
+  progress?.(rows, true);
   return { examples, report };
+}
+
+/**
+ * A seeded, deterministic carve of `ratio` of the examples as eval (TRL's test_size): eval gets round(n * ratio),
+ * at least 1; train keeps its order.
+ */
+export function carveEval<T>(items: T[], ratio: number, seed = 42): { train: T[]; eval: T[] } {
+  if (!(ratio > 0 && ratio < 1)) throw new UserError(`data: test_size must be in (0, 1), got ${ratio}`);
+  const nEval = Math.max(1, Math.round(items.length * ratio));
+  if (nEval >= items.length)
+    throw new UserError(`data: test_size ${ratio} leaves no training examples out of ${items.length}`);
+  const order = shuffleInPlace(
+    Array.from({ length: items.length }, (_, i) => i),
+    seed,
+  );
+  const isEval = new Uint8Array(items.length);
+  for (let k = 0; k < nEval; k++) isEval[order[k]!] = 1;
+  const train: T[] = [];
+  const evalSet: T[] = [];
+  for (let i = 0; i < items.length; i++) (isEval[i] ? evalSet : train).push(items[i]!);
+  return { train, eval: evalSet };
 }
 
 function addReport(into: PrepareReport, r: PrepareReport): void {
@@ -162,10 +246,55 @@ async function finishSplit(
 ): Promise<{ examples: PreparedExample[]; report: PrepareReport | null; summary: string }> {
   if ('prepared' in loaded)
     return { examples: loaded.prepared, report: null, summary: `${what}: ${loaded.prepared.length} prepared examples` };
-  const { examples, report } = await prepareSplit(tok, loaded.records, opts);
+  const total = 'stream' in loaded ? loaded.total : loaded.records.length;
+  const progress = opts.onProgress && ((rows: number, done: boolean) => opts.onProgress!({ what, rows, total, done }));
+  const { examples, report } = await prepareSplit(
+    tok,
+    'stream' in loaded ? loaded.stream : loaded.records,
+    opts,
+    progress,
+  );
   if (examples.length === 0)
-    throw new UserError(`${what}: no example has a trained token after masking and truncation (${loaded.origin})`);
-  return { examples, report, summary: summaryLine(what, loaded.origin, report, opts.maxLength ?? DEFAULT_MAX_LENGTH) };
+    throw new UserError(`${what}: no example has a trained token after masking and truncation (${loaded.origin()})`);
+  return {
+    examples,
+    report,
+    summary: summaryLine(what, loaded.origin(), report, opts.maxLength ?? DEFAULT_MAX_LENGTH),
+  };
+}
+
+/** Where train and eval data come from: paths with the split to read, or in-memory inputs. */
+function resolveSources(opts: DataPipelineOptions): {
+  train: DatasetInput | PathSource;
+  eval: DatasetInput | PathSource | null;
+} {
+  const trainPath = typeof opts.train === 'string' ? opts.train : null;
+  const train: DatasetInput | PathSource = trainPath
+    ? { path: trainPath, split: opts.trainSplit ?? 'train' }
+    : opts.train;
+  let evalSrc: DatasetInput | PathSource | null = null;
+  if (typeof opts.eval === 'string') {
+    // eval_dataset may name a split of the train folder ('validation', 'test').
+    if (trainPath && isSplitName(opts.eval, trainPath)) evalSrc = { path: trainPath, split: opts.eval };
+    else {
+      const layout = datasetLayout(opts.eval);
+      const want = opts.testSplit ?? 'test';
+      const split = [want, 'test', 'validation'].find((n) => layout.splits.has(n)) ?? 'train';
+      evalSrc = { path: opts.eval, split };
+    }
+  } else if (opts.eval) evalSrc = opts.eval;
+  else if (trainPath && opts.evalFromTestSplit && !(opts.evalRatio && opts.evalRatio > 0)) {
+    const layout = datasetLayout(trainPath);
+    const split = opts.testSplit ?? 'test';
+    if (layout.kind !== 'unsplit' && layout.kind !== 'file' && layout.splits.has(split))
+      evalSrc = { path: trainPath, split };
+  }
+  return { train, eval: evalSrc };
+}
+
+function filesOf(src: DatasetInput | PathSource | null): string[] {
+  if (src && !Array.isArray(src) && typeof src === 'object') return listDataFiles(src.path, src.split);
+  return [];
 }
 
 /** Load, validate, split, tokenise and mask a dataset (or read it from the cache). */
@@ -173,16 +302,14 @@ export async function prepareDataset(
   tok: DataTokenizer & Partial<BatchEncoder>,
   opts: DataPipelineOptions,
 ): Promise<PreparedDataset> {
+  const sources = resolveSources(opts);
   const paths = typeof opts.train === 'string' && (opts.eval == null || typeof opts.eval === 'string');
   const useCache = paths && opts.cache !== false && !!opts.tokenizerDir;
   let key: string | null = null;
   const dir = dataCacheDir(opts.outputDir);
   if (useCache) {
-    const dataFiles = [
-      ...listDataFiles(opts.train as string),
-      ...(opts.eval ? listDataFiles(opts.eval as string) : []),
-    ];
-    const { tokenizerDir: _t, outputDir: _o, cache: _c, label: _l, ...options } = opts;
+    const dataFiles = [...filesOf(sources.train), ...filesOf(sources.eval)];
+    const { tokenizerDir: _t, outputDir: _o, cache: _c, label: _l, onProgress: _p, ...options } = opts;
     key = await cacheKey({
       dataFiles,
       tokenizerDir: opts.tokenizerDir,
@@ -204,23 +331,25 @@ export async function prepareDataset(
       };
     }
   }
-  let train = await loadInput(opts.train, opts.label ?? 'train', opts);
-  let evalData: Loaded | null = opts.eval ? await loadInput(opts.eval, 'eval', opts) : null;
-  if ('records' in train) {
-    if (evalData) {
-      if (opts.shuffle !== false) shuffleInPlace(train.records, opts.seed ?? 42);
-    } else {
-      const split = splitTrainEval(train.records, opts);
-      train = { ...train, records: split.train };
-      if (split.eval.length > 0)
-        evalData = { records: split.eval, origin: `${split.eval.length} held-out records`, load: null };
-    }
-  }
+  const train = await loadInput(sources.train, opts.label ?? 'train', opts);
   const t = await finishSplit(tok, train, opts.label ?? 'train', opts);
-  const e = evalData ? await finishSplit(tok, evalData, 'eval', opts) : null;
+  let trainExamples = t.examples;
+  let e: Awaited<ReturnType<typeof finishSplit>> | null = null;
+  if (sources.eval) {
+    e = await finishSplit(tok, await loadInput(sources.eval, 'eval', opts), 'eval', opts);
+  } else if (opts.evalRatio && opts.evalRatio > 0 && !('prepared' in train)) {
+    const carved = carveEval(trainExamples, opts.evalRatio, opts.seed ?? 42);
+    trainExamples = carved.train;
+    e = {
+      examples: carved.eval,
+      report: null,
+      summary: `eval: ${carved.eval.length} examples held out of the training data (test_size ${opts.evalRatio}, seed ${opts.seed ?? 42})`,
+    };
+  }
+  if (opts.shuffle !== false && !('prepared' in train)) shuffleInPlace(trainExamples, opts.seed ?? 42);
   const load = ('load' in train && train.load) || emptyLoadReport();
   const result: PreparedDataset = {
-    train: t.examples,
+    train: trainExamples,
     eval: e?.examples ?? [],
     load,
     prepare: t.report,

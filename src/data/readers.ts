@@ -7,6 +7,9 @@ import { createInterface } from 'node:readline';
 import { UserError } from '../util/errors.js';
 import { BadRecordError } from './formats.js';
 import type { SourceRef } from './types.js';
+import { readParquetRows } from './readers/parquet.js';
+import { readArrowRows } from './readers/arrow.js';
+import { readCsvRows } from './readers/csv.js';
 
 /** One raw row of a data file, or the error that stopped it from being read (counted by the bad-record policy). */
 export type RawRow = { value: unknown; source: SourceRef } | { error: BadRecordError };
@@ -18,7 +21,16 @@ export type RowReader = (file: string) => RawRows;
 export const READERS: Readonly<Record<string, RowReader>> = {
   '.jsonl': readJson,
   '.json': readJson,
+  // Hugging Face's formats: Parquet (the Hub), Arrow IPC (save_to_disk), CSV/TSV (spreadsheets); src/data/readers/.
+  '.parquet': readParquetRows,
+  '.arrow': readArrowRows,
+  '.feather': readArrowRows,
+  '.csv': readCsvRows,
+  '.tsv': readCsvRows,
 };
+
+/** The file extensions a reader handles, with the dot. */
+export const DATA_EXTENSIONS: readonly string[] = Object.keys(READERS);
 
 /** True when `file` has an extension a reader handles (folders are searched for these). */
 export function isDataFile(file: string): boolean {

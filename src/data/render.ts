@@ -75,7 +75,14 @@ export function renderRecord(tok: DataTokenizer, record: SftRecord, opts: Render
     }
     case 'conversation': {
       requireTemplate(tok, record.source);
-      const r = locateAssistantSpans(tok, record.messages, record.tools, opts, formatRef(record.source));
+      const r = locateAssistantSpans(
+        tok,
+        record.messages,
+        record.tools,
+        opts,
+        formatRef(record.source),
+        record.trainFrom ?? 0,
+      );
       if (loss === 'all') return { text: r.text, spans: [[0, r.text.length]], endMarkers: r.endMarkers };
       if (loss === 'completion-only')
         throw new UserError(
@@ -138,28 +145,75 @@ function renderPromptCompletion(
 
 let sentinelCounter = 0;
 
+/** Whether an assistant message carries reasoning (a reasoning field, or Qwen-style inline <think>). */
+function reasoningOf(m: ChatMessage): string {
+  const r = m.reasoning_content ?? m.thinking;
+  return typeof r === 'string' ? r.trim() : '';
+}
+
+/**
+ * Messages as this template reads reasoning: templates that know `reasoning_content` (Qwen3, DeepSeek) get it,
+ * with inline `<think>...</think>` content split into it as they would; templates that read `message.thinking`
+ * (gpt-oss) get it there. Other templates do not render reasoning at all.
+ */
+export function messagesForTemplate(messages: ChatMessage[], template: string | null): ChatMessage[] {
+  const t = template ?? '';
+  const knowsReasoning = t.includes('reasoning_content');
+  const knowsThinking = !knowsReasoning && /\.thinking\b|\[['"]thinking['"]\]/.test(t);
+  return messages.map((m) => {
+    if (m.role !== 'assistant') return m;
+    if (knowsReasoning && m.reasoning_content === undefined && typeof m.content === 'string') {
+      const end = m.content.indexOf('</think>');
+      if (end >= 0) {
+        const before = m.content.slice(0, end);
+        const open = before.indexOf('<think>');
+        return {
+          ...m,
+          reasoning_content: (open >= 0 ? before.slice(open + '<think>'.length) : before).replace(/^\n+|\n+$/g, ''),
+          content: m.content.slice(end + '</think>'.length).replace(/^\n+/, ''),
+        };
+      }
+    }
+    if (knowsThinking && m.reasoning_content !== undefined) {
+      const { reasoning_content: r, ...rest } = m;
+      return { ...rest, thinking: r } as ChatMessage;
+    }
+    return m;
+  });
+}
+
+/** A turn that is only tool calls: the template renders the calls, not an (empty) content. */
+function isToolCallOnly(m: ChatMessage): boolean {
+  return hasToolCalls(m) && (m.content ?? '').trim() === '';
+}
+
 /**
  * Render `messages` and locate every assistant turn (from message index `firstTrained` on) in the text:
- * each span covers the content as rendered plus the end-of-turn marker right after it (an eos is inserted
- * there when the template ends the turn without one).
+ * each span covers the turn's output as rendered (reasoning and tool calls included) plus the end-of-turn
+ * marker right after it (an eos is inserted there when the template ends the turn without one).
+ *
+ * Content is found with sentinels (see the file header). Where the model's output starts before its content
+ * (a reasoning block, or a turn that is only tool calls), the start is where the template's generation
+ * prompt for that turn ends: render(messages before the turn, add_generation_prompt=True) is a prefix of the
+ * text, and what follows it is what the model generates.
  */
 export function locateAssistantSpans(
   tok: DataTokenizer,
-  messages: ChatMessage[],
+  messagesIn: ChatMessage[],
   tools: unknown[] | undefined,
   opts: RenderOptions,
   ref: string,
   firstTrained = 0,
 ): RenderedText {
+  const messages = messagesForTemplate(messagesIn, templateSource(tok, opts, tools));
   const renderOpts = {
-    addGenerationPrompt: false,
     templateName: opts.templateName,
     ...(tools ? { tools } : {}),
     ...(opts.templateExtra ? { extra: opts.templateExtra } : {}),
   };
-  const render = (msgs: ChatMessage[]) => {
+  const render = (msgs: ChatMessage[], addGenerationPrompt = false) => {
     try {
-      return tok.applyChatTemplate(msgs, renderOpts);
+      return tok.applyChatTemplate(msgs, { ...renderOpts, addGenerationPrompt });
     } catch (e) {
       throw new UserError(`${ref}: ${templateLabel(opts)} failed to render this example: ${(e as Error).message}`, {
         cause: e,
@@ -167,14 +221,26 @@ export function locateAssistantSpans(
     }
   };
   let text = render(messages);
+  /** Where the generation prompt before message i ends in the text, or null when that is not a prefix. */
+  const genPromptEnd = (i: number): number | null => {
+    const p = render(messages.slice(0, i), true);
+    return text.startsWith(p) ? p.length : null;
+  };
   const nonce = (++sentinelCounter).toString(36) + Math.floor(Math.random() * 1e9).toString(36);
-  const sentinels: string[] = [];
-  const trained: number[] = [];
+  // Every assistant turn, in order; a turn of tool calls only is located by its generation prompt instead of a
+  // sentinel when that prompt is a prefix of the text (templates may not render such a turn's content at all).
+  const turns: { msg: number; sentinel: string | null; promptEnd: number | null }[] = [];
   const withSentinels = messages.map((m, i) => {
     if (m.role !== 'assistant' || (typeof m.content !== 'string' && !hasToolCalls(m))) return m;
-    const s = `SFTKITSENTINEL${sentinels.length}X${nonce}Z`;
-    sentinels.push(s);
-    trained.push(i);
+    if (isToolCallOnly(m)) {
+      const promptEnd = genPromptEnd(i);
+      if (promptEnd !== null) {
+        turns.push({ msg: i, sentinel: null, promptEnd });
+        return m;
+      }
+    }
+    const s = `SFTKITSENTINEL${turns.length}X${nonce}Z`;
+    turns.push({ msg: i, sentinel: s, promptEnd: null });
     return { ...m, content: s };
   });
   const sentinelText = render(withSentinels);
@@ -188,14 +254,31 @@ export function locateAssistantSpans(
   let prevMessage = -1;
   const fail = (k: number, why: string): never => {
     throw new UserError(
-      `${ref}: cannot locate assistant turn ${k + 1} (message ${trained[k]}) in the text rendered by ${templateLabel(opts)}: ${why}`,
+      `${ref}: cannot locate assistant turn ${k + 1} (message ${turns[k]!.msg}) in the text rendered by ${templateLabel(opts)}: ${why}`,
     );
   };
-  for (let k = 0; k < sentinels.length; k++) {
-    const msgIndex = trained[k]!;
-    const content = messages[msgIndex]!.content ?? '';
-    const toolCalls = hasToolCalls(messages[msgIndex]!);
-    const sentPos = sentinelText.indexOf(sentinels[k]!, sentCursor);
+  for (let k = 0; k < turns.length; k++) {
+    const { msg: msgIndex, sentinel, promptEnd } = turns[k]!;
+    const message = messages[msgIndex]!;
+    if (sentinel === null) {
+      // Tool calls only: from the end of the generation prompt to the first end-of-turn marker.
+      if (promptEnd! < realCursor) fail(k, 'its generation prompt overlaps the turn before it');
+      const marker = nextMarker(text, promptEnd!, markers);
+      if (!marker) fail(k, 'no end-of-turn token follows its tool calls');
+      const end = marker!.at + marker!.token.length;
+      const same = text.slice(realCursor, end);
+      if (sentinelText.slice(sentCursor, sentCursor + same.length) !== same)
+        fail(k, 'the text before this turn renders differently with and without the contents of other turns');
+      endMarkers.push({ span: [marker!.at, end], token: marker!.token });
+      if (msgIndex >= firstTrained) spans.push([promptEnd!, end]);
+      sentCursor += same.length;
+      realCursor = end;
+      prevMessage = msgIndex;
+      continue;
+    }
+    const content = message.content ?? '';
+    const toolCalls = hasToolCalls(message);
+    const sentPos = sentinelText.indexOf(sentinel, sentCursor);
     if (sentPos < 0) fail(k, "the template does not render this turn's content");
     const glue = sentinelText.slice(sentCursor, sentPos);
     // How much of the template text before this turn is identical in the real render.
@@ -228,6 +311,16 @@ export function locateAssistantSpans(
     // Spaces the template writes right before the content (Mistral's '[/INST] ' + content) are generated by the
     // model, not given in the prompt: train them (newlines end role headers and stay untrained).
     while (start > realCursor && (text[start - 1] === ' ' || text[start - 1] === '\t')) start--;
+    // Reasoning the template renders before the content is the model's output too: the turn starts where its
+    // generation prompt ends (or, when that is not a prefix of the text, at the reasoning itself).
+    const reasoning = reasoningOf(message);
+    if (reasoning) {
+      const at = text.lastIndexOf(reasoning, start);
+      if (at >= realCursor) {
+        const g = genPromptEnd(msgIndex);
+        start = g !== null && g >= realCursor && g <= at ? g : at;
+      }
+    }
     let end = found!.end;
     // The end-of-turn marker, possibly after whitespace the template inserts (e.g. ' ' + eos); for a turn with
     // tool calls, the first marker after the calls the template renders from the message.
@@ -243,7 +336,7 @@ export function locateAssistantSpans(
     }
     if (msgIndex >= firstTrained) spans.push([start, end]);
     realCursor = end;
-    sentCursor = sentPos + sentinels[k]!.length;
+    sentCursor = sentPos + sentinel.length;
     const sentMarker = toolCalls
       ? nextMarker(sentinelText, sentCursor, markers)
       : markerAt(sentinelText, sentCursor, markers);
@@ -256,6 +349,12 @@ export function locateAssistantSpans(
     spans,
     endMarkers: endMarkers.filter((m) => spans.some(([a, b]) => m.span[0] >= a && m.span[1] <= b)),
   };
+}
+
+/** The template source a render uses (a named template when asked for). */
+function templateSource(tok: DataTokenizer, opts: RenderOptions, tools: unknown[] | undefined): string | null {
+  const name = opts.templateName ?? (tools && tok.chatTemplates?.has('tool_use') ? 'tool_use' : undefined);
+  return (name && tok.chatTemplates?.get(name)) || tok.chatTemplate;
 }
 
 function lastNonEmptyContent(messages: ChatMessage[], from: number, to: number): string | null {

@@ -10,7 +10,9 @@ export type ChatMessage = {
   tool_calls?: unknown[];
   tool_call_id?: string;
   name?: string;
+  /** The reasoning (chain of thought) before the answer; `thinking` is the name some templates read. */
   reasoning_content?: string;
+  thinking?: string;
 };
 
 /** An encoding with UTF-16 character offsets into the encoded string. */
@@ -33,6 +35,8 @@ export interface DataTokenizer {
   readonly padTokenId: number | null;
   readonly addBosToken: boolean;
   readonly chatTemplate: string | null;
+  /** Named templates (tokenizer_config's list form), when the tokenizer has them. */
+  readonly chatTemplates?: ReadonlyMap<string, string>;
   readonly stopTokenIds: number[];
   encode(text: string, opts?: { addSpecialTokens?: boolean }): TokenEncoding;
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
@@ -44,19 +48,33 @@ export interface DataTokenizer {
   ): string;
 }
 
-/** Where a record came from: file and 1-based line (for .json arrays, the line its item starts on). */
+/**
+ * Where a record came from: file and 1-based line (for .json arrays, the line its item starts on). Rows of
+ * columnar files (Parquet, Arrow) also carry their 0-based row index (`ds[row]` in `datasets`) and row group;
+ * their `line` is row + 1.
+ */
 export interface SourceRef {
   file: string;
   line: number;
+  row?: number;
+  rowGroup?: number;
 }
 
 export function formatRef(ref: SourceRef): string {
-  return `${ref.file}:${ref.line}`;
+  if (ref.row === undefined) return `${ref.file}:${ref.line}`;
+  return `${ref.file}: ${ref.rowGroup !== undefined ? `row group ${ref.rowGroup}, ` : ''}row ${ref.row}`;
 }
 
 /** A validated record in one of the three shapes the pipeline trains on. */
 export type SftRecord =
-  | { kind: 'conversation'; messages: ChatMessage[]; tools?: unknown[]; source: SourceRef }
+  | {
+      kind: 'conversation';
+      messages: ChatMessage[];
+      tools?: unknown[];
+      /** Train assistant turns from this message index on (earlier ones are context); default 0. */
+      trainFrom?: number;
+      source: SourceRef;
+    }
   | { kind: 'prompt-completion'; prompt: string | ChatMessage[]; completion: string | ChatMessage[]; source: SourceRef }
   | { kind: 'text'; text: string; source: SourceRef };
 

@@ -106,8 +106,10 @@ as -100 (it is never a target). Under DeepSpeed, train.py undoes the engine's ex
 
 ${c.packing ? 'This run packs several examples per row; `position_ids` restart at 0 for each example.' : "This run does not pack (one example per row), so any attention implementation gives sftkit's result."}
 transformers 4.48 with \`eager\` or \`sdpa\` attention does **not** separate packed examples by \`position_ids\` (an example
-attends to the ones before it in its row); \`flash_attention_2\` (\`-- --attn_implementation flash_attention_2\`) and
-newer transformers releases do. sftkit always separates them.
+would attend to the ones before it in its row), so for packed runs train.py passes a block-diagonal causal
+\`attention_mask\` [rows, 1, seq, seq] built from the position ids (as sftkit separates them; \`--no_packed_mask\` turns
+it off). \`flash_attention_2\` (\`-- --attn_implementation flash_attention_2\`) separates them from \`position_ids\` itself
+and gets no mask. Newer transformers releases handle packed \`position_ids\` themselves; check before turning the mask off.
 
 ## Differences that remain
 

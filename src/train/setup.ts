@@ -2,6 +2,7 @@
 // trainable token rows, gradient checkpointing). Nothing here trains.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { dataProgress } from '../data/progress.js';
 import { prepareDataset, type DatasetInput } from '../data/pipeline.js';
 import type { PreparedExample } from '../data/types.js';
 import { LlamaModel } from '../model/llama.js';
@@ -92,6 +93,18 @@ async function prepareData(
     eval: inputs.evalDataset ?? c.eval_dataset,
     shuffle: false, // the batch planner shuffles, per epoch, from the seed
     textField: c.dataset_text_field,
+    format: c.dataset_format,
+    ...(c.dataset_messages_field ? { messagesField: c.dataset_messages_field } : {}),
+    ...(c.dataset_prompt_field ? { promptField: c.dataset_prompt_field } : {}),
+    ...(c.dataset_completion_field ? { completionField: c.dataset_completion_field } : {}),
+    ...(c.dataset_tools_field ? { toolsField: c.dataset_tools_field } : {}),
+    trainSplit: c.dataset_train_split,
+    testSplit: c.dataset_test_split,
+    evalFromTestSplit: c.eval_strategy !== 'no',
+    ...(c.test_size ? { evalRatio: c.test_size, seed: c.seed } : {}),
+    ...(c.enable_thinking !== null ? { templateExtra: { enable_thinking: c.enable_thinking } } : {}),
+    reasoningHistory: c.reasoning_history,
+    onProgress: dataProgress(),
     maxLength: c.max_length,
     lossKeys: { assistant_only_loss: c.assistant_only_loss, completion_only_loss: c.completion_only_loss },
     ...(c.eos_token ? { eosToken: c.eos_token } : {}),

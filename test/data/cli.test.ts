@@ -144,7 +144,10 @@ test('data: a missing or unknown subcommand is a user error', async () => {
   assert.equal((await run(['data'])).code, 1);
   const r = await run(['data', 'frobnicate']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /expected a subcommand \(inspect, stats, tokenize, score, filter\), got 'frobnicate'/);
+  assert.match(
+    r.stderr,
+    /expected a subcommand \(inspect, stats, tokenize, score, filter, convert\), got 'frobnicate'/,
+  );
 });
 
 test('highlightTrained marks runs of trained characters and the truncation point', () => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { testTokenizer } from './real-tokenizers.js';
+import { testTokenizer, labelledRuns } from './real-tokenizers.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { prepareRecord, tokenizeRecord, buildLabels } from '../../src/data/prepare.js';
 import { IGNORE_INDEX } from '../../src/engine/backend.js';
@@ -22,20 +22,6 @@ const MESSAGES: ChatMessage[] = [
   ]),
 ];
 const record: SftRecord = { kind: 'conversation', messages: MESSAGES, source: src };
-
-/** Each contiguous run of labelled tokens, decoded on its own. */
-function labelledRuns(tok: Tokenizer, labels: Int32Array): string[] {
-  const runs: string[] = [];
-  let cur: number[] = [];
-  for (let i = 0; i <= labels.length; i++) {
-    if (i < labels.length && labels[i] !== IGNORE_INDEX) cur.push(labels[i]!);
-    else if (cur.length) {
-      runs.push(tok.decode(cur));
-      cur = [];
-    }
-  }
-  return runs;
-}
 
 function checkTemplate(
   name: 'llama3' | 'chatml' | 'qwen3' | 'gemma3' | 'mistral',
@@ -116,7 +102,7 @@ test(
 );
 
 test(
-  'qwen3 (not prefix-stable): the inserted empty <think> block is not trained; reasoning content in the last turn is',
+  'qwen3 (not prefix-stable): the inserted empty <think> block is not trained; reasoning in the last turn is, from <think>',
   { skip: !testTokenizer('qwen3') && 'no qwen3 tokenizer' },
   async () => {
     const tok = await testTokenizer('qwen3')!;
@@ -134,8 +120,8 @@ test(
     const runs = labelledRuns(tok, buildLabels(ex.inputIds, ex.assistantMask));
     assert.equal(runs.length, 3);
     assert.deepEqual(runs.slice(0, 2), [ANSWERS[0] + '<|im_end|>', ANSWERS[1] + '<|im_end|>']);
-    // The template re-renders the reasoning; everything after its fixed "<think>\n" prefix is trained.
-    assert.equal(runs[2], 'The user says goodbye.\n</think>\n\nYou are welcome. Goodbye! 🙂<|im_end|>');
+    // The template re-renders the reasoning: all of it, from the <think> the model generates, is trained.
+    assert.equal(runs[2], '<think>\nThe user says goodbye.\n</think>\n\nYou are welcome. Goodbye! 🙂<|im_end|>');
   },
 );
 

@@ -45,3 +45,17 @@ export function testTokenizer(name: 'llama3' | 'qwen3' | 'gemma3' | 'chatml' | '
   cache.set(name, p);
   return p;
 }
+
+/** Each contiguous run of labelled tokens (labels != -100), decoded on its own. */
+export function labelledRuns(tok: { decode(ids: number[]): string }, labels: Int32Array): string[] {
+  const runs: string[] = [];
+  let cur: number[] = [];
+  for (let i = 0; i <= labels.length; i++) {
+    if (i < labels.length && labels[i] !== -100) cur.push(labels[i]!);
+    else if (cur.length) {
+      runs.push(tok.decode(cur));
+      cur = [];
+    }
+  }
+  return runs;
+}

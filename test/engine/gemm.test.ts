@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { loadNative } from '../../src/engine/native.js';
 import { cpuBackend } from '../../src/engine/cpu-backend.js';
 import type { GemmArgs } from '../../src/engine/backend.js';
-import { ALL_ISAS, forEachIsa, SUPPORTED_ISAS } from '../helpers/isa.js';
+import { ALL_ISAS, FOREIGN_ISAS, forEachIsa, SUPPORTED_ISAS } from '../helpers/isa.js';
 
 const addon = loadNative();
 const backend = cpuBackend();
@@ -515,6 +515,18 @@ test('setIsa rejects unknown names and reports the active path', () => {
   assert.throws(() => addon.setIsa('sse9'), RangeError);
   if (SUPPORTED_ISAS.length < ALL_ISAS.length)
     assert.throws(() => addon.setIsa(ALL_ISAS[SUPPORTED_ISAS.length]), /not supported/);
+  for (const isa of FOREIGN_ISAS) assert.throws(() => addon.setIsa(isa), /not supported/, isa);
+  // The features behind the detected path are reported (neon-bf16 needs FEAT_BF16, avx512bf16 AVX512_BF16).
+  const features: string[] = addon.cpuFeatures().split(' ');
+  const need: Record<string, string[]> = {
+    scalar: [],
+    avx2: ['avx2', 'fma'],
+    avx512: ['avx512f'],
+    avx512bf16: ['avx512f', 'avx512bf16'],
+    neon: ['neon'],
+    'neon-bf16': ['neon', 'bf16'],
+  };
+  for (const f of need[addon.detectedIsa() as string] ?? ['?']) assert.ok(features.includes(f), `${f} in ${features}`);
   forEachIsa((isa) => assert.equal(backend.isa(), isa));
   assert.ok(backend.threads() >= 1);
 });

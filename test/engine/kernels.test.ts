@@ -13,17 +13,14 @@ import { cpuBackend } from '../../src/engine/cpu-backend.js';
 import { loadNative } from '../../src/engine/native.js';
 import { referenceBackend, f32ToBf16Bits } from '../../src/engine/reference-backend.js';
 import { rng, randn } from './gradcheck-helper.js';
+import { KERNEL_TABLE_ISAS } from '../helpers/isa.js';
 
 const native = loadNative();
 const cpu: Backend = cpuBackend();
 const ref = referenceBackend;
-const ISA_ORDER = ['scalar', 'avx2', 'avx512'];
-const detected: string = native.detectedIsa();
 const initialIsa: string = native.isa();
 const initialThreads: number = native.threads();
-const supported = ISA_ORDER.filter(
-  (name) => ISA_ORDER.indexOf(name) <= Math.min(ISA_ORDER.indexOf(detected.replace('bf16', '')), 2),
-);
+const supported = KERNEL_TABLE_ISAS;
 
 after(() => {
   native.setIsa(initialIsa);

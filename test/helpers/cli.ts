@@ -9,17 +9,27 @@ export interface CliResult {
   stderr: string;
 }
 
+/** How to start this node in a child process: [command, ...leading args]. Under user-mode emulation
+ * (npm run test:arm64 sets SFTKIT_TEST_EXEC_WRAPPER) the node binary is started through the emulator. */
+export function nodeCommand(): [string, ...string[]] {
+  const wrapper = process.env.SFTKIT_TEST_EXEC_WRAPPER?.split(' ').filter(Boolean) ?? [];
+  const [cmd = process.execPath, ...rest] = [...wrapper, process.execPath];
+  return [cmd, ...rest];
+}
+
 export function runCli(
   args: string[],
   opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
 ): CliResult {
   const root = packageRoot();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'bin.ts'), ...args], {
+  const [cmd, ...pre] = nodeCommand();
+  const r = spawnSync(cmd, [...pre, '--import', 'tsx', join(root, 'src', 'cli', 'bin.ts'), ...args], {
     cwd: root,
     input: opts.input,
     env: { ...process.env, ...opts.env },
     encoding: 'utf8',
-    timeout: opts.timeoutMs ?? 120_000,
+    // Emulated (test:arm64) children run 10-30x slower.
+    timeout: (opts.timeoutMs ?? 120_000) * (process.env.SFTKIT_TEST_EXEC_WRAPPER ? 10 : 1),
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -55,7 +55,7 @@ def read_json(path):
 class MicroBatches(torch.utils.data.Dataset):
     """This process's share of sftkit's micro-batches, in the order it trains on them."""
 
-    def __init__(self, data_dir, index, rank, world):
+    def __init__(self, data_dir, index, rank, world, packed_mask_dtype=None):
         g = index["micro_batches_per_step"]
         if g % world != 0:
             raise SystemExit(
@@ -69,6 +69,7 @@ class MicroBatches(torch.utils.data.Dataset):
             k * g + a * world + rank for k in range(index["steps"]) for a in range(g // world)
         ]
         self.files = {}
+        self.packed_mask_dtype = packed_mask_dtype
 
     def __len__(self):
         return len(self.order)
@@ -80,7 +81,25 @@ class MicroBatches(torch.utils.data.Dataset):
         if f is None:
             f = safe_open(os.path.join(self.data_dir, entry["file"]), framework="pt")
             self.files[entry["file"]] = f
-        return {name: f.get_tensor(f"{j}.{name}").long() for name in FIELDS}
+        batch = {name: f.get_tensor(f"{j}.{name}").long() for name in FIELDS}
+        if self.packed_mask_dtype is not None:
+            batch["attention_mask"] = packed_causal_mask(batch["position_ids"], self.packed_mask_dtype)
+        return batch
+
+
+def packed_causal_mask(position_ids, dtype):
+    """A [B, 1, S, S] additive mask: causal, and a token sees only its own example of a packed row (an example
+    starts where the position id is 0 or goes down, as in sftkit). transformers 4.48's eager and sdpa attention
+    take it as is; without it they let packed examples attend to each other."""
+    prev = torch.nn.functional.pad(position_ids[:, :-1], (1, 0), value=-1)
+    starts = (position_ids == 0) | (position_ids < prev)
+    seg = torch.cumsum(starts.long(), dim=1)
+    s = position_ids.shape[1]
+    causal = torch.ones(s, s, dtype=torch.bool).tril()
+    allowed = (seg[:, :, None] == seg[:, None, :]) & causal
+    mask = torch.zeros(allowed.shape, dtype=dtype)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    return mask[:, None, :, :]
 
 
 class RunTrainer(Trainer):
@@ -172,10 +191,12 @@ def load_model(run, model_path, attn_implementation):
 
 
 def write_check_logits(trainer, index, data_dir, out_dir):
-    """Logits of the final model on the first row of the first micro-batch (import-run compares sftkit's)."""
+    """Logits of the final model on the first example of the first micro-batch, at most 32 tokens
+    (import-run compares sftkit's)."""
     first = MicroBatches(data_dir, index, 0, 1)[0]
-    n = int((first["labels"][0] != -100).nonzero().max().item()) + 1 if (first["labels"][0] != -100).any() else 1
-    n = min(n, 32)
+    pos = first["position_ids"][0]
+    restarts = [t for t in range(1, len(pos)) if pos[t] == 0 or pos[t] < pos[t - 1]]
+    n = min(restarts[0] if restarts else len(pos), 32)
     ids = first["input_ids"][:1, :n]
     pos = first["position_ids"][:1, :n]
     model = trainer.model_wrapped
@@ -200,6 +221,7 @@ def main(argv=None):
     p.add_argument("--model", help="base model folder or Hub id (default: base_model/ in this folder, else run.json)")
     p.add_argument("--output_dir", default=os.path.join(HERE, "output"))
     p.add_argument("--attn_implementation", default=None, help="eager | sdpa | flash_attention_2")
+    p.add_argument("--no_packed_mask", action="store_true", help="packed rows: no block-diagonal attention mask")
     a = p.parse_args(argv)
 
     run = read_json(os.path.join(HERE, "run.json"))
@@ -208,7 +230,11 @@ def main(argv=None):
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     g = index["micro_batches_per_step"]
-    micro = MicroBatches(data_dir, index, rank, world)
+    # Packed rows: transformers 4.48 separates examples by position_ids only with flash_attention_2; for eager
+    # and sdpa, train.py passes a block-diagonal causal mask (--no_packed_mask turns it off).
+    packed = bool(run["sftkit_config"].get("packing")) and a.attn_implementation != "flash_attention_2"
+    mask_dtype = torch_dtype(run["torch_dtype"]) if packed and not a.no_packed_mask else None
+    micro = MicroBatches(data_dir, index, rank, world, mask_dtype)
 
     ta = dict(run["training_arguments"])
     ta.update(
