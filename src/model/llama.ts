@@ -30,6 +30,8 @@ import {
   softcap,
   swiglu,
   Tensor,
+  type FloatDType,
+  reshape,
 } from '../engine/index.js';
 import { f32ToBf16Bits } from '../io/float-bits.js';
 import { loadLlamaConfig, type LlamaConfig } from '../io/hf-config.js';
@@ -43,11 +45,9 @@ import { SplitMix64 } from '../util/random.js';
 import { RopeCache } from './rope.js';
 import type { TokenRowsAdapter } from './token-rows.js';
 
-export type WeightDType = 'f32' | 'bf16';
-
 export interface LoadOptions {
   /** 'bf16': frozen weights stored as bf16 and GEMMs computed in bf16 (f32 accumulation). Default 'f32'. */
-  dtype?: WeightDType;
+  dtype?: FloatDType;
   /** QLoRA: store the seven projections of every layer in 4 bits (pre-quantized folders load as 4-bit regardless). */
   quantize?: QuantizeOptions | null;
 }
@@ -119,7 +119,7 @@ export class LlamaModel {
   /** Gemma 3's sliding-window layers: RoPE with rope_local_base_freq, unscaled (null when every layer is global). */
   readonly localRopeCache: RopeCache | null;
   /** GEMM precision for every linear (base and LoRA) and the LM head. */
-  compute: 'f32' | 'bf16';
+  compute: FloatDType;
   /** The LoRA configuration attached (null without LoRA). */
   lora: LoraConfig | null = null;
   /** Adapted embedding / LM-head rows (PEFT trainable_token_indices), already written into the tables. */
@@ -135,7 +135,7 @@ export class LlamaModel {
     public norm: Tensor, // [D]
     /** [V, D]; the very same Tensor as embedTokens when tied. */
     public lmHead: Tensor,
-    readonly dtype: WeightDType,
+    readonly dtype: FloatDType,
   ) {
     this.ropeCache = new RopeCache(config);
     this.localRopeCache =
@@ -178,7 +178,7 @@ export class LlamaModel {
     config: LlamaConfig,
     st: SafetensorsModel,
     source: string,
-    dtype: WeightDType,
+    dtype: FloatDType,
     quantize: QuantizeOptions | null = null,
   ): LlamaModel {
     const c = config;
@@ -393,9 +393,9 @@ export class LlamaModel {
   /** RMSNorm over head_dim of every head of x [N, heads·hd] (frees x outside training). */
   private headNorm(x: Tensor, w: Tensor): Tensor {
     const hd = this.config.headDim;
-    const heads = x.reshape([-1, hd]);
+    const heads = reshape(x, [-1, hd]);
     const normed = this.norm_(heads, w);
-    const out = normed.reshape(x.shape);
+    const out = reshape(normed, x.shape);
     freeIfNoGrad(heads, normed, x);
     return out;
   }
