@@ -39,6 +39,8 @@ LIBUBSAN=$("$CXX" -print-file-name=libubsan.so)
 export SFTKIT_NATIVE="$PWD/$OUT/sftkit.node"
 # Lets tests skip what a sanitizer build distorts (RSS growth from the quarantine and shadow memory).
 export SFTKIT_ASAN=1
+# The sanitized addon must have every kernel: a missing one fails instead of skipping.
+export SFTKIT_REQUIRE_NATIVE=1
 export LD_PRELOAD="$LIBASAN $LIBUBSAN"
 # node leaks by design at exit; V8 installs its own SEGV handler.
 export ASAN_OPTIONS="detect_leaks=0:handle_segv=0:allow_user_segv_handler=1:abort_on_error=1"

@@ -4,10 +4,9 @@
 // block of `blocksize` consecutive elements of the flattened W; with double quantization the scales are uint8
 // codes themselves (scale = nested_code[q]·nested_absmax[b / nested_blocksize] + offset, in f32).
 //
-// The full dequantized W never exists: each thread dequantizes one panel of W at a time into a small bf16 (or
-// f32) buffer and multiplies it with the packed-panel GEMM (gemm_api.h) on its own thread.
-//   forward      C [m, rows] = A [m, cols]·Wᵀ: panels of W rows  -> columns of C
-//   input grad   C [m, cols] = A [m, rows]·W : slabs of W columns -> columns of C
+// Each call dequantizes its W into one bf16 (or f32) buffer, the threads splitting the rows, and multiplies it with
+// the threaded packed-panel GEMM (gemm_api.h) as a dense weight: forward C [m, rows] = A [m, cols]·Wᵀ, input
+// gradient C [m, cols] = A [m, rows]·W. Decoding (m <= 4, AVX-512) reads the codes directly instead.
 // Values are exactly bitsandbytes': f32 code[q]·scale, rounded to bf16 (RNE) for bf16 compute.
 #include <algorithm>
 #include <cstdint>
@@ -200,19 +199,9 @@ void dequant_run(const Quant4& q, int64_t f0, int64_t len, uint16_t* out) {
 }
 void dequant_run(const Quant4& q, int64_t f0, int64_t len, float* out) { dequant_run_scalar(q, f0, len, out); }
 
-// One dequantized panel per thread.
-thread_local Scratch tls_panel;
-
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
-// Panel width: as few panels as the threads allow (every panel repacks all of A inside gemm, so fewer panels
-// mean less packing), a multiple of the thread count for balance, at most ~512 wide so a panel stays in cache.
-int64_t panel_width(int64_t extent, int64_t align) {
-  const int64_t threads = std::max(1, num_threads());
-  int64_t panels = std::max<int64_t>(threads, (extent + 511) / 512);
-  panels = (panels + threads - 1) / threads * threads;
-  return round_up((extent + panels - 1) / panels, align);
-}
+// The dequantized W of the current call (filled by every thread, owned by the calling one), and the rounded x rows
+// of the few-rows path.
+thread_local Scratch tls_dequantized;
 
 struct Nf4GemmDesc {
   Quant4 w;
@@ -224,46 +213,26 @@ struct Nf4GemmDesc {
   bool bf16_compute = true;
 };
 
+// W is dequantized whole (bf16, or f32 for f32 compute), the threads splitting its rows, and multiplied by the
+// threaded packed-panel GEMM exactly as a dense bf16 weight is, so a 4-bit base costs what a bf16 one does plus
+// one pass over its codes. As bitsandbytes' QLoRA matmul, only this one matrix exists dequantized at a time.
 template <typename Elem>
 void nf4_gemm_typed(const Nf4GemmDesc& d) {
   const Quant4& q = d.w;
-  const ElemType etype = std::is_same<Elem, uint16_t>::value ? ElemType::Bf16 : ElemType::F32;
-  if (!d.transposed) {
-    const int64_t nb = panel_width(q.rows, 32);
-    const int64_t panels = (q.rows + nb - 1) / nb;
-    parallel_for(panels, 1, [&](int64_t p0, int64_t p1, int) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t r0 = p * nb, nr = std::min(nb, q.rows - r0);
-        Elem* buf = static_cast<Elem*>(tls_panel.get(static_cast<size_t>(nr * q.cols) * sizeof(Elem)));
-        dequant_run(q, r0 * q.cols, nr * q.cols, buf);  // rows r0.. are contiguous in the flattened W
-        GemmDesc g;
-        g.trans_b = true;
-        g.m = d.m, g.n = nr, g.k = q.cols;
-        g.a = d.a, g.a_type = ElemType::F32, g.lda = q.cols;
-        g.b = buf, g.b_type = etype, g.ldb = q.cols;
-        g.c = d.c + r0, g.ldc = q.rows;
-        g.accumulate = d.accumulate, g.bf16_compute = d.bf16_compute;
-        gemm(g, false);
-      }
-    });
-  } else {
-    const int64_t kb = panel_width(q.cols, 64);
-    const int64_t slabs = (q.cols + kb - 1) / kb;
-    parallel_for(slabs, 1, [&](int64_t s0, int64_t s1, int) {
-      for (int64_t s = s0; s < s1; ++s) {
-        const int64_t c0 = s * kb, nc = std::min(kb, q.cols - c0);
-        Elem* buf = static_cast<Elem*>(tls_panel.get(static_cast<size_t>(q.rows * nc) * sizeof(Elem)));
-        for (int64_t r = 0; r < q.rows; ++r) dequant_run(q, r * q.cols + c0, nc, buf + r * nc);
-        GemmDesc g;
-        g.m = d.m, g.n = nc, g.k = q.rows;
-        g.a = d.a, g.a_type = ElemType::F32, g.lda = q.rows;
-        g.b = buf, g.b_type = etype, g.ldb = nc;
-        g.c = d.c + c0, g.ldc = q.cols;
-        g.accumulate = d.accumulate, g.bf16_compute = d.bf16_compute;
-        gemm(g, false);
-      }
-    });
-  }
+  Elem* w = static_cast<Elem*>(tls_dequantized.get(static_cast<size_t>(q.rows * q.cols) * sizeof(Elem)));
+  parallel_for(q.rows, std::max<int64_t>(1, 16384 / q.cols), [&](int64_t r0, int64_t r1, int) {
+    dequant_run(q, r0 * q.cols, (r1 - r0) * q.cols, w + r0 * q.cols);  // rows r0.. are contiguous in W
+  });
+  GemmDesc g;
+  g.trans_b = !d.transposed;  // forward C = A·Wᵀ [m, rows]; input gradient C = A·W [m, cols]
+  g.m = d.m;
+  g.n = d.transposed ? q.cols : q.rows;
+  g.k = d.transposed ? q.rows : q.cols;
+  g.a = d.a, g.a_type = ElemType::F32, g.lda = g.k;
+  g.b = w, g.b_type = std::is_same<Elem, uint16_t>::value ? ElemType::Bf16 : ElemType::F32, g.ldb = q.cols;
+  g.c = d.c, g.ldc = g.n;
+  g.accumulate = d.accumulate, g.bf16_compute = d.bf16_compute;
+  gemm(g);
 }
 
 void nf4_gemm(const Nf4GemmDesc& d) {
@@ -283,7 +252,7 @@ void nf4_gemm(const Nf4GemmDesc& d) {
 #endif
   if (few_rows && !d.transposed && d.m <= kFewRowsMax) {
     const Quant4& q = d.w;
-    float* x = static_cast<float*>(tls_panel.get(static_cast<size_t>(d.m * q.cols) * sizeof(float)));
+    float* x = static_cast<float*>(tls_dequantized.get(static_cast<size_t>(d.m * q.cols) * sizeof(float)));
     for (int64_t i = 0; i < d.m * q.cols; ++i) x[i] = d.bf16_compute ? round_to_bf16(d.a[i]) : d.a[i];
     const int64_t min_rows = std::max<int64_t>(8, 65536 / q.cols);
     parallel_for(q.rows, min_rows,

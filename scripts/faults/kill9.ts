@@ -33,6 +33,10 @@ const log = (s: string) => process.stdout.write(s + '\n');
 type KillMode = 'random-time' | 'checkpoint-write' | 'final-save';
 
 interface Outcome {
+  /** ms from start until the first checkpoint temporary appeared (null if none did). */
+  firstCheckpointMs: number | null;
+  /** Temporaries of writes in progress that were in output_dir right after the kill. */
+  partial: string[];
   code: number | null;
   signal: NodeJS.Signals | null;
   killedBy: KillMode | null;
@@ -63,9 +67,14 @@ function runTrain(config: string, outDir: string, mode: KillMode | null, delayMs
       }
     };
     let timer: NodeJS.Timeout | null = null;
-    let watcher: ReturnType<typeof watch> | null = null;
+    let firstCheckpointMs: number | null = null;
+    let watcher: ReturnType<typeof watch> | null = watch(outDir, (_e, name) => {
+      if (firstCheckpointMs === null && name && /^\.checkpoint-\d+\.tmp-/.test(name))
+        firstCheckpointMs = Date.now() - started;
+    });
     if (mode === 'random-time') timer = setTimeout(kill, delayMs);
     else if (mode !== null) {
+      watcher.close();
       // Kill when the n-th temporary of the wanted kind appears in output_dir (n random, so runs progress).
       const seen = new Set<string>();
       const want = 1 + Math.floor(rng.next() * 2);
@@ -74,6 +83,8 @@ function runTrain(config: string, outDir: string, mode: KillMode | null, delayMs
           ? /^\.checkpoint-\d+\.tmp-/
           : /^\.(adapter_model\.safetensors|adapter_config\.json|README\.md|trainer_state\.json)\.tmp-/;
       watcher = watch(outDir, (_e, name) => {
+        if (firstCheckpointMs === null && name && /^\.checkpoint-\d+\.tmp-/.test(name))
+          firstCheckpointMs = Date.now() - started;
         if (!name || !pattern.test(name) || seen.has(name)) return;
         seen.add(name);
         if (seen.size >= want) setTimeout(kill, delayMs);
@@ -82,7 +93,8 @@ function runTrain(config: string, outDir: string, mode: KillMode | null, delayMs
     child.on('exit', (code, signal) => {
       if (timer) clearTimeout(timer);
       watcher?.close();
-      resolvePromise({ code, signal, killedBy, stderr, ms: Date.now() - started });
+      const partial = readdirSync(outDir).filter((n) => /\.tmp-\d+-[0-9a-f]{8}$/.test(n));
+      resolvePromise({ code, signal, killedBy, stderr, ms: Date.now() - started, firstCheckpointMs, partial });
     });
   });
 }
@@ -142,7 +154,13 @@ async function main(): Promise<number> {
     log(`reference run failed (exit ${ref.code}):\n${ref.stderr}`);
     return 1;
   }
-  log(`reference run: ${steps} steps in ${(ref.ms / 1000).toFixed(1)} s`);
+  // Random kill times spread from before the first checkpoint to about three steps after it, so that every
+  // resumed process gets a little further and one run takes many kills.
+  const firstCk = ref.firstCheckpointMs ?? ref.ms / 2;
+  const stepMs = (ref.ms - firstCk) / steps;
+  log(
+    `reference run: ${steps} steps in ${(ref.ms / 1000).toFixed(1)} s (first checkpoint after ${(firstCk / 1000).toFixed(1)} s, ~${stepMs.toFixed(0)} ms a step)`,
+  );
   const refAdapter = readFileSync(join(refOut, 'adapter_model.safetensors'));
   const refCurve = lossCurve(refOut);
 
@@ -151,6 +169,7 @@ async function main(): Promise<number> {
   let failures = 0;
   const byMode: Record<KillMode, number> = { 'random-time': 0, 'checkpoint-write': 0, 'final-save': 0 };
   let cleanupMessages = 0;
+  let partialKills = 0;
   while (kills < targetKills) {
     rounds++;
     const out = join(work, `killed-${rounds}`);
@@ -161,12 +180,13 @@ async function main(): Promise<number> {
       // Mostly random moments; a share aimed at checkpoint writes and at the final save.
       const r = rng.next();
       const mode: KillMode = r < 0.5 ? 'random-time' : r < 0.85 ? 'checkpoint-write' : 'final-save';
-      const delay = mode === 'random-time' ? Math.floor(rng.next() * ref.ms * 0.6) : Math.floor(rng.next() * 4);
+      const delay = mode === 'random-time' ? Math.floor(firstCk * 0.7 + rng.next() * (firstCk * 0.3 + 3 * stepMs)) : 0;
       const o = await runTrain(cfg, out, kills < targetKills ? mode : null, delay);
       if (/removed \.checkpoint-\d+\.tmp-|removed \.[^ ]+\.tmp-/.test(o.stderr)) cleanupMessages++;
       if (o.killedBy !== null && o.signal === 'SIGKILL') {
         kills++;
         byMode[o.killedBy]++;
+        if (o.partial.length > 0) partialKills++;
         resumes++;
         continue;
       }
@@ -187,7 +207,7 @@ async function main(): Promise<number> {
   }
   log(
     `kills: ${kills} (random time ${byMode['random-time']}, inside a checkpoint write ${byMode['checkpoint-write']}, inside the final save ${byMode['final-save']}) over ${rounds} run(s); ` +
-      `runs that removed a killed write's leftovers with a message: ${cleanupMessages}; rounds not exact: ${failures}`,
+      `kills that left a partly written file or checkpoint behind: ${partialKills}; resumed runs that removed such leftovers with a message: ${cleanupMessages}; rounds not exact: ${failures}`,
   );
   return failures === 0 ? 0 : 1;
 }

@@ -2,7 +2,7 @@
 import type { Command } from './command.js';
 import { numberFlag } from './command.js';
 import { UserError } from '../util/errors.js';
-import type { Backend, GemmArgs } from '../engine/backend.js';
+import type { Backend, FloatDType, GemmArgs } from '../engine/backend.js';
 import { cpuBackend } from '../engine/cpu-backend.js';
 import { loadNative } from '../engine/native.js';
 
@@ -14,7 +14,7 @@ export interface GemmBenchResult {
   m: number;
   k: number;
   n: number;
-  dtype: 'bf16' | 'f32';
+  dtype: FloatDType;
   trans: Trans;
   threads: number;
   isa: string;
@@ -46,7 +46,7 @@ function randomF32(n: number, seed: number): Float32Array {
   return out;
 }
 
-function randomMat(backend: Backend, n: number, seed: number, dtype: 'bf16' | 'f32'): Float32Array | Uint16Array {
+function randomMat(backend: Backend, n: number, seed: number, dtype: FloatDType): Float32Array | Uint16Array {
   const f = randomF32(n, seed);
   if (dtype === 'f32') return f;
   const h = new Uint16Array(n);
@@ -58,14 +58,7 @@ function randomMat(backend: Backend, n: number, seed: number, dtype: 'bf16' | 'f
  * Builds the arguments of one GEMM in a training layout: 'nt' is x·Wᵀ (A [m,k], B [n,k], a linear
  * layer's forward), 'nn' is dY·W (A [m,k], B [k,n]), 'tn' is dYᵀ·X (A [k,m], B [k,n], a weight gradient).
  */
-export function gemmArgs(
-  backend: Backend,
-  m: number,
-  k: number,
-  n: number,
-  dtype: 'bf16' | 'f32',
-  trans: Trans,
-): GemmArgs {
+export function gemmArgs(backend: Backend, m: number, k: number, n: number, dtype: FloatDType, trans: Trans): GemmArgs {
   return {
     transA: trans === 'tn',
     transB: trans === 'nt',
@@ -83,7 +76,7 @@ export function benchGemm(
   m: number,
   k: number,
   n: number,
-  dtype: 'bf16' | 'f32',
+  dtype: FloatDType,
   trans: Trans,
   reps: number,
 ): GemmBenchResult {
@@ -113,7 +106,7 @@ function positiveInt(flags: Flags, name: string, fallback: number): number {
   return v;
 }
 
-function dtypeFlag(flags: Flags): 'bf16' | 'f32' {
+function dtypeFlag(flags: Flags): FloatDType {
   const v = flags.dtype ?? 'bf16';
   if (v !== 'bf16' && v !== 'f32') throw new UserError(`sftkit bench: --dtype must be bf16 or f32, got '${String(v)}'`);
   return v;
@@ -190,7 +183,7 @@ function timeRow(
   return { name, shape, ms: round3(ms), rate };
 }
 
-function kernelRows(seq: number, dtype: 'bf16' | 'f32', reps: number): { rows: Row[]; skipped: string[] } {
+function kernelRows(seq: number, dtype: FloatDType, reps: number): { rows: Row[]; skipped: string[] } {
   const b = cpuBackend();
   const { hidden: d, intermediate: f, heads: h, kvHeads: kvh, headDim: hd, vocab: v } = LAYER;
   const rows: Row[] = [];

@@ -1,6 +1,6 @@
 // The shape every CLI command shares: a name, help text, typed flags, and a run function.
 import { parseArgs } from 'node:util';
-import type { WeightDType } from '../model/llama.js';
+import type { FloatDType } from '../engine/index.js';
 import { UserError } from '../util/errors.js';
 import { suggestName } from '../util/suggest.js';
 
@@ -102,7 +102,7 @@ export function numberFlag(flags: Record<string, unknown>, name: string, cmd: st
 }
 
 /** Read an optional --dtype flag (f32 or bf16); undefined when absent so the caller picks its own default. */
-export function dtypeFlag(v: unknown, cmd: string): WeightDType | undefined {
+export function dtypeFlag(v: unknown, cmd: string): FloatDType | undefined {
   if (v === undefined) return undefined;
   if (v !== 'f32' && v !== 'bf16')
     throw new UserError(`sftkit ${cmd}: --dtype must be f32 or bf16, got '${String(v)}'`);

@@ -99,6 +99,8 @@ export function settingsFromFlags(
   const maxNewTokens = intFlag(flags, 'max-new-tokens', cmd, defaults.maxNewTokens ?? fallbackMaxNewTokens);
   if (maxNewTokens < 1) throw new UserError(`sftkit ${cmd}: --max-new-tokens must be >= 1, got ${maxNewTokens}`);
   const temperature = given('temperature') ? numberFlag(flags, 'temperature', cmd, 1) : defaults.temperature;
+  if (given('temperature') && !(temperature! >= 0))
+    throw new UserError(`sftkit ${cmd}: --temperature must be >= 0 (0 = greedy), got ${String(flags.temperature)}`);
   let doSample: boolean;
   if (given('temperature')) doSample = temperature! > 0;
   else if (given('top-k') || given('top-p') || given('min-p')) doSample = true;

@@ -22,7 +22,15 @@ export type BadRecordReason =
   | 'unknown-role'
   | 'empty-assistant-turn'
   | 'no-assistant-turn'
-  | 'not-ending-with-assistant';
+  | 'not-ending-with-assistant'
+  | 'too-large'
+  | 'invalid-utf8';
+
+/**
+ * The largest record (one JSONL line or JSON array item, in characters) sftkit reads: ~500k tokens, far past any
+ * max_length. A bigger one is refused before it is parsed and tokenised (a 10 MB line would take minutes and GBs).
+ */
+export const MAX_RECORD_CHARS = 2 * 1024 * 1024;
 
 /** A record that cannot be trained on; `reason` is the counted category, `field` the offending path. */
 export class BadRecordError extends UserError {

@@ -5,8 +5,9 @@ import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { UserError } from '../util/errors.js';
-import { BadRecordError } from './formats.js';
+import { BadRecordError, MAX_RECORD_CHARS } from './formats.js';
 import type { SourceRef } from './types.js';
+import { oneLine } from '../util/json.js';
 import { readParquetRows } from './readers/parquet.js';
 import { readArrowRows } from './readers/arrow.js';
 import { readCsvRows } from './readers/csv.js';
@@ -56,12 +57,40 @@ async function* readJson(file: string): RawRows {
     const text = line === 1 ? raw.replace(/^\uFEFF/, '') : raw;
     if (text.trim() === '') continue;
     const source = { file, line };
+    if (text.length > MAX_RECORD_CHARS) {
+      yield { error: tooLarge(source, text.length) };
+      continue;
+    }
+    if (text.includes('\uFFFD')) {
+      // the stream decoder turns bytes that are not UTF-8 into U+FFFD: say so rather than train on mojibake
+      const col = text.indexOf('\uFFFD') + 1;
+      yield {
+        error: new BadRecordError(
+          source,
+          'invalid-utf8',
+          null,
+          `column ${col}: not valid UTF-8 (or a U+FFFD replacement character); re-encode the file as UTF-8`,
+        ),
+      };
+      continue;
+    }
     try {
       yield { value: JSON.parse(text), source };
     } catch (e) {
-      yield { error: new BadRecordError(source, 'invalid-json', null, `invalid JSON: ${(e as Error).message}`) };
+      yield {
+        error: new BadRecordError(source, 'invalid-json', null, `invalid JSON: ${oneLine((e as Error).message)}`),
+      };
     }
   }
+}
+
+function tooLarge(source: SourceRef, chars: number): BadRecordError {
+  return new BadRecordError(
+    source,
+    'too-large',
+    null,
+    `record of ${(chars / 1e6).toFixed(1)} million characters is over the ${MAX_RECORD_CHARS / (1024 * 1024)} Mi-character limit (far more than any max_length keeps); split or shorten it`,
+  );
 }
 
 function firstNonSpaceChar(file: string): string | null {
@@ -97,10 +126,13 @@ async function* readJsonArray(file: string): RawRows {
   let closed = false;
   const emit = (text: string) => {
     const source = { file, line: itemLine };
+    if (text.length > MAX_RECORD_CHARS) return { error: tooLarge(source, text.length) };
     try {
       return { value: JSON.parse(text) as unknown, source };
     } catch (e) {
-      return { error: new BadRecordError(source, 'invalid-json', null, `invalid JSON: ${(e as Error).message}`) };
+      return {
+        error: new BadRecordError(source, 'invalid-json', null, `invalid JSON: ${oneLine((e as Error).message)}`),
+      };
     }
   };
   for await (const chunk of createReadStream(file, { encoding: 'utf8' }) as AsyncIterable<string>) {

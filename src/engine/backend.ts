@@ -15,6 +15,12 @@ export const IGNORE_INDEX = -100;
 
 export type Mat = Float32Array | Uint16Array;
 
+/**
+ * A float storage or GEMM precision: 'f32', or 'bf16' (stored as raw bits in a Uint16Array; as a GEMM precision,
+ * inputs rounded to bf16 (RNE) with f32 accumulation). Weight dtypes, `compute` options and CLI flags use it.
+ */
+export type FloatDType = 'f32' | 'bf16';
+
 export interface GemmArgs {
   /** A is [m,k] (or [k,m] when transA). */
   transA: boolean;
@@ -38,7 +44,7 @@ export interface GemmArgs {
    * 'bf16': both operands are rounded to bf16 (RNE) while packing, products accumulate in f32.
    * 'f32': exact f32 (a bf16 operand is widened exactly). Default: 'bf16' if a or b is bf16, else 'f32'.
    */
-  compute?: 'f32' | 'bf16';
+  compute?: FloatDType;
   /** Strided batch: batch items at a+i·strideA, b+i·strideB, c+i·strideC (elements). Default 1. */
   batch?: number;
   strideA?: number;
@@ -74,7 +80,7 @@ export interface Nf4GemmArgs {
   /** C += when true. */
   accumulate?: boolean;
   /** 'bf16' (default): W dequantized to bf16 and A rounded to bf16, f32 accumulation; 'f32': exact f32 products. */
-  compute?: 'f32' | 'bf16';
+  compute?: FloatDType;
 }
 
 export interface AttentionShape {
@@ -137,6 +143,19 @@ export interface AdamWArgs {
   step: number;
 }
 
+/** C (+)= alpha·op(A)·B, op(A) = Aᵀ of A [k, m] (transA) or A [m, k]; B [k, n]; C [m, n] (Backend.gemmNarrow). */
+export type GemmNarrowFn = (
+  transA: boolean,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  accumulate: boolean,
+) => void;
+
 export interface Backend {
   readonly name: string;
   /** The instruction set in use, e.g. 'avx512bf16' | 'avx512' | 'avx2' | 'neon-bf16' | 'neon' | 'scalar' | 'reference'. */
@@ -150,17 +169,7 @@ export interface Backend {
    * GEMM spends packing: LoRA's weight gradients dA = dHᵀ·X, dB = dYᵀ·H and its rank-wide H = X·Aᵀ,
    * dH = dY·B (m or n is the rank). Ops fall back to gemm without it.
    */
-  gemmNarrow?(
-    transA: boolean,
-    a: Float32Array,
-    b: Float32Array,
-    c: Float32Array,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    accumulate: boolean,
-  ): void;
+  gemmNarrow?: GemmNarrowFn;
   /** Optional: fused 4-bit dequantize + GEMM (src/quant falls back to dequantized panels + gemm without it). */
   nf4Gemm?(args: Nf4GemmArgs): void;
 

@@ -1,12 +1,14 @@
 // The native CPU backend: the addon exports one function per Backend method, same names and
 // arguments, so this file only binds them.
 import type { Backend } from './backend.js';
-import { loadNative } from './native.js';
+import { loadNative, nativeRequired } from './native.js';
 
 const METHODS = [
   'isa',
   'threads',
   'gemm',
+  'gemmNarrow',
+  'nf4Gemm',
   'f32ToBf16',
   'bf16ToF32',
   'add',
@@ -29,25 +31,28 @@ const METHODS = [
   'dropout',
 ] as const satisfies readonly (keyof Backend)[];
 
-const OPTIONAL_METHODS = ['gemmNarrow', 'nf4Gemm'] as const satisfies readonly (keyof Backend)[];
-
 let backend: Backend | null = null;
 
+/**
+ * The backend over the addon. A kernel the addon lacks (a build from other sources) throws when called; with
+ * SFTKIT_REQUIRE_NATIVE=1 (npm test, so CI) the backend refuses to exist instead.
+ */
 export function cpuBackend(): Backend {
   if (backend) return backend;
   const addon = loadNative();
+  const missing = METHODS.filter((m) => typeof addon[m] !== 'function');
+  if (missing.length && nativeRequired())
+    throw new Error(
+      `sftkit: native kernels ${missing.join(', ')} are not built into this addon (SFTKIT_REQUIRE_NATIVE=1)`,
+    );
   const b: Record<string, unknown> = { name: 'cpu' };
   for (const m of METHODS) {
-    const fn = addon[m];
-    b[m] =
-      typeof fn === 'function'
-        ? fn
-        : () => {
-            throw new Error(`sftkit: native kernel '${m}' is not built into this addon`);
-          };
+    b[m] = missing.includes(m)
+      ? () => {
+          throw new Error(`sftkit: native kernel '${m}' is not built into this addon`);
+        }
+      : addon[m];
   }
-  // Optional kernels: absent from an older addon, callers fall back.
-  for (const m of OPTIONAL_METHODS) if (typeof addon[m] === 'function') b[m] = addon[m];
   backend = b as unknown as Backend;
   return backend;
 }

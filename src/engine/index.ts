@@ -13,6 +13,8 @@ export * as ops from './ops.js';
 export {
   linear,
   linearLora,
+  denseBase,
+  reshape,
   add,
   mulScalar,
   embedding,
@@ -26,8 +28,10 @@ export {
   lmHeadCrossEntropy,
   logits,
   type LoraPath,
+  type LinearBase,
+  type BaseInputGrad,
+  type LinearOpts,
   type RopeTable,
   type AttentionOpts,
   type LmHeadCrossEntropyOpts,
-  type Compute,
 } from './ops.js';

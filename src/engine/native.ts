@@ -11,6 +11,14 @@ export type NativeAddon = Record<string, any>;
 
 let addon: NativeAddon | null = null;
 
+/**
+ * SFTKIT_REQUIRE_NATIVE=1 (set by `npm test`, so by CI): a missing addon or kernel is an error, never a fallback
+ * to the reference backend or a skipped test.
+ */
+export function nativeRequired(): boolean {
+  return process.env.SFTKIT_REQUIRE_NATIVE === '1';
+}
+
 /** The prebuilt addon's path for this platform (it may not exist). */
 export function prebuiltAddonPath(root = packageRoot()): string {
   return join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'sftkit.napi.node');

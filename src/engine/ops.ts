@@ -1,13 +1,13 @@
 // Coarse differentiable ops: each runs one Backend kernel forward and one (or a GEMM or two) backward.
 // Activations and gradients are f32; weights passed to GEMMs (linear, embedding tables, lm head) may be bf16.
-import { IGNORE_INDEX, type GemmArgs, type Mat } from './backend.js';
+import { IGNORE_INDEX, type FloatDType, type Mat } from './backend.js';
 import { getBackend } from './current-backend.js';
+import { linear } from './linear.js';
+import { f32Data, lastDim, matData, shapeStr, withCompute } from './op-args.js';
 import { allocF32, release } from './pool.js';
 import {
-  accumulateBiasGrad,
   accumulateGrad,
   accumulateSink,
-  gradSink,
   needsGrad,
   onStepEnd,
   overwriteSink,
@@ -19,328 +19,25 @@ import {
 } from './tape.js';
 import { Tensor } from './tensor.js';
 
-export type Compute = 'f32' | 'bf16';
+export {
+  linear,
+  linearLora,
+  denseBase,
+  type BaseInputGrad,
+  type LinearBase,
+  type LinearOpts,
+  type LoraPath,
+} from './linear.js';
 
-function f32Data(t: Tensor, op: string, what: string): Float32Array {
-  t.assertLive(op);
-  if (!(t.data instanceof Float32Array)) throw new Error(`${op}: ${what} must be f32, got ${t.dtype}`);
-  return t.data;
-}
-
-function matData(t: Tensor, op: string, what: string): Mat {
-  t.assertLive(op);
-  if (t.data instanceof Int32Array) throw new Error(`${op}: ${what} must be f32 or bf16, got i32`);
-  return t.data;
-}
-
-function lastDim(t: Tensor): number {
-  return t.shape.length ? t.shape[t.shape.length - 1]! : 1;
-}
-
-function shapeStr(t: Tensor): string {
-  return `[${t.shape.join(', ')}]`;
-}
-
-function withCompute(args: GemmArgs, compute: Compute | undefined): GemmArgs {
-  if (compute) args.compute = compute;
-  return args;
-}
-
-/** The widest a product's narrow side may be for the backend's gemmNarrow (LoRA ranks). */
-const NARROW_MAX = 64;
-
-function narrowKernel(
-  m: number,
-  n: number,
-  a: Mat,
-  b: Mat,
-):
-  | ((
-      transA: boolean,
-      a: Float32Array,
-      b: Float32Array,
-      c: Float32Array,
-      m: number,
-      n: number,
-      k: number,
-      alpha: number,
-      accumulate: boolean,
-    ) => void)
-  | null {
-  const be = getBackend();
-  return be.gemmNarrow && Math.min(m, n) <= NARROW_MAX && a instanceof Float32Array && b instanceof Float32Array
-    ? be.gemmNarrow
-    : null;
-}
-
-/**
- * C (+)= alpha·Aᵀ·B for A [k, m], B [k, n] (a weight gradient summed over k tokens). Narrow products (LoRA
- * adapters: m or n is the rank) go to the backend's gemmNarrow, exact f32, when it has one.
- */
-function weightGrad(
-  a: Mat,
-  b: Mat,
-  c: Float32Array,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  accumulate: boolean,
-  compute: Compute | undefined,
-): void {
-  const narrow = narrowKernel(m, n, a, b);
-  if (narrow) narrow(true, a as Float32Array, b as Float32Array, c, m, n, k, alpha, accumulate);
-  else getBackend().gemm(withCompute({ transA: true, transB: false, m, n, k, a, b, c, accumulate, alpha }, compute));
-}
-
-/** [rows, cols] -> [cols, rows] (small matrices: LoRA A). */
-function transposed(x: Float32Array, rows: number, cols: number): Float32Array {
-  const out = allocF32(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x[i * cols + j]!;
-  return out;
-}
-
-/** y = x·wᵀ + bias, x [..., in], w [out, in], bias [out]; y [..., out]. */
-export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: { compute?: Compute }): Tensor {
-  const xd = matData(x, 'linear', 'x');
-  const wd = matData(w, 'linear', 'w');
-  if (w.shape.length !== 2) throw new Error(`linear: w must be [out, in], got ${shapeStr(w)}`);
-  const [outF, inF] = w.shape as [number, number];
-  if (lastDim(x) !== inF) throw new Error(`linear: x ${shapeStr(x)} does not match w ${shapeStr(w)}`);
-  const rows = x.numel / inF;
-  const y = Tensor.empty([...x.shape.slice(0, -1), outF]);
-  const yd = y.data as Float32Array;
-  if (bias) {
-    if (bias.numel !== outF) throw new Error(`linear: bias ${shapeStr(bias)} does not match w ${shapeStr(w)}`);
-    const b = bias.dtype === 'f32' ? (bias.data as Float32Array) : bias.toF32();
-    for (let r = 0; r < rows; r++) yd.set(b, r * outF);
-  }
-  const compute = opts?.compute;
-  getBackend().gemm(
-    withCompute(
-      { transA: false, transB: true, m: rows, n: outF, k: inF, a: xd, b: wd, c: yd, accumulate: !!bias },
-      compute,
-    ),
-  );
-
-  if (!shouldRecord(x, w, bias)) {
-    record('linear', y, null);
-    return y;
-  }
-  const needX = needsGrad(x);
-  const needW = needsGrad(w);
-  let savedX: Mat | null = null;
-  let savedW: Mat | null = null;
-  const node = record('linear', y, (g) => {
-    const be = getBackend();
-    const dx = gradSink(x);
-    if (dx && savedW) {
-      // dX = dY·W
-      be.gemm(
-        withCompute(
-          { transA: false, transB: false, m: rows, n: inF, k: outF, a: g, b: savedW, c: dx.buf, accumulate: !dx.fresh },
-          compute,
-        ),
-      );
-    }
-    const dw = gradSink(w);
-    if (dw && savedX) {
-      // dW += dYᵀ·X
-      weightGrad(g, savedX, dw.buf, outF, inF, rows, 1, !dw.fresh, compute);
-    }
-    accumulateBiasGrad(bias, g, rows, outF);
-  })!;
-  if (needW) savedX = save<Mat>(node, x);
-  if (needX) savedW = save<Mat>(node, w);
-  return y;
-}
-
-/** The low-rank path of a LoRA linear: scale · (input·aᵀ)·bᵀ, added to the base product. */
-export interface LoraPath {
-  /** [r, in] */
-  a: Tensor;
-  /** [out, r] */
-  b: Tensor;
-  scale: number;
-  /** What the low-rank path reads (e.g. dropout(x)); default x itself. */
-  input?: Tensor | null;
-}
-
-/**
- * y = x·wᵀ + bias + scale·(xl·aᵀ)·bᵀ in one node (xl = lora.input ?? x). Equal to linear + linear + linear +
- * mulScalar + add, without the [N, out] intermediates, the extra passes over them and their tape entries:
- * the low-rank product accumulates straight into y (scale as the GEMM's alpha), and backward produces every
- * gradient from dY at once (dX = dY·W + dH·A in one buffer).
- */
-export function linearLora(
-  x: Tensor,
-  w: Tensor,
-  bias: Tensor | null | undefined,
-  lora: LoraPath,
-  opts?: { compute?: Compute },
-): Tensor {
-  const xd = matData(x, 'linearLora', 'x');
-  const wd = matData(w, 'linearLora', 'w');
-  const xl = lora.input ?? x;
-  const xld = lora.input ? matData(xl, 'linearLora', 'lora input') : xd;
-  const ad = f32Data(lora.a, 'linearLora', 'lora a');
-  const bd = f32Data(lora.b, 'linearLora', 'lora b');
-  if (w.shape.length !== 2) throw new Error(`linearLora: w must be [out, in], got ${shapeStr(w)}`);
-  const [outF, inF] = w.shape as [number, number];
-  if (lastDim(x) !== inF) throw new Error(`linearLora: x ${shapeStr(x)} does not match w ${shapeStr(w)}`);
-  if (xl.numel !== x.numel) throw new Error(`linearLora: lora input ${shapeStr(xl)} does not match x ${shapeStr(x)}`);
-  const r = lora.a.shape[0] ?? 0;
-  if (
-    lora.a.shape.length !== 2 ||
-    lora.a.shape[1] !== inF ||
-    lora.b.shape.length !== 2 ||
-    lora.b.shape[0] !== outF ||
-    lora.b.shape[1] !== r
-  ) {
-    throw new Error(`linearLora: lora a ${shapeStr(lora.a)} / b ${shapeStr(lora.b)} do not match w ${shapeStr(w)}`);
-  }
-  const rows = x.numel / inF;
-  const { scale } = lora;
-  const compute = opts?.compute;
-  const be = getBackend();
-  const y = Tensor.empty([...x.shape.slice(0, -1), outF]);
-  const yd = y.data as Float32Array;
-  if (bias) {
-    if (bias.numel !== outF) throw new Error(`linearLora: bias ${shapeStr(bias)} does not match w ${shapeStr(w)}`);
-    const bv = bias.dtype === 'f32' ? (bias.data as Float32Array) : bias.toF32();
-    for (let i = 0; i < rows; i++) yd.set(bv, i * outF);
-  }
-  be.gemm(
-    withCompute(
-      { transA: false, transB: true, m: rows, n: outF, k: inF, a: xd, b: wd, c: yd, accumulate: !!bias },
-      compute,
-    ),
-  );
-  const h = allocF32(rows * r);
-  // (Decoding a few rows: transposing A would cost more than the product.)
-  const narrowH = rows >= 64 ? narrowKernel(rows, r, xld, ad) : null;
-  if (narrowH) {
-    // H = Xl·Aᵀ with Aᵀ [in, r] (rank-wide: no packing of Xl)
-    const at = transposed(ad, r, inF);
-    narrowH(false, xld as Float32Array, at, h, rows, r, inF, 1, false);
-    release(at);
-  } else {
-    be.gemm(withCompute({ transA: false, transB: true, m: rows, n: r, k: inF, a: xld, b: ad, c: h }, compute));
-  }
-  be.gemm(
-    withCompute(
-      { transA: false, transB: true, m: rows, n: outF, k: r, a: h, b: bd, c: yd, accumulate: true, alpha: scale },
-      compute,
-    ),
-  );
-
-  if (!shouldRecord(x, w, bias, lora.a, lora.b, xl)) {
-    release(h);
-    record('linearLora', y, null);
-    return y;
-  }
-  const needX = needsGrad(x),
-    needW = needsGrad(w),
-    needA = needsGrad(lora.a),
-    needB = needsGrad(lora.b);
-  const needXl = xl !== x && needsGrad(xl);
-  let savedX: Mat | null = null,
-    savedW: Mat | null = null,
-    savedXl: Mat | null = null;
-  let savedA: Float32Array | null = null,
-    savedB: Float32Array | null = null;
-  const node = record('linearLora', y, (g) => {
-    const be = getBackend();
-    if (needB) {
-      // dB += scale·dYᵀ·H
-      const db = gradSink(lora.b)!;
-      weightGrad(g, h, db.buf, outF, r, rows, scale, !db.fresh, compute);
-    }
-    const loraX = needA || needXl || (needX && xl === x);
-    let dh: Float32Array | null = null;
-    if (loraX) {
-      // dH = scale·dY·B
-      dh = allocF32(rows * r);
-      const narrowDh = narrowKernel(rows, r, g, savedB!);
-      if (narrowDh) narrowDh(false, g, savedB!, dh, rows, r, outF, scale, false);
-      else
-        be.gemm(
-          withCompute(
-            { transA: false, transB: false, m: rows, n: r, k: outF, a: g, b: savedB!, c: dh, alpha: scale },
-            compute,
-          ),
-        );
-      if (needA) {
-        // dA += dHᵀ·Xl
-        const da = gradSink(lora.a)!;
-        weightGrad(dh, savedXl!, da.buf, r, inF, rows, 1, !da.fresh, compute);
-      }
-    }
-    const dx = gradSink(x);
-    if (dx) {
-      // dX = dY·W (+ dH·A when the low-rank path reads x itself)
-      be.gemm(
-        withCompute(
-          {
-            transA: false,
-            transB: false,
-            m: rows,
-            n: inF,
-            k: outF,
-            a: g,
-            b: savedW!,
-            c: dx.buf,
-            accumulate: !dx.fresh,
-          },
-          compute,
-        ),
-      );
-      if (xl === x)
-        be.gemm(
-          withCompute(
-            { transA: false, transB: false, m: rows, n: inF, k: r, a: dh!, b: savedA!, c: dx.buf, accumulate: true },
-            compute,
-          ),
-        );
-    }
-    if (needXl) {
-      const dxl = gradSink(xl)!;
-      be.gemm(
-        withCompute(
-          {
-            transA: false,
-            transB: false,
-            m: rows,
-            n: inF,
-            k: r,
-            a: dh!,
-            b: savedA!,
-            c: dxl.buf,
-            accumulate: !dxl.fresh,
-          },
-          compute,
-        ),
-      );
-    }
-    release(dh);
-    const dw = needW ? gradSink(w) : null;
-    if (dw) {
-      // dW += dYᵀ·X (full fine-tuning under an adapter)
-      weightGrad(g, savedX!, dw.buf, outF, inF, rows, 1, !dw.fresh, compute);
-    }
-    accumulateBiasGrad(bias, g, rows, outF);
-  })!;
-  own(node, h);
-  if (needW) savedX = save<Mat>(node, x);
-  if (needX) savedW = save<Mat>(node, w);
-  if (needA) savedXl = xl === x && savedX ? savedX : save<Mat>(node, xl);
-  if (needX || needXl) savedA = save<Float32Array>(node, lora.a);
-  if (needA || needXl || needX) savedB = save<Float32Array>(node, lora.b);
-  return y;
+/** A view of x with a new shape (same storage); one dimension may be -1. Its gradient is x's, same elements. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const view = x.view(shape);
+  record('reshape', view, shouldRecord(x) ? (g) => passGrad(x, g) : null);
+  return view;
 }
 
 /** Logits [N, V] = hidden·wᵀ (inference and dumps; differentiable like linear). */
-export function logits(hidden: Tensor, w: Tensor, opts?: { compute?: Compute }): Tensor {
+export function logits(hidden: Tensor, w: Tensor, opts?: { compute?: FloatDType }): Tensor {
   return linear(hidden, w, null, opts);
 }
 
@@ -667,7 +364,7 @@ export function setDropoutCounter(offset: number): void {
 export function dropout(x: Tensor, p: number, seed: number): Tensor {
   const xd = f32Data(x, 'dropout', 'x');
   if (!(p >= 0 && p < 1)) throw new RangeError(`dropout: p ${p} is outside [0, 1)`);
-  if (p === 0) return x.reshape(x.shape);
+  if (p === 0) return reshape(x, x.shape);
   const offset = dropoutOffset;
   dropoutOffset += x.numel;
   const out = Tensor.empty(x.shape);
@@ -691,7 +388,7 @@ export interface LmHeadCrossEntropyOpts {
   normalizer: number;
   /** Rows whose logits exist at once (default: at most 64M logits (256 MB) per chunk, chunks of equal size). */
   rowsPerChunk?: number;
-  compute?: Compute;
+  compute?: FloatDType;
   /** Final logit soft-capping (Gemma): the loss reads tanh(logits / cap)·cap. */
   softcap?: number | null;
 }

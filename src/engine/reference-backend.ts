@@ -8,6 +8,7 @@ import {
   type AttentionShape,
   type Backend,
   type GemmArgs,
+  type GemmNarrowFn,
   type Mat,
 } from './backend.js';
 import { keep } from './counter-rng.js';
@@ -202,15 +203,7 @@ function attentionBackward(x: AttentionBackwardArgs): void {
   for (let i = 0; i < dv.length; i++) x.dv[i] = dv[i]!;
 }
 
-function rmsnormForward(
-  x: Float32Array,
-  w: Mat,
-  rows: number,
-  dim: number,
-  eps: number,
-  y: Float32Array,
-  rstd: Float32Array,
-): void {
+const rmsnormForward: Backend['rmsnormForward'] = (x, w, rows, dim, eps, y, rstd) => {
   for (let r = 0; r < rows; r++) {
     const o = r * dim;
     let ss = 0;
@@ -219,19 +212,10 @@ function rmsnormForward(
     rstd[r] = rs;
     for (let d = 0; d < dim; d++) y[o + d] = x[o + d]! * rs * at(w, d);
   }
-}
+};
 
 // With xhat = x·rstd: dx = rstd·(w∘dy − xhat·mean(w∘dy∘xhat)); dw += Σ_rows dy∘xhat.
-function rmsnormBackward(
-  dy: Float32Array,
-  x: Float32Array,
-  w: Mat,
-  rstd: Float32Array,
-  rows: number,
-  dim: number,
-  dx: Float32Array,
-  dw: Float32Array | null,
-): void {
+const rmsnormBackward: Backend['rmsnormBackward'] = (dy, x, w, rstd, rows, dim, dx, dw) => {
   const dwAcc = new Float64Array(dim);
   for (let r = 0; r < rows; r++) {
     const o = r * dim;
@@ -246,19 +230,9 @@ function rmsnormBackward(
     }
   }
   if (dw) for (let d = 0; d < dim; d++) dw[d] = dw[d]! + dwAcc[d]!;
-}
+};
 
-function rope(
-  x: Float32Array,
-  positions: Int32Array,
-  tokens: number,
-  heads: number,
-  headDim: number,
-  rotaryDim: number,
-  cos: Float32Array,
-  sin: Float32Array,
-  inverse: boolean,
-): void {
+const rope: Backend['rope'] = (x, positions, tokens, heads, headDim, rotaryDim, cos, sin, inverse) => {
   const half = rotaryDim / 2;
   const sign = inverse ? -1 : 1;
   for (let t = 0; t < tokens; t++) {
@@ -275,19 +249,11 @@ function rope(
       }
     }
   }
-}
+};
 
 const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
 
-function crossEntropy(
-  logits: Float32Array,
-  targets: Int32Array,
-  rows: number,
-  vocab: number,
-  losses: Float32Array,
-  grad: boolean,
-  gradScale: number,
-): void {
+const crossEntropy: Backend['crossEntropy'] = (logits, targets, rows, vocab, losses, grad, gradScale) => {
   for (let r = 0; r < rows; r++) {
     const o = r * vocab;
     const t = targets[r]!;
@@ -310,7 +276,7 @@ function crossEntropy(
       }
     }
   }
-}
+};
 
 // PyTorch AdamW: p *= 1 - lr·wd; m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²;
 // p -= (lr / (1-β1^t)) · m / (sqrt(v) / sqrt(1-β2^t) + eps).
@@ -337,17 +303,7 @@ function checkIds(ids: Int32Array, rows: number): void {
 }
 
 /** C (+)= alpha·op(A)·B, op(A) = Aᵀ of A [k, m] (transA) or A [m, k], B [k, n]; float64 sums of f32 products. */
-function gemmNarrow(
-  transA: boolean,
-  a: Float32Array,
-  b: Float32Array,
-  c: Float32Array,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  accumulate: boolean,
-): void {
+const gemmNarrow: GemmNarrowFn = (transA, a, b, c, m, n, k, alpha, accumulate) => {
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let s = 0;
@@ -355,7 +311,7 @@ function gemmNarrow(
       c[i * n + j] = (accumulate ? c[i * n + j]! : 0) + alpha * s;
     }
   }
-}
+};
 
 export const referenceBackend: Backend = {
   name: 'reference',

@@ -309,8 +309,3 @@ export function clearTape(): void {
 export function tapeLength(): number {
   return tape.length;
 }
-
-/** reshape's autograd: the view's gradient is the base's gradient, same elements. */
-export function recordReshape(base: Tensor, view: Tensor): void {
-  record('reshape', view, shouldRecord(base) ? (g) => passGrad(base, g) : null);
-}

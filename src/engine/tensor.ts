@@ -1,9 +1,9 @@
 // Tensor: a shape, a dtype and typed-array storage (pooled), plus the autograd fields.
 import { allocF32, allocI32, allocU16, release } from './pool.js';
+import type { FloatDType } from './backend.js';
 import type { TapeNode } from './tape.js';
-import { recordReshape } from './tape.js';
 
-export type DType = 'f32' | 'bf16' | 'i32';
+export type DType = FloatDType | 'i32';
 export type TensorData = Float32Array | Uint16Array | Int32Array;
 
 /** Shared, reference-counted storage: a tensor and its reshape views, plus saves for backward. */
@@ -94,8 +94,11 @@ export class Tensor {
     return new Tensor(data, shape, dtype);
   }
 
-  /** A view with a new shape over the same storage; one dimension may be -1. Differentiable. */
-  reshape(shape: readonly number[]): Tensor {
+  /**
+   * A view with a new shape over the same storage; one dimension may be -1. Not recorded for autograd: the
+   * differentiable view is ops.reshape().
+   */
+  view(shape: readonly number[]): Tensor {
     this.assertLive('reshape');
     const known = shape.filter((d) => d !== -1);
     const free = shape.length - known.length;
@@ -106,9 +109,7 @@ export class Tensor {
       throw new Error(`reshape: cannot view [${this.shape.join(', ')}] as [${shape.join(', ')}]`);
     }
     this.storage.retain();
-    const view = new Tensor(this.data, resolved, this.dtype, this.storage);
-    recordReshape(this, view);
-    return view;
+    return new Tensor(this.data, resolved, this.dtype, this.storage);
   }
 
   /** A copy of the values as f32 (bf16 widened exactly). */

@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { getBackend } from '../engine/index.js';
 import { copyFolderFiles, TOKENIZER_FILE, WEIGHT_FILE } from '../io/model-folder.js';
 import { writeShardedSafetensors, type StWriteTensor } from '../io/safetensors.js';
-import { LlamaModel, type WeightDType } from '../model/llama.js';
+import type { FloatDType } from '../engine/index.js';
+import { LlamaModel } from '../model/llama.js';
 import { loadAdapter } from '../model/peft.js';
 import { foldTokenRows } from '../model/token-rows.js';
 import { foldLora } from '../model/fold-lora.js';
@@ -14,7 +15,7 @@ import { UserError } from '../util/errors.js';
 
 export interface MergeOptions {
   /** Output weight dtype; default: the base config's torch_dtype (bf16 for bfloat16, else f32). */
-  dtype?: WeightDType;
+  dtype?: FloatDType;
   /** Shard size limit (default 2 GB, like save_pretrained's order of magnitude). */
   maxShardBytes?: number;
 }
@@ -25,7 +26,7 @@ export async function mergeAdapter(
   adapterDir: string,
   outDir: string,
   opts: MergeOptions = {},
-): Promise<{ merged: number; tokenRows: number; dtype: WeightDType; files: string[] }> {
+): Promise<{ merged: number; tokenRows: number; dtype: FloatDType; files: string[] }> {
   if (resolve(outDir) === resolve(modelDir)) throw new UserError(`merge: --out must differ from --model (${outDir})`);
   const model = LlamaModel.load(modelDir, { dtype: 'f32' });
   loadAdapter(model, adapterDir);
@@ -33,7 +34,7 @@ export async function mergeAdapter(
   // Trained token rows replace their embedding / LM-head rows (PEFT's merge: index_copy into the weight).
   const tokenRows = foldTokenRows(model);
   const raw = model.config.raw;
-  const dtype: WeightDType = opts.dtype ?? (model.config.torchDtype === 'bfloat16' ? 'bf16' : 'f32');
+  const dtype: FloatDType = opts.dtype ?? (model.config.torchDtype === 'bfloat16' ? 'bf16' : 'f32');
 
   const be = getBackend();
   const tensors: StWriteTensor[] = model.baseParameters().map(({ name, tensor }) => {

@@ -3,7 +3,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadLlamaConfig } from '../io/hf-config.js';
-import { LlamaModel, type WeightDType } from '../model/llama.js';
+import type { FloatDType } from '../engine/index.js';
+import { LlamaModel } from '../model/llama.js';
 import { loadAdapter } from '../model/peft.js';
 import { Tokenizer, type ChatMessage } from '../tokenizer/tokenizer.js';
 import { readGenerationConfig, type GenerationDefaults } from './generation-config.js';
@@ -14,7 +15,7 @@ export interface LoadForGenerationOptions {
   modelDir: string;
   adapterDir?: string | null;
   /** Weight storage and GEMM precision; default: bf16 when config.json says bfloat16, else f32. */
-  dtype?: WeightDType;
+  dtype?: FloatDType;
   /** Fold the adapter into the base weights (faster decoding) instead of applying it on the fly. */
   merge?: boolean;
 }
@@ -23,13 +24,13 @@ export interface LoadedForGeneration {
   model: LlamaModel;
   tokenizer: Tokenizer;
   defaults: GenerationDefaults;
-  dtype: WeightDType;
+  dtype: FloatDType;
 }
 
 /** Load model (+ adapter) and tokenizer for generation. The tokenizer comes from the adapter folder when it has one. */
 export async function loadForGeneration(o: LoadForGenerationOptions): Promise<LoadedForGeneration> {
   let model: LlamaModel;
-  const dtype: WeightDType = o.dtype ?? defaultDtype(o.modelDir);
+  const dtype: FloatDType = o.dtype ?? defaultDtype(o.modelDir);
   if (!o.adapterDir) {
     model = LlamaModel.load(o.modelDir, { dtype });
   } else {
@@ -44,7 +45,7 @@ export async function loadForGeneration(o: LoadForGenerationOptions): Promise<Lo
   return { model, tokenizer, defaults: readGenerationConfig(o.modelDir), dtype };
 }
 
-function defaultDtype(dir: string): WeightDType {
+function defaultDtype(dir: string): FloatDType {
   return loadLlamaConfig(dir).torchDtype === 'bfloat16' ? 'bf16' : 'f32';
 }
 

@@ -1,9 +1,10 @@
 // config.json of a Hugging Face Llama-family model -> a typed LlamaConfig, with transformers' defaults.
 // Qwen3 (q/k norms) and Gemma 3 text (scaled embeddings, (1 + w) norms, sandwich norms, GeGLU, sliding-window
 // layers with their own RoPE base) are the same decoder with the family flags below.
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
+import { readJsonFile } from '../util/json.js';
 
 export interface RopeScaling {
   type: 'linear' | 'llama3';
@@ -231,7 +232,10 @@ export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
       ? positiveNumber(rpGlobal.rope_theta, source, 'rope_parameters.rope_theta')
       : num('rope_theta', gemma ? 1000000 : 10000);
   const slidingWindow = parseSlidingWindow(raw, modelType, source);
+  const intermediateSize = int('intermediate_size');
   const numLayers = int('num_hidden_layers');
+  const vocabSize = int('vocab_size');
+  checkModelSize(source, { hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize });
   const layerWindows = parseLayerWindows(raw, modelType, numLayers, slidingWindow, source);
   let ropeLocalTheta: number | null = null;
   if (gemma) {
@@ -257,12 +261,12 @@ export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
     architecture,
     modelType,
     hiddenSize,
-    intermediateSize: int('intermediate_size'),
+    intermediateSize,
     numLayers,
     numHeads,
     numKvHeads,
     headDim,
-    vocabSize: int('vocab_size'),
+    vocabSize,
     rmsNormEps: num('rms_norm_eps', 1e-6),
     ropeTheta,
     ropeScaling: parseRopeScaling(raw.rope_scaling ?? rpGlobal, source),
@@ -286,6 +290,34 @@ export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
     finalLogitSoftcap,
     raw,
   };
+}
+
+/** The most parameters a config may describe: 10^11 (400 GB in f32), far past what sftkit can train on a CPU. */
+export const MAX_MODEL_PARAMETERS = 1e11;
+
+/**
+ * Refuse a config whose sizes are absurd before anything is allocated: the parameter count it implies (embeddings,
+ * attention and MLP of every layer) must stay under MAX_MODEL_PARAMETERS.
+ */
+function checkModelSize(
+  source: string,
+  c: {
+    hiddenSize: number;
+    intermediateSize: number;
+    numLayers: number;
+    numHeads: number;
+    numKvHeads: number;
+    headDim: number;
+    vocabSize: number;
+  },
+): void {
+  const D = c.hiddenSize;
+  const perLayer = D * c.headDim * (2 * c.numHeads + 2 * c.numKvHeads) + 3 * D * c.intermediateSize + 2 * D;
+  const params = 2 * c.vocabSize * D + c.numLayers * perLayer;
+  if (!(params <= MAX_MODEL_PARAMETERS))
+    throw new UserError(
+      `${source}: the config describes about ${params.toExponential(1)} parameters (hidden_size ${D}, intermediate_size ${c.intermediateSize}, num_hidden_layers ${c.numLayers}, vocab_size ${c.vocabSize}); sftkit refuses more than ${MAX_MODEL_PARAMETERS.toExponential(0)}`,
+    );
 }
 
 function positiveNumber(v: unknown, source: string, key: string): number {
@@ -381,20 +413,7 @@ function parseRopeScaling(rs: unknown, source: string): RopeScaling | null {
 
 export function loadLlamaConfig(dir: string): LlamaConfig {
   const path = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UserError(
-      `${path}: cannot read the model config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); is ${dir} a Hugging Face model folder?`,
-      { cause: e },
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${path}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
-  return parseLlamaConfig(json, path);
+  if (!existsSync(path))
+    throw new UserError(`${path}: cannot read the model config (ENOENT); is ${dir} a Hugging Face model folder?`);
+  return parseLlamaConfig(readJsonFile(path, 'model config'), path);
 }

@@ -2,13 +2,14 @@
 //   [u64 LE header length N][N bytes JSON header, space padded][data section]
 // Reading goes through a file descriptor with positional reads, so files of any size (> 2 GiB) work
 // without a whole-file Buffer. Writing streams tensor by tensor into a temp file, then renames it.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { open, rename, rm, mkdir, unlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { asDiskFull, UserError } from '../util/errors.js';
 import { fsyncDirSync, tempSiblingPath, writeFileAtomic } from './atomic.js';
 import { bf16ToF32Array, f16BitsToF32, f16ToF32Array, f32ToBf16Array, f32ToBf16Bits } from './float-bits.js';
+import { readJsonFile } from '../util/json.js';
 
 if (endianness() !== 'LE') throw new Error('sftkit: safetensors I/O assumes a little-endian host');
 
@@ -80,6 +81,8 @@ export class SafetensorsFile {
       );
     }
     try {
+      if (!fstatSync(fd).isFile())
+        throw new UserError(`${path}: is not a file (a folder?); expected a .safetensors file`);
       const { metadata, tensors } = parseHeader(path, fd);
       return new SafetensorsFile(path, fd, metadata, tensors);
     } catch (e) {
@@ -376,12 +379,7 @@ export class SafetensorsModel {
 }
 
 function readWeightMap(indexPath: string): Record<string, string> {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(indexPath, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${indexPath}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
+  const json = readJsonFile(indexPath, 'shard index');
   const map = (json as { weight_map?: unknown } | null)?.weight_map;
   if (typeof map !== 'object' || map === null || Array.isArray(map))
     throw new UserError(`${indexPath}: missing "weight_map" object`);

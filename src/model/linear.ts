@@ -1,22 +1,19 @@
-// Linear = a base weight (f32 or bf16 storage; frozen unless full fine-tuning) + optional bias + optional LoRA.
-// The storage type of the base weight is the engine's business (linear() reads f32 or bf16), so NF4 later is a
-// storage type plus a kernel, not a change here.
-import { dropout, isGradEnabled, linear, linearLora, Tensor, type LoraPath } from '../engine/index.js';
+// Linear = a base weight + optional bias + optional LoRA adapter, run as one node of the engine's linear op. The
+// base is a dense f32/bf16 tensor (`weight`; trainable under full fine-tuning) or, for QLoRA, a frozen 4-bit
+// weight from src/quant (`quantized`, a LinearBase computing x·Wᵀ and dY·W with the fused dequantize-GEMM);
+// the LoRA path is the same code for both.
+import { dropout, isGradEnabled, linear, Tensor, type FloatDType, type LinearBase } from '../engine/index.js';
 import type { LoraAdapter } from './lora.js';
 
-/** A frozen quantized base weight (src/quant: NF4/FP4) computing x·Wᵀ + bias in place of linear(x, weight). */
-export interface QuantizedBase {
-  readonly outFeatures: number;
-  readonly inFeatures: number;
+/** A frozen quantized base weight (src/quant: NF4/FP4) used in place of the dense `weight`. */
+export interface QuantizedBase extends LinearBase {
   /** Parameters represented (out·in). */
   readonly numel: number;
-  /** x·Wᵀ + bias (+ the LoRA path, fused in one node; its GEMMs at loraCompute). */
-  forward(x: Tensor, bias: Tensor | null, lora: LoraPath | null, loraCompute: 'f32' | 'bf16'): Tensor;
 }
 
 export interface ForwardContext {
   /** GEMM precision: 'bf16' rounds GEMM inputs to bf16 with f32 accumulation. */
-  compute: 'f32' | 'bf16';
+  compute: FloatDType;
   /** Training forward: LoRA dropout is active. */
   training: boolean;
   /** Draws a fresh dropout seed (only called when training with dropout > 0). */
@@ -55,19 +52,14 @@ export class Linear {
 
   /** x [N, in] -> [N, out] */
   forward(x: Tensor, ctx: ForwardContext): Tensor {
+    const base = this.quantized ?? this.weight;
     const l = this.lora;
-    if (l) {
-      // One fused node for base + adapter (see linearLora; src/quant's op for a 4-bit base).
-      const xl = ctx.training && l.dropout > 0 ? dropout(x, l.dropout, ctx.nextSeed()) : x;
-      const path = { a: l.a, b: l.b, scale: l.scale, input: xl === x ? null : xl };
-      const out = this.quantized
-        ? this.quantized.forward(x, this.bias, path, ctx.compute)
-        : linearLora(x, this.weight, this.bias, path, { compute: ctx.compute });
-      freeIfNoGrad(xl === x ? null : xl);
-      return out;
-    }
-    return this.quantized
-      ? this.quantized.forward(x, this.bias, null, ctx.compute)
-      : linear(x, this.weight, this.bias, { compute: ctx.compute });
+    if (!l) return linear(x, base, this.bias, { compute: ctx.compute });
+    // One fused node for base + adapter.
+    const xl = ctx.training && l.dropout > 0 ? dropout(x, l.dropout, ctx.nextSeed()) : x;
+    const lora = { a: l.a, b: l.b, scale: l.scale, input: xl === x ? null : xl };
+    const out = linear(x, base, this.bias, { compute: ctx.compute, lora });
+    freeIfNoGrad(xl === x ? null : xl);
+    return out;
   }
 }

@@ -30,6 +30,8 @@ import {
   softcap,
   swiglu,
   Tensor,
+  type FloatDType,
+  reshape,
 } from '../engine/index.js';
 import { f32ToBf16Bits } from '../io/float-bits.js';
 import { loadLlamaConfig, type LlamaConfig } from '../io/hf-config.js';
@@ -43,11 +45,9 @@ import { SplitMix64 } from '../util/random.js';
 import { RopeCache } from './rope.js';
 import type { TokenRowsAdapter } from './token-rows.js';
 
-export type WeightDType = 'f32' | 'bf16';
-
 export interface LoadOptions {
   /** 'bf16': frozen weights stored as bf16 and GEMMs computed in bf16 (f32 accumulation). Default 'f32'. */
-  dtype?: WeightDType;
+  dtype?: FloatDType;
   /** QLoRA: store the seven projections of every layer in 4 bits (pre-quantized folders load as 4-bit regardless). */
   quantize?: QuantizeOptions | null;
 }
@@ -119,7 +119,7 @@ export class LlamaModel {
   /** Gemma 3's sliding-window layers: RoPE with rope_local_base_freq, unscaled (null when every layer is global). */
   readonly localRopeCache: RopeCache | null;
   /** GEMM precision for every linear (base and LoRA) and the LM head. */
-  compute: 'f32' | 'bf16';
+  compute: FloatDType;
   /** The LoRA configuration attached (null without LoRA). */
   lora: LoraConfig | null = null;
   /** Adapted embedding / LM-head rows (PEFT trainable_token_indices), already written into the tables. */
@@ -135,7 +135,7 @@ export class LlamaModel {
     public norm: Tensor, // [D]
     /** [V, D]; the very same Tensor as embedTokens when tied. */
     public lmHead: Tensor,
-    readonly dtype: WeightDType,
+    readonly dtype: FloatDType,
   ) {
     this.ropeCache = new RopeCache(config);
     this.localRopeCache =
@@ -178,36 +178,40 @@ export class LlamaModel {
     config: LlamaConfig,
     st: SafetensorsModel,
     source: string,
-    dtype: WeightDType,
+    dtype: FloatDType,
     quantize: QuantizeOptions | null = null,
   ): LlamaModel {
     const c = config;
     const D = c.hiddenSize;
     const hd = c.headDim;
     const problems: string[] = [];
+    // One line naming the first problems; thrown early once there are many (a config.json that asks for a
+    // million layers is refused at once, not after a million lookups).
+    const mismatch = () =>
+      new UserError(
+        `${source}: the weights do not match config.json: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length >= 20 ? 'more' : problems.length - 3 + ' more'}` : ''}`,
+      );
     const expectShape = (name: string, shape: number[]): boolean => {
       const info = st.tensors.get(name);
-      if (!info) {
-        problems.push(`missing tensor ${name} [${shape.join(', ')}]`);
-        return false;
-      }
-      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      if (!info) problems.push(`missing tensor ${name} [${shape.join(', ')}]`);
+      else if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i]))
         problems.push(
           `tensor ${name} has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] from config.json`,
         );
-        return false;
-      }
-      return true;
+      else return true;
+      if (problems.length >= 20) throw mismatch();
+      return false;
     };
     // Weights that GEMMs read may be bf16; vectors (norms, biases) stay f32.
+    // A tensor that does not match gets an empty placeholder (nothing the size config.json claims is allocated).
     const matrix = (name: string, shape: number[]): Tensor =>
       !expectShape(name, shape)
-        ? Tensor.zeros(shape)
+        ? Tensor.zeros([0, 0])
         : dtype === 'bf16'
           ? Tensor.from(st.readBF16(name), shape, 'bf16')
           : Tensor.from(st.readF32(name), shape, 'f32');
     const vector = (name: string, n: number): Tensor =>
-      !expectShape(name, [n]) ? Tensor.zeros([n]) : Tensor.from(st.readF32(name), [n], 'f32');
+      !expectShape(name, [n]) ? Tensor.zeros([0]) : Tensor.from(st.readF32(name), [n], 'f32');
     const lin = (name: string, out: number, inp: number, biasRequired: boolean): Linear => {
       const hasBias = st.has(`${name}.bias`);
       if (biasRequired && !hasBias)
@@ -247,12 +251,7 @@ export class LlamaModel {
     if (st.has('lm_head.weight')) lmHead = matrix('lm_head.weight', [c.vocabSize, D]);
     else if (!c.tieWordEmbeddings)
       problems.push(`missing tensor lm_head.weight [${c.vocabSize}, ${D}] (config.json has tie_word_embeddings false)`);
-    if (problems.length > 0) {
-      const shown = problems.slice(0, 10).join('\n  ');
-      throw new UserError(
-        `${source}: the weights do not match config.json:\n  ${shown}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}`,
-      );
-    }
+    if (problems.length > 0) throw mismatch();
     return new LlamaModel(c, embedTokens, layers, norm, lmHead, dtype);
   }
 
@@ -394,9 +393,9 @@ export class LlamaModel {
   /** RMSNorm over head_dim of every head of x [N, heads·hd] (frees x outside training). */
   private headNorm(x: Tensor, w: Tensor): Tensor {
     const hd = this.config.headDim;
-    const heads = x.reshape([-1, hd]);
+    const heads = reshape(x, [-1, hd]);
     const normed = this.norm_(heads, w);
-    const out = normed.reshape(x.shape);
+    const out = reshape(normed, x.shape);
     freeIfNoGrad(heads, normed, x);
     return out;
   }

@@ -1,7 +1,7 @@
 // PEFT adapter files: adapter_config.json + adapter_model.safetensors, read and written exactly as Python PEFT
 // does for LoRA on a causal LM, so adapters move freely between sftkit and transformers/PEFT.
 // Everything is validated (config fields, tensor names, shapes) before any tensor is attached.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { join } from 'node:path';
 import { Tensor } from '../engine/index.js';
@@ -10,6 +10,7 @@ import { UserError } from '../util/errors.js';
 import type { LlamaModel } from './llama.js';
 import { LoraAdapter, loraScale, resolvedTargetNames, validateLoraConfig, type LoraConfig } from './lora.js';
 import { parseTrainableTokenIndices, TokenRowsAdapter, tokenRowsKey } from './token-rows.js';
+import { readJsonFile } from '../util/json.js';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
@@ -76,13 +77,7 @@ export function readAdapterConfig(dir: string): LoraConfig {
 export function readAdapterJson(dir: string): { json: unknown; path: string } {
   const path = join(dir, ADAPTER_CONFIG);
   if (!existsSync(path)) throw new UserError(`${dir}: not a PEFT adapter folder (no ${ADAPTER_CONFIG})`);
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${path}: invalid JSON: ${(e as Error).message}`);
-  }
-  return { json, path };
+  return { json: readJsonFile(path, 'adapter config'), path };
 }
 
 /**
@@ -105,7 +100,13 @@ export function loadAdapter(model: LlamaModel, dir: string): LoraConfig {
       : '';
     throw new UserError(`${dir}: missing ${ADAPTER_WEIGHTS}${hint}`);
   }
-  const targets = model.loraTargets(cfg);
+  let targets: ReturnType<LlamaModel['loraTargets']>;
+  try {
+    targets = model.loraTargets(cfg);
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`${join(dir, ADAPTER_CONFIG)}: ${e.message}`, { cause: e });
+    throw e;
+  }
   const st = SafetensorsFile.open(path);
   try {
     const problems: string[] = [];
@@ -145,7 +146,7 @@ export function loadAdapter(model: LlamaModel, dir: string): LoraConfig {
         problems.push(`unexpected tensor ${key} (not a LoRA matrix of a targeted module of this model)`);
     if (problems.length > 0) {
       throw new UserError(
-        `${path}: does not fit the model and ${ADAPTER_CONFIG}:\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}`,
+        `${path}: does not fit the model and ${ADAPTER_CONFIG}: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length - 3} more` : ''}`,
       );
     }
     const scale = loraScale(cfg);

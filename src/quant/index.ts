@@ -1,5 +1,5 @@
 // QLoRA's 4-bit base weights: bitsandbytes-compatible NF4/FP4 quantization with double quantization, the fused
-// dequantize + GEMM op, the serialized layout, and loading.
+// dequantize + GEMM as a base of the engine's linear op, the serialized layout, and loading.
 export { NF4_CODE, FP4_CODE, DYNAMIC_MAP_SIGNED, codeOf, type QuantType } from './codebook.js';
 export {
   quantize4Bit,
@@ -12,7 +12,6 @@ export {
   type Quantize4BitOptions,
 } from './blockwise.js';
 export { nf4Gemm, referenceNf4Gemm, dequantizeMatrix } from './matmul.js';
-export { quantizedLinear } from './linear-op.js';
 export { QuantizedLinearWeight } from './weight.js';
 export {
   quantizedTensors,

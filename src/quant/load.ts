@@ -1,7 +1,7 @@
 // Base linears as 4-bit weights while a model folder loads: read pre-quantized ones (bitsandbytes layout, from
 // Python or `sftkit quantize`) as stored, or quantize dense ones (f32/bf16/f16) one at a time, so the dense
 // matrix of at most one linear exists at once.
-import type { Compute } from '../engine/index.js';
+import type { FloatDType } from '../engine/index.js';
 import type { SafetensorsModel } from '../io/safetensors.js';
 import { UserError } from '../util/errors.js';
 import { quantize4Bit } from './blockwise.js';
@@ -15,14 +15,14 @@ export interface QuantizeOptions {
   /** Default true (the QLoRA recipe). */
   doubleQuant?: boolean;
   /** bnb_4bit_compute_dtype; default 'bf16'. */
-  compute?: Compute;
+  compute?: FloatDType;
   blocksize?: number;
 }
 
 const ST_TO_TORCH: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16', F64: 'float64' };
 
 /** bnb_4bit_compute_dtype as the engine names it: bfloat16|bf16|float16|fp16 -> 'bf16', float32|f32 -> 'f32'. */
-export function computeOf(dtype: unknown, where: string): Compute {
+export function computeOf(dtype: unknown, where: string): FloatDType {
   if (dtype === undefined || dtype === null) return 'bf16';
   if (dtype === 'float32' || dtype === 'f32' || dtype === 'fp32') return 'f32';
   // float16 compute has no CPU kernel; bf16 is the nearest (same memory, wider range).
@@ -31,7 +31,7 @@ export function computeOf(dtype: unknown, where: string): Compute {
 }
 
 /** The compute dtype a pre-quantized folder's config.json asks for. */
-export function configCompute(raw: Record<string, unknown>, where: string): Compute {
+export function configCompute(raw: Record<string, unknown>, where: string): FloatDType {
   const qc = raw.quantization_config as Record<string, unknown> | null | undefined;
   return computeOf(qc?.bnb_4bit_compute_dtype, `${where}: quantization_config`);
 }

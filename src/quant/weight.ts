@@ -1,17 +1,27 @@
 // A frozen 4-bit base weight as a Linear holds it (src/model/linear.ts `quantized`): the bitsandbytes-layout
-// matrix, its GEMM precision, and the differentiable product x·Wᵀ.
-import type { Compute, LoraPath, Quantized4BitMatrix, Tensor } from '../engine/index.js';
+// matrix, its GEMM precision, and its products x·Wᵀ and dY·W through the fused dequantize-GEMM. It is a
+// LinearBase of the engine's linear op, which adds the bias and the LoRA path (QLoRA) as for a dense weight.
+import {
+  getBackend,
+  type BaseInputGrad,
+  type FloatDType,
+  type LinearBase,
+  type Mat,
+  type Quantized4BitMatrix,
+} from '../engine/index.js';
 import { dequantize4Bit, numelOf, quantizedBytes, type Quantized4Bit } from './blockwise.js';
-import { quantizedLinear } from './linear-op.js';
+import { nf4Gemm } from './matmul.js';
 
-export class QuantizedLinearWeight {
+export class QuantizedLinearWeight implements LinearBase {
   /** The view the kernels read. */
   readonly matrix: Quantized4BitMatrix;
+  /** Frozen: no gradient for W. */
+  readonly weight = null;
 
   constructor(
     readonly q: Quantized4Bit,
     /** bnb_4bit_compute_dtype: 'bf16' dequantizes W to bf16 and rounds x to bf16 (f32 accumulation). */
-    public compute: Compute,
+    public compute: FloatDType,
   ) {
     if (q.shape.length !== 2)
       throw new Error(`QuantizedLinearWeight: expected a 2-D weight, got shape [${q.shape.join(', ')}]`);
@@ -44,12 +54,32 @@ export class QuantizedLinearWeight {
     return quantizedBytes(this.q);
   }
 
-  /**
-   * x [..., in] -> x·Wᵀ + bias (+ scale·(xl·Aᵀ)·Bᵀ with a LoRA path, its GEMMs at `loraCompute`) [..., out];
-   * differentiable in x, bias and the adapter.
-   */
-  forward(x: Tensor, bias: Tensor | null, lora: LoraPath | null = null, loraCompute: Compute = this.compute): Tensor {
-    return quantizedLinear(x, this.matrix, bias, this.compute, lora, loraCompute);
+  /** y [rows, out] (+)= x·Wᵀ at W's own compute precision (the layer's applies to its LoRA path). */
+  forward(x: Mat, rows: number, y: Float32Array, accumulate: boolean): void {
+    if (!(x instanceof Float32Array)) throw new Error('QuantizedLinearWeight: x must be f32, got bf16');
+    nf4Gemm(getBackend(), {
+      w: this.matrix,
+      transposed: false,
+      m: rows,
+      a: x,
+      c: y,
+      accumulate,
+      compute: this.compute,
+    });
+  }
+
+  /** dX [rows, in] (+)= dY·W through the same 4-bit kernel (the codes are never modified: nothing to save). */
+  inputGrad(): BaseInputGrad {
+    return (dy, rows, dx, accumulate) =>
+      nf4Gemm(getBackend(), {
+        w: this.matrix,
+        transposed: true,
+        m: rows,
+        a: dy,
+        c: dx,
+        accumulate,
+        compute: this.compute,
+      });
   }
 
   /** The f32 W [out, in] (merging, tests): materialises the whole matrix. */

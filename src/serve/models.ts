@@ -9,7 +9,8 @@ import { castWeightsToBf16 } from '../generate/weights.js';
 import { readGenerationConfig } from '../generate/generation-config.js';
 import { loadLlamaConfig } from '../io/hf-config.js';
 import type { Linear } from '../model/linear.js';
-import { LlamaModel, type WeightDType } from '../model/llama.js';
+import type { FloatDType } from '../engine/index.js';
+import { LlamaModel } from '../model/llama.js';
 import type { LoraAdapter } from '../model/lora.js';
 import { loadAdapter, readAdapterJson } from '../model/peft.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -58,7 +59,7 @@ function hasTokenRows(dir: string): boolean {
 export async function loadServedModels(o: {
   modelDir: string;
   adapters: AdapterSpec[];
-  dtype?: WeightDType;
+  dtype?: FloatDType;
 }): Promise<ServedModel[]> {
   const baseName = basename(resolve(o.modelDir));
   const names = new Set([baseName]);
@@ -69,7 +70,7 @@ export async function loadServedModels(o: {
       );
     names.add(a.name);
   }
-  const dtype: WeightDType = o.dtype ?? (loadLlamaConfig(o.modelDir).torchDtype === 'bfloat16' ? 'bf16' : 'f32');
+  const dtype: FloatDType = o.dtype ?? (loadLlamaConfig(o.modelDir).torchDtype === 'bfloat16' ? 'bf16' : 'f32');
   const created = Math.floor(Date.now() / 1000);
   const baseTokenizer = await Tokenizer.fromDir(o.modelDir);
   const defaults = readGenerationConfig(o.modelDir);

@@ -3,6 +3,7 @@
 // @huggingface/jinja lexes with trim_blocks + lstrip_blocks, as transformers' environment does.
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { UserError } from '../util/errors.js';
+import { oneLine } from '../util/json.js';
 
 /** Parse tokenizer_config's `chat_template`: a string or a list of {name, template}. */
 export function parseChatTemplates(value: unknown, source: string): Map<string, string> {
@@ -32,7 +33,7 @@ function compile(source: string, where: string): Template {
     try {
       t = new Template(source);
     } catch (e) {
-      throw new UserError(`${where}: cannot parse the chat template: ${(e as Error).message}`, { cause: e });
+      throw new UserError(`${where}: cannot parse the chat template: ${oneLine((e as Error).message)}`, { cause: e });
     }
     if (parsedCache.size > 32) parsedCache.clear();
     parsedCache.set(source, t);
@@ -41,6 +42,27 @@ function compile(source: string, where: string): Template {
 }
 
 class TemplateRaise extends Error {}
+
+/** How long one rendering may run: a template that loops for ever (or for 10^8 items) is stopped with an error. */
+export const TEMPLATE_TIME_LIMIT_MS = 10_000;
+/** The most items one range() call may produce. */
+const MAX_RANGE_ITEMS = 1_000_000;
+
+/** An interpreter with a time budget: every few thousand evaluated nodes it checks the deadline. */
+function budgetInterpreter(env: Environment): Interpreter {
+  const it = new Interpreter(env);
+  type Evaluate = (...args: unknown[]) => unknown;
+  const self = it as unknown as { evaluate: Evaluate };
+  const inner = self.evaluate.bind(it);
+  const deadline = Date.now() + TEMPLATE_TIME_LIMIT_MS;
+  let nodes = 0;
+  self.evaluate = (...args: unknown[]) => {
+    if (++nodes % 4096 === 0 && Date.now() > deadline)
+      throw new Error(`rendering took longer than ${TEMPLATE_TIME_LIMIT_MS / 1000} s (a runaway loop?)`);
+    return inner(...args);
+  };
+  return it;
+}
 
 /** Render `source` with `vars` (plus the globals every HF template may use). Errors name `where`. */
 export function renderChatTemplate(source: string, vars: Record<string, unknown>, where: string): string {
@@ -61,17 +83,23 @@ export function renderChatTemplate(source: string, vars: Record<string, unknown>
   const env = new Environment();
   for (const [k, v] of Object.entries({ ...globals, ...vars })) env.set(k, v);
   try {
-    return new Interpreter(env).run(template.parsed).value as string;
+    const out = budgetInterpreter(env).run(template.parsed).value;
+    if (typeof out !== 'string') throw new Error(`the template produced ${typeof out}, not text`);
+    return out;
   } catch (e) {
     if (e instanceof TemplateRaise)
-      throw new UserError(`${where}: the chat template refused the messages: ${e.message}`, { cause: e });
-    throw new UserError(`${where}: chat template rendering failed: ${(e as Error).message}`, { cause: e });
+      throw new UserError(`${where}: the chat template refused the messages: ${oneLine(e.message)}`, { cause: e });
+    throw new UserError(`${where}: chat template rendering failed: ${oneLine((e as Error).message)}`, { cause: e });
   }
 }
 
 function pyRange(start: number, stop?: number, step = 1): number[] {
   if (stop === undefined) [start, stop] = [0, start];
   if (step === 0) throw new Error('range() step must not be zero');
+  if (![start, stop, step].every((v) => typeof v === 'number' && Number.isFinite(v)))
+    throw new Error('range() takes finite numbers');
+  if (Math.ceil((stop - start) / step) > MAX_RANGE_ITEMS)
+    throw new Error(`range() of ${Math.ceil((stop - start) / step)} items is over the ${MAX_RANGE_ITEMS}-item limit`);
   const out: number[] = [];
   for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
   return out;

@@ -8,6 +8,7 @@ import { Tokenizer as RustTokenizer } from 'tokenizers';
 import { UserError } from '../util/errors.js';
 import { parseChatTemplates, renderChatTemplate } from './chat-template.js';
 import { SyncEncoder, type RawEncoding } from './sync-encoder.js';
+import { readJsonFile } from '../util/json.js';
 
 export interface ChatMessage {
   role: string;
@@ -54,13 +55,9 @@ function readJson(path: string, required: boolean): Json | null {
       );
     return null;
   }
-  try {
-    const v = JSON.parse(readFileSync(path, 'utf8'));
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('expected a JSON object');
-    return v as Json;
-  } catch (e) {
-    throw new UserError(`${path}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
+  const v = readJsonFile(path, 'tokenizer file');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UserError(`${path}: expected a JSON object`);
+  return v as Json;
 }
 
 /** A special token entry of tokenizer_config / special_tokens_map: a string or an AddedToken object. */

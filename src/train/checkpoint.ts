@@ -11,12 +11,13 @@
 // checkpoint under its real name; what a killed write leaves (`.checkpoint-N.tmp-*`) is removed by
 // cleanCheckpointTemps(). A checkpoint whose weights or optimizer state hold Inf/NaN is never written, and
 // resume_from_checkpoint: true takes the newest checkpoint that is complete and finite (docs/crash-safety.md).
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { atomicDir, cleanStaleTemps, fsyncDirSync, tempSiblingPath } from '../io/atomic.js';
 import { SafetensorsFile, writeSafetensors, type StWriteTensor } from '../io/safetensors.js';
 import { UserError } from '../util/errors.js';
+import { oneLine, readJsonFile } from '../util/json.js';
 
 export interface NamedArray {
   name: string;
@@ -127,10 +128,10 @@ export function checkpointProblem(dir: string, opts: { checkFinite?: boolean } =
   }
   for (const f of CHECKPOINT_FILES.filter((n) => n.endsWith('.json'))) {
     try {
-      const v: unknown = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+      const v: unknown = readJsonFile(join(dir, f));
       if (typeof v !== 'object' || v === null) return `${f} is not a JSON object`;
     } catch (e) {
-      return `${f} is not valid JSON (${(e as Error).message})`;
+      return (e as Error).message;
     }
   }
   for (const f of [paramsName, 'optimizer.safetensors']) {
@@ -263,12 +264,7 @@ export async function saveCheckpoint(
 
 function readJson<T>(path: string): T {
   if (!existsSync(path)) throw new UserError(`${path}: missing (not a complete sftkit checkpoint)`);
-  let v: unknown;
-  try {
-    v = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${path}: cannot parse: ${(e as Error).message}`);
-  }
+  const v = readJsonFile(path, 'checkpoint state file');
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UserError(`${path}: must be a JSON object`);
   return v as T;
 }
@@ -335,10 +331,10 @@ export function loadCheckpoint(dir: string, expected: { name: string; numel: num
       throw new UserError(
         `${dir}: the checkpoint's trainable tensors do not match this run's (a different model, LoRA config or method?)` +
           (missing.length
-            ? `\n  missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`
+            ? `; missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`
             : '') +
           (unexpected.length
-            ? `\n  unexpected: ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''}`
+            ? `; unexpected: ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''}`
             : ''),
       );
     }
@@ -367,7 +363,9 @@ export function loadCheckpoint(dir: string, expected: { name: string; numel: num
         if (!Array.isArray(v)) throw new Error('not an array');
         return v;
       } catch (err) {
-        throw new UserError(`${optFile.path}: __metadata__.${key} must be a JSON array (${(err as Error).message})`);
+        throw new UserError(
+          `${optFile.path}: __metadata__.${key} must be a JSON array (${oneLine((err as Error).message)})`,
+        );
       }
     };
     const savedNames = meta('params');

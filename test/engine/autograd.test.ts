@@ -15,6 +15,7 @@ import {
   noGrad,
   poolStats,
   referenceBackend,
+  reshape,
   setBackend,
   swiglu,
   Tensor,
@@ -29,10 +30,13 @@ function sum(t: Tensor): Tensor {
   // Σ t via a linear with a ones row: keeps the test on public ops
   const ones = Tensor.from(new Float32Array(t.shape[t.shape.length - 1]!).fill(1), [1, t.shape[t.shape.length - 1]!]);
   const rowSums = linear(t, ones);
-  return linear(
-    rowSums.reshape([1, rowSums.numel]),
-    Tensor.from(new Float32Array(rowSums.numel).fill(1), [1, rowSums.numel]),
-  ).reshape([]);
+  return reshape(
+    linear(
+      reshape(rowSums, [1, rowSums.numel]),
+      Tensor.from(new Float32Array(rowSums.numel).fill(1), [1, rowSums.numel]),
+    ),
+    [],
+  );
 }
 
 function near(a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5, what = ''): void {
@@ -126,11 +130,11 @@ test('outputs made with grad enabled but nothing trainable are step-scoped, and 
 test('reshape is a view (shared storage) and passes gradients', () => {
   const r = rng(4);
   const x = param([2, 6], r);
-  const v = x.reshape([3, -1]);
+  const v = reshape(x, [3, -1]);
   assert.deepEqual(v.shape, [3, 4]);
   (x.data as Float32Array)[5] = 42;
   assert.equal((v.data as Float32Array)[5], 42);
-  assert.throws(() => x.reshape([5, 2]), /cannot view/);
+  assert.throws(() => reshape(x, [5, 2]), /cannot view/);
   const w = param([1, 4], r);
   backward(sum(linear(v, w)));
   // dΣ/dx[i] = w[i mod 4]
@@ -146,10 +150,10 @@ test('reshape is a view (shared storage) and passes gradients', () => {
 test('an input used twice gets both contributions', () => {
   const x = Tensor.from(Float32Array.of(0.5, -1, 2), [3]);
   x.requiresGrad = true;
-  backward(sum(add(x, x).reshape([1, 3])));
+  backward(sum(reshape(add(x, x), [1, 3])));
   near(x.grad!, [2, 2, 2]);
   x.grad = null;
-  backward(sum(swiglu(x, x).reshape([1, 3])));
+  backward(sum(reshape(swiglu(x, x), [1, 3])));
   // d/dx (x·silu(x)) = silu(x) + x·σ(x)(1 + x(1 - σ(x)))
   const want = [0.5, -1, 2].map((z) => {
     const s = 1 / (1 + Math.exp(-z));

@@ -6,6 +6,7 @@ import {
   add,
   backward,
   cpuBackend,
+  denseBase,
   dropout,
   getBackend,
   linear,
@@ -15,6 +16,7 @@ import {
   referenceBackend,
   setBackend,
   Tensor,
+  type LinearBase,
 } from '../../src/engine/index.js';
 import { loadNative } from '../../src/engine/native.js';
 import { gradcheck, param, randn, rng } from './gradcheck-helper.js';
@@ -86,6 +88,39 @@ test('linearLora equals linear + linear·linear·scale + add (outputs and every 
   };
   close(yFused, yComposite, 'y');
   for (const k of ['x', 'w', 'a', 'b'] as const) close(p[k].grad!, q[k].grad!, `d${k}`);
+});
+
+test('a pluggable LinearBase runs the same LoRA path as a dense weight: outputs and gradients bit for bit', () => {
+  // A frozen base that computes x·Wᵀ and dY·W itself, as src/quant's 4-bit weight does, against the same frozen W
+  // given as a tensor: the adapter half (rank-wide products on gemmNarrow included) must not depend on the base.
+  const r = rng(14);
+  const rows = 96,
+    inF = 48,
+    outF = 40,
+    rank = 8;
+  const w = param([outF, inF], r, 0.3, 'w');
+  w.requiresGrad = false;
+  const bias = param([outF], r, 0.3, 'bias');
+  const run = (base: Tensor | LinearBase, input: 'x' | 'dropout') => {
+    const rr = rng(15);
+    const x = param([rows, inF], rr, 1, 'x');
+    const a = param([rank, inF], rr, 0.3, 'a'),
+      b = param([outF, rank], rr, 0.3, 'b');
+    bias.grad = null;
+    const xl = input === 'dropout' ? dropout(x, 0.25, 3) : null;
+    const y = linear(x, base, bias, { compute: 'bf16', lora: { a, b, scale: 1.5, input: xl } });
+    const out = y.toF32();
+    backward(y, randn(rows * outF, rng(16)));
+    return [out, x.grad!, a.grad!, b.grad!, bias.grad!];
+  };
+  const frozen: LinearBase = { ...denseBase(w), weight: null };
+  for (const input of ['x', 'dropout'] as const) {
+    const want = run(w, input);
+    const got = run(frozen, input);
+    ['y', 'dx', 'da', 'db', 'dbias'].forEach((label, i) =>
+      assert.deepEqual(new Uint32Array(got[i]!.buffer), new Uint32Array(want[i]!.buffer), `${label} (${input})`),
+    );
+  }
 });
 
 test('gemmNarrow matches the reference on every ISA, odd shapes, both layouts, alpha and accumulate; threads give the same bits', () => {

@@ -1,5 +1,5 @@
 // The float64 reference backend against PyTorch golden values and against its own definitions, then the
-// native CPU backend against the reference, kernel by kernel (kernels not built yet are skipped).
+// native CPU backend against the reference, kernel by kernel.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ import type { Backend, GemmArgs } from '../../src/engine/index.js';
 import { cpuBackend, referenceBackend as ref } from '../../src/engine/index.js';
 import { bf16BitsToF32, f32ToBf16Bits, roundToBf16 } from '../../src/engine/reference-backend.js';
 import { packageRoot } from '../../src/util/paths.js';
+import { isMissingKernel, skipForMissingNative } from '../helpers/native.js';
 import { randn, rng } from './gradcheck-helper.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -386,16 +387,14 @@ try {
   nativeMissing = (e as Error).message;
 }
 
-/** Runs a comparison, skipping when the native kernel is not built yet. */
+/** Runs a comparison; a missing addon or kernel skips it (fails it under SFTKIT_REQUIRE_NATIVE=1). */
 function nativeTest(name: string, body: (nb: Backend) => void): void {
-  test(`native vs reference: ${name}`, { skip: native ? false : `native addon unavailable: ${nativeMissing}` }, (t) => {
+  test(`native vs reference: ${name}`, (t) => {
+    if (!native) return t.skip(skipForMissingNative(`native addon unavailable: ${nativeMissing}`));
     try {
-      body(native!);
+      body(native);
     } catch (e) {
-      if (/not built into this addon/.test((e as Error).message)) {
-        t.skip((e as Error).message);
-        return;
-      }
+      if (isMissingKernel(e)) return t.skip(skipForMissingNative((e as Error).message));
       throw e;
     }
   });

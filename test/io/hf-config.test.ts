@@ -226,7 +226,7 @@ test('loadLlamaConfig reads a folder and reports missing or broken files', () =>
       e instanceof UserError && e.message.includes(join(empty, 'config.json')) && /cannot read/.test(e.message),
   );
   writeFileSync(join(empty, 'config.json'), '{"hidden_size": 64,');
-  assert.throws(() => loadLlamaConfig(empty), /config\.json: not valid JSON/);
+  assert.throws(() => loadLlamaConfig(empty), /config\.json(:\d+:\d+)?: invalid JSON/);
 });
 
 test('stories260K config (real model)', { skip: !sharedDir() && 'needs ../shared' }, () => {

@@ -4,6 +4,7 @@ import { cpuBackend, referenceBackend, setBackend, type Backend } from '../../sr
 import { loadNative } from '../../src/engine/native.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { packageRoot } from '../../src/util/paths.js';
+import { skipForMissingNative } from '../helpers/native.js';
 
 const KERNELS: (keyof Backend)[] = [
   'gemm',
@@ -25,21 +26,28 @@ const KERNELS: (keyof Backend)[] = [
   'bf16ToF32',
 ];
 
-/** The native backend when it has every kernel the model uses, else (or with SFTKIT_BACKEND=reference) the float64 reference backend. */
+/**
+ * The native backend when it has every kernel the model uses, else (or with SFTKIT_BACKEND=reference) the float64
+ * reference backend; under SFTKIT_REQUIRE_NATIVE=1 a missing addon or kernel throws instead.
+ */
 export function useBestBackend(): string {
   if (process.env.SFTKIT_BACKEND === 'reference') {
     setBackend(referenceBackend);
     return 'reference';
   }
+  let why: string;
   try {
     const addon = loadNative();
-    if (KERNELS.every((k) => typeof addon[k] === 'function')) {
+    const missing = KERNELS.filter((k) => typeof addon[k] !== 'function');
+    if (missing.length === 0) {
       setBackend(cpuBackend());
       return 'cpu';
     }
-  } catch {
-    // no addon built: fall through to the reference backend
+    why = `native kernels ${missing.join(', ')} are not built into this addon`;
+  } catch (e) {
+    why = (e as Error).message;
   }
+  skipForMissingNative(`the model tests fall back to the reference backend: ${why}`);
   setBackend(referenceBackend);
   return 'reference';
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdamW, noGrad, Tensor } from '../../src/engine/index.js';
+import { AdamW, getBackend, noGrad, setBackend, Tensor } from '../../src/engine/index.js';
 import { createModel } from '../../src/model/create-model.js';
 import { SafetensorsModel } from '../../src/io/safetensors.js';
 import { LlamaModel } from '../../src/model/llama.js';
@@ -109,6 +109,38 @@ test('QLoRA training lowers the loss (only LoRA trains; the 4-bit base is untouc
   }
   assert.ok(losses[7]! < losses[0]! - 0.1, `losses ${losses.map((l) => l.toFixed(3)).join(' ')}`);
   assert.deepEqual((model.linears()[0]!.quantized as QuantizedLinearWeight).q.packed, packedBefore);
+});
+
+test('QLoRA runs the engine LoRA op: its rank-wide products go to gemmNarrow as with a dense base', () => {
+  const counts = new Map<string, number>();
+  const model = (quantize: boolean) => {
+    const m = LlamaModel.load(modelDir, quantize ? { quantize: { quantType: 'nf4', doubleQuant: true } } : {});
+    attach(m);
+    return m;
+  };
+  const be = getBackend();
+  for (const [name, m] of [
+    ['dense', model(false)],
+    ['nf4', model(true)],
+  ] as const) {
+    let narrow = 0;
+    setBackend({
+      ...be,
+      gemmNarrow: (...args) => {
+        narrow++;
+        be.gemmNarrow!(...args);
+      },
+    });
+    try {
+      m.lossAndBackward(BATCH);
+    } finally {
+      setBackend(be);
+    }
+    counts.set(name, narrow);
+  }
+  // dB, dH and dA of each of the 14 adapters at least
+  assert.ok(counts.get('dense')! >= 3 * 14, `dense: ${counts.get('dense')}`);
+  assert.equal(counts.get('nf4'), counts.get('dense'));
 });
 
 test('sftkit quantize layout: bitsandbytes keys, dtypes and quant state; loads back as the same 4-bit weights', async () => {
