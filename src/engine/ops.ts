@@ -262,22 +262,22 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts):
   return out;
 }
 
-/** silu(gate)·up */
-export function swiglu(gate: Tensor, up: Tensor): Tensor {
-  const gd = f32Data(gate, 'swiglu', 'gate');
-  const ud = f32Data(up, 'swiglu', 'up');
-  if (gate.numel !== up.numel) throw new Error(`swiglu: gate ${shapeStr(gate)} and up ${shapeStr(up)} differ`);
+/** act(gate)·up for the gated MLPs: one tape node over the named backend kernel pair. */
+function gated(op: 'swiglu' | 'geglu', gate: Tensor, up: Tensor): Tensor {
+  const gd = f32Data(gate, op, 'gate');
+  const ud = f32Data(up, op, 'up');
+  if (gate.numel !== up.numel) throw new Error(`${op}: gate ${shapeStr(gate)} and up ${shapeStr(up)} differ`);
   const out = Tensor.empty(gate.shape);
-  getBackend().swigluForward(gd, ud, out.data as Float32Array);
+  getBackend()[`${op}Forward`](gd, ud, out.data as Float32Array);
   if (!shouldRecord(gate, up)) {
-    record('swiglu', out, null);
+    record(op, out, null);
     return out;
   }
   let sg!: Float32Array, su!: Float32Array;
-  const node = record('swiglu', out, (g) => {
+  const node = record(op, out, (g) => {
     const dg = overwriteSink(gate);
     const du = overwriteSink(up);
-    getBackend().swigluBackward(g, sg, su, dg.buf, du.buf);
+    getBackend()[`${op}Backward`](g, sg, su, dg.buf, du.buf);
     dg.finish();
     du.finish();
   })!;
@@ -286,28 +286,14 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   return out;
 }
 
+/** silu(gate)·up */
+export function swiglu(gate: Tensor, up: Tensor): Tensor {
+  return gated('swiglu', gate, up);
+}
+
 /** gelu_tanh(gate)·up (Gemma's GeGLU: GELU with the tanh approximation, as PyTorch's approximate='tanh'). */
 export function geglu(gate: Tensor, up: Tensor): Tensor {
-  const gd = f32Data(gate, 'geglu', 'gate');
-  const ud = f32Data(up, 'geglu', 'up');
-  if (gate.numel !== up.numel) throw new Error(`geglu: gate ${shapeStr(gate)} and up ${shapeStr(up)} differ`);
-  const out = Tensor.empty(gate.shape);
-  getBackend().gegluForward(gd, ud, out.data as Float32Array);
-  if (!shouldRecord(gate, up)) {
-    record('geglu', out, null);
-    return out;
-  }
-  let sg!: Float32Array, su!: Float32Array;
-  const node = record('geglu', out, (g) => {
-    const dg = overwriteSink(gate);
-    const du = overwriteSink(up);
-    getBackend().gegluBackward(g, sg, su, dg.buf, du.buf);
-    dg.finish();
-    du.finish();
-  })!;
-  sg = save(node, gate);
-  su = save(node, up);
-  return out;
+  return gated('geglu', gate, up);
 }
 
 /** tanh(x / cap)·cap (Gemma's final logit soft-capping), elementwise. */
