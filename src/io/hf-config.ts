@@ -301,15 +301,10 @@ export const MAX_MODEL_PARAMETERS = 1e11;
  */
 function checkModelSize(
   source: string,
-  c: {
-    hiddenSize: number;
-    intermediateSize: number;
-    numLayers: number;
-    numHeads: number;
-    numKvHeads: number;
-    headDim: number;
-    vocabSize: number;
-  },
+  c: Pick<
+    LlamaConfig,
+    'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize'
+  >,
 ): void {
   const D = c.hiddenSize;
   const perLayer = D * c.headDim * (2 * c.numHeads + 2 * c.numKvHeads) + 3 * D * c.intermediateSize + 2 * D;
