@@ -33,6 +33,12 @@ const METHODS = [
 
 let backend: Backend | null = null;
 
+/** The Backend methods the loaded addon does not export (throws when the addon itself cannot load). */
+export function missingNativeKernels(): string[] {
+  const addon = loadNative();
+  return METHODS.filter((m) => typeof addon[m] !== 'function');
+}
+
 /**
  * The backend over the addon. A kernel the addon lacks (a build from other sources) throws when called; with
  * SFTKIT_REQUIRE_NATIVE=1 (npm test, so CI) the backend refuses to exist instead.
@@ -40,7 +46,7 @@ let backend: Backend | null = null;
 export function cpuBackend(): Backend {
   if (backend) return backend;
   const addon = loadNative();
-  const missing = METHODS.filter((m) => typeof addon[m] !== 'function');
+  const missing = missingNativeKernels();
   if (missing.length && nativeRequired())
     throw new Error(
       `sftkit: native kernels ${missing.join(', ')} are not built into this addon (SFTKIT_REQUIRE_NATIVE=1)`,

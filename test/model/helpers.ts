@@ -1,30 +1,10 @@
 // Shared helpers of the model tests: backend choice, fixture paths, reading reference dumps.
 import { join } from 'node:path';
-import { cpuBackend, referenceBackend, setBackend, type Backend } from '../../src/engine/index.js';
-import { loadNative } from '../../src/engine/native.js';
+import { cpuBackend, referenceBackend, setBackend } from '../../src/engine/index.js';
+import { missingNativeKernels } from '../../src/engine/cpu-backend.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { skipForMissingNative } from '../helpers/native.js';
-
-const KERNELS: (keyof Backend)[] = [
-  'gemm',
-  'add',
-  'axpy',
-  'scale',
-  'embeddingForward',
-  'embeddingBackward',
-  'rmsnormForward',
-  'rmsnormBackward',
-  'rope',
-  'attentionForward',
-  'attentionBackward',
-  'swigluForward',
-  'gegluForward',
-  'swigluBackward',
-  'crossEntropy',
-  'f32ToBf16',
-  'bf16ToF32',
-];
 
 /**
  * The native backend when it has every kernel the model uses, else (or with SFTKIT_BACKEND=reference) the float64
@@ -37,8 +17,7 @@ export function useBestBackend(): string {
   }
   let why: string;
   try {
-    const addon = loadNative();
-    const missing = KERNELS.filter((k) => typeof addon[k] !== 'function');
+    const missing = missingNativeKernels();
     if (missing.length === 0) {
       setBackend(cpuBackend());
       return 'cpu';
