@@ -143,28 +143,14 @@ export function coerceValue(field: FieldSpec, raw: unknown, origin: Origin): unk
       break;
     }
     case 'list': {
-      const items =
-        typeof raw === 'string'
-          ? raw
-              .split(',')
-              .map((s) => s.trim())
-              .filter((s) => s.length > 0)
-          : raw;
+      const items = typeof raw === 'string' ? commaList(raw) : raw;
       if (!Array.isArray(items) || items.some((x) => typeof x !== 'string'))
         fail('a list of names (or a comma-separated string)');
       value = items;
       break;
     }
     case 'int_list': {
-      const items =
-        typeof raw === 'string'
-          ? raw
-              .split(',')
-              .map((s) => s.trim())
-              .filter((s) => s.length > 0)
-          : typeof raw === 'number'
-            ? [raw]
-            : raw;
+      const items = typeof raw === 'string' ? commaList(raw) : typeof raw === 'number' ? [raw] : raw;
       if (!Array.isArray(items)) fail('a list of integers');
       const nums = (items as unknown[]).map(parseNumberLike);
       if (nums.some((n) => n === null || !Number.isInteger(n) || n < 0)) fail('a list of non-negative integers');
@@ -342,4 +328,12 @@ export function resolveConfig(opts: {
 /** The config as a flat YAML-ready object (for training_args.json and the model card). */
 export function configToJSON(c: SFTConfig): Record<string, unknown> {
   return JSON.parse(JSON.stringify(c));
+}
+
+/** 'a, b,,c' -> ['a', 'b', 'c']: list values given as one string in YAML or a flag. */
+function commaList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }

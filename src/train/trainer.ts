@@ -21,7 +21,7 @@ import { LlamaModel } from '../model/llama.js';
 import type { TokenRowsAdapter } from '../model/token-rows.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { ensureOutputDir, writeFileAtomicSync } from '../io/atomic.js';
-import { copyTokenizerFiles, modelCard, saveFullModel, saveLoraAdapter } from './artefacts.js';
+import { copyTokenizerFiles, modelCard, saveFullModel, saveLoraAdapter, type ModelCardInfo } from './artefacts.js';
 import { cleanCheckpointTemps, pruneCheckpoints, type LogEntry, type TrainerState } from './checkpoint.js';
 import { configToJSON, resolveConfig, type LoraConfig, type SFTConfig, type SFTConfigInput } from './config.js';
 import { epochProgress, nextMicroBatches, planEpoch } from './epochs.js';
@@ -452,17 +452,7 @@ export class SFTTrainer {
 
   private async saveArtefacts(
     outDir: string,
-    i: {
-      method: string;
-      trainableReport: string;
-      finalTrainLoss: number | null;
-      finalEvalLoss: number | null;
-      steps: number;
-      seconds: number;
-      tokens: number;
-      totalSteps: number;
-      logHistory: LogEntry[];
-    },
+    i: Omit<ModelCardInfo, 'config' | 'tokenRows'> & { totalSteps: number; logHistory: LogEntry[] },
   ): Promise<void> {
     const c = this.config;
     const model = this.model!;
