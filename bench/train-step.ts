@@ -1,13 +1,15 @@
-// One LoRA training step on a SmolLM2-135M-shaped model (random weights), measured as
+// One LoRA training step on a SmolLM2-135M- or Qwen2.5-0.5B-shaped model (random weights), measured as
 // ../shared/reference/torch_speed.py measures PyTorch: forward over B x T tokens, mean cross-entropy over the
 // B x (T-1) next-token targets, backward, AdamW step and zero_grad, timed together; --steps counts every step
 // run and, as there, the first is left out and the median of the rest (element floor(n/2) of the sorted
 // times) is reported. The model folder is created once and cached in /tmp.
-// Usage: node --import tsx bench/train-step.ts [--dtype bf16|f32] [--layers 30] [--seq 512] [--batch 2]
-//          [--steps 4] [--rank 16] [--profile] [--json] [--compare ROUNDS]
+// Usage: node --import tsx bench/train-step.ts [--shape smollm2-135m|qwen2.5-0.5b] [--dtype bf16|f32]
+//          [--layers 30] [--seq 512] [--batch 2] [--steps 4] [--rank 16] [--profile] [--json] [--compare ROUNDS]
+// --shape picks the model shape (default smollm2-135m; --layers defaults to the shape's own: 30 or 24).
 // --profile times every backend call (GEMMs by layout and shape) and prints where a step's time goes.
 // --compare R runs R interleaved rounds of [PyTorch torch_speed.py lora, this benchmark] as child processes
-// with the same shape (the machine is shared: compare medians of rounds, with the load average beside them).
+// with the same shape (SHAPE= for torch_speed.py) and reports tokens/s and peak RSS of both (the machine is
+// shared: compare medians of rounds, with the load average beside them).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -27,8 +29,19 @@ function arg(name: string, fallback: string): string {
 }
 const num = (name: string, fallback: number) => Number(arg(name, String(fallback)));
 
+// Each shape: the create-model preset, its layer count, and torch_speed.py's SHAPE (hidden, intermediate, heads,
+// kv heads, vocab). The PyTorch model is a plain Llama block stack (no q/k/v biases, which Qwen2 adds: a few
+// thousand more trainable-free parameters per layer here, negligible time).
+const SHAPES = {
+  'smollm2-135m': { preset: 'smollm2-135m-shape', layers: 30, torchShape: '576,1536,9,3,49152' },
+  'qwen2.5-0.5b': { preset: 'qwen2.5-0.5b-shape', layers: 24, torchShape: '896,4864,14,2,151936' },
+} as const;
+const shapeName = arg('shape', 'smollm2-135m');
+if (!(shapeName in SHAPES)) throw new Error(`--shape must be one of ${Object.keys(SHAPES).join(', ')}`);
+const shape = SHAPES[shapeName as keyof typeof SHAPES];
+
 const dtype = arg('dtype', 'bf16') as 'bf16' | 'f32';
-const layers = num('layers', 30),
+const layers = num('layers', shape.layers),
   seq = num('seq', 512),
   batch = num('batch', 2),
   steps = num('steps', 4);
@@ -49,42 +62,64 @@ if (compareRounds > 0) {
     .filter((a, i, all) => a !== '--compare' && all[i - 1] !== '--compare' && a !== '--profile');
   const torchTps: number[] = [],
     oursTps: number[] = [],
-    ratios: number[] = [];
+    ratios: number[] = [],
+    torchRss: number[] = [],
+    oursRss: number[] = [];
+  // torch_speed.py run through runpy so that its own peak RSS (getrusage, KiB on Linux) is printed after it.
+  const torchRun = [
+    '-c',
+    'import resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__"); ' +
+      'print("peak_rss_kib=%d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)',
+    script,
+  ];
   for (let r = 0; r < compareRounds; r++) {
     const load0 = loadavg()[0]!.toFixed(2);
-    const t = spawnSync('/usr/bin/python3', [script, 'lora', dtype, `${layers}`, `${seq}`, `${batch}`, `${steps}`], {
-      encoding: 'utf8',
-    });
+    const t = spawnSync(
+      '/usr/bin/python3',
+      [...torchRun, 'lora', dtype, `${layers}`, `${seq}`, `${batch}`, `${steps}`],
+      { encoding: 'utf8', env: { ...process.env, SHAPE: shape.torchShape } },
+    );
     const tm = /tokens_per_s=([\d.]+)/.exec(t.stdout ?? '');
+    const trss = /peak_rss_kib=(\d+)/.exec(t.stdout ?? '');
+    if (!tm) process.stderr.write(t.stderr ?? '');
     const o = spawnSync(process.execPath, [...process.execArgv, ...own, '--json'], { encoding: 'utf8' });
     const line = (o.stdout ?? '').trim().split('\n').pop() ?? '';
-    let ours: number | null = null;
+    let ours: { tokens_per_s: number; peak_rss_mib: number } | null = null;
     try {
-      ours = (JSON.parse(line) as { tokens_per_s: number }).tokens_per_s;
+      ours = JSON.parse(line) as { tokens_per_s: number; peak_rss_mib: number };
     } catch {
       process.stderr.write(o.stderr ?? '');
     }
     const torchV = tm ? Number(tm[1]) : null;
+    const torchMiB = trss ? Number(trss[1]) / 1024 : null;
     if (torchV !== null) torchTps.push(torchV);
-    if (ours !== null) oursTps.push(ours);
-    if (torchV !== null && ours !== null) ratios.push(ours / torchV);
+    if (torchMiB !== null) torchRss.push(torchMiB);
+    if (ours !== null) {
+      oursTps.push(ours.tokens_per_s);
+      oursRss.push(ours.peak_rss_mib);
+    }
+    if (torchV !== null && ours !== null) ratios.push(ours.tokens_per_s / torchV);
     process.stdout.write(
-      `round ${r + 1}/${compareRounds}: torch ${torchV ?? 'failed'} tok/s, sftkit ${ours ?? 'failed'} tok/s${torchV && ours ? ` (${(ours / torchV).toFixed(2)}x)` : ''}; load ${load0} -> ${loadavg()[0]!.toFixed(2)}\n`,
+      `round ${r + 1}/${compareRounds}: torch ${torchV ?? 'failed'} tok/s (peak RSS ${torchMiB?.toFixed(0) ?? '?'} MiB), ` +
+        `sftkit ${ours?.tokens_per_s ?? 'failed'} tok/s (peak RSS ${ours?.peak_rss_mib ?? '?'} MiB)` +
+        `${torchV && ours ? ` (${(ours.tokens_per_s / torchV).toFixed(2)}x)` : ''}; load ${load0} -> ${loadavg()[0]!.toFixed(2)}\n`,
     );
   }
   const med = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
   process.stdout.write(
-    `median of ${compareRounds} rounds: torch ${med(torchTps).toFixed(1)} tok/s, sftkit ${med(oursTps).toFixed(1)} tok/s, median per-round ratio ${med(ratios).toFixed(2)}x\n`,
+    `${shapeName} shape, ${layers} layers, seq ${seq}, batch ${batch}, LoRA r=${rank}, ${dtype}: median of ${compareRounds} rounds: ` +
+      `torch ${med(torchTps).toFixed(1)} tok/s, sftkit ${med(oursTps).toFixed(1)} tok/s, median per-round ratio ${med(ratios).toFixed(2)}x; ` +
+      `peak RSS torch ${med(torchRss).toFixed(0)} MiB, sftkit ${med(oursRss).toFixed(0)} MiB (${(med(oursRss) / med(torchRss)).toFixed(2)}x)\n`,
   );
   process.exit(0);
 }
 
 // ---- the model (cached per layer count) ----------------------------------------------------------
-const dir = join(tmpdir(), `sftkit-bench-smollm2-135m-shape-L${layers}`);
+const dir = join(tmpdir(), `sftkit-bench-${shape.preset}-L${layers}`);
 if (!existsSync(join(dir, 'model.safetensors'))) {
   process.stderr.write(`creating ${dir} ...\n`);
   await createModel({
-    preset: 'smollm2-135m-shape',
+    preset: shape.preset,
     out: dir,
     overwrite: true,
     configOverrides: { num_hidden_layers: layers },
@@ -181,6 +216,7 @@ const tokensPerS = (batch * seq) / (stepMs / 1000);
 const peakRssMiB = process.resourceUsage().maxRSS / 1024;
 const be = getBackend() as Backend;
 const result = {
+  shape: shapeName,
   dtype,
   layers,
   seq,
@@ -201,7 +237,7 @@ const result = {
 if (json) process.stdout.write(JSON.stringify(result) + '\n');
 else {
   process.stdout.write(
-    `sftkit ${dtype} layers=${layers} seq=${seq} batch=${batch} lora r=${rank} (${be.threads()} threads, ${be.isa()})\n`,
+    `sftkit ${shapeName} shape ${dtype} layers=${layers} seq=${seq} batch=${batch} lora r=${rank} (${be.threads()} threads, ${be.isa()})\n`,
   );
   process.stdout.write(
     `step_s=${result.step_s} tokens_per_s=${result.tokens_per_s} fwd=${result.fwd_ms}ms bwd=${result.bwd_ms}ms opt=${result.opt_ms}ms peak_rss=${result.peak_rss_mib}MiB\n`,

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { dataProgress } from '../data/progress.js';
+import { bf16Support, type Bf16Support } from '../engine/precision.js';
 import { prepareDataset, type DatasetInput } from '../data/pipeline.js';
 import type { PreparedExample } from '../data/types.js';
 import { LlamaModel } from '../model/llama.js';
@@ -49,7 +50,20 @@ export function toModelLoraConfig(p: LoraConfig): ModelLoraConfig {
   };
 }
 
+/** A run's first line: the precision and instruction-set path it trains with, and why. */
+export function precisionReport(bf16: boolean, s: Bf16Support = bf16Support()): string {
+  const path = `instruction set ${s.isa}`;
+  if (bf16)
+    return s.native
+      ? `precision: bf16 weights and GEMMs, f32 accumulation (the default where the CPU multiplies bf16 natively: ${path}; bf16: false trains in f32)`
+      : `precision: bf16 weights and GEMMs, f32 accumulation (bf16: true; ${path} has no native bf16 products, so they run as f32 products of bf16-rounded values)`;
+  return s.native
+    ? `precision: f32 (bf16: false; ${path} multiplies bf16 natively, so bf16: true would be faster)`
+    : `precision: f32 (the default on ${path}, which has no native bf16 products)`;
+}
+
 export async function setUpRun(c: SFTConfig, inputs: SetupInputs, log: (line: string) => void): Promise<RunSetup> {
+  log(precisionReport(c.bf16));
   let modelDir: string | null;
   if (inputs.model) {
     modelDir = inputs.modelDir ?? c.model;
