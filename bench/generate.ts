@@ -20,33 +20,26 @@
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { benchArgs, median } from '../src/bench/measure.js';
+import { benchModel } from '../src/bench/models.js';
 import { getBackend } from '../src/engine/index.js';
 import { loadNative } from '../src/engine/native.js';
 import { exportGguf } from '../src/export/gguf/export.js';
 import { generate } from '../src/generate/generate.js';
 import { castWeightsToBf16 } from '../src/generate/weights.js';
-import { createModel } from '../src/model/create-model.js';
 import { LlamaModel } from '../src/model/llama.js';
-import { packageRoot } from '../src/util/paths.js';
 import { loadLlamaCpp } from '../test/export/llama-cpp-helpers.js';
 
-function arg(name: string, fallback?: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
-
-const dir = arg('model') ?? join(packageRoot(), '.cache', 'bench', 'smollm2-135m-shape');
-if (!existsSync(join(dir, 'model.safetensors'))) {
-  process.stderr.write(`creating ${dir} (create-model --preset smollm2-135m-shape)...\n`);
-  await createModel({ preset: 'smollm2-135m-shape', out: dir, seed: 0, overwrite: true });
-}
-if (arg('threads')) loadNative().setThreads(Number(arg('threads')));
-const dtype = arg('dtype', 'bf16') as 'bf16' | 'f32';
-const promptLen = Number(arg('prompt', '128'));
-const newTokens = Number(arg('new', '64'));
-const batch = Number(arg('batch', '1'));
-const compareLlamaCpp = process.argv.includes('--compare-llamacpp');
-const rounds = Number(arg('rounds', '3'));
+const args = benchArgs();
+const modelFlag = args.string('model');
+const dir = await benchModel('smollm2-135m-shape', modelFlag ? { dir: modelFlag } : {});
+if (args.string('threads')) loadNative().setThreads(args.number('threads', 0));
+const dtype = args.string('dtype', 'bf16') as 'bf16' | 'f32';
+const promptLen = args.number('prompt', 128);
+const newTokens = args.number('new', 64);
+const batch = args.number('batch', 1);
+const compareLlamaCpp = args.flag('compare-llamacpp');
+const rounds = args.number('rounds', 3);
 
 const t0 = performance.now();
 const model = LlamaModel.load(dir, { dtype });
@@ -145,7 +138,7 @@ const result = {
   decode_weight_gb_per_s: Number(decodeGBs.toFixed(2)),
   copy_bandwidth_gb_per_s: Number(copyGBs.toFixed(2)),
 };
-if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(result) + '\n');
+if (args.flag('json')) process.stdout.write(JSON.stringify(result) + '\n');
 else {
   process.stdout.write(
     `SmolLM2-135M shape, ${dtype}, ${be.isa()} x ${be.threads()} threads, batch ${batch}, prompt ${promptLen}, ${newTokens} new tokens (best of 2)\n`,
@@ -214,11 +207,10 @@ if (compareLlamaCpp) {
     );
   }
   await lmodel.dispose();
-  const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   const row = (what: keyof Rates) => {
-    const o = med(ours.map((x) => x[what])),
-      t = med(theirs.map((x) => x[what])),
-      ratio = med(ours.map((x, i) => x[what] / theirs[i]![what]));
+    const o = median(ours.map((x) => x[what])),
+      t = median(theirs.map((x) => x[what])),
+      ratio = median(ours.map((x, i) => x[what] / theirs[i]![what]));
     return `| ${what} | ${o.toFixed(1)} | ${t.toFixed(1)} | ${ratio.toFixed(2)}x |`;
   };
   process.stdout.write(

@@ -11,36 +11,31 @@
 // with the same shape (SHAPE= for torch_speed.py) and reports tokens/s and peak RSS of both (the machine is
 // shared: compare medians of rounds, with the load average beside them).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { benchArgs, formatTable, median, runJsonLine } from '../src/bench/measure.js';
+import { benchModel } from '../src/bench/models.js';
 import { AdamW, backward, getBackend, poolStats, type Backend, type GemmArgs } from '../src/engine/index.js';
-import { createModel } from '../src/model/create-model.js';
 import { LlamaModel } from '../src/model/llama.js';
 import { sharedDir } from '../test/helpers/shared.js';
 
-function flag(name: string): boolean {
-  return process.argv.includes(`--${name}`);
-}
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
-}
-const num = (name: string, fallback: number) => Number(arg(name, String(fallback)));
+const args = benchArgs();
+const flag = args.flag;
+const num = args.number;
 
 // Each shape: the create-model preset, its layer count, and torch_speed.py's SHAPE (hidden, intermediate, heads,
-// kv heads, vocab). The PyTorch model is a plain Llama block stack (no q/k/v biases, which Qwen2 adds: a few
-// thousand more trainable-free parameters per layer here, negligible time).
+// kv heads, vocab). The PyTorch model is a plain Llama block stack: no q/k/v biases, which the Qwen2 preset has
+// (frozen, a few thousand parameters per layer: negligible time).
 const SHAPES = {
   'smollm2-135m': { preset: 'smollm2-135m-shape', layers: 30, torchShape: '576,1536,9,3,49152' },
   'qwen2.5-0.5b': { preset: 'qwen2.5-0.5b-shape', layers: 24, torchShape: '896,4864,14,2,151936' },
 } as const;
-const shapeName = arg('shape', 'smollm2-135m');
+const shapeName = args.string('shape', 'smollm2-135m');
 if (!(shapeName in SHAPES)) throw new Error(`--shape must be one of ${Object.keys(SHAPES).join(', ')}`);
 const shape = SHAPES[shapeName as keyof typeof SHAPES];
 
-const dtype = arg('dtype', 'bf16') as 'bf16' | 'f32';
+const dtype = args.string('dtype', 'bf16') as 'bf16' | 'f32';
 const layers = num('layers', shape.layers),
   seq = num('seq', 512),
   batch = num('batch', 2),
@@ -65,7 +60,7 @@ if (compareRounds > 0) {
     ratios: number[] = [],
     torchRss: number[] = [],
     oursRss: number[] = [];
-  // torch_speed.py run through runpy so that its own peak RSS (getrusage, KiB on Linux) is printed after it.
+  // torch_speed.py run through runpy, so that its own peak RSS (getrusage: KiB on Linux) is printed after it.
   const torchRun = [
     '-c',
     'import resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__"); ' +
@@ -77,54 +72,41 @@ if (compareRounds > 0) {
     const t = spawnSync(
       '/usr/bin/python3',
       [...torchRun, 'lora', dtype, `${layers}`, `${seq}`, `${batch}`, `${steps}`],
-      { encoding: 'utf8', env: { ...process.env, SHAPE: shape.torchShape } },
+      {
+        encoding: 'utf8',
+        env: { ...process.env, SHAPE: shape.torchShape },
+      },
     );
     const tm = /tokens_per_s=([\d.]+)/.exec(t.stdout ?? '');
     const trss = /peak_rss_kib=(\d+)/.exec(t.stdout ?? '');
     if (!tm) process.stderr.write(t.stderr ?? '');
-    const o = spawnSync(process.execPath, [...process.execArgv, ...own, '--json'], { encoding: 'utf8' });
-    const line = (o.stdout ?? '').trim().split('\n').pop() ?? '';
-    let ours: { tokens_per_s: number; peak_rss_mib: number } | null = null;
-    try {
-      ours = JSON.parse(line) as { tokens_per_s: number; peak_rss_mib: number };
-    } catch {
-      process.stderr.write(o.stderr ?? '');
-    }
+    const o = runJsonLine(process.execPath, [...process.execArgv, ...own, '--json']);
+    if (!o.result) process.stderr.write(o.error);
+    const ours = typeof o.result?.tokens_per_s === 'number' ? o.result.tokens_per_s : null;
+    const oursMiB = typeof o.result?.peak_rss_mib === 'number' ? o.result.peak_rss_mib : null;
     const torchV = tm ? Number(tm[1]) : null;
     const torchMiB = trss ? Number(trss[1]) / 1024 : null;
     if (torchV !== null) torchTps.push(torchV);
+    if (ours !== null) oursTps.push(ours);
     if (torchMiB !== null) torchRss.push(torchMiB);
-    if (ours !== null) {
-      oursTps.push(ours.tokens_per_s);
-      oursRss.push(ours.peak_rss_mib);
-    }
-    if (torchV !== null && ours !== null) ratios.push(ours.tokens_per_s / torchV);
+    if (oursMiB !== null) oursRss.push(oursMiB);
+    if (torchV !== null && ours !== null) ratios.push(ours / torchV);
     process.stdout.write(
       `round ${r + 1}/${compareRounds}: torch ${torchV ?? 'failed'} tok/s (peak RSS ${torchMiB?.toFixed(0) ?? '?'} MiB), ` +
-        `sftkit ${ours?.tokens_per_s ?? 'failed'} tok/s (peak RSS ${ours?.peak_rss_mib ?? '?'} MiB)` +
-        `${torchV && ours ? ` (${(ours.tokens_per_s / torchV).toFixed(2)}x)` : ''}; load ${load0} -> ${loadavg()[0]!.toFixed(2)}\n`,
+        `sftkit ${ours ?? 'failed'} tok/s (peak RSS ${oursMiB ?? '?'} MiB)` +
+        `${torchV && ours ? ` (${(ours / torchV).toFixed(2)}x)` : ''}; load ${load0} -> ${loadavg()[0]!.toFixed(2)}\n`,
     );
   }
-  const med = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
   process.stdout.write(
     `${shapeName} shape, ${layers} layers, seq ${seq}, batch ${batch}, LoRA r=${rank}, ${dtype}: median of ${compareRounds} rounds: ` +
-      `torch ${med(torchTps).toFixed(1)} tok/s, sftkit ${med(oursTps).toFixed(1)} tok/s, median per-round ratio ${med(ratios).toFixed(2)}x; ` +
-      `peak RSS torch ${med(torchRss).toFixed(0)} MiB, sftkit ${med(oursRss).toFixed(0)} MiB (${(med(oursRss) / med(torchRss)).toFixed(2)}x)\n`,
+      `torch ${median(torchTps).toFixed(1)} tok/s, sftkit ${median(oursTps).toFixed(1)} tok/s, median per-round ratio ${median(ratios).toFixed(2)}x; ` +
+      `peak RSS torch ${median(torchRss).toFixed(0)} MiB, sftkit ${median(oursRss).toFixed(0)} MiB (${(median(oursRss) / median(torchRss)).toFixed(2)}x)\n`,
   );
   process.exit(0);
 }
 
 // ---- the model (cached per layer count) ----------------------------------------------------------
-const dir = join(tmpdir(), `sftkit-bench-${shape.preset}-L${layers}`);
-if (!existsSync(join(dir, 'model.safetensors'))) {
-  process.stderr.write(`creating ${dir} ...\n`);
-  await createModel({
-    preset: shape.preset,
-    out: dir,
-    overwrite: true,
-    configOverrides: { num_hidden_layers: layers },
-  });
-}
+const dir = await benchModel(shape.preset, { layers });
 const model = LlamaModel.load(dir, { dtype });
 model.attachLora({ r: rank, loraAlpha: 2 * rank, loraDropout: 0, targetModules: 'all-linear', useRslora: false }, 0);
 const params = model.trainableParameters().map((p) => p.tensor);
@@ -180,7 +162,6 @@ if (profile) {
 }
 
 // ---- the steps ---------------------------------------------------------------------------------
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const times: number[] = [],
   fwdTimes: number[] = [],
   bwdTimes: number[] = [],
@@ -253,11 +234,9 @@ if (profile) {
   out.write(
     `\nprofile over ${timed} steps: ${(total / timed).toFixed(0)} ms/step, backend calls ${(kernelMs / timed).toFixed(0)} ms/step, other (JS) ${((total - kernelMs) / timed).toFixed(0)} ms/step\n`,
   );
-  out.write(
-    `${'op'.padEnd(44)} ${'calls/step'.padStart(10)} ${'ms/step'.padStart(9)} ${'%'.padStart(5)} ${'GFLOP/s'.padStart(8)}\n`,
-  );
   // Aggregate by op family too (gemm layouts collapsed).
   const fam = new Map<string, number>();
+  const opRows: string[][] = [];
   for (const [key, st] of rows) {
     const f = key.startsWith('gemmNarrow')
       ? key.split(' ').slice(0, 2).join(' ')
@@ -267,14 +246,18 @@ if (profile) {
     fam.set(f, (fam.get(f) ?? 0) + st.ms);
     if (st.ms / timed < 1) continue;
     const gf = st.flops ? (st.flops / (st.ms / 1000) / 1e9).toFixed(1) : '';
-    out.write(
-      `${key.padEnd(44)} ${(st.calls / timed).toFixed(0).padStart(10)} ${(st.ms / timed).toFixed(1).padStart(9)} ${((100 * st.ms) / total).toFixed(1).padStart(5)} ${gf.padStart(8)}\n`,
-    );
+    opRows.push([
+      key,
+      (st.calls / timed).toFixed(0),
+      (st.ms / timed).toFixed(1),
+      ((100 * st.ms) / total).toFixed(1),
+      gf,
+    ]);
   }
+  out.write(formatTable(['op', 'calls/step', 'ms/step', '%', 'GFLOP/s'], opRows, { align: ['l', 'r', 'r', 'r', 'r'] }));
   out.write('\nby family:\n');
-  for (const [f, ms] of [...fam.entries()].sort((a, b) => b[1] - a[1])) {
-    out.write(
-      `${f.padEnd(44)} ${(ms / timed).toFixed(1).padStart(9)} ms/step ${((100 * ms) / total).toFixed(1).padStart(5)}%\n`,
-    );
-  }
+  const famRows = [...fam.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([f, ms]) => [f, (ms / timed).toFixed(1), ((100 * ms) / total).toFixed(1)]);
+  out.write(formatTable(['family', 'ms/step', '%'], famRows, { align: ['l', 'r', 'r'] }));
 }
