@@ -6,6 +6,7 @@ import { dataProgress } from '../data/progress.js';
 import { bf16Support, type Bf16Support } from '../engine/precision.js';
 import { prepareDataset, type DatasetInput } from '../data/pipeline.js';
 import type { PreparedExample } from '../data/types.js';
+import { loadLlamaConfig, type LlamaConfig } from '../io/hf-config.js';
 import { LlamaModel } from '../model/llama.js';
 import type { LoraConfig as ModelLoraConfig } from '../model/lora.js';
 import { TokenRowsAdapter } from '../model/token-rows.js';
@@ -34,6 +35,11 @@ export interface SetupInputs {
   modelDir: string | null;
   trainDataset: DatasetInput | null;
   evalDataset: DatasetInput | null;
+  /**
+   * Called with the model's config.json and the prepared training examples before the weights are loaded, and
+   * again with the number of token rows once they are known (the memory guard: it throws to refuse the run).
+   */
+  beforeLoad?: (model: LlamaConfig, train: PreparedExample[], tokenRows: number) => void;
 }
 
 /** PEFT's default targets for Llama-family models. */
@@ -77,6 +83,8 @@ export async function setUpRun(c: SFTConfig, inputs: SetupInputs, log: (line: st
   }
   const tokenizer = inputs.tokenizer ?? (await Tokenizer.fromDir(modelDir!));
   const { train, eval: evalExamples } = await prepareData(c, tokenizer, inputs, log);
+  const listedRows = c.full_finetune ? 0 : new Set(c.peft.trainable_token_indices ?? []).size;
+  inputs.beforeLoad?.(inputs.model?.config ?? loadLlamaConfig(modelDir!), train, listedRows);
   const model =
     inputs.model ?? LlamaModel.load(modelDir!, { dtype: c.bf16 ? 'bf16' : 'f32', quantize: quantizeOptionsOf(c) });
   const quantReport = quantizedBaseReport(model.linears().map((m) => m.quantized));
@@ -88,6 +96,8 @@ export async function setUpRun(c: SFTConfig, inputs: SetupInputs, log: (line: st
   if (c.full_finetune) model.enableFullFineTuning();
   else if (!model.lora) model.attachLora(toModelLoraConfig(c.peft), c.seed);
   const tokenRows = c.full_finetune ? null : attachTokenRows(c, model, tokenizer, train, log);
+  // Untrained special tokens found in the weights add rows (and whole-table gradients): estimate again.
+  if (tokenRows && tokenRows.ids.length > listedRows) inputs.beforeLoad?.(model.config, train, tokenRows.ids.length);
   // Per decoder block: activations are recomputed in backward (one block's at a time are held).
   model.gradientCheckpointing = c.gradient_checkpointing;
   return { model, tokenizer, modelDir, trainExamples: train, evalExamples, tokenRows };
