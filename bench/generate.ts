@@ -1,31 +1,22 @@
 // Prefill and decode tokens/s of KV-cache generation on the SmolLM2-135M shape (30 layers, hidden 576, GQA 9/3,
 // vocab 49152), bf16 weights, greedy. The model folder is created once (random weights) and reused.
 // Usage: node --import tsx bench/generate.ts [--model DIR] [--dtype bf16|f32] [--prompt 128] [--new 64] [--batch 1] [--threads N] [--json]
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { benchArgs } from '../src/bench/measure.js';
+import { benchModel } from '../src/bench/models.js';
 import { getBackend } from '../src/engine/index.js';
 import { loadNative } from '../src/engine/native.js';
 import { generate } from '../src/generate/generate.js';
 import { castWeightsToBf16 } from '../src/generate/weights.js';
-import { createModel } from '../src/model/create-model.js';
 import { LlamaModel } from '../src/model/llama.js';
-import { packageRoot } from '../src/util/paths.js';
 
-function arg(name: string, fallback?: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
-
-const dir = arg('model') ?? join(packageRoot(), '.cache', 'bench', 'smollm2-135m-shape');
-if (!existsSync(join(dir, 'model.safetensors'))) {
-  process.stderr.write(`creating ${dir} (create-model --preset smollm2-135m-shape)...\n`);
-  await createModel({ preset: 'smollm2-135m-shape', out: dir, seed: 0, overwrite: true });
-}
-if (arg('threads')) loadNative().setThreads(Number(arg('threads')));
-const dtype = arg('dtype', 'bf16') as 'bf16' | 'f32';
-const promptLen = Number(arg('prompt', '128'));
-const newTokens = Number(arg('new', '64'));
-const batch = Number(arg('batch', '1'));
+const args = benchArgs();
+const modelFlag = args.string('model');
+const dir = await benchModel('smollm2-135m-shape', modelFlag ? { dir: modelFlag } : {});
+if (args.string('threads')) loadNative().setThreads(args.number('threads', 0));
+const dtype = args.string('dtype', 'bf16') as 'bf16' | 'f32';
+const promptLen = args.number('prompt', 128);
+const newTokens = args.number('new', 64);
+const batch = args.number('batch', 1);
 
 const t0 = performance.now();
 const model = LlamaModel.load(dir, { dtype });
@@ -64,7 +55,7 @@ const result = {
   decode_tokens_per_s: Number(best.decode.toFixed(1)),
   decode_ms_per_step: Number(((1000 * batch) / best.decode).toFixed(1)),
 };
-if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(result) + '\n');
+if (args.flag('json')) process.stdout.write(JSON.stringify(result) + '\n');
 else {
   process.stdout.write(
     `SmolLM2-135M shape, ${dtype}, ${be.isa()} x ${be.threads()} threads, batch ${batch}, prompt ${promptLen}, ${newTokens} new tokens (best of 2)\n`,

@@ -6,37 +6,29 @@
 // Run one at a time on a shared machine: flock /tmp/sftkit-heavy.lock node --import tsx bench/real-size.ts ...
 // Usage: node --import tsx bench/real-size.ts --preset qwen3-0.6b-shape --mode lora|qlora|full
 //          [--seq 512] [--batch 2] [--steps 3] [--rank 16] [--limit-gib 24] [--json]
-import { existsSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { benchArgs, median } from '../src/bench/measure.js';
+import { benchModel } from '../src/bench/models.js';
 import { AdamW, getBackend } from '../src/engine/index.js';
-import { createModel, MODEL_PRESETS, type ModelPreset } from '../src/model/create-model.js';
+import { MODEL_PRESETS, type ModelPreset } from '../src/model/create-model.js';
 import { LlamaModel } from '../src/model/llama.js';
 import { estimateTrainingMemory } from '../src/train/memory.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
-}
-const preset = arg('preset', 'qwen3-0.6b-shape') as ModelPreset;
+const args = benchArgs();
+const preset = args.string('preset', 'qwen3-0.6b-shape') as ModelPreset;
 if (!MODEL_PRESETS.includes(preset)) throw new Error(`--preset must be one of ${MODEL_PRESETS.join(', ')}`);
-const mode = arg('mode', 'lora');
+const mode = args.string('mode', 'lora');
 if (!['lora', 'qlora', 'full'].includes(mode)) throw new Error('--mode must be lora, qlora or full');
-const seq = Number(arg('seq', '512')),
-  batch = Number(arg('batch', '2')),
-  steps = Number(arg('steps', '3')),
-  rank = Number(arg('rank', '16')),
-  limit = Number(arg('limit-gib', '24')) * 2 ** 30;
+const seq = args.number('seq', 512),
+  batch = args.number('batch', 2),
+  steps = args.number('steps', 3),
+  rank = args.number('rank', 16),
+  limit = args.number('limit-gib', 24) * 2 ** 30;
 if (!(steps >= 2)) throw new Error('--steps must be at least 2 (the first step is not timed)');
 const GiB = (b: number) => (b / 2 ** 30).toFixed(2);
 
-const dir = join(tmpdir(), 'sftkit-bench-presets', preset);
-if (!existsSync(join(dir, 'model.safetensors'))) {
-  const t0 = performance.now();
-  await createModel({ preset, out: dir, seed: 1, overwrite: true });
-  process.stderr.write(`created ${dir} in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
-}
+const dir = await benchModel(preset, { seed: 1 });
 
 const t0 = performance.now();
 const model = LlamaModel.load(dir, {
@@ -81,12 +73,11 @@ for (let s = 0; s < steps; s++) {
   opt.zeroGrad();
   times.push((performance.now() - t) / 1000);
 }
-const timed = times.slice(1).sort((a, b) => a - b);
-const median = timed[Math.floor(timed.length / 2)]!;
+const stepS = median(times.slice(1));
 const result = {
   ...base,
-  tokens_per_s: Number(((batch * seq) / median).toFixed(1)),
-  step_s: Number(median.toFixed(2)),
+  tokens_per_s: Number(((batch * seq) / stepS).toFixed(1)),
+  step_s: Number(stepS.toFixed(2)),
   peak_rss_gib: Number(GiB(process.resourceUsage().maxRSS * 1024)),
   load_s: Number(loadS.toFixed(1)),
   loss: Number(loss.toFixed(4)),

@@ -9,25 +9,20 @@
 // --compare R runs R interleaved rounds of [PyTorch torch_speed.py lora, this benchmark] as child processes
 // with the same shape (the machine is shared: compare medians of rounds, with the load average beside them).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { benchArgs, formatTable, median, runJsonLine } from '../src/bench/measure.js';
+import { benchModel } from '../src/bench/models.js';
 import { AdamW, backward, getBackend, poolStats, type Backend, type GemmArgs } from '../src/engine/index.js';
-import { createModel } from '../src/model/create-model.js';
 import { LlamaModel } from '../src/model/llama.js';
 import { sharedDir } from '../test/helpers/shared.js';
 
-function flag(name: string): boolean {
-  return process.argv.includes(`--${name}`);
-}
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
-}
-const num = (name: string, fallback: number) => Number(arg(name, String(fallback)));
+const args = benchArgs();
+const flag = args.flag;
+const num = args.number;
 
-const dtype = arg('dtype', 'bf16') as 'bf16' | 'f32';
+const dtype = args.string('dtype', 'bf16') as 'bf16' | 'f32';
 const layers = num('layers', 30),
   seq = num('seq', 512),
   batch = num('batch', 2),
@@ -56,14 +51,9 @@ if (compareRounds > 0) {
       encoding: 'utf8',
     });
     const tm = /tokens_per_s=([\d.]+)/.exec(t.stdout ?? '');
-    const o = spawnSync(process.execPath, [...process.execArgv, ...own, '--json'], { encoding: 'utf8' });
-    const line = (o.stdout ?? '').trim().split('\n').pop() ?? '';
-    let ours: number | null = null;
-    try {
-      ours = (JSON.parse(line) as { tokens_per_s: number }).tokens_per_s;
-    } catch {
-      process.stderr.write(o.stderr ?? '');
-    }
+    const o = runJsonLine(process.execPath, [...process.execArgv, ...own, '--json']);
+    if (!o.result) process.stderr.write(o.error);
+    const ours = typeof o.result?.tokens_per_s === 'number' ? o.result.tokens_per_s : null;
     const torchV = tm ? Number(tm[1]) : null;
     if (torchV !== null) torchTps.push(torchV);
     if (ours !== null) oursTps.push(ours);
@@ -72,24 +62,14 @@ if (compareRounds > 0) {
       `round ${r + 1}/${compareRounds}: torch ${torchV ?? 'failed'} tok/s, sftkit ${ours ?? 'failed'} tok/s${torchV && ours ? ` (${(ours / torchV).toFixed(2)}x)` : ''}; load ${load0} -> ${loadavg()[0]!.toFixed(2)}\n`,
     );
   }
-  const med = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
   process.stdout.write(
-    `median of ${compareRounds} rounds: torch ${med(torchTps).toFixed(1)} tok/s, sftkit ${med(oursTps).toFixed(1)} tok/s, median per-round ratio ${med(ratios).toFixed(2)}x\n`,
+    `median of ${compareRounds} rounds: torch ${median(torchTps).toFixed(1)} tok/s, sftkit ${median(oursTps).toFixed(1)} tok/s, median per-round ratio ${median(ratios).toFixed(2)}x\n`,
   );
   process.exit(0);
 }
 
 // ---- the model (cached per layer count) ----------------------------------------------------------
-const dir = join(tmpdir(), `sftkit-bench-smollm2-135m-shape-L${layers}`);
-if (!existsSync(join(dir, 'model.safetensors'))) {
-  process.stderr.write(`creating ${dir} ...\n`);
-  await createModel({
-    preset: 'smollm2-135m-shape',
-    out: dir,
-    overwrite: true,
-    configOverrides: { num_hidden_layers: layers },
-  });
-}
+const dir = await benchModel('smollm2-135m-shape', { layers });
 const model = LlamaModel.load(dir, { dtype });
 model.attachLora({ r: rank, loraAlpha: 2 * rank, loraDropout: 0, targetModules: 'all-linear', useRslora: false }, 0);
 const params = model.trainableParameters().map((p) => p.tensor);
@@ -145,7 +125,6 @@ if (profile) {
 }
 
 // ---- the steps ---------------------------------------------------------------------------------
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const times: number[] = [],
   fwdTimes: number[] = [],
   bwdTimes: number[] = [],
@@ -217,11 +196,9 @@ if (profile) {
   out.write(
     `\nprofile over ${timed} steps: ${(total / timed).toFixed(0)} ms/step, backend calls ${(kernelMs / timed).toFixed(0)} ms/step, other (JS) ${((total - kernelMs) / timed).toFixed(0)} ms/step\n`,
   );
-  out.write(
-    `${'op'.padEnd(44)} ${'calls/step'.padStart(10)} ${'ms/step'.padStart(9)} ${'%'.padStart(5)} ${'GFLOP/s'.padStart(8)}\n`,
-  );
   // Aggregate by op family too (gemm layouts collapsed).
   const fam = new Map<string, number>();
+  const opRows: string[][] = [];
   for (const [key, st] of rows) {
     const f = key.startsWith('gemmNarrow')
       ? key.split(' ').slice(0, 2).join(' ')
@@ -231,14 +208,18 @@ if (profile) {
     fam.set(f, (fam.get(f) ?? 0) + st.ms);
     if (st.ms / timed < 1) continue;
     const gf = st.flops ? (st.flops / (st.ms / 1000) / 1e9).toFixed(1) : '';
-    out.write(
-      `${key.padEnd(44)} ${(st.calls / timed).toFixed(0).padStart(10)} ${(st.ms / timed).toFixed(1).padStart(9)} ${((100 * st.ms) / total).toFixed(1).padStart(5)} ${gf.padStart(8)}\n`,
-    );
+    opRows.push([
+      key,
+      (st.calls / timed).toFixed(0),
+      (st.ms / timed).toFixed(1),
+      ((100 * st.ms) / total).toFixed(1),
+      gf,
+    ]);
   }
+  out.write(formatTable(['op', 'calls/step', 'ms/step', '%', 'GFLOP/s'], opRows, { align: ['l', 'r', 'r', 'r', 'r'] }));
   out.write('\nby family:\n');
-  for (const [f, ms] of [...fam.entries()].sort((a, b) => b[1] - a[1])) {
-    out.write(
-      `${f.padEnd(44)} ${(ms / timed).toFixed(1).padStart(9)} ms/step ${((100 * ms) / total).toFixed(1).padStart(5)}%\n`,
-    );
-  }
+  const famRows = [...fam.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([f, ms]) => [f, (ms / timed).toFixed(1), ((100 * ms) / total).toFixed(1)]);
+  out.write(formatTable(['family', 'ms/step', '%'], famRows, { align: ['l', 'r', 'r'] }));
 }
