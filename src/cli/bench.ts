@@ -44,7 +44,7 @@ function runGemm(flags: Flags): void {
   process.stdout.write(
     flags.json
       ? JSON.stringify(r) + '\n'
-      : `gemm ${r.trans} m=${r.m} k=${r.k} n=${r.n} ${r.dtype}: ${r.gflops} GFLOP/s (${r.ms} ms median, ${r.threads} threads, ${r.isa})\n`,
+      : `gemm ${r.trans} m=${r.m} k=${r.k} n=${r.n} ${r.dtype}: ${r.gflops} GFLOP/s (${r.ms} ms median, ${r.threads} threads, ${r.isa}; AMX ${String(loadNative().amxStatus())})\n`,
   );
 }
 
@@ -74,7 +74,7 @@ export const command: Command = {
     threads: { type: 'string', help: 'worker threads (default: all cores, or SFTKIT_THREADS)' },
     isa: {
       type: 'string',
-      help: 'force an instruction set: scalar, avx2, avx512, avx512bf16 (x86-64); neon, neon-bf16 (ARM64)',
+      help: 'force an instruction set: scalar, avx2, avx512, avx512bf16, amx (x86-64); neon, neon-bf16 (ARM64)',
     },
     json: { type: 'boolean', help: 'print one JSON object' },
   },
