@@ -103,7 +103,13 @@ const result = {
   tokens_per_s: Number(((batch * seq) / stepS).toFixed(1)),
   step_s: Number(stepS.toFixed(2)),
   peak_rss_gib: peakGiB(),
-  est_over_peak: Number((estimate.total / (process.resourceUsage().maxRSS * 1024)).toFixed(3)),
+  // The steps' part of the estimate (this bench does not save the model).
+  est_over_peak: Number(
+    (
+      (estimate.total - Math.max(estimate.activations, estimate.finalSave ?? 0) + estimate.activations) /
+      (process.resourceUsage().maxRSS * 1024)
+    ).toFixed(3),
+  ),
   estimate_parts_gib: Object.fromEntries(Object.entries(estimate).map(([k, v]) => [k, Number(GiB(v))])),
   baseline_rss_gib: baselineRss,
   after_load: afterLoad,

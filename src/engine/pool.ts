@@ -97,6 +97,11 @@ export interface PoolStats {
   misses: number;
 }
 
+/** The most bytes of released buffers the pool keeps for reuse (SFTKIT_POOL_MAX_BYTES, default 2 GiB). */
+export function poolFreeLimit(): number {
+  return maxFreeBytes;
+}
+
 export function poolStats(): PoolStats {
   return { liveBytes, peakLiveBytes, freeBytes, hits, misses };
 }

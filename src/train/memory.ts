@@ -10,7 +10,9 @@
 //   activations  every op output the autograd tape keeps from the forward until backward reaches it (the engine
 //                frees nothing earlier), each rounded up to the buffer pool's size class, plus the chunked LM head
 //                (one chunk of logits, dHidden, and dW when the head trains) and one MLP-wide gradient of backward
-import { capacityFor } from '../engine/index.js';
+//   final save   full fine-tuning only: writing the model holds an f32 copy of it while the pool still keeps the
+//                released activation buffers (up to its free limit); the peak of the run when larger than the steps'
+import { capacityFor, poolFreeLimit } from '../engine/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 import type { LlamaConfig } from '../io/hf-config.js';
@@ -26,6 +28,11 @@ export interface MemoryEstimate {
   gradients: number;
   optimizer: number;
   activations: number;
+  /**
+   * Full fine-tuning: what the final save holds beside the weights and optimizer state (the pool's retained
+   * activation buffers, up to its free limit, and the f32 copy being written); the peak when above activations.
+   */
+  finalSave?: number;
   total: number;
 }
 
@@ -75,7 +82,7 @@ export function availableMemoryBytes(): number {
 }
 
 export function formatEstimate(e: MemoryEstimate): string {
-  return `memory estimate: ${formatBytes(e.total)} (${e.runtime ? `runtime ${formatBytes(e.runtime)}, ` : ''}weights ${formatBytes(e.weights)}, gradients ${formatBytes(e.gradients)}, optimizer ${formatBytes(e.optimizer)}, activations ${formatBytes(e.activations)})`;
+  return `memory estimate: ${formatBytes(e.total)} (${e.runtime ? `runtime ${formatBytes(e.runtime)}, ` : ''}weights ${formatBytes(e.weights)}, gradients ${formatBytes(e.gradients)}, optimizer ${formatBytes(e.optimizer)}, activations ${formatBytes(e.activations)}${e.finalSave ? `, final save ${formatBytes(e.finalSave)}` : ''})`;
 }
 
 /** Node + V8 + the addon + sftkit's modules, resident before a model loads (RSS measured on this engine: 0.09 GiB). */
@@ -247,13 +254,15 @@ export function estimateRunMemory(r: RunMemoryInput): MemoryEstimate {
   activations += f32Buffer(N * c.intermediateSize);
 
   const runtime = RUNTIME_BYTES;
+  const finalSave = full ? Math.min(poolFreeLimit(), activations) + 4 * countParameters(c) : 0;
   return {
     runtime,
     weights,
     gradients,
     optimizer,
     activations,
-    total: runtime + weights + gradients + optimizer + activations,
+    ...(full ? { finalSave } : {}),
+    total: runtime + weights + gradients + optimizer + Math.max(activations, finalSave),
   };
 }
 

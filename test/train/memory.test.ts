@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AdamW, capacityFor, poolStats, resetPoolPeak } from '../../src/engine/index.js';
+import { AdamW, capacityFor, poolFreeLimit, poolStats, resetPoolPeak } from '../../src/engine/index.js';
 import { parseLlamaConfig } from '../../src/io/hf-config.js';
 import { createModel, modelConfigJson, type ModelArch } from '../../src/model/create-model.js';
 import { LlamaModel } from '../../src/model/llama.js';
@@ -90,7 +90,30 @@ test('estimate components, pinned: qwen3-0.6b-shape, LoRA r=16 on every linear, 
   );
   assert.equal(e.weights - q.weights, linears * 2 - 28 * perLayerNf4);
   assert.equal(q.activations, e.activations);
+  // Full fine-tuning: f32 weights, gradients and AdamW for every parameter, and the final save (the f32 copy being
+  // written beside the pool's retained activation buffers) is the peak when it outgrows the steps' activations.
+  const full = estimateRunMemory({ ...baseInput(config), method: 'full', lora: null });
+  const params = countParameters(config);
+  assert.equal(full.weights, params * 4);
+  assert.equal(full.gradients, params * 4);
+  assert.equal(full.optimizer, params * 8);
+  assert.equal(full.finalSave, Math.min(poolFreeLimit(), full.activations) + params * 4);
+  assert.ok(full.finalSave! > full.activations);
+  assert.equal(full.total, RUNTIME_BYTES + params * 16 + full.finalSave!);
 });
+
+function baseInput(config: RunMemoryInput['config']): RunMemoryInput {
+  return {
+    config,
+    method: 'lora',
+    bf16: true,
+    lora: { r: 16, targetModules: 'all-linear', dropout: 0 },
+    tokenRows: 0,
+    batch: 2,
+    seq: 512,
+    gradientCheckpointing: false,
+  };
+}
 
 /** Bytes the pool holds at the peak of a (second) training step beyond what it held before. */
 async function measuredStep(arch: ModelArch, r: RunMemoryInput): Promise<number> {
