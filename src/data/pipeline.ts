@@ -3,7 +3,7 @@
 // (load.ts), split when asked, rendered and masked with each record kind's loss mode, encoded in batches
 // (encodeBatch when the tokenizer has it), and cached on disk keyed by data, tokenizer, template and options.
 // The trainer, `sftkit eval` and the library API all prepare data here.
-import type { DataTokenizer, PreparedExample, SftRecord } from './types.js';
+import type { DataTokenizer, PreparedExample, SftRecord, TokenEncoding } from './types.js';
 import {
   emptyLoadReport,
   listDataFiles,
@@ -19,12 +19,14 @@ import { parquetInfo } from './readers/parquet.js';
 import {
   DEFAULT_MAX_LENGTH,
   emptyPrepareReport,
-  prepareRecordsBatched,
+  finishEncoded,
+  prepareRecords,
+  renderRecords,
   type BatchEncoder,
   type PrepareOptions,
   type PrepareReport,
 } from './prepare.js';
-import type { LossMode } from './render.js';
+import type { LossMode, RenderedText } from './render.js';
 import { cacheKey, dataCacheDir, readCache, writeCache } from './cache.js';
 import { shuffleInPlace } from '../util/random.js';
 import { UserError } from '../util/errors.js';
@@ -155,9 +157,27 @@ async function loadInput(input: DatasetInput | PathSource, what: string, opts: L
 /** Records are prepared this many at a time (render, encodeBatch, mask), so a streamed file never sits in memory. */
 const PREPARE_CHUNK = 512;
 
+/** Part of a chunk: one record kind's records (at most PREPARE_CHUNK), rendered, with their encoding under way. */
+type Stage =
+  | {
+      records: SftRecord[];
+      rendered: RenderedText[];
+      encs: Promise<TokenEncoding[]>;
+      opts: PrepareOptions;
+      /** Shared by the stages of one kind of one chunk (its warnings are counted once per kind and chunk). */
+      report: PrepareReport;
+      last: boolean;
+    }
+  | { done: { examples: PreparedExample[]; report: PrepareReport } }
+  | { error: unknown };
+
 /**
  * Render, mask, encode and truncate records as they come: each kind with its loss mode, each conversation as
  * reasoning_history makes it, PREPARE_CHUNK records per encodeBatch.
+ *
+ * Pipelined: while the tokenizer encodes one chunk on its own threads, this thread reads and renders the next.
+ * Examples, counts and the first error come out exactly as when chunks are prepared one after another: a chunk's
+ * failure to render is held back until the chunk before it has been masked (and has not failed).
  */
 async function prepareSplit(
   tok: DataTokenizer & Partial<BatchEncoder>,
@@ -167,30 +187,81 @@ async function prepareSplit(
 ): Promise<{ examples: PreparedExample[]; report: PrepareReport }> {
   const examples: PreparedExample[] = [];
   const report = emptyPrepareReport();
+  const encodeBatch = typeof tok.encodeBatch === 'function' ? tok.encodeBatch.bind(tok) : null;
   let chunk: SftRecord[] = [];
   let rows = 0;
-  const flush = async () => {
+  /** Render every kind of `records` and start encoding it; a failure ends the list. */
+  const start = (records: SftRecord[]): Stage[] => {
     const byKind = new Map<SftRecord['kind'], SftRecord[]>();
-    for (const r of chunk) {
+    for (const r of records) {
       const group = byKind.get(r.kind);
       if (group) group.push(r);
       else byKind.set(r.kind, [r]);
     }
-    for (const [kind, group] of byKind) {
-      const loss = opts.lossKeys ? lossModeFor(opts.lossKeys, kind) : opts.loss;
-      const part = await prepareRecordsBatched(tok, group, { ...opts, loss }, PREPARE_CHUNK);
-      for (const e of part.examples) examples.push(e);
-      addReport(report, part.report);
+    const stages: Stage[] = [];
+    try {
+      for (const [kind, group] of byKind) {
+        const loss = opts.lossKeys ? lossModeFor(opts.lossKeys, kind) : opts.loss;
+        const o = { ...opts, loss };
+        if (!encodeBatch) {
+          stages.push({ done: prepareRecords(tok, group, o) });
+          continue;
+        }
+        const groupReport = emptyPrepareReport();
+        for (let s = 0; s < group.length; s += PREPARE_CHUNK) {
+          const part = group.slice(s, s + PREPARE_CHUNK);
+          const rendered = renderRecords(tok, part, o);
+          const encs = encodeBatch(
+            rendered.map((r) => r.text),
+            { addSpecialTokens: false },
+          );
+          encs.catch(() => {}); // awaited in finish(); an earlier failure may leave it unread
+          const last = s + PREPARE_CHUNK >= group.length;
+          stages.push({ records: part, rendered, encs, opts: o, report: groupReport, last });
+        }
+      }
+    } catch (e) {
+      stages.push({ error: e });
     }
-    chunk = [];
-    progress?.(rows, false);
+    return stages;
   };
-  for await (const r of records) {
-    rows++;
-    for (const x of applyReasoningHistory(r, opts.reasoningHistory)) chunk.push(x);
-    if (chunk.length >= PREPARE_CHUNK) await flush();
+  const finish = async (f: { stages: Stage[]; rows: number }) => {
+    for (const st of f.stages) {
+      if ('error' in st) throw st.error;
+      if ('done' in st) {
+        for (const e of st.done.examples) examples.push(e);
+        addReport(report, st.done.report);
+        continue;
+      }
+      finishEncoded(tok, st.records, st.rendered, await st.encs, st.opts, st.report, examples);
+      if (st.last) addReport(report, st.report);
+    }
+    progress?.(f.rows, false);
+  };
+  let inFlight: { stages: Stage[]; rows: number } | null = null;
+  const flush = async () => {
+    const next = { stages: start(chunk), rows };
+    chunk = [];
+    if (inFlight) await finish(inFlight);
+    inFlight = next;
+    if (!encodeBatch) {
+      await finish(inFlight);
+      inFlight = null;
+    }
+  };
+  try {
+    for await (const r of records) {
+      rows++;
+      for (const x of applyReasoningHistory(r, opts.reasoningHistory)) chunk.push(x);
+      if (chunk.length >= PREPARE_CHUNK) await flush();
+    }
+  } catch (e) {
+    // A later row fails to read: the chunk before it is finished (and reports its own failure) first.
+    if (inFlight) await finish(inFlight);
+    throw e;
   }
   if (chunk.length) await flush();
+  if (inFlight) await finish(inFlight);
   progress?.(rows, true);
   return { examples, report };
 }
