@@ -48,7 +48,7 @@ const endMarkerCache = new WeakMap<DataTokenizer, Map<string, string[]>>();
 export function endMarkerTokens(tok: DataTokenizer, eosToken?: string): string[] {
   let perTok = endMarkerCache.get(tok);
   if (!perTok) endMarkerCache.set(tok, (perTok = new Map()));
-  const key = JSON.stringify([eosToken ?? null, tok.eosToken, tok.stopTokenIds]);
+  const key = `${eosToken ?? ''}\0${tok.eosToken ?? ''}\0${tok.stopTokenIds.join(',')}`;
   let hit = perTok.get(key);
   if (!hit) perTok.set(key, (hit = findEndMarkerTokens(tok, eosToken)));
   return hit;
