@@ -9,6 +9,8 @@ import { testTokenizer } from './real-tokenizers.js';
 import { FakeTokenizer, fakeChatml } from './fake-tokenizer.js';
 import type { BatchEncoder } from '../../src/data/prepare.js';
 import type { SftRecord } from '../../src/data/types.js';
+import { PrepareWorkers } from '../../src/data/prepare-workers.js';
+import { UserError } from '../../src/util/errors.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'data');
 
@@ -102,3 +104,48 @@ test('prepareDataset: pipelined chunks give the same examples, counts and first 
     /rows\.jsonl:701: no assistant turn to train on/,
   );
 });
+
+test(
+  'prepareDataset: worker threads give the same examples, counts and first error as this thread',
+  { skip: !testTokenizer('chatml') && 'no qwen3 tokenizer package' },
+  async () => {
+    const tok = await testTokenizer('chatml')!;
+    const records = conversations(800, (i, r) => {
+      if (i % 97 === 0)
+        r.messages.push({ role: 'user', content: 'more' }, { role: 'assistant', content: 'y '.repeat(i + 1) });
+    });
+    const opts = {
+      train: records,
+      shuffle: false,
+      maxLength: 120,
+      lossKeys: { assistant_only_loss: true, completion_only_loss: null },
+    };
+    const here = await prepareDataset(tok, { ...opts, workers: 0 });
+    const there = await prepareDataset(tok, { ...opts, workers: 2 });
+    assert.ok(here.prepare!.truncated > 0);
+    assert.deepEqual(there.prepare, here.prepare);
+    assert.equal(there.train.length, here.train.length);
+    there.train.forEach((e, i) => {
+      assert.deepEqual(e.inputIds, here.train[i]!.inputIds);
+      assert.deepEqual(e.assistantMask, here.train[i]!.assistantMask);
+      assert.equal(e.source, here.train[i]!.source, 'the example carries its record source object');
+      assert.equal(e.numTrained, here.train[i]!.numTrained);
+    });
+    // Chunk 1 fails on one worker, chunk 2 on the other: chunk 1's failure is the one reported, as a UserError.
+    const broken = conversations(800, (i, r) => {
+      if (i === 100 || i === 700) r.messages.pop();
+    });
+    const err = await prepareDataset(tok, { ...opts, train: broken, workers: 2 }).catch((e: unknown) => e);
+    assert.ok(err instanceof UserError);
+    assert.match(err.message, /rows\.jsonl:101: no assistant turn/);
+    // The pool itself starts (a silent fallback to this thread would make the comparison above vacuous).
+    const pool = await PrepareWorkers.start(tok, 2);
+    assert.ok(pool);
+    const r = await pool.run(records.slice(0, 50), { lossKeys: opts.lossKeys, maxLength: 120 });
+    await pool.close();
+    assert.deepEqual(
+      r.examples.map((e) => Array.from(e.inputIds)),
+      here.train.slice(0, 50).map((e) => Array.from(e.inputIds)),
+    );
+  },
+);
