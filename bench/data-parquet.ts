@@ -30,25 +30,16 @@ import {
 import { once } from 'node:events';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ByteWriter, parquetWriteRows } from 'hyparquet-writer';
 import { prepareDataset } from '../src/data/pipeline.js';
 import { dataProgress } from '../src/data/progress.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { SeededRandom } from '../src/util/random.js';
+import { benchArgs, runJsonLine } from '../src/bench/measure.js';
+import { syntheticConversations } from '../src/bench/synthetic.js';
 import { sharedDir } from '../test/helpers/shared.js';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv.splice(i, 2)[1] : undefined;
-};
-const has = (name: string): boolean => {
-  const i = argv.indexOf(name);
-  if (i >= 0) argv.splice(i, 1);
-  return i >= 0;
-};
+const args = benchArgs();
 
 interface ChildResult {
   rows: number;
@@ -91,27 +82,6 @@ async function child(path: string, tokDir: string, cacheRoot: string | null): Pr
   tok.close();
 }
 
-/** The seeded conversations, row by row (the same rows for every file of the same seed). */
-function* conversations(rows: number): Generator<{ role: string; content: string }[]> {
-  const rnd = new SeededRandom(7);
-  const int = (n: number) => Math.floor(rnd.next() * n);
-  const syllables = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'to', 'vi', 'el', 'an', 'or', 'is', 'um', 'pe', 'da'];
-  const sentence = (min: number, max: number) => {
-    const words: string[] = [];
-    for (let k = min + int(max - min + 1); k > 0; k--) {
-      let w = '';
-      for (let s = 1 + int(3); s > 0; s--) w += syllables[int(syllables.length)]!;
-      words.push(w);
-    }
-    return words.join(' ') + '.';
-  };
-  for (let i = 0; i < rows; i++)
-    yield [
-      { role: 'user', content: sentence(6, 14) },
-      { role: 'assistant', content: sentence(10, 24) },
-    ];
-}
-
 /** `dir/train.jsonl` and `dir/train-00000-of-00001.parquet` with `rows` rows, written unless present. */
 async function writeFiles(dir: string, rows: number, jsonl: boolean): Promise<{ jsonl: string; parquet: string }> {
   mkdirSync(dir, { recursive: true });
@@ -120,7 +90,7 @@ async function writeFiles(dir: string, rows: number, jsonl: boolean): Promise<{ 
   if (jsonl && !existsSync(files.jsonl)) {
     const part = `${files.jsonl}.partial`;
     const out = createWriteStream(part);
-    for (const messages of conversations(rows))
+    for (const messages of syntheticConversations(rows))
       if (!out.write(JSON.stringify({ messages }) + '\n')) await once(out, 'drain');
     out.end();
     await once(out, 'finish');
@@ -138,7 +108,7 @@ async function writeFiles(dir: string, rows: number, jsonl: boolean): Promise<{ 
     };
     sink.finish = sink.flush;
     function* rowObjects() {
-      for (const messages of conversations(rows)) yield { messages };
+      for (const messages of syntheticConversations(rows)) yield { messages };
     }
     await parquetWriteRows({
       writer: sink,
@@ -162,19 +132,20 @@ async function writeFiles(dir: string, rows: number, jsonl: boolean): Promise<{ 
   return files;
 }
 
-if (has('--child')) {
-  const [path, tokDir, cache] = argv;
+const VALUE_OPTIONS = ['rows', 'compare-rows', 'rounds', 'dir', 'tokenizer'];
+if (args.flag('child')) {
+  const [path, tokDir, cache] = args.positionals(VALUE_OPTIONS);
   await child(path!, tokDir!, cache === '-' ? null : cache!);
 } else {
-  const rows = Number(flag('--rows') ?? 1_000_000);
-  const compareRows = Number(flag('--compare-rows') ?? Math.min(rows, 100_000));
-  const rounds = Number(flag('--rounds') ?? 2);
-  const dirFlag = flag('--dir');
-  const writeOnly = has('--write-only');
-  const skipCompare = has('--skip-compare');
-  const skipFull = has('--skip-full');
+  const rows = args.number('rows', 1_000_000);
+  const compareRows = args.number('compare-rows', Math.min(rows, 100_000));
+  const rounds = args.number('rounds', 2);
+  const dirFlag = args.string('dir');
+  const writeOnly = args.flag('write-only');
+  const skipCompare = args.flag('skip-compare');
+  const skipFull = args.flag('skip-full');
   const shared = sharedDir();
-  const tokDir = flag('--tokenizer') ?? (shared && join(shared, 'tokenizers', 'minimind2'));
+  const tokDir = args.string('tokenizer') ?? (shared && join(shared, 'tokenizers', 'minimind2'));
   if (!tokDir) throw new Error('pass --tokenizer DIR (../shared is absent)');
   const work = dirFlag ?? mkdtempSync(join(tmpdir(), 'sftkit-bench-parquet-'));
   const full = skipFull ? null : await writeFiles(join(work, `rows-${rows}`), rows, false);
@@ -184,13 +155,11 @@ if (has('--child')) {
   const self = fileURLToPath(import.meta.url);
   const runChild = (path: string, cache: string | null): ChildResult => {
     // stderr is inherited: the progress bar draws on the terminal (one summary line per run when it is a file).
-    const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', path, tokDir, cache ?? '-'], {
-      encoding: 'utf8',
+    const r = runJsonLine(process.execPath, ['--import', 'tsx', self, '--child', path, tokDir, cache ?? '-'], {
       stdio: ['ignore', 'pipe', 'inherit'],
-      maxBuffer: 1 << 24,
     });
-    if (r.status !== 0) throw new Error(`child failed (${r.status}) on ${path}`);
-    return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+    if (!r.result) throw new Error(r.error);
+    return r.result as unknown as ChildResult;
   };
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
   const mib = (kib: number) => kib / 1024;
@@ -221,13 +190,13 @@ if (has('--child')) {
       summary[`jsonlRowsPerS${round}`] = Math.round((j.rows / j.ms) * 1000);
     }
     const sorted = [...ratios].sort((a, b) => a - b);
-    const median =
+    const ratio =
       sorted.length % 2
         ? sorted[sorted.length >> 1]!
         : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-    summary.parquetVsJsonl = Number(median.toFixed(3));
+    summary.parquetVsJsonl = Number(ratio.toFixed(3)); // the mean of the middle two for an even count
     console.log(
-      `Parquet speed = ${(100 * median).toFixed(0)}% of JSONL on the same ${fmt(compareRows)} rows (per round: ${ratios.map((x) => `${(100 * x).toFixed(0)}%`).join(', ')})`,
+      `Parquet speed = ${(100 * ratio).toFixed(0)}% of JSONL on the same ${fmt(compareRows)} rows (per round: ${ratios.map((x) => `${(100 * x).toFixed(0)}%`).join(', ')})`,
     );
   }
   if (full) {

@@ -30,16 +30,14 @@ import { pathToFileURL } from 'node:url';
 import { readParquetRows } from '../src/data/readers/parquet.js';
 import { readCsvRows } from '../src/data/readers/csv.js';
 import { SeededRandom } from '../src/util/random.js';
+import { benchArgs, median } from '../src/bench/measure.js';
 import { sharedDir } from '../test/helpers/shared.js';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv.splice(i, 2)[1] : undefined;
-};
-const altDir = flag('--alt') ?? '/tmp/pqalt/node_modules';
-const rounds = Number(flag('--rounds') ?? 3);
-const csvRows = Number(flag('--csv-rows') ?? 200_000);
+const args = benchArgs();
+const altDir = args.string('alt', '/tmp/pqalt/node_modules');
+const rounds = args.number('rounds', 3);
+const csvRows = args.number('csv-rows', 200_000);
+const files = args.positionals(['alt', 'rounds', 'csv-rows']);
 const CHECK_ROWS = 50_000;
 
 /** An optional module from the scratch folder, or null when it is not installed there. */
@@ -187,8 +185,7 @@ async function measure(
   } catch (e) {
     return e as Error;
   }
-  times.sort((a, b) => a - b);
-  return { ms: times[times.length >> 1]!, rows, digest, sample };
+  return { ms: median(times), rows, digest, sample };
 }
 
 function csvFiles(dir: string): string[] {
@@ -215,7 +212,7 @@ function csvFiles(dir: string): string[] {
 }
 
 function parquetFiles(): string[] {
-  if (argv.length) return argv;
+  if (files.length) return files;
   const shared = sharedDir();
   if (!shared) throw new Error('pass Parquet files (../shared is absent)');
   const out: string[] = [];
