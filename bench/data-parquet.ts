@@ -8,19 +8,15 @@ import { mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ByteWriter, parquetWriteRows } from 'hyparquet-writer';
 import { prepareDataset } from '../src/data/pipeline.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { SeededRandom } from '../src/util/random.js';
+import { benchArgs, runJsonLine } from '../src/bench/measure.js';
+import { syntheticConversations } from '../src/bench/synthetic.js';
 import { sharedDir } from '../test/helpers/shared.js';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv.splice(i, 2)[1] : undefined;
-};
+const args = benchArgs();
 
 /** One child run: prepare `path`, print a JSON line with the counts, time and peak RSS. */
 async function child(path: string, tokDir: string, cacheRoot: string | null): Promise<void> {
@@ -43,37 +39,21 @@ async function child(path: string, tokDir: string, cacheRoot: string | null): Pr
   tok.close();
 }
 
-if (flag('--child') !== undefined) {
-  const [path, tokDir, cache] = argv;
+if (args.flag('child')) {
+  const [path, tokDir, cache] = args.positionals([]);
   await child(path!, tokDir!, cache === '-' ? null : cache!);
 } else {
-  const rows = Number(flag('--rows') ?? 1_000_000);
+  const rows = args.number('rows', 1_000_000);
   const shared = sharedDir();
-  const tokDir = flag('--tokenizer') ?? (shared && join(shared, 'tokenizers', 'minimind2'));
+  const tokDir = args.string('tokenizer') ?? (shared && join(shared, 'tokenizers', 'minimind2'));
   if (!tokDir) throw new Error('pass --tokenizer DIR (../shared is absent)');
   const work = mkdtempSync(join(tmpdir(), 'sftkit-bench-parquet-'));
-  const rnd = new SeededRandom(7);
-  const int = (n: number) => Math.floor(rnd.next() * n);
-  const syllables = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'to', 'vi', 'el', 'an', 'or', 'is', 'um', 'pe', 'da'];
-  const sentence = (min: number, max: number) => {
-    const words: string[] = [];
-    for (let k = min + int(max - min + 1); k > 0; k--) {
-      let w = '';
-      for (let s = 1 + int(3); s > 0; s--) w += syllables[int(syllables.length)]!;
-      words.push(w);
-    }
-    return words.join(' ') + '.';
-  };
   const jsonl = join(work, 'train.jsonl');
   const parquet = join(work, 'train-00000-of-00001.parquet');
   const t0 = performance.now();
   const out = createWriteStream(jsonl);
   const conversations: { role: string; content: string }[][] = [];
-  for (let i = 0; i < rows; i++) {
-    const c = [
-      { role: 'user', content: sentence(6, 14) },
-      { role: 'assistant', content: sentence(10, 24) },
-    ];
+  for (const c of syntheticConversations(rows)) {
     conversations.push(c);
     if (!out.write(JSON.stringify({ messages: c }) + '\n')) await once(out, 'drain');
   }
@@ -103,12 +83,9 @@ if (flag('--child') !== undefined) {
   const self = fileURLToPath(import.meta.url);
   const cacheRoot = join(work, 'cache');
   const runChild = (path: string, cache: string | null) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', '1', path, tokDir, cache ?? '-'], {
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    });
-    if (r.status !== 0) throw new Error(r.stderr);
-    return JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+    const r = runJsonLine(process.execPath, ['--import', 'tsx', self, '--child', path, tokDir, cache ?? '-']);
+    if (!r.result) throw new Error(r.error);
+    return r.result as unknown as {
       rows: number;
       tokens: number;
       ms: number;

@@ -7,55 +7,30 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchArgs } from '../src/bench/measure.js';
+import { syntheticConversations } from '../src/bench/synthetic.js';
 import { prepareDataset } from '../src/data/pipeline.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { SeededRandom } from '../src/util/random.js';
 import { sharedDir } from '../test/helpers/shared.js';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv.splice(i, 2)[1] : undefined;
-};
-const rows = Number(flag('--rows') ?? 200_000);
+const args = benchArgs();
+const rows = args.number('rows', 200_000);
 const shared = sharedDir();
-const tokDir = flag('--tokenizer') ?? (shared && join(shared, 'tokenizers', 'minimind2'));
+const tokDir = args.string('tokenizer') ?? (shared && join(shared, 'tokenizers', 'minimind2'));
 if (!tokDir) throw new Error('pass --tokenizer DIR (../shared is absent)');
 const work = mkdtempSync(join(tmpdir(), 'sftkit-bench-data-'));
 
-/** `rows` two-turn conversations of seeded pseudo-words (about 60 tokens each with minimind2). */
-function syntheticConversations(n: number): string {
-  const rnd = new SeededRandom(7);
-  const int = (n: number) => Math.floor(rnd.next() * n);
-  const syllables = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'to', 'vi', 'el', 'an', 'or', 'is', 'um', 'pe', 'da'];
-  const word = () => {
-    let w = '';
-    for (let k = 1 + int(3); k > 0; k--) w += syllables[int(syllables.length)]!;
-    return w;
-  };
-  const sentence = (min: number, max: number) => {
-    const words: string[] = [];
-    for (let k = min + int(max - min + 1); k > 0; k--) words.push(word());
-    return words.join(' ') + '.';
-  };
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const messages = [
-      { role: 'user', content: sentence(6, 14) },
-      { role: 'assistant', content: sentence(10, 24) },
-    ];
-    lines.push(JSON.stringify({ messages }));
-  }
-  return lines.join('\n') + '\n';
-}
-
 function syntheticConversationsFile(n: number): string {
   const path = join(work, `synthetic-${n}.jsonl`);
-  writeFileSync(path, syntheticConversations(n));
+  const lines: string[] = [];
+  for (const messages of syntheticConversations(n)) lines.push(JSON.stringify({ messages }));
+  writeFileSync(path, lines.join('\n') + '\n');
   return path;
 }
 
-const inputs: { name: string; path: string }[] = argv.map((p) => ({ name: p, path: p }));
+const inputs: { name: string; path: string }[] = args
+  .positionals(['rows', 'tokenizer'])
+  .map((p) => ({ name: p, path: p }));
 if (inputs.length === 0) {
   if (shared) inputs.push({ name: 'gsm8k train', path: join(shared, 'data', 'gsm8k', 'train.jsonl') });
   inputs.push({ name: `synthetic ${rows.toLocaleString('en-US')} rows`, path: syntheticConversationsFile(rows) });

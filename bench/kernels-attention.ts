@@ -1,81 +1,52 @@
 // Times the native attention and RMSNorm kernels at SmolLM2-135M shapes (B=2, T=512, H=9, Hkv=3, hd=64, D=576).
 // Usage: node --import tsx bench/kernels-attention.ts [--isa avx512|avx2|scalar] [--threads N] [--iters N]
 // FLOPs count the causal work only: forward 4·B·H·hd·T(T+1)/2 (QKᵀ and PV), backward 2.5x that (5 products).
+// Reported: the best wall time of --iters runs (the least disturbed on a shared machine) and the rate per busy
+// core from the best CPU time.
+import { attentionFlops, SMOLLM2_LAYER } from '../src/bench/layer.js';
+import { benchArgs, bestMs, randomF32 } from '../src/bench/measure.js';
 import { cpuBackend } from '../src/engine/cpu-backend.js';
 import { loadNative } from '../src/engine/native.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
+const args = benchArgs();
 const native = loadNative();
-if (arg('isa')) native.setIsa(arg('isa'));
-if (arg('threads')) native.setThreads(Number(arg('threads')));
-const iters = Number(arg('iters') ?? 5);
+const isaFlag = args.string('isa');
+if (isaFlag) native.setIsa(isaFlag);
+if (args.string('threads')) native.setThreads(args.number('threads', 0));
+const iters = args.number('iters', 5);
 const cpu = cpuBackend();
+const time = (fn: () => void) => bestMs(fn, iters);
 
 const B = 2,
   T = 512,
-  H = 9,
-  Hkv = 3,
-  hd = 64,
-  D = 576;
-function random(n: number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    a[i] = (((s >>> 8) / 16777216) * 2 - 1) * scale;
-  }
-  return a;
-}
-
-/**
- * Best wall time and best CPU time (all threads, ms) of fn over iters runs, after one warm-up. The machine is
- * shared: the best run is the least disturbed one, and CPU time is what the kernel itself consumed.
- */
-function time(fn: () => void): { wall: number; cpu: number } {
-  fn();
-  let wall = Infinity,
-    cpu = Infinity;
-  for (let i = 0; i < iters; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    fn();
-    wall = Math.min(wall, Number(process.hrtime.bigint() - t0) / 1e6);
-    const c = process.cpuUsage(c0);
-    cpu = Math.min(cpu, (c.user + c.system) / 1e3);
-  }
-  return { wall, cpu };
-}
+  { heads: H, kvHeads: Hkv, headDim: hd, hidden: D } = SMOLLM2_LAYER;
 const rate = (flops: number, t: { wall: number; cpu: number }) =>
   `${t.wall.toFixed(2)} ms  ${(flops / t.wall / 1e6).toFixed(1)} GFLOP/s  (${(flops / t.cpu / 1e6).toFixed(1)} GFLOP/s per busy core)`;
 
-const q = random(B * T * H * hd, 2),
-  k = random(B * T * Hkv * hd, 2),
-  v = random(B * T * Hkv * hd);
+const q = randomF32(B * T * H * hd, 1, 2),
+  k = randomF32(B * T * Hkv * hd, 2, 2),
+  v = randomF32(B * T * Hkv * hd, 3);
 const out = new Float32Array(q.length),
   lse = new Float32Array(B * H * T),
-  dout = random(q.length);
+  dout = randomF32(q.length, 4);
 const dq = new Float32Array(q.length),
   dk = new Float32Array(k.length),
   dv = new Float32Array(v.length);
 const shape = { batch: B, qLen: T, kvLen: T, heads: H, kvHeads: Hkv, headDim: hd, scale: 1 / Math.sqrt(hd) };
-const fwdFlops = (4 * B * H * hd * (T * (T + 1))) / 2;
+const fwdFlops = attentionFlops(B, H, hd, T);
 
 const tf = time(() => cpu.attentionForward({ ...shape, q, k, v, out, lse }));
 const tb = time(() => cpu.attentionBackward({ ...shape, q, k, v, out, lse, dout, dq, dk, dv }));
 const cacheLen = 1024,
-  kc = random(cacheLen * Hkv * hd, 2),
-  vc = random(cacheLen * Hkv * hd),
-  q1 = random(H * hd),
+  kc = randomF32(cacheLen * Hkv * hd, 5, 2),
+  vc = randomF32(cacheLen * Hkv * hd, 6),
+  q1 = randomF32(H * hd, 7),
   o1 = new Float32Array(H * hd);
 const td = time(() =>
   cpu.attentionForward({ ...shape, batch: 1, qLen: 1, kvLen: cacheLen, q: q1, k: kc, v: vc, out: o1, lse: null }),
 );
-const x = random(B * T * D),
-  w = random(D),
+const x = randomF32(B * T * D, 8),
+  w = randomF32(D, 9),
   y = new Float32Array(x.length),
   rstd = new Float32Array(B * T);
 const dx = new Float32Array(x.length),

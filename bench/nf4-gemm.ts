@@ -1,37 +1,30 @@
-// Fused 4-bit GEMM (nf4Gemm) vs the bf16 GEMM on the same shapes: forward x·Wᵀ and input gradient dY·W.
+// Fused 4-bit GEMM (nf4Gemm) vs the bf16 GEMM on the same shapes: forward x·Wᵀ and input gradient dY·W; median
+// of --reps runs after warm-up.
 //   npx tsx bench/nf4-gemm.ts [--m 256] [--reps 5]
-import { parseArgs } from 'node:util';
+import { benchArgs, medianMs, randomF32 } from '../src/bench/measure.js';
 import { cpuBackend } from '../src/engine/index.js';
 import { quantize4Bit } from '../src/quant/blockwise.js';
 
-const { values } = parseArgs({
-  options: { m: { type: 'string', default: '256' }, reps: { type: 'string', default: '5' } },
-});
-const M = Number(values.m);
-const reps = Number(values.reps);
+const args = benchArgs();
+const M = args.number('m', 256);
+const reps = args.number('reps', 5);
 const be = cpuBackend();
 const shapes: [string, number, number][] = [
   ['q_proj 576x576', 576, 576],
   ['gate_proj 1536x576', 1536, 576],
   ['down_proj 576x1536', 576, 1536],
 ];
-
-function time(fn: () => void): number {
-  fn();
-  const t = performance.now();
-  for (let i = 0; i < reps; i++) fn();
-  return (performance.now() - t) / reps;
-}
+const time = (fn: () => void) => medianMs(fn, reps, 1);
 
 console.log(`isa ${be.isa()}, threads ${be.threads()}, m = ${M}`);
 for (const [name, rows, cols] of shapes) {
-  const w = new Float32Array(rows * cols).map(() => (Math.random() - 0.5) * 0.05);
+  const w = randomF32(rows * cols, 1, 0.025);
   const q = quantize4Bit(w, [rows, cols], { doubleQuant: true });
   const mat = { rows, cols, blocksize: 64, packed: q.packed, code: q.code, absmax: q.absmax, nested: q.nested };
   const wb = new Uint16Array(rows * cols);
   be.f32ToBf16(w, wb);
-  const x = new Float32Array(M * cols).map(() => Math.random() - 0.5);
-  const dy = new Float32Array(M * rows).map(() => Math.random() - 0.5);
+  const x = randomF32(M * cols, 2, 0.5);
+  const dy = randomF32(M * rows, 3, 0.5);
   const y = new Float32Array(M * rows);
   const dx = new Float32Array(M * cols);
   const gf = (2 * M * rows * cols) / 1e9;

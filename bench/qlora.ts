@@ -3,32 +3,24 @@
 // shows medians (step time of the steps after the first). qlora-nf4 quantizes the bf16 folder while loading;
 // qlora-prequantized loads the folder `sftkit quantize` wrote.
 //   node --import tsx bench/qlora.ts [--seq 512] [--batch 2] [--steps 3] [--rounds 3] [--model DIR]
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs, formatTable, median, runJsonLine } from '../src/bench/measure.js';
+import { benchModel } from '../src/bench/models.js';
 import { AdamW } from '../src/engine/index.js';
-import { createModel } from '../src/model/create-model.js';
 import { LlamaModel } from '../src/model/llama.js';
 import { quantizedBaseStats } from '../src/quant/report.js';
 import { quantizeFolder } from '../src/quant/save.js';
 
-const { values } = parseArgs({
-  options: {
-    seq: { type: 'string', default: '512' },
-    batch: { type: 'string', default: '2' },
-    steps: { type: 'string', default: '3' },
-    rounds: { type: 'string', default: '3' },
-    model: { type: 'string' },
-    variant: { type: 'string' },
-  },
-});
-const seq = Number(values.seq);
-const batch = Number(values.batch);
-const steps = Number(values.steps);
-const modelDir = values.model ?? join(tmpdir(), 'sftkit-smollm2-135m-shape');
+const args = benchArgs();
+const seq = args.number('seq', 512);
+const batch = args.number('batch', 2);
+const steps = args.number('steps', 3);
+const rounds = args.number('rounds', 3);
+const modelFlag = args.string('model');
+const modelDir = await benchModel('smollm2-135m-shape', modelFlag ? { dir: modelFlag } : {});
 const quantizedDir = `${modelDir}-nf4`;
+if (!existsSync(join(quantizedDir, 'config.json'))) await quantizeFolder(modelDir, quantizedDir);
 
 type Variant = 'lora-bf16' | 'qlora-nf4' | 'qlora-prequantized';
 
@@ -84,53 +76,47 @@ function runVariant(variant: Variant): void {
   );
 }
 
-if (values.variant) {
-  runVariant(values.variant as Variant);
+const variant = args.string('variant');
+if (variant) {
+  runVariant(variant as Variant);
 } else {
-  if (!existsSync(join(modelDir, 'config.json')))
-    await createModel({ preset: 'smollm2-135m-shape', out: modelDir, seed: 0 });
-  if (!existsSync(join(quantizedDir, 'config.json'))) await quantizeFolder(modelDir, quantizedDir);
   const variants: Variant[] = ['lora-bf16', 'qlora-nf4', 'qlora-prequantized'];
-  const results = new Map<Variant, Record<string, number | number[]>[]>(variants.map((v) => [v, []]));
-  for (let round = 0; round < Number(values.rounds); round++) {
-    for (const variant of variants) {
-      const r = spawnSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          process.argv[1]!,
-          '--variant',
-          variant,
-          '--seq',
-          String(seq),
-          '--batch',
-          String(batch),
-          '--steps',
-          String(steps),
-          '--model',
-          modelDir,
-        ],
-        { encoding: 'utf8' },
-      );
-      if (r.status !== 0) {
-        process.stderr.write(r.stderr);
-        process.exit(r.status ?? 1);
+  const results = new Map<Variant, Record<string, unknown>[]>(variants.map((v) => [v, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const v of variants) {
+      const r = runJsonLine(process.execPath, [
+        '--import',
+        'tsx',
+        process.argv[1]!,
+        ...['--variant', v, '--seq', `${seq}`, '--batch', `${batch}`, '--steps', `${steps}`, '--model', modelDir],
+      ]);
+      if (!r.result) {
+        process.stderr.write(r.error);
+        process.exit(1);
       }
-      results.get(variant)!.push(JSON.parse(r.stdout.trim().split('\n').pop()!));
+      results.get(v)!.push(r.result);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   console.log(
-    `SmolLM2-135M shape, LoRA r=8 all-linear, ${batch} x ${seq} tokens per step, median of ${values.rounds} rounds\n`,
+    `SmolLM2-135M shape, LoRA r=8 all-linear, ${batch} x ${seq} tokens per step, median of ${rounds} rounds\n`,
   );
-  console.log('| variant | linear weights | bytes/param | load s | step s | tokens/s | peak RSS MB |');
-  console.log('|---|---|---|---|---|---|---|');
-  for (const v of variants) {
+  const rows = variants.map((v) => {
     const rs = results.get(v)!;
+    const num = (key: string) => median(rs.map((r) => r[key] as number));
     const stepS = median(rs.flatMap((r) => r.stepS as number[]));
-    console.log(
-      `| ${v} | ${rs[0]!.linearMB} MB | ${rs[0]!.linearBytesPerParam} | ${median(rs.map((r) => r.loadS as number))} | ${stepS} | ${((batch * seq) / stepS).toFixed(0)} | ${median(rs.map((r) => r.peakRssMB as number))} |`,
-    );
-  }
+    return [
+      v,
+      `${String(rs[0]!.linearMB)} MB`,
+      String(rs[0]!.linearBytesPerParam),
+      num('loadS'),
+      stepS,
+      ((batch * seq) / stepS).toFixed(0),
+      num('peakRssMB'),
+    ];
+  });
+  process.stdout.write(
+    formatTable(['variant', 'linear weights', 'bytes/param', 'load s', 'step s', 'tokens/s', 'peak RSS MB'], rows, {
+      markdown: true,
+    }),
+  );
 }

@@ -2,26 +2,17 @@
 // sent one after another, on the SmolLM2-135M shape (random weights, bf16), greedy, every answer exactly
 // --new tokens long (ignore_eos). Prints aggregate generated tokens/s of both and their ratio.
 // Usage: node --import tsx bench/serve.ts [--model DIR] [--requests 16] [--new 32] [--rounds 2] [--json]
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import OpenAI from 'openai';
-import { createModel } from '../src/model/create-model.js';
-import { packageRoot } from '../src/util/paths.js';
+import { benchArgs, median } from '../src/bench/measure.js';
+import { benchModel } from '../src/bench/models.js';
 import { startCli } from '../test/serve/helpers.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1]! : fallback;
-}
-
-const dir = arg('model', join(packageRoot(), '.cache', 'bench', 'smollm2-135m-shape'));
-if (!existsSync(join(dir, 'model.safetensors'))) {
-  process.stderr.write(`creating ${dir} (create-model --preset smollm2-135m-shape)...\n`);
-  await createModel({ preset: 'smollm2-135m-shape', out: dir, seed: 0, overwrite: true });
-}
-const requests = Number(arg('requests', '16'));
-const newTokens = Number(arg('new', '32'));
-const rounds = Number(arg('rounds', '2'));
+const args = benchArgs();
+const modelFlag = args.string('model');
+const dir = await benchModel('smollm2-135m-shape', modelFlag ? { dir: modelFlag } : {});
+const requests = args.number('requests', 16);
+const newTokens = args.number('new', 32);
+const rounds = args.number('rounds', 2);
 const model = dir.split('/').pop()!;
 const server = await startCli([
   'serve',
@@ -30,7 +21,7 @@ const server = await startCli([
   '--port',
   '0',
   '--dtype',
-  arg('dtype', 'bf16'),
+  args.string('dtype', 'bf16'),
   '--max-batch',
   String(requests),
 ]);
@@ -73,7 +64,6 @@ try {
     );
     con.push(await timed(() => Promise.all(Array.from({ length: requests }, (_, i) => one(i)))));
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const res = {
     requests,
     new_tokens: newTokens,
@@ -81,7 +71,7 @@ try {
     concurrent_tokens_per_s: Number(median(con).toFixed(1)),
     speedup: Number((median(con) / median(seq)).toFixed(2)),
   };
-  if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(res) + '\n');
+  if (args.flag('json')) process.stdout.write(JSON.stringify(res) + '\n');
   else
     process.stdout.write(
       `${requests} requests x ${newTokens} tokens: one after another ${res.sequential_tokens_per_s} tok/s, all at once ${res.concurrent_tokens_per_s} tok/s (${res.speedup}x)\n`,

@@ -5,22 +5,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createModel } from '../src/model/create-model.js';
+import { benchArgs } from '../src/bench/measure.js';
+import { benchModel } from '../src/bench/models.js';
 import { SFTTrainer } from '../src/train/trainer.js';
 import { generatePretrainCorpus } from '../src/quickstart/corpus/pretrain-corpus.js';
 import type { SftRecord } from '../src/data/types.js';
 import { formatBytes, peakRssBytes } from '../src/train/metrics.js';
 
-const steps = Number(process.argv[2] ?? 5);
-const layers = Number(process.argv[3] ?? 30);
+const [stepsArg, layersArg] = benchArgs().positionals([]);
+const steps = Number(stepsArg ?? 5);
+const layers = Number(layersArg ?? 30);
+const modelDir = await benchModel('smollm2-135m-shape', { layers });
 const dir = mkdtempSync(join(tmpdir(), 'sftkit-bench-train-'));
 try {
-  await createModel({
-    preset: 'smollm2-135m-shape',
-    out: join(dir, 'model'),
-    seed: 0,
-    configOverrides: { num_hidden_layers: layers },
-  });
   const records: SftRecord[] = generatePretrainCorpus({ targetBytes: 200_000 }).map((text, i) => ({
     kind: 'text',
     text,
@@ -29,7 +26,7 @@ try {
   const stepTimes: number[] = [];
   let last = Date.now();
   const trainer = new SFTTrainer({
-    model: join(dir, 'model'),
+    model: modelDir,
     args: {
       output_dir: join(dir, 'out'),
       max_steps: steps,

@@ -1,34 +1,42 @@
-// One LoRA training step on a SmolLM2-135M-shaped model (random weights), measured as
+// One LoRA training step on a SmolLM2-135M- or Qwen2.5-0.5B-shaped model (random weights), measured as
 // ../shared/reference/torch_speed.py measures PyTorch: forward over B x T tokens, mean cross-entropy over the
 // B x (T-1) next-token targets, backward, AdamW step and zero_grad, timed together; --steps counts every step
 // run and, as there, the first is left out and the median of the rest (element floor(n/2) of the sorted
 // times) is reported. The model folder is created once and cached in /tmp.
-// Usage: node --import tsx bench/train-step.ts [--dtype bf16|f32] [--layers 30] [--seq 512] [--batch 2]
-//          [--steps 4] [--rank 16] [--profile] [--json] [--compare ROUNDS]
+// Usage: node --import tsx bench/train-step.ts [--shape smollm2-135m|qwen2.5-0.5b] [--dtype bf16|f32]
+//          [--layers 30] [--seq 512] [--batch 2] [--steps 4] [--rank 16] [--profile] [--json] [--compare ROUNDS]
+// --shape picks the model shape (default smollm2-135m; --layers defaults to the shape's own: 30 or 24).
 // --profile times every backend call (GEMMs by layout and shape) and prints where a step's time goes.
 // --compare R runs R interleaved rounds of [PyTorch torch_speed.py lora, this benchmark] as child processes
-// with the same shape (the machine is shared: compare medians of rounds, with the load average beside them).
+// with the same shape (SHAPE= for torch_speed.py) and reports tokens/s and peak RSS of both (the machine is
+// shared: compare medians of rounds, with the load average beside them).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { benchArgs, formatTable, median, runJsonLine } from '../src/bench/measure.js';
+import { benchModel } from '../src/bench/models.js';
 import { AdamW, backward, getBackend, poolStats, type Backend, type GemmArgs } from '../src/engine/index.js';
-import { createModel } from '../src/model/create-model.js';
 import { LlamaModel } from '../src/model/llama.js';
 import { sharedDir } from '../test/helpers/shared.js';
 
-function flag(name: string): boolean {
-  return process.argv.includes(`--${name}`);
-}
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
-}
-const num = (name: string, fallback: number) => Number(arg(name, String(fallback)));
+const args = benchArgs();
+const flag = args.flag;
+const num = args.number;
 
-const dtype = arg('dtype', 'bf16') as 'bf16' | 'f32';
-const layers = num('layers', 30),
+// Each shape: the create-model preset, its layer count, and torch_speed.py's SHAPE (hidden, intermediate, heads,
+// kv heads, vocab). The PyTorch model is a plain Llama block stack: no q/k/v biases, which the Qwen2 preset has
+// (frozen, a few thousand parameters per layer: negligible time).
+const SHAPES = {
+  'smollm2-135m': { preset: 'smollm2-135m-shape', layers: 30, torchShape: '576,1536,9,3,49152' },
+  'qwen2.5-0.5b': { preset: 'qwen2.5-0.5b-shape', layers: 24, torchShape: '896,4864,14,2,151936' },
+} as const;
+const shapeName = args.string('shape', 'smollm2-135m');
+if (!(shapeName in SHAPES)) throw new Error(`--shape must be one of ${Object.keys(SHAPES).join(', ')}`);
+const shape = SHAPES[shapeName as keyof typeof SHAPES];
+
+const dtype = args.string('dtype', 'bf16') as 'bf16' | 'f32';
+const layers = num('layers', shape.layers),
   seq = num('seq', 512),
   batch = num('batch', 2),
   steps = num('steps', 4);
@@ -49,47 +57,56 @@ if (compareRounds > 0) {
     .filter((a, i, all) => a !== '--compare' && all[i - 1] !== '--compare' && a !== '--profile');
   const torchTps: number[] = [],
     oursTps: number[] = [],
-    ratios: number[] = [];
+    ratios: number[] = [],
+    torchRss: number[] = [],
+    oursRss: number[] = [];
+  // torch_speed.py run through runpy, so that its own peak RSS (getrusage: KiB on Linux) is printed after it.
+  const torchRun = [
+    '-c',
+    'import resource, runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__"); ' +
+      'print("peak_rss_kib=%d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)',
+    script,
+  ];
   for (let r = 0; r < compareRounds; r++) {
     const load0 = loadavg()[0]!.toFixed(2);
-    const t = spawnSync('/usr/bin/python3', [script, 'lora', dtype, `${layers}`, `${seq}`, `${batch}`, `${steps}`], {
-      encoding: 'utf8',
-    });
+    const t = spawnSync(
+      '/usr/bin/python3',
+      [...torchRun, 'lora', dtype, `${layers}`, `${seq}`, `${batch}`, `${steps}`],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, SHAPE: shape.torchShape },
+      },
+    );
     const tm = /tokens_per_s=([\d.]+)/.exec(t.stdout ?? '');
-    const o = spawnSync(process.execPath, [...process.execArgv, ...own, '--json'], { encoding: 'utf8' });
-    const line = (o.stdout ?? '').trim().split('\n').pop() ?? '';
-    let ours: number | null = null;
-    try {
-      ours = (JSON.parse(line) as { tokens_per_s: number }).tokens_per_s;
-    } catch {
-      process.stderr.write(o.stderr ?? '');
-    }
+    const trss = /peak_rss_kib=(\d+)/.exec(t.stdout ?? '');
+    if (!tm) process.stderr.write(t.stderr ?? '');
+    const o = runJsonLine(process.execPath, [...process.execArgv, ...own, '--json']);
+    if (!o.result) process.stderr.write(o.error);
+    const ours = typeof o.result?.tokens_per_s === 'number' ? o.result.tokens_per_s : null;
+    const oursMiB = typeof o.result?.peak_rss_mib === 'number' ? o.result.peak_rss_mib : null;
     const torchV = tm ? Number(tm[1]) : null;
+    const torchMiB = trss ? Number(trss[1]) / 1024 : null;
     if (torchV !== null) torchTps.push(torchV);
     if (ours !== null) oursTps.push(ours);
+    if (torchMiB !== null) torchRss.push(torchMiB);
+    if (oursMiB !== null) oursRss.push(oursMiB);
     if (torchV !== null && ours !== null) ratios.push(ours / torchV);
     process.stdout.write(
-      `round ${r + 1}/${compareRounds}: torch ${torchV ?? 'failed'} tok/s, sftkit ${ours ?? 'failed'} tok/s${torchV && ours ? ` (${(ours / torchV).toFixed(2)}x)` : ''}; load ${load0} -> ${loadavg()[0]!.toFixed(2)}\n`,
+      `round ${r + 1}/${compareRounds}: torch ${torchV ?? 'failed'} tok/s (peak RSS ${torchMiB?.toFixed(0) ?? '?'} MiB), ` +
+        `sftkit ${ours ?? 'failed'} tok/s (peak RSS ${oursMiB ?? '?'} MiB)` +
+        `${torchV && ours ? ` (${(ours / torchV).toFixed(2)}x)` : ''}; load ${load0} -> ${loadavg()[0]!.toFixed(2)}\n`,
     );
   }
-  const med = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
   process.stdout.write(
-    `median of ${compareRounds} rounds: torch ${med(torchTps).toFixed(1)} tok/s, sftkit ${med(oursTps).toFixed(1)} tok/s, median per-round ratio ${med(ratios).toFixed(2)}x\n`,
+    `${shapeName} shape, ${layers} layers, seq ${seq}, batch ${batch}, LoRA r=${rank}, ${dtype}: median of ${compareRounds} rounds: ` +
+      `torch ${median(torchTps).toFixed(1)} tok/s, sftkit ${median(oursTps).toFixed(1)} tok/s, median per-round ratio ${median(ratios).toFixed(2)}x; ` +
+      `peak RSS torch ${median(torchRss).toFixed(0)} MiB, sftkit ${median(oursRss).toFixed(0)} MiB (${(median(oursRss) / median(torchRss)).toFixed(2)}x)\n`,
   );
   process.exit(0);
 }
 
 // ---- the model (cached per layer count) ----------------------------------------------------------
-const dir = join(tmpdir(), `sftkit-bench-smollm2-135m-shape-L${layers}`);
-if (!existsSync(join(dir, 'model.safetensors'))) {
-  process.stderr.write(`creating ${dir} ...\n`);
-  await createModel({
-    preset: 'smollm2-135m-shape',
-    out: dir,
-    overwrite: true,
-    configOverrides: { num_hidden_layers: layers },
-  });
-}
+const dir = await benchModel(shape.preset, { layers });
 const model = LlamaModel.load(dir, { dtype });
 model.attachLora({ r: rank, loraAlpha: 2 * rank, loraDropout: 0, targetModules: 'all-linear', useRslora: false }, 0);
 const params = model.trainableParameters().map((p) => p.tensor);
@@ -145,7 +162,6 @@ if (profile) {
 }
 
 // ---- the steps ---------------------------------------------------------------------------------
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const times: number[] = [],
   fwdTimes: number[] = [],
   bwdTimes: number[] = [],
@@ -181,6 +197,7 @@ const tokensPerS = (batch * seq) / (stepMs / 1000);
 const peakRssMiB = process.resourceUsage().maxRSS / 1024;
 const be = getBackend() as Backend;
 const result = {
+  shape: shapeName,
   dtype,
   layers,
   seq,
@@ -201,7 +218,7 @@ const result = {
 if (json) process.stdout.write(JSON.stringify(result) + '\n');
 else {
   process.stdout.write(
-    `sftkit ${dtype} layers=${layers} seq=${seq} batch=${batch} lora r=${rank} (${be.threads()} threads, ${be.isa()})\n`,
+    `sftkit ${shapeName} shape ${dtype} layers=${layers} seq=${seq} batch=${batch} lora r=${rank} (${be.threads()} threads, ${be.isa()})\n`,
   );
   process.stdout.write(
     `step_s=${result.step_s} tokens_per_s=${result.tokens_per_s} fwd=${result.fwd_ms}ms bwd=${result.bwd_ms}ms opt=${result.opt_ms}ms peak_rss=${result.peak_rss_mib}MiB\n`,
@@ -217,11 +234,9 @@ if (profile) {
   out.write(
     `\nprofile over ${timed} steps: ${(total / timed).toFixed(0)} ms/step, backend calls ${(kernelMs / timed).toFixed(0)} ms/step, other (JS) ${((total - kernelMs) / timed).toFixed(0)} ms/step\n`,
   );
-  out.write(
-    `${'op'.padEnd(44)} ${'calls/step'.padStart(10)} ${'ms/step'.padStart(9)} ${'%'.padStart(5)} ${'GFLOP/s'.padStart(8)}\n`,
-  );
   // Aggregate by op family too (gemm layouts collapsed).
   const fam = new Map<string, number>();
+  const opRows: string[][] = [];
   for (const [key, st] of rows) {
     const f = key.startsWith('gemmNarrow')
       ? key.split(' ').slice(0, 2).join(' ')
@@ -231,14 +246,18 @@ if (profile) {
     fam.set(f, (fam.get(f) ?? 0) + st.ms);
     if (st.ms / timed < 1) continue;
     const gf = st.flops ? (st.flops / (st.ms / 1000) / 1e9).toFixed(1) : '';
-    out.write(
-      `${key.padEnd(44)} ${(st.calls / timed).toFixed(0).padStart(10)} ${(st.ms / timed).toFixed(1).padStart(9)} ${((100 * st.ms) / total).toFixed(1).padStart(5)} ${gf.padStart(8)}\n`,
-    );
+    opRows.push([
+      key,
+      (st.calls / timed).toFixed(0),
+      (st.ms / timed).toFixed(1),
+      ((100 * st.ms) / total).toFixed(1),
+      gf,
+    ]);
   }
+  out.write(formatTable(['op', 'calls/step', 'ms/step', '%', 'GFLOP/s'], opRows, { align: ['l', 'r', 'r', 'r', 'r'] }));
   out.write('\nby family:\n');
-  for (const [f, ms] of [...fam.entries()].sort((a, b) => b[1] - a[1])) {
-    out.write(
-      `${f.padEnd(44)} ${(ms / timed).toFixed(1).padStart(9)} ms/step ${((100 * ms) / total).toFixed(1).padStart(5)}%\n`,
-    );
-  }
+  const famRows = [...fam.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([f, ms]) => [f, (ms / timed).toFixed(1), ((100 * ms) / total).toFixed(1)]);
+  out.write(formatTable(['family', 'ms/step', '%'], famRows, { align: ['l', 'r', 'r'] }));
 }

@@ -24,6 +24,7 @@ const LAYERS = [
   'dashboard',
   'handoff',
   'quickstart',
+  'bench',
   'cli',
 ];
 

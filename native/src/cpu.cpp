@@ -4,6 +4,12 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
@@ -17,6 +23,7 @@
 #include <string>
 
 #include "convert_neon.h"
+#include "gemm_api.h"  // amx_self_test
 #include "napi_args.h"
 #include "registry.h"
 #include "threadpool.h"
@@ -25,8 +32,35 @@ namespace sftkit {
 namespace {
 
 #if defined(__x86_64__) || defined(__i386__)
+// AMX: the CPU must implement AMX-TILE and AMX-BF16 (CPUID leaf 7 sub-leaf 0, EDX bits 24 and 22), the OS must
+// enable the tile state in XCR0 (bits 17 XTILECFG, 18 XTILEDATA), and Linux hands out the 8 KiB of tile data per
+// thread only after the process asks once with arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA); a tile
+// instruction before that faults. The grant covers every thread of the process, present and future. Last, a
+// start-up self-test multiplies one micro-tile on the unit and compares it with scalar code. Returns "available"
+// or the reason the AMX path is off.
+std::string enable_amx(unsigned edx7, uint64_t xcr0, bool avx512bf16) {
+  const bool amx_tile = (edx7 >> 24) & 1u, amx_bf16 = (edx7 >> 22) & 1u;
+  if (!amx_tile || !amx_bf16) return "unavailable: the CPU does not report AMX-TILE and AMX-BF16 (CPUID.7.0:EDX 24/22)";
+  if (!avx512bf16) return "unavailable: AMX without AVX-512 BF16 (the other kernels of the path need it)";
+  if ((xcr0 & 0x60000) != 0x60000) return "unavailable: the OS does not enable the tile state (XCR0 bits 17/18)";
+#if defined(__linux__) && defined(__x86_64__)
+  constexpr long kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0)
+    return std::string("unavailable: arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) failed: ") +
+           std::strerror(errno);
+  unsigned long long granted = 0;
+  if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &granted) != 0 || !((granted >> kXfeatureXtiledata) & 1ull))
+    return "unavailable: the kernel did not grant the tile data state (ARCH_GET_XCOMP_PERM)";
+  std::string why;
+  if (!amx_self_test(&why)) return "unavailable: start-up self-test failed: " + why;
+  return "available";
+#else
+  return "unavailable: the AMX path is built for Linux x86-64 only (tile permission via arch_prctl)";
+#endif
+}
+
 // The OS must save the wide registers (XCR0) as well as the CPU implementing the instructions.
-Isa detect(std::string& features) {
+Isa detect(std::string& features, std::string& amx) {
   __builtin_cpu_init();
   bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -35,6 +69,8 @@ Isa detect(std::string& features) {
   // __get_cpuid_count returns 0 when the CPU has no such leaf.
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   bool bf16 = __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && ((eax >> 5) & 1u);
+  unsigned edx7 = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) edx7 = edx;
   // OS support: XCR0 must enable SSE/AVX state (bits 1,2) and, for AVX-512, opmask/ZMM (bits 5,6,7).
   bool osxsave = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && ((ecx >> 27) & 1u);
   uint64_t xcr0 = 0;
@@ -48,6 +84,10 @@ Isa detect(std::string& features) {
   if (avx2 && os_avx) features = "avx2 fma";
   if (avx512 && os_avx512) features += " avx512f avx512bw avx512vl avx512dq";
   if (avx512 && bf16 && os_avx512) features += " avx512bf16";
+  if ((edx7 >> 24) & 1u) features += " amx-tile";
+  if ((edx7 >> 22) & 1u) features += " amx-bf16";
+  amx = enable_amx(edx7, xcr0, avx512 && bf16 && os_avx512);
+  if (amx == "available") return Isa::Amx;
   if (avx512 && bf16 && os_avx512) return Isa::Avx512Bf16;
   if (avx512 && os_avx512) return Isa::Avx512;
   if (avx2 && os_avx) return Isa::Avx2;
@@ -59,7 +99,8 @@ Isa detect(std::string& features) {
 // the NEON path is used.
 // I8MM (SMMLA) is reported but no kernel uses it: sftkit's products are f32 or bf16 (QLoRA dequantizes NF4 to
 // bf16 exactly as bitsandbytes does), and an int8 path would have to quantize activations, changing results.
-Isa detect(std::string& features) {
+Isa detect(std::string& features, std::string& amx) {
+  amx = "unavailable: not an x86-64 CPU";
   bool bf16 = false, i8mm = false, dotprod = false;
 #if defined(__linux__)
   const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
@@ -87,7 +128,10 @@ Isa detect(std::string& features) {
 #endif
 }
 #else
-Isa detect(std::string&) { return Isa::Scalar; }
+Isa detect(std::string&, std::string& amx) {
+  amx = "unavailable: not an x86-64 CPU";
+  return Isa::Scalar;
+}
 #endif
 
 bool isa_is_arm(Isa isa) { return isa == Isa::Neon || isa == Isa::NeonBf16; }
@@ -100,19 +144,20 @@ bool supported_on(Isa isa, Isa best) {
 
 struct IsaState {
   std::string features;  // filled by detect()
+  std::string amx;       // amx_status(), filled by detect()
   Isa detected;
   std::atomic<int> active;
   std::string env_error;  // set when SFTKIT_ISA names an unknown or unsupported path
-  IsaState() : detected(detect(features)), active(static_cast<int>(detected)) {
+  IsaState() : detected(detect(features, amx)), active(static_cast<int>(detected)) {
     if (const char* env = std::getenv("SFTKIT_ISA")) {
       if (*env == '\0') return;
       Isa want;
       if (!parse_isa(env, &want)) {
-        env_error =
-            std::string("SFTKIT_ISA='") + env + "' is not one of scalar, avx2, avx512, avx512bf16, neon, neon-bf16";
+        env_error = std::string("SFTKIT_ISA='") + env +
+                    "' is not one of scalar, avx2, avx512, avx512bf16, amx, neon, neon-bf16";
       } else if (!supported_on(want, detected)) {
-        env_error =
-            std::string("SFTKIT_ISA=") + env + " is not supported by this CPU (best: " + isa_name(detected) + ")";
+        env_error = std::string("SFTKIT_ISA=") + env + " is not supported by this CPU (best: " + isa_name(detected) +
+                    (want == Isa::Amx ? "; AMX " + amx : std::string()) + ")";
       } else {
         active = static_cast<int>(want);
       }
@@ -133,6 +178,7 @@ Isa active_isa() { return static_cast<Isa>(state().active.load(std::memory_order
 bool isa_supported(Isa isa) { return supported_on(isa, state().detected); }
 
 const char* cpu_features() { return state().features.c_str(); }
+const char* amx_status() { return state().amx.c_str(); }
 
 bool set_active_isa(Isa isa) {
   if (!isa_supported(isa)) return false;
@@ -146,6 +192,7 @@ const char* isa_name(Isa isa) {
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
     case Isa::Avx512Bf16: return "avx512bf16";
+    case Isa::Amx: return "amx";
     case Isa::Neon: return "neon";
     case Isa::NeonBf16: return "neon-bf16";
   }
@@ -153,7 +200,7 @@ const char* isa_name(Isa isa) {
 }
 
 bool parse_isa(const char* name, Isa* out) {
-  static const Isa all[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Neon, Isa::NeonBf16};
+  static const Isa all[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx, Isa::Neon, Isa::NeonBf16};
   for (Isa i : all) {
     if (std::strcmp(name, isa_name(i)) == 0) {
       *out = i;
@@ -250,8 +297,8 @@ void convert(const Src* src, Dst* dst, int64_t n, void (*avx512)(const Src*, Dst
              void (*scalar)(const Src*, Dst*, int64_t)) {
   parallel_for(n, 1 << 16, [&](int64_t b, int64_t e, int) {
     const Isa isa = active_isa();
-    if (avx512 && isa >= Isa::Avx512 && isa <= Isa::Avx512Bf16) return avx512(src + b, dst + b, e - b);
-    if (avx2 && isa >= Isa::Avx2 && isa <= Isa::Avx512Bf16) return avx2(src + b, dst + b, e - b);
+    if (avx512 && isa >= Isa::Avx512 && isa <= Isa::Amx) return avx512(src + b, dst + b, e - b);
+    if (avx2 && isa >= Isa::Avx2 && isa <= Isa::Amx) return avx2(src + b, dst + b, e - b);
     if (neon && isa >= Isa::Neon) return neon(src + b, dst + b, e - b);
     scalar(src + b, dst + b, e - b);
   });
@@ -301,10 +348,12 @@ Napi::Value SetIsaFn(const Napi::CallbackInfo& info) {
   if (a.failed()) return a.env().Undefined();
   Isa isa;
   if (!sftkit::parse_isa(name.c_str(), &isa)) {
-    a.range_error("unknown ISA '" + name + "' (scalar, avx2, avx512, avx512bf16, neon, neon-bf16)");
+    a.range_error("unknown ISA '" + name + "' (scalar, avx2, avx512, avx512bf16, amx, neon, neon-bf16)");
   } else if (!sftkit::set_active_isa(isa)) {
-    Napi::Error::New(a.env(), "setIsa: '" + name + "' is not supported by this CPU (best: " +
-                                  sftkit::isa_name(sftkit::detected_isa()) + ")")
+    Napi::Error::New(a.env(), "setIsa: '" + name +
+                                  "' is not supported by this CPU (best: " + sftkit::isa_name(sftkit::detected_isa()) +
+                                  (isa == Isa::Amx ? std::string("; AMX ") + sftkit::amx_status() : std::string()) +
+                                  ")")
         .ThrowAsJavaScriptException();
   }
   return a.env().Undefined();
@@ -317,6 +366,8 @@ Napi::Value DetectedIsaFn(const Napi::CallbackInfo& info) {
 Napi::Value CpuFeaturesFn(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), sftkit::cpu_features());
 }
+
+Napi::Value AmxStatusFn(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), sftkit::amx_status()); }
 
 Napi::Value ThreadsFn(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sftkit::num_threads()); }
 
@@ -355,6 +406,7 @@ void RegisterCpu(Napi::Env env, Napi::Object exports) {
   exports.Set("detectedIsa", Napi::Function::New(env, DetectedIsaFn, "detectedIsa"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsaFn, "setIsa"));
   exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeaturesFn, "cpuFeatures"));
+  exports.Set("amxStatus", Napi::Function::New(env, AmxStatusFn, "amxStatus"));
   exports.Set("threads", Napi::Function::New(env, ThreadsFn, "threads"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreadsFn, "setThreads"));
   exports.Set("f32ToBf16", Napi::Function::New(env, F32ToBf16Fn, "f32ToBf16"));

@@ -41,9 +41,10 @@
 namespace sftkit {
 
 // Two families, each ordered from least to most capable: a path is usable when it is Scalar or in the detected
-// ISA's family and <= it (x86: Avx2 < Avx512 < Avx512Bf16; ARM64: Neon < NeonBf16). Comparisons such as
-// `isa >= Isa::Avx512` are only made inside code compiled for that family's architecture.
-enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Avx512Bf16 = 3, Neon = 4, NeonBf16 = 5 };
+// ISA's family and <= it (x86: Avx2 < Avx512 < Avx512Bf16 < Amx; ARM64: Neon < NeonBf16). Comparisons such as
+// `isa >= Isa::Avx512` are only made inside code compiled for that family's architecture. Amx is Avx512Bf16 plus
+// bf16 GEMMs on the AMX tile unit (every other kernel runs its AVX-512 code).
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Avx512Bf16 = 3, Amx = 4, Neon = 5, NeonBf16 = 6 };
 
 // The ISA kernels should use now: the best detected one, or what SFTKIT_ISA / setIsa() forced.
 Isa active_isa();
@@ -52,12 +53,15 @@ Isa detected_isa();
 // Force a path; returns false if the CPU does not support it.
 bool set_active_isa(Isa isa);
 const char* isa_name(Isa isa);
-// Parses "scalar" | "avx2" | "avx512" | "avx512bf16" | "neon" | "neon-bf16"; returns false on an unknown name.
+// Parses "scalar" | "avx2" | "avx512" | "avx512bf16" | "amx" | "neon" | "neon-bf16"; returns false on an unknown name.
 bool parse_isa(const char* name, Isa* out);
 // Whether a path can run on this CPU (Scalar always; otherwise the detected family, up to the detected ISA).
 bool isa_supported(Isa isa);
 // CPU features relevant to the kernels, space-separated (e.g. "neon bf16 i8mm" or "avx2 fma avx512f").
 const char* cpu_features();
+// Why the AMX path is or is not available: "available", or the first check that failed (CPUID, XCR0, the Linux
+// arch_prctl tile-data permission, the start-up self-test).
+const char* amx_status();
 
 inline float bf16_to_f32(uint16_t h) {
   uint32_t bits = static_cast<uint32_t>(h) << 16;

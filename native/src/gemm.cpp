@@ -1,5 +1,6 @@
 // Cache-blocked, packed-panel GEMM (GotoBLAS/BLIS loop structure) with register-tiled micro-kernels
-// for AVX-512 BF16 (vdpbf16ps on k-pairs), AVX-512 and AVX2 FMA (f32), and portable scalar code.
+// for AMX (TDPBF16PS on 2 x 2 tiles, gemm_amx.h), AVX-512 BF16 (vdpbf16ps on k-pairs), AVX-512 and AVX2 FMA (f32),
+// and portable scalar code.
 //
 // Loops: jc over NC columns -> pc over KC depth (pack a KC x NC panel of op(B), shared by all threads)
 // -> each thread takes one rectangle of C (a rows x cols grid of the thread count), packs MC x KC blocks
@@ -16,6 +17,7 @@
 #include <type_traits>
 
 #include "cpu.h"
+#include "gemm_amx.h"
 #include "gemm_api.h"
 #include "gemm_blas.h"
 #include "gemm_few_rows.h"
@@ -33,13 +35,29 @@ int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 struct Plan {
   MicroKernel kernel;
-  PackMode mode;
+  PackMode mode;  // op(B)'s panels, and op(A)'s unless a_mode says otherwise
   int mr, nr;
   int64_t kc;  // depth block (even for Pairs)
   int64_t mc;  // rows of op(A) per packed block (multiple of mr)
   int64_t nc;  // least columns of op(B) per packed panel (multiple of nr)
   int64_t elem_bytes;
+  PackMode a_mode = mode;
+  // Called by every thread around its share of the product (the AMX tile configuration is per thread).
+  void (*thread_begin)() = nullptr;
+  void (*thread_end)() = nullptr;
 };
+
+// The AMX path's plan: 32 x 32 micro-tiles, op(A) row-major and op(B) in k-pairs, both padded to 32-step tiles.
+Plan amx_plan(MicroKernel kernel, void (*begin)(), void (*end)()) {
+  return {kernel, PackMode::AmxB, kAmxMR, kAmxNR, 2048, kAmxMR * 10, 2048, 2, PackMode::AmxA, begin, end};
+}
+
+// SFTKIT_GEMM_EMULATE_AMX=1 (a testing knob) runs bf16 products through the AMX path with the tile instructions
+// emulated in scalar code (gemm_amx.h), on any CPU.
+bool emulate_amx() {
+  const char* e = std::getenv("SFTKIT_GEMM_EMULATE_AMX");
+  return e && std::strcmp(e, "1") == 0;
+}
 
 // SFTKIT_GEMM_BLOCKS="kc,mc,nc" caps the depth, row and column blocks (in elements; 0 = default).
 // A testing knob: small blocks make small products cross every block boundary.
@@ -67,6 +85,10 @@ Plan make_plan(bool bf16_compute) {
 }
 Plan default_plan(bool bf16_compute) {
   Isa isa = active_isa();
+  if (bf16_compute && emulate_amx()) return amx_plan(kernel_amx_emulated, amx_emulated_begin, amx_emulated_end);
+#if defined(SFTKIT_AMX)
+  if (bf16_compute && isa == Isa::Amx) return amx_plan(kernel_amx, amx_begin, amx_end);
+#endif
 #if defined(__x86_64__)
   if (bf16_compute && isa >= Isa::Avx512Bf16)
     return {kernel_avx512bf16, PackMode::Pairs, kAvx512MR, kAvx512NR, 2048, 14 * 24, 2048, 2};
@@ -170,6 +192,7 @@ void gemm_one(const GemmDesc& d, const void* a, const void* b, float* c, const P
       // column panels into grid.cols groups. It packs the A blocks of its own rows.
       auto compute = [&](int64_t r0, int64_t r1, int) {
         void* apack = tls_a_buffer.get(static_cast<size_t>(round_up(mc, mr) * kpad * plan.elem_bytes));
+        if (plan.thread_begin) plan.thread_begin();
         for (int64_t region = r0; region < r1; ++region) {
           const int64_t gr = region / grid.cols, gc = region % grid.cols;
           const int64_t row_begin = std::min(d.m, mpanels * gr / grid.rows * mr);
@@ -177,7 +200,7 @@ void gemm_one(const GemmDesc& d, const void* a, const void* b, float* c, const P
           const int64_t panel_begin = npanels * gc / grid.cols, panel_end = npanels * (gc + 1) / grid.cols;
           for (int64_t i0 = row_begin; i0 < row_end; i0 += mc) {
             const int64_t mrows = std::min(mc, row_end - i0);
-            pack(apack, opa, i0, pc, mrows, kc, static_cast<int>(mr), plan.mode);
+            pack(apack, opa, i0, pc, mrows, kc, static_cast<int>(mr), plan.a_mode);
             for (int64_t p = panel_begin; p < panel_end; ++p) {
               const int64_t j0 = p * nr;
               const int ncols = static_cast<int>(std::min(nr, nc - j0));
@@ -190,6 +213,7 @@ void gemm_one(const GemmDesc& d, const void* a, const void* b, float* c, const P
             }
           }
         }
+        if (plan.thread_end) plan.thread_end();
       };
       if (grid.rows * grid.cols > 1)
         parallel_for(grid.rows * grid.cols, 1, compute);
@@ -199,11 +223,53 @@ void gemm_one(const GemmDesc& d, const void* a, const void* b, float* c, const P
   }
 }
 
+#if defined(SFTKIT_AMX)
+// A 32 x 40 x 32 product of small integers (exact in bf16 and f32) on one AMX micro-tile, against plain
+// arithmetic: catches a CPU or OS whose tile unit does not do what gemm_amx.h assumes. The operands are laid out
+// here straight from the documented tile formats rather than by the packers, which consult the active ISA (this
+// runs while it is being detected) and are checked against the same formats by the emulation tests.
+bool amx_tiles_agree(std::string* why) {
+  constexpr int m = kAmxMR, n = kAmxNR, k = 40;
+  constexpr int64_t kpad = (k + kAmxDepth - 1) / kAmxDepth * kAmxDepth;
+  float a[m * k], b[k * n], c[m * n];
+  for (int i = 0; i < m * k; ++i) a[i] = static_cast<float>((i * 7) % 11 - 5);
+  for (int i = 0; i < k * n; ++i) b[i] = static_cast<float>((i * 5) % 13 - 6);
+  alignas(64) uint16_t apack[m * kpad] = {}, bpack[n * kpad] = {};
+  for (int i = 0; i < m; ++i)
+    for (int p = 0; p < k; ++p) apack[i * kpad + p] = f32_to_bf16_rne(a[i * k + p]);  // A rows, depth contiguous
+  for (int p = 0; p < k; ++p)
+    for (int j = 0; j < n; ++j) bpack[(p / 2) * 2 * n + 2 * j + p % 2] = f32_to_bf16_rne(b[p * n + j]);  // k-pairs
+  amx_begin();
+  kernel_amx(k, apack, bpack, c, n, 1.0f, false, m, n);
+  amx_end();
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      float want = 0;
+      for (int p = 0; p < k; ++p) want += a[i * k + p] * b[p * n + j];
+      if (c[i * n + j] != want) {
+        *why = "C[" + std::to_string(i) + "," + std::to_string(j) + "] = " + std::to_string(c[i * n + j]) +
+               ", expected " + std::to_string(want);
+        return false;
+      }
+    }
+  return true;
+}
+#endif
+
 const void* offset(const void* base, ElemType t, int64_t elems) {
   return t == ElemType::F32 ? static_cast<const void*>(static_cast<const float*>(base) + elems)
                             : static_cast<const void*>(static_cast<const uint16_t*>(base) + elems);
 }
 }  // namespace
+
+bool amx_self_test(std::string* why) {
+#if defined(SFTKIT_AMX)
+  return amx_tiles_agree(why);
+#else
+  *why = "this build has no AMX kernels (compiler without AMX intrinsics)";
+  return false;
+#endif
+}
 
 void gemm(const GemmDesc& d, bool threaded) {
   // Waking the pool costs microseconds: not worth it for products of a few hundred thousand flops.

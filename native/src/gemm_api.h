@@ -1,6 +1,7 @@
 // C++ entry point of the GEMM, for other native kernels (the N-API gemm() wraps it).
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace sftkit {
 
@@ -29,5 +30,10 @@ struct GemmDesc {
 
 // threaded=false runs on the calling thread only: required when called from inside parallel_for.
 void gemm(const GemmDesc& d, bool threaded = true);
+
+// Multiplies one packed micro-tile on the AMX unit and compares it with scalar code (cpu.cpp runs it once, after the
+// tile permission was granted, before choosing the AMX path). False, with the reason in *why, on a mismatch; false
+// without running anything where the compiler or architecture has no AMX support.
+bool amx_self_test(std::string* why);
 
 }  // namespace sftkit

@@ -21,10 +21,25 @@ namespace {
 // Packed formats: F32 (exact), F32Round (f32 values rounded to bf16, for bf16 compute on CPUs without
 // vdpbf16ps), Pairs (bf16, two consecutive k per 32-bit lane, the vdpbf16ps operand layout), Quads (bf16, four
 // consecutive k per 64-bit word, the ARM BFMMLA operand layout: a 128-bit register holds two rows x 4 k).
-enum class PackMode { F32, F32Round, Pairs, Quads };
+// The AMX tile formats (TDPBF16PS operands), depth padded with zeros to whole 32-step tiles:
+// - AmxA: each row's depth contiguous (row-major bf16, row stride = the padded depth): 16 rows x 32 k of it is
+//   one A tile (16 rows of 64 bytes).
+// - AmxB: the Pairs layout ("VNNI": per k-pair, `width` columns x 2 bf16), so with width 32 one k-pair is a
+//   128-byte row and a B tile (16 k-pairs x 16 columns x 2 bf16) is 16 rows of 64 bytes at stride 128.
+enum class PackMode { F32, F32Round, Pairs, Quads, AmxA, AmxB };
+
+constexpr int64_t kAmxDepth = 32;  // depth steps per AMX tile (32 bf16 = 64 bytes per A tile row)
 
 // Depth steps per packed group: the packed depth is padded to a multiple of it.
-inline int64_t pack_group(PackMode mode) { return mode == PackMode::Quads ? 4 : mode == PackMode::Pairs ? 2 : 1; }
+inline int64_t pack_group(PackMode mode) {
+  switch (mode) {
+    case PackMode::Quads: return 4;
+    case PackMode::Pairs: return 2;
+    case PackMode::AmxA:
+    case PackMode::AmxB: return kAmxDepth;
+    default: return 1;
+  }
+}
 
 inline float load_as_f32(const float* p, bool round) { return round ? round_to_bf16(*p) : *p; }
 inline float load_as_f32(const uint16_t* p, bool) { return bf16_to_f32(*p); }
@@ -155,7 +170,87 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void pack_pairs_co
     }
   }
 }
+
+// AmxA when rows are contiguous in the source (dYᵀ·X's A): 16 rows x 16 k-pairs of 32-bit words, gathered as
+// in pack_pairs_columns_avx512 (word = steps p, p+1 of 16 rows) and transposed to row-major. Depth past `depth`
+// is zero; rows past `valid` are left for the caller to zero.
+template <typename Src>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void pack_amx_columns_avx512(uint16_t* panel,
+                                                                                           const Src* src, int64_t cs,
+                                                                                           int valid, int64_t depth,
+                                                                                           int64_t kpad) {
+  for (int g = 0; g < valid; g += 16) {
+    const int rows = std::min(16, valid - g);
+    const __mmask16 m = static_cast<__mmask16>((1u << rows) - 1);
+    for (int64_t q0 = 0; q0 < kpad / 2; q0 += 16) {
+      __m512 v[16];
+      for (int qq = 0; qq < 16; ++qq) {
+        const int64_t p = 2 * (q0 + qq);
+        __m512i w = _mm512_setzero_si512();
+        if (p < depth) w = load16_bf16_lanes(src + p * cs + g, m);
+        if (p + 1 < depth) w = _mm512_or_si512(w, _mm512_slli_epi32(load16_bf16_lanes(src + (p + 1) * cs + g, m), 16));
+        v[qq] = _mm512_castsi512_ps(w);
+      }
+      transpose16(v);  // v[r] = words q0..q0+15 of row g + r
+      for (int r = 0; r < rows; ++r) _mm512_storeu_ps(reinterpret_cast<float*>(panel + (g + r) * kpad + 2 * q0), v[r]);
+    }
+  }
+}
+
+// One row of AmxA from a depth-contiguous source: RNE-rounded (f32) or copied (bf16), 16 at a time.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) int64_t convert_row_avx512(uint16_t* out,
+                                                                                         const float* src,
+                                                                                         int64_t depth) {
+  int64_t p = 0;
+  for (; p + 16 <= depth; p += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p),
+                        round_pairs_avx512(_mm512_castps_si512(_mm512_loadu_ps(src + p))));
+  return p;
+}
 #endif
+
+// AmxA: panels of `width` rows x the depth padded to kAmxDepth, each row's bf16 contiguous. Rows past `rows` and
+// depth past `depth` are zero.
+template <typename Src>
+void pack_amx_rows(uint16_t* out, const Src* src, int64_t rs, int64_t cs, int64_t rows, int64_t depth, int width) {
+  const int64_t kpad = (depth + kAmxDepth - 1) / kAmxDepth * kAmxDepth;
+  const int64_t panels = (rows + width - 1) / width;
+  for (int64_t pi = 0; pi < panels; ++pi) {
+    uint16_t* panel = out + pi * width * kpad;
+    const int64_t r0 = pi * width;
+    const int valid = static_cast<int>(std::min<int64_t>(width, rows - r0));
+    std::memset(panel + valid * kpad, 0, sizeof(uint16_t) * (width - valid) * kpad);
+    if (cs == 1) {
+      for (int r = 0; r < valid; ++r) {
+        const Src* row = src + (r0 + r) * rs;
+        uint16_t* o = panel + r * kpad;
+        int64_t p = 0;
+        if constexpr (std::is_same_v<Src, uint16_t>) {
+          std::memcpy(o, row, sizeof(uint16_t) * depth);
+          p = depth;
+        }
+#if defined(__x86_64__)
+        if constexpr (std::is_same_v<Src, float>)
+          if (active_isa() >= Isa::Avx512) p = convert_row_avx512(o, row, depth);
+#endif
+        for (; p < depth; ++p) o[p] = load_as_bf16(row + p);
+        std::memset(o + depth, 0, sizeof(uint16_t) * (kpad - depth));
+      }
+      continue;
+    }
+#if defined(__x86_64__)
+    if (rs == 1 && active_isa() >= Isa::Avx512) {
+      pack_amx_columns_avx512(panel, src + r0, cs, valid, depth, kpad);
+      continue;
+    }
+#endif
+    std::memset(panel, 0, sizeof(uint16_t) * valid * kpad);
+    for (int64_t p = 0; p < depth; ++p) {
+      const Src* col = src + p * cs + r0 * rs;
+      for (int r = 0; r < valid; ++r) panel[r * kpad + p] = load_as_bf16(col + r * rs);
+    }
+  }
+}
 
 // Quads: per group of 4 depth steps, `width` rows x 4 bf16 (row-major), zero-padded in rows and depth.
 template <typename Src>
@@ -199,15 +294,17 @@ template <typename Src>
 void pack_block(void* dst, const Src* src, int64_t rs, int64_t cs, int64_t rows, int64_t depth, int width,
                 PackMode mode) {
   if (mode == PackMode::Quads) return pack_quads(static_cast<uint16_t*>(dst), src, rs, cs, rows, depth, width);
+  if (mode == PackMode::AmxA) return pack_amx_rows(static_cast<uint16_t*>(dst), src, rs, cs, rows, depth, width);
   const int64_t panels = (rows + width - 1) / width;
-  if (mode == PackMode::Pairs) {
-    const int64_t pairs = (depth + 1) / 2;
+  if (mode == PackMode::Pairs || mode == PackMode::AmxB) {  // AmxB: Pairs with the depth padded to whole tiles
+    const int64_t group = pack_group(mode);
+    const int64_t pairs = (depth + group - 1) / group * group / 2;
     uint16_t* out = static_cast<uint16_t*>(dst);
     for (int64_t pi = 0; pi < panels; ++pi) {
       uint16_t* panel = out + pi * pairs * width * 2;
       const int64_t r0 = pi * width;
       const int valid = static_cast<int>(std::min<int64_t>(width, rows - r0));
-      if (valid < width || (depth & 1)) std::memset(panel, 0, sizeof(uint16_t) * pairs * width * 2);
+      if (valid < width || depth % group) std::memset(panel, 0, sizeof(uint16_t) * pairs * width * 2);
       if (cs == 1) {  // depth contiguous in the source: each k-pair becomes one 32-bit word
         const int64_t full = depth >> 1;
         int64_t done = 0;  // pairs packed by the vector code

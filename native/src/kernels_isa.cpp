@@ -108,6 +108,7 @@ SFTKIT_KERNEL_TABLE
 const KernelTable& active_table() {
   switch (active_isa()) {
 #if defined(__x86_64__)
+    case Isa::Amx:  // AMX adds tile GEMMs (gemm.cpp); the fused kernels run their AVX-512 code
     case Isa::Avx512Bf16:
     case Isa::Avx512: return avx512::table();
     case Isa::Avx2: return avx2::table();

@@ -2,22 +2,23 @@
 // stdout as they are produced, or one JSON object per prompt with --json. Also the flag handling that
 // `sftkit chat` and `sftkit eval` share (model loading, sampling settings).
 import { readFileSync } from 'node:fs';
-import { generate, type GenerateOptions } from '../generate/generate.js';
-import type { GenerationDefaults } from '../generate/generation-config.js';
 import {
+  generate,
   decoderFor,
   encodeChat,
   encodeText,
   loadForGeneration,
   padTokenIdFor,
+  resolveSampling,
   stopTokenIdsFor,
+  type GenerateOptions,
+  type GenerationDefaults,
   type LoadedForGeneration,
-} from '../generate/load.js';
-import { resolveSampling, type SamplingOptions } from '../generate/sampling.js';
+  type SamplingOptions,
+} from '../generate/index.js';
 import type { ChatMessage } from '../tokenizer/tokenizer.js';
 import { UserError } from '../util/errors.js';
-import { numberFlag, requireString, type Command, type FlagSpec } from './command.js';
-import { dtypeFlag } from './command.js';
+import { dtypeFlag, numberFlag, requireString, type Command, type FlagSpec } from './command.js';
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
 

@@ -158,7 +158,7 @@ export type GemmNarrowFn = (
 
 export interface Backend {
   readonly name: string;
-  /** The instruction set in use, e.g. 'avx512bf16' | 'avx512' | 'avx2' | 'neon-bf16' | 'neon' | 'scalar' | 'reference'. */
+  /** The instruction set in use, e.g. 'amx' | 'avx512bf16' | 'avx512' | 'avx2' | 'neon-bf16' | 'neon' | 'scalar' | 'reference'. */
   isa(): string;
   threads(): number;
 

@@ -7,7 +7,7 @@ export { checkpoint } from './checkpoint.js';
 export { getBackend, setBackend } from './current-backend.js';
 export { referenceBackend } from './reference-backend.js';
 export { cpuBackend } from './cpu-backend.js';
-export { poolStats, resetPoolPeak, trimPool, type PoolStats } from './pool.js';
+export { capacityFor, poolStats, resetPoolPeak, trimPool, type PoolStats } from './pool.js';
 export { AdamW, clipGradNorm, type AdamWOptions, type AdamWState } from './optim.js';
 export * as ops from './ops.js';
 export {

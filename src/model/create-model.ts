@@ -87,7 +87,10 @@ const PRESETS: Record<ModelPreset, Shape> = {
     rms_norm_eps: 1e-5,
     dtype: 'bfloat16',
   },
-  // The exact shapes of the real checkpoints' config.json (random weights, a ChatML byte tokenizer).
+  // The exact shapes of the real checkpoints' config.json (random weights, a ChatML byte tokenizer, so the
+  // bos/eos/pad ids are the tokenizer's). Checked field by field against published copies of each config.json:
+  // Qwen/Qwen3-0.6B (transformers 4.51.0), google/gemma-3-270m (4.55.0.dev0), Qwen/Qwen2.5-0.5B (4.40.1) and
+  // meta-llama/Llama-3.2-1B(-Instruct) (4.45.0.dev0).
   'qwen3-0.6b-shape': {
     arch: 'qwen3',
     hidden_size: 1024,
@@ -129,6 +132,8 @@ const PRESETS: Record<ModelPreset, Shape> = {
     rope_theta: 1000000,
     rms_norm_eps: 1e-6,
     dtype: 'bfloat16',
+    // As published: a window that use_sliding_window: false leaves unused.
+    extra: { sliding_window: 32768 },
   },
   'llama-3.2-1b-shape': {
     hidden_size: 2048,

@@ -133,13 +133,10 @@ export async function ensureBaseModel(opts: {
     source: { file: '<generated corpus>', line: i + 1 },
   }));
   const config = resolveConfig({ file: yamlPath, flags: { output_dir: join(work, 'pretrained') } });
-  const trainer = new SFTTrainer({
-    model: initDir,
-    args: { ...config, model: initDir },
-    trainDataset: records,
-    progress: opts.progress,
-    log: opts.log,
-  });
+  const trainer = SFTTrainer.fromConfig(
+    { ...config, model: initDir },
+    { trainDataset: records, progress: opts.progress, log: opts.log },
+  );
   const result = await trainer.train();
   if (result.interrupted) {
     rmSync(work, { recursive: true, force: true });
@@ -184,7 +181,7 @@ export async function runQuickstart(opts: QuickstartOptions = {}): Promise<Quick
     eval_dataset: resolveFromRoot(fileConfig.eval_dataset),
     output_dir: opts.outputDir ?? fileConfig.output_dir,
   };
-  const trainer = new SFTTrainer({ args: config, progress: opts.progress, log });
+  const trainer = SFTTrainer.fromConfig(config, { progress: opts.progress, log });
   await trainer.prepare();
   const tok = trainer.tokenizer!;
   const before = answerPrompts(trainer.model!, tok, DEMO_PROMPTS);

@@ -3,6 +3,8 @@
 // so a default lives in exactly one place. Names follow TRL's SFTConfig, PEFT's LoraConfig and
 // transformers' BitsAndBytesConfig so a TRL user's config reads the same here.
 
+import { bf16Support } from '../engine/precision.js';
+
 export type FieldType = 'string' | 'int' | 'float' | 'bool' | 'enum' | 'list' | 'bool_or_string' | 'int_list';
 
 export interface FieldSpec {
@@ -10,6 +12,8 @@ export interface FieldSpec {
   name: string;
   type: FieldType;
   default: unknown;
+  /** A default that depends on the machine, computed when a config is made (`default` then names it for help). */
+  autoDefault?: () => unknown;
   help: string;
   /** Allowed values for 'enum'. */
   choices?: readonly string[];
@@ -284,8 +288,9 @@ const FIELDS = [
   {
     name: 'bf16',
     type: 'bool',
-    default: false,
-    help: 'Frozen weights in bf16 with bf16 GEMMs (fp32 accumulation, fp32 trainable weights)',
+    default: 'auto',
+    autoDefault: () => bf16Support().native,
+    help: 'Frozen weights in bf16 with bf16 GEMMs (fp32 accumulation, fp32 trainable weights); auto = true where the CPU multiplies bf16 natively (AVX512_BF16, AMX, Arm BF16), as TRL defaults bf16 to true',
   },
   {
     name: 'gradient_checkpointing',

@@ -13,19 +13,20 @@ export type SFTConfigInput = Partial<Omit<SFTConfig, 'peft'>> & { peft?: Partial
 
 export function defaultLoraConfig(): LoraConfig {
   const out: Record<string, unknown> = {};
-  for (const f of fieldsOf('peft')) out[f.name] = cloneDefault(f.default);
+  for (const f of fieldsOf('peft')) out[f.name] = defaultOf(f);
   return out as unknown as LoraConfig;
 }
 
 export function defaultSFTConfig(): SFTConfig {
   const out: Record<string, unknown> = {};
-  for (const f of fieldsOf(undefined)) out[f.name] = cloneDefault(f.default);
+  for (const f of fieldsOf(undefined)) out[f.name] = defaultOf(f);
   out.peft = defaultLoraConfig();
   return out as unknown as SFTConfig;
 }
 
-function cloneDefault(v: unknown): unknown {
-  return Array.isArray(v) ? [...v] : v;
+function defaultOf(f: FieldSpec): unknown {
+  if (f.autoDefault) return f.autoDefault();
+  return Array.isArray(f.default) ? [...f.default] : f.default;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,14 +1,27 @@
-// A memory estimate for a training config, printed at start; the run is refused when it cannot fit.
+// The memory a training run needs, printed at start; the run is refused before the weights load when it
+// cannot fit. estimateRunMemory models what sftkit's engine holds at the peak of a step, from config.json and the
+// run's settings alone:
+//   runtime      Node, V8 and the addon before any model is loaded (measured: see RUNTIME_BYTES)
+//   weights      as stored: bf16/f32 dense matrices, NF4 codes + scales, f32 norms, biases and LoRA A/B; tables
+//                widened to f32 when token rows train; every weight f32 for full fine-tuning
+//   gradients    f32 for every trainable parameter (kept between steps: zeroGrad fills them), plus the whole
+//                tables' gradients when token rows train
+//   optimizer    AdamW m and v, f32, for every trainable parameter
+//   activations  every op output the autograd tape keeps from the forward until backward reaches it (the engine
+//                frees nothing earlier), each rounded up to the buffer pool's size class, plus the chunked LM head
+//                (one chunk of logits, dHidden, and dW when the head trains) and one MLP-wide gradient of backward
+import { capacityFor } from '../engine/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 import type { LlamaConfig } from '../io/hf-config.js';
-import type { PreparedExample } from '../data/types.js';
-import type { LlamaModel } from '../model/llama.js';
+import { isLoraTarget, LINEAR_MODULES } from '../model/lora.js';
 import { UserError } from '../util/errors.js';
 import type { SFTConfig } from './config.js';
 import { formatBytes } from './metrics.js';
 
 export interface MemoryEstimate {
+  /** Node, V8 and the addon (0 in the GPU planner's framework-neutral estimate). */
+  runtime?: number;
   weights: number;
   gradients: number;
   optimizer: number;
@@ -17,9 +30,9 @@ export interface MemoryEstimate {
 }
 
 /**
- * Bytes for: frozen + trainable weights as stored, f32 gradients and AdamW m/v for trainable parameters, and
- * the activations one micro-batch keeps for backward (per token and layer: block inputs, norms, q/k/v, attention
- * output, MLP gate/up/act; plus the chunked LM head). A rough but conservative figure.
+ * A framework-neutral figure (the GPU planner's, src/handoff/gpu-plan.ts): frozen + trainable weights as stored,
+ * f32 gradients and AdamW m/v for trainable parameters, and per-token activations of a PyTorch-style forward.
+ * sftkit's own runs use estimateRunMemory, which models this engine.
  */
 export function estimateTrainingMemory(
   c: LlamaConfig,
@@ -62,27 +75,233 @@ export function availableMemoryBytes(): number {
 }
 
 export function formatEstimate(e: MemoryEstimate): string {
-  return `memory estimate: ${formatBytes(e.total)} (weights ${formatBytes(e.weights)}, gradients ${formatBytes(e.gradients)}, optimizer ${formatBytes(e.optimizer)}, activations ${formatBytes(e.activations)})`;
+  return `memory estimate: ${formatBytes(e.total)} (${e.runtime ? `runtime ${formatBytes(e.runtime)}, ` : ''}weights ${formatBytes(e.weights)}, gradients ${formatBytes(e.gradients)}, optimizer ${formatBytes(e.optimizer)}, activations ${formatBytes(e.activations)})`;
 }
 
-/** Step 3 of a run: log the estimate for this config and refuse to start when it exceeds `available` bytes. */
-export function guardMemory(
-  model: LlamaModel,
+/** Node + V8 + the addon + sftkit's modules, resident before a model loads (RSS measured on this engine: 0.09 GiB). */
+export const RUNTIME_BYTES = 96 * 2 ** 20;
+
+/** What a run trains, as the estimate needs it (nothing loaded). */
+export interface RunMemoryInput {
+  config: LlamaConfig;
+  method: 'lora' | 'qlora' | 'full';
+  /** Dense weights stored as bf16 (SFTConfig.bf16); full fine-tuning widens every weight to f32 regardless. */
+  bf16: boolean;
+  /** LoRA (and QLoRA): rank, target modules as the model's LoraConfig takes them, dropout on the adapter input. */
+  lora: { r: number; targetModules: string[] | string; dropout: number; layersToTransform?: number[] | null } | null;
+  /** QLoRA storage: bitsandbytes blocks of 64 with (default) double-quantized scales. */
+  quant?: { blocksize: number; doubleQuant: boolean };
+  /** Token rows trained alongside LoRA (trainable_token_indices plus untrained special tokens). */
+  tokenRows: number;
+  batch: number;
+  /** Padded sequence length of the micro-batch. */
+  seq: number;
+  gradientCheckpointing: boolean;
+  /** Dropout runs (training); off for evaluation-only estimates. Default true. */
+  training?: boolean;
+}
+
+/** The pool's size class of an f32 buffer of n elements (what the allocation really takes). */
+const f32Buffer = (n: number): number => capacityFor(n * 4);
+
+/** Bytes of one 4-bit matrix of n elements: codes, per-block scales (u8 + nested f32 when double-quantized). */
+export function nf4Bytes(n: number, blocksize = 64, doubleQuant = true): number {
+  const blocks = Math.ceil(n / blocksize);
+  return Math.ceil(n / 2) + (doubleQuant ? blocks + 4 * Math.ceil(blocks / 256) + 4 : 4 * blocks);
+}
+
+interface LinearShape {
+  name: string;
+  layer: number;
+  out: number;
+  in: number;
+  bias: boolean;
+}
+
+function linearShapes(c: LlamaConfig): LinearShape[] {
+  const D = c.hiddenSize,
+    q = c.numHeads * c.headDim,
+    kv = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
+  const out: LinearShape[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    const shape: Record<(typeof LINEAR_MODULES)[number], [string, number, number, boolean]> = {
+      q_proj: ['self_attn', q, D, c.attentionBias],
+      k_proj: ['self_attn', kv, D, c.attentionBias],
+      v_proj: ['self_attn', kv, D, c.attentionBias],
+      o_proj: ['self_attn', D, q, false],
+      gate_proj: ['mlp', I, D, c.mlpBias],
+      up_proj: ['mlp', I, D, c.mlpBias],
+      down_proj: ['mlp', D, I, c.mlpBias],
+    };
+    for (const m of LINEAR_MODULES) {
+      const [block, o, inF, bias] = shape[m];
+      out.push({ name: `${p}.${block}.${m}`, layer: i, out: o, in: inF, bias });
+    }
+  }
+  return out;
+}
+
+/** Parameters of the model config.json describes (4-bit matrices counted by their elements; a tied head once). */
+export function countParameters(c: LlamaConfig): number {
+  let n = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2) + c.hiddenSize;
+  for (const l of linearShapes(c)) n += l.out * l.in + (l.bias ? l.out : 0);
+  return n + c.numLayers * normsPerLayer(c);
+}
+
+/** Elements of one layer's norm weights: input + post-attention (+ Gemma's two), q/k norms over head_dim. */
+function normsPerLayer(c: LlamaConfig): number {
+  return c.hiddenSize * (c.sandwichNorms ? 4 : 2) + (c.qkNorm ? 2 * c.headDim : 0);
+}
+
+/**
+ * f32 elements of the outputs one decoder layer keeps per token until backward, in forward order (see
+ * LlamaModel.qkv/finishLayer): input norm, q/k/v (+ LoRA dropout copies of their inputs), q/k norms, RoPE'd q/k,
+ * attention, o_proj (+ Gemma's post-attention norm), residual, pre-MLP norm, gate/up/activation, down_proj
+ * (+ post-feedforward norm), residual. Returned as buffer sizes per token, so each can be rounded to its pool class.
+ */
+function layerOutputsPerToken(c: LlamaConfig, loraDropoutInputs: number[]): number[] {
+  const D = c.hiddenSize,
+    q = c.numHeads * c.headDim,
+    kv = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
+  const out = [D, q, kv, kv];
+  if (c.qkNorm) out.push(q, kv);
+  out.push(q, kv, q, D);
+  if (c.sandwichNorms) out.push(D);
+  out.push(D, D, I, I, I, D);
+  if (c.sandwichNorms) out.push(D);
+  out.push(D);
+  return [...out, ...loraDropoutInputs];
+}
+
+/** The run's memory at the peak of a step (see the file comment for each part). */
+export function estimateRunMemory(r: RunMemoryInput): MemoryEstimate {
+  const c = r.config;
+  const D = c.hiddenSize,
+    V = c.vocabSize,
+    N = r.batch * r.seq;
+  const full = r.method === 'full';
+  const dense = full || !r.bf16 ? 4 : 2;
+  const quant = r.quant ?? { blocksize: 64, doubleQuant: true };
+  const rows = full ? 0 : r.tokenRows;
+  const tables = c.tieWordEmbeddings ? 1 : 2;
+  const loraCfg = r.lora && !full ? { ...r.lora, loraAlpha: 1, loraDropout: r.lora.dropout, useRslora: false } : null;
+
+  // Weights as stored, and what trains.
+  const linears = linearShapes(c);
+  let weights = 0,
+    trainable = 0;
+  const dropoutInputs = new Map<number, number[]>(); // layer -> LoRA dropout copies per token
+  for (const l of linears) {
+    const n = l.out * l.in;
+    weights += r.method === 'qlora' ? nf4Bytes(n, quant.blocksize, quant.doubleQuant) : n * dense;
+    if (l.bias) weights += 4 * l.out;
+    if (full) trainable += n + (l.bias ? l.out : 0);
+    else if (loraCfg && isLoraTarget(loraCfg, l.name, l.layer)) {
+      const a = loraCfg.r * (l.in + l.out);
+      weights += 4 * a;
+      trainable += a;
+      if (loraCfg.loraDropout > 0 && r.training !== false) {
+        const list = dropoutInputs.get(l.layer) ?? [];
+        list.push(l.in);
+        dropoutInputs.set(l.layer, list);
+      }
+    }
+  }
+  const norms = c.numLayers * normsPerLayer(c) + D;
+  weights += 4 * norms;
+  if (full) trainable += norms;
+  // Embedding (and an untied head): bf16/f32 as loaded; f32 when fully trained or when rows of them train.
+  weights += tables * V * D * (full || rows > 0 ? 4 : dense);
+  if (full) trainable += tables * V * D;
+  trainable += rows * D * tables;
+
+  const gradients = trainable * 4 + (rows > 0 ? tables * V * D * 4 : 0);
+  const optimizer = trainable * 8;
+
+  // Activations: embedding (+ Gemma's scaled copy), each layer's outputs (or, checkpointed, each layer's input
+  // plus one layer recomputed in backward), the final norm, the LM head's buffers, backward's working set.
+  let activations = f32Buffer(N * D) * (c.embedScale !== null ? 2 : 1) + f32Buffer(N * D);
+  const layerBytes = (layer: number): number => {
+    let b = 0;
+    for (const e of layerOutputsPerToken(c, dropoutInputs.get(layer) ?? [])) b += f32Buffer(N * e);
+    // RMSNorm row scales, attention log-sum-exp rows, LoRA's rank-wide products X·Aᵀ.
+    b += f32Buffer(N) * (c.sandwichNorms ? 4 : 2) + f32Buffer(N * c.numHeads);
+    if (c.qkNorm) b += f32Buffer(N * c.numHeads) + f32Buffer(N * c.numKvHeads);
+    if (loraCfg)
+      for (const l of linears)
+        if (l.layer === layer && isLoraTarget(loraCfg, l.name, layer)) b += f32Buffer(N * loraCfg.r);
+    return b;
+  };
+  if (r.gradientCheckpointing) {
+    let most = 0;
+    for (let i = 0; i < c.numLayers; i++) most = Math.max(most, layerBytes(i));
+    activations += c.numLayers * f32Buffer(N * D) + most;
+  } else for (let i = 0; i < c.numLayers; i++) activations += layerBytes(i);
+  const chunk = Math.ceil(N / Math.ceil(N / Math.max(1, Math.floor(HEAD_CHUNK_LOGITS / V))));
+  activations += f32Buffer(chunk * V) * (c.finalLogitSoftcap !== null ? 2 : 1) + f32Buffer(N * D);
+  if (full || rows > 0) activations += f32Buffer(V * D); // the head's dW, computed in the forward
+  // Backward's working set: its gradients replace the outputs they free, except the first MLP-wide one.
+  activations += f32Buffer(N * c.intermediateSize);
+
+  const runtime = RUNTIME_BYTES;
+  return {
+    runtime,
+    weights,
+    gradients,
+    optimizer,
+    activations,
+    total: runtime + weights + gradients + optimizer + activations,
+  };
+}
+
+/** Rows of logits the engine's fused LM-head cross-entropy computes at once (src/engine/ops.ts). */
+const HEAD_CHUNK_LOGITS = 1 << 26;
+
+/** A run's estimate from its SFTConfig and the model's config.json: what `sftkit train` prints. */
+export function runMemoryInput(
+  model: LlamaConfig,
   c: SFTConfig,
-  counts: { allCount: number; trainableCount: number; rowTableGradients: number },
-  examples: PreparedExample[],
+  shape: { batch: number; seq: number; tokenRows: number },
+): RunMemoryInput {
+  const t = c.peft.target_modules;
+  return {
+    config: model,
+    method: c.full_finetune ? 'full' : c.load_in_4bit ? 'qlora' : 'lora',
+    bf16: c.bf16,
+    lora: {
+      r: c.peft.r,
+      targetModules: t === null ? ['q_proj', 'v_proj'] : t.length === 1 && t[0] === 'all-linear' ? 'all-linear' : t,
+      dropout: c.peft.lora_dropout,
+    },
+    quant: { blocksize: 64, doubleQuant: c.bnb_4bit_use_double_quant },
+    tokenRows: shape.tokenRows,
+    batch: shape.batch,
+    seq: shape.seq,
+    gradientCheckpointing: c.gradient_checkpointing,
+  };
+}
+
+/**
+ * Log the estimate for this run and refuse to start when it exceeds `available` bytes. Called before the weights
+ * are loaded (src/train/setup.ts), with the longest example's length as the micro-batch's padded length.
+ */
+export function guardMemory(
+  model: LlamaConfig,
+  c: SFTConfig,
+  shape: { longestExample: number; tokenRows: number },
   available: number,
   log: (line: string) => void,
-): void {
-  let longest = 0;
-  for (const e of examples) longest = Math.max(longest, e.inputIds.length);
-  const estimate = estimateTrainingMemory(model.config, {
-    allParams: counts.allCount,
-    trainableParams: counts.trainableCount + counts.rowTableGradients,
-    weightBytesPerParam: c.bf16 && !c.full_finetune ? 2 : 4,
-    tokensPerMicroBatch: c.per_device_train_batch_size * Math.min(c.max_length, longest),
-    gradientCheckpointing: c.gradient_checkpointing,
-  });
+): MemoryEstimate {
+  const estimate = estimateRunMemory(
+    runMemoryInput(model, c, {
+      batch: c.per_device_train_batch_size,
+      seq: Math.min(c.max_length, Math.max(1, shape.longestExample)),
+      tokenRows: shape.tokenRows,
+    }),
+  );
   log(formatEstimate(estimate));
   if (estimate.total > available) {
     throw new UserError(
@@ -90,4 +309,5 @@ export function guardMemory(
         `Try ${c.full_finetune ? 'LoRA (full_finetune: false), ' : ''}a smaller per_device_train_batch_size (with gradient_accumulation_steps to keep the effective batch), a smaller max_length${c.bf16 ? '' : ', bf16: true'}${c.gradient_checkpointing ? '' : ', or gradient_checkpointing: true'}.`,
     );
   }
+  return estimate;
 }

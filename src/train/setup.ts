@@ -3,8 +3,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { dataProgress } from '../data/progress.js';
+import { bf16Support, type Bf16Support } from '../engine/precision.js';
 import { prepareDataset, type DatasetInput } from '../data/pipeline.js';
 import type { PreparedExample } from '../data/types.js';
+import { loadLlamaConfig, type LlamaConfig } from '../io/hf-config.js';
 import { LlamaModel } from '../model/llama.js';
 import type { LoraConfig as ModelLoraConfig } from '../model/lora.js';
 import { TokenRowsAdapter } from '../model/token-rows.js';
@@ -33,6 +35,11 @@ export interface SetupInputs {
   modelDir: string | null;
   trainDataset: DatasetInput | null;
   evalDataset: DatasetInput | null;
+  /**
+   * Called with the model's config.json and the prepared training examples before the weights are loaded, and
+   * again with the number of token rows once they are known (the memory guard: it throws to refuse the run).
+   */
+  beforeLoad?: (model: LlamaConfig, train: PreparedExample[], tokenRows: number) => void;
 }
 
 /** PEFT's default targets for Llama-family models. */
@@ -49,7 +56,20 @@ export function toModelLoraConfig(p: LoraConfig): ModelLoraConfig {
   };
 }
 
+/** A run's first line: the precision and instruction-set path it trains with, and why. */
+export function precisionReport(bf16: boolean, s: Bf16Support = bf16Support()): string {
+  const path = `instruction set ${s.isa}`;
+  if (bf16)
+    return s.native
+      ? `precision: bf16 weights and GEMMs, f32 accumulation (the default where the CPU multiplies bf16 natively: ${path}; bf16: false trains in f32)`
+      : `precision: bf16 weights and GEMMs, f32 accumulation (bf16: true; ${path} has no native bf16 products, so they run as f32 products of bf16-rounded values)`;
+  return s.native
+    ? `precision: f32 (bf16: false; ${path} multiplies bf16 natively, so bf16: true would be faster)`
+    : `precision: f32 (the default on ${path}, which has no native bf16 products)`;
+}
+
 export async function setUpRun(c: SFTConfig, inputs: SetupInputs, log: (line: string) => void): Promise<RunSetup> {
+  log(precisionReport(c.bf16));
   let modelDir: string | null;
   if (inputs.model) {
     modelDir = inputs.modelDir ?? c.model;
@@ -63,6 +83,8 @@ export async function setUpRun(c: SFTConfig, inputs: SetupInputs, log: (line: st
   }
   const tokenizer = inputs.tokenizer ?? (await Tokenizer.fromDir(modelDir!));
   const { train, eval: evalExamples } = await prepareData(c, tokenizer, inputs, log);
+  const listedRows = c.full_finetune ? 0 : new Set(c.peft.trainable_token_indices ?? []).size;
+  inputs.beforeLoad?.(inputs.model?.config ?? loadLlamaConfig(modelDir!), train, listedRows);
   const model =
     inputs.model ?? LlamaModel.load(modelDir!, { dtype: c.bf16 ? 'bf16' : 'f32', quantize: quantizeOptionsOf(c) });
   const quantReport = quantizedBaseReport(model.linears().map((m) => m.quantized));
@@ -74,6 +96,8 @@ export async function setUpRun(c: SFTConfig, inputs: SetupInputs, log: (line: st
   if (c.full_finetune) model.enableFullFineTuning();
   else if (!model.lora) model.attachLora(toModelLoraConfig(c.peft), c.seed);
   const tokenRows = c.full_finetune ? null : attachTokenRows(c, model, tokenizer, train, log);
+  // Untrained special tokens found in the weights add rows (and whole-table gradients): estimate again.
+  if (tokenRows && tokenRows.ids.length > listedRows) inputs.beforeLoad?.(model.config, train, tokenRows.ids.length);
   // Per decoder block: activations are recomputed in backward (one block's at a time are held).
   model.gradientCheckpointing = c.gradient_checkpointing;
   return { model, tokenizer, modelDir, trainExamples: train, evalExamples, tokenRows };

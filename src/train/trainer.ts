@@ -1,7 +1,7 @@
 // SFTTrainer: a training run as named steps, each in its own module:
 //   1. setUpRun (setup.ts)           model, tokenizer and data (src/data/pipeline.ts); LoRA / full / token rows
 //   2. trainableSet (parameters.ts)  what trains, and the AdamW over it
-//   3. guardMemory (memory.ts)       refuse a config that cannot fit
+//   3. guardMemory (memory.ts)       refuse a config that cannot fit (inside step 1, before the weights load)
 //   4. startOrResume (run-state.ts)  counters fresh or from a checkpoint
 //   5. the loop below: optimizerStep (step.ts: micro-batches with explicit dropout seeds and NEFTune noise from
 //      noise.ts, clipping, AdamW), then logging, eval (evaluate.ts), checkpoints and a stop when requested
@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { DatasetInput } from '../data/pipeline.js';
 import type { Batch } from '../data/batches.js';
 import type { PreparedExample } from '../data/types.js';
+import type { LlamaConfig } from '../io/hf-config.js';
 import { LlamaModel } from '../model/llama.js';
 import type { TokenRowsAdapter } from '../model/token-rows.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -137,6 +138,7 @@ export class SFTTrainer {
   private tokenRows: TokenRowsAdapter | null = null;
   private modelDir: string | null = null;
   private prepared = false;
+  private memoryChecked = false;
 
   constructor(options: SFTTrainerOptions) {
     const { args, opts } = canonicalOptions(options);
@@ -174,10 +176,15 @@ export class SFTTrainer {
     return this.stopRequested;
   }
 
-  /** Load model, tokenizer and data, and set up the method (LoRA / full / token rows). Idempotent. */
-  async prepare(): Promise<void> {
+  /**
+   * Load model, tokenizer and data, and set up the method (LoRA / full / token rows). Idempotent. `forTraining`:
+   * log the memory estimate and refuse a run that cannot fit before the weights are loaded.
+   */
+  async prepare(forTraining = false): Promise<void> {
     if (this.prepared) return;
     const o = this.opts;
+    const guard = (model: LlamaConfig, train: PreparedExample[], tokenRows: number) =>
+      this.checkMemory(model, train, tokenRows);
     const run = await setUpRun(
       this.config,
       {
@@ -186,6 +193,7 @@ export class SFTTrainer {
         modelDir: o.modelDir ?? null,
         trainDataset: o.trainDataset ?? null,
         evalDataset: o.evalDataset ?? null,
+        ...(forTraining ? { beforeLoad: guard } : {}),
       },
       this.log,
     );
@@ -196,6 +204,15 @@ export class SFTTrainer {
     this.evalExamples = run.evalExamples;
     this.tokenRows = run.tokenRows;
     this.prepared = true;
+  }
+
+  /** Step 3: log the memory estimate of this run and refuse it when it cannot fit. */
+  private checkMemory(model: LlamaConfig, train: PreparedExample[], tokenRows: number): void {
+    let longestExample = 0;
+    for (const e of train) longestExample = Math.max(longestExample, e.inputIds.length);
+    const limit = this.opts.memoryLimitBytes ?? availableMemoryBytes();
+    guardMemory(model, this.config, { longestExample, tokenRows }, limit, this.log);
+    this.memoryChecked = true;
   }
 
   /** The token id written into padding. */
@@ -242,9 +259,11 @@ export class SFTTrainer {
 
   async train(): Promise<TrainResult> {
     ensureOutputDir(this.config.output_dir, 'output_dir');
-    await this.prepare();
+    await this.prepare(true);
     const c = this.config;
     const model = this.model!;
+    // prepare() ran earlier without the guard: check now, with the weights already loaded.
+    if (!this.memoryChecked) this.checkMemory(model.config, this.trainExamples, this.tokenRows?.ids.length ?? 0);
     const outDir = c.output_dir;
     cleanCheckpointTemps(outDir, this.log);
 
@@ -252,14 +271,6 @@ export class SFTTrainer {
     this.log(`${trainable.method}: ${trainable.trainableReport}`);
     const totalSteps = this.plannedTotalSteps();
     const schedule = new LrSchedule(c.lr_scheduler_type, c.learning_rate, totalSteps, c.warmup_steps, c.warmup_ratio);
-    guardMemory(
-      model,
-      c,
-      trainable,
-      this.trainExamples,
-      this.opts.memoryLimitBytes ?? availableMemoryBytes(),
-      this.log,
-    );
     const run = startOrResume(c, this.trainExamples, trainable, this.tokenRows, totalSteps, this.log);
     const metrics = new MetricsWriter(
       join(outDir, 'metrics.jsonl'),

@@ -1,5 +1,6 @@
 // Native GEMM and bf16 conversions against a float64 reference written here, on every ISA path the
-// machine supports (switched in-process with setIsa).
+// machine supports (switched in-process with setIsa), and the products on the AMX path's packing and tile
+// addressing with the tile instructions emulated (forEachGemmPath), which runs on any CPU.
 //
 // Tolerance: each C element is compared with |c - ref| <= 2·(k + 2)·2⁻²⁴·Σₚ|a_ip·b_pj| + 1e-30, the classic
 // worst-case bound for a length-k f32 dot product (γ_k) doubled for the alpha scaling, the accumulate add and
@@ -11,7 +12,7 @@ import assert from 'node:assert/strict';
 import { loadNative } from '../../src/engine/native.js';
 import { cpuBackend } from '../../src/engine/cpu-backend.js';
 import type { GemmArgs } from '../../src/engine/backend.js';
-import { ALL_ISAS, FOREIGN_ISAS, forEachIsa, SUPPORTED_ISAS } from '../helpers/isa.js';
+import { ALL_ISAS, FOREIGN_ISAS, forEachGemmPath, forEachIsa, NO_AMX, SUPPORTED_ISAS } from '../helpers/isa.js';
 
 const addon = loadNative();
 const backend = cpuBackend();
@@ -137,7 +138,7 @@ test('gemm matches the float64 reference: layouts x compute x ISA x odd shapes x
           const { c: want, mag } = reference({ transA, transB, m, n, k, a: ra, b: rb, lda, ldb });
           const alpha = accumulate ? 0.5 : 1;
           const base = randomF32(m * ldc, seed++);
-          forEachIsa((isa) => {
+          forEachGemmPath((isa) => {
             const c = accumulate ? base.slice() : new Float32Array(m * ldc).fill(NaN);
             backend.gemm({ transA, transB, m, n, k, a, b, c, lda, ldb, ldc, accumulate, alpha, compute });
             assertClose(
@@ -173,7 +174,7 @@ test('gemm takes bf16 operands (Uint16Array) in both compute modes, mixed with f
   const x = randomF32(m * k, 11),
     w = toBf16(randomF32(n * k, 12));
   const wf = widen(w);
-  forEachIsa((isa) => {
+  forEachGemmPath((isa) => {
     // x·Wᵀ: f32 activations, bf16 weight; the default compute is bf16 (x gets rounded).
     const c = new Float32Array(m * n);
     backend.gemm({ transA: false, transB: true, m, n, k, a: x, b: w, c });
@@ -212,7 +213,7 @@ test('few-row x·Wᵀ (the decode path: m <= 4, dot products over W rows) with f
           const wv = w instanceof Uint16Array ? widen(w) : w;
           const av = compute === 'bf16' ? roundBf16(a) : a;
           const r = reference({ transA, transB: true, m, n, k, a: av, b: wv, lda: transA ? m : k, ldb: k + 1 });
-          forEachIsa((isa) => {
+          forEachGemmPath((isa) => {
             const c = base.slice();
             backend.gemm({
               transA,
@@ -239,7 +240,7 @@ test('few-row x·Wᵀ (the decode path: m <= 4, dot products over W rows) with f
 test('bf16 compute rounds f32 operands (RNE) while f32 compute keeps them exact', () => {
   const a = new Float32Array([1 + 2 ** -10]); // not a bf16 value; rounds to 1
   const b = new Float32Array([1 + 2 ** -8 + 2 ** -9]); // above the tie between 1 and 1 + 2⁻⁷: rounds up
-  forEachIsa((isa) => {
+  forEachGemmPath((isa) => {
     const c = new Float32Array(1);
     backend.gemm({ transA: false, transB: false, m: 1, n: 1, k: 1, a, b, c, compute: 'bf16' });
     assert.equal(c[0], 1 + 2 ** -7, `${isa} bf16`);
@@ -258,7 +259,7 @@ test('strided batch, including a shared B (strideB 0), on 1 and 3 threads', () =
   try {
     for (const threads of [1, 3]) {
       addon.setThreads(threads);
-      forEachIsa((isa) => {
+      forEachGemmPath((isa) => {
         for (const compute of ['f32', 'bf16'] as const) {
           const c = new Float32Array(batch * strideC);
           backend.gemm({
@@ -320,7 +321,7 @@ test('a large layer-shaped product is right on every thread count (exercises the
   try {
     for (const threads of [1, 2, 5]) {
       addon.setThreads(threads);
-      forEachIsa((isa) => {
+      forEachGemmPath((isa) => {
         const c = new Float32Array(m * n);
         backend.gemm({ transA: false, transB: true, m, n, k, a, b, c, compute: 'f32' });
         assertClose(c, n, r.c, r.mag, m, n, k, 1, null, `${isa} f32 threads=${threads}`);
@@ -352,7 +353,7 @@ test('tiny cache blocks (SFTKIT_GEMM_BLOCKS) make small products cross every k, 
             const ra = compute === 'bf16' ? roundBf16(a) : a,
               rb = compute === 'bf16' ? roundBf16(b) : b;
             const r = reference({ transA, transB, m, n, k, a: ra, b: rb, lda: transA ? m : k, ldb: transB ? k : n });
-            forEachIsa((isa) => {
+            forEachGemmPath((isa) => {
               const c = base.slice();
               backend.gemm({ transA, transB, m, n, k, a, b, c, compute, accumulate: true });
               assertClose(
@@ -523,10 +524,86 @@ test('setIsa rejects unknown names and reports the active path', () => {
     avx2: ['avx2', 'fma'],
     avx512: ['avx512f'],
     avx512bf16: ['avx512f', 'avx512bf16'],
+    amx: ['avx512bf16', 'amx-tile', 'amx-bf16'],
     neon: ['neon'],
     'neon-bf16': ['neon', 'bf16'],
   };
   for (const f of need[addon.detectedIsa() as string] ?? ['?']) assert.ok(features.includes(f), `${f} in ${features}`);
   forEachIsa((isa) => assert.equal(backend.isa(), isa));
   assert.ok(backend.threads() >= 1);
+  // The AMX path is on exactly when detection says so, and otherwise says why.
+  const amx: string = addon.amxStatus();
+  assert.equal(amx === 'available', SUPPORTED_ISAS.includes('amx'), amx);
+  if (amx !== 'available') {
+    assert.match(amx, /^unavailable: /);
+    assert.throws(() => addon.setIsa('amx'), /not supported by this CPU .*AMX unavailable/);
+  }
 });
+
+test(
+  'AMX tiles: the three layouts, accumulate and a strided batch against float64, forced with setIsa',
+  { skip: NO_AMX },
+  () => {
+    const before = addon.isa();
+    try {
+      addon.setIsa('amx');
+      let seed = 301;
+      for (const [transA, transB] of [
+        [false, true],
+        [false, false],
+        [true, false],
+      ] as const) {
+        for (const [m, n, k] of [
+          [33, 47, 75],
+          [96, 64, 64],
+          [5, 130, 600],
+        ] as const) {
+          const a = toBf16(randomF32(m * k, seed++)),
+            b = toBf16(randomF32(n * k, seed++)),
+            base = randomF32(m * n, seed++);
+          const r = reference({
+            transA,
+            transB,
+            m,
+            n,
+            k,
+            a: widen(a),
+            b: widen(b),
+            lda: transA ? m : k,
+            ldb: transB ? k : n,
+          });
+          for (const accumulate of [false, true]) {
+            const c = accumulate ? base.slice() : new Float32Array(m * n);
+            backend.gemm({ transA, transB, m, n, k, a, b, c, accumulate });
+            assertClose(
+              c,
+              n,
+              r.c,
+              r.mag,
+              m,
+              n,
+              k,
+              1,
+              accumulate ? base : null,
+              `amx trans=${+transA}${+transB} ${m}x${n}x${k}`,
+            );
+          }
+        }
+      }
+      const [batch, m, n, k] = [3, 40, 33, 70];
+      const a = toBf16(randomF32(batch * m * k, 401)),
+        b = toBf16(randomF32(batch * k * n, 402));
+      const c = new Float32Array(batch * m * n);
+      backend.gemm({ transA: false, transB: false, m, n, k, a, b, c, batch });
+      for (let bi = 0; bi < batch; bi++) {
+        const ai = widen(a.subarray(bi * m * k, (bi + 1) * m * k)),
+          bb = widen(b.subarray(bi * k * n, (bi + 1) * k * n));
+        const r = reference({ transA: false, transB: false, m, n, k, a: ai, b: bb, lda: k, ldb: n });
+        assertClose(c.subarray(bi * m * n), n, r.c, r.mag, m, n, k, 1, null, `amx batch item ${bi}`);
+      }
+      assert.equal(backend.isa(), 'amx');
+    } finally {
+      addon.setIsa(before);
+    }
+  },
+);

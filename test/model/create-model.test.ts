@@ -202,6 +202,11 @@ for (const [preset, want] of Object.entries(REAL_SHAPES)) {
     }
     if (preset === 'llama-3.2-1b-shape') assert.equal(cfg.ropeScaling?.type, 'llama3');
     if (preset === 'qwen3-0.6b-shape') assert.equal(cfg.qkNorm, true);
+    if (preset === 'qwen2.5-0.5b-shape') {
+      // As published: sliding_window 32768 with use_sliding_window false, so no layer slides.
+      assert.equal(cfg.raw.sliding_window, 32768);
+      assert.ok(cfg.layerWindows.every((w) => w === null));
+    }
   });
 }
 

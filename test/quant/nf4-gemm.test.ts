@@ -12,7 +12,7 @@ import type { Quantized4BitMatrix } from '../../src/engine/backend.js';
 import { quantize4Bit } from '../../src/quant/blockwise.js';
 import { dequantizeMatrix, referenceNf4Gemm } from '../../src/quant/matmul.js';
 import type { QuantType } from '../../src/quant/codebook.js';
-import { forEachIsa } from '../helpers/isa.js';
+import { forEachGemmPath } from '../helpers/isa.js';
 
 const backend = cpuBackend();
 
@@ -81,7 +81,7 @@ test('nf4Gemm equals dequantize-then-gemm (forward and input gradient, every ISA
               const start = gaussian(m * n, seed++, 1);
               const ref = start.slice();
               referenceNf4Gemm(backend, { w, transposed, m, a, c: ref, accumulate, compute });
-              forEachIsa((isa) => {
+              forEachGemmPath((isa) => {
                 const c = start.slice();
                 backend.nf4Gemm!({ w, transposed, m, a, c, accumulate, compute });
                 assertClose(
