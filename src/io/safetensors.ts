@@ -7,7 +7,7 @@ import { open, rename, rm, mkdir, unlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { asDiskFull, UserError } from '../util/errors.js';
-import { fsyncDirSync, tempSiblingPath, writeFileAtomic } from './atomic.js';
+import { fsyncDirSync, refuseFolderTarget, tempSiblingPath, writeFileAtomic } from './atomic.js';
 import {
   bf16BitsToF32,
   bf16ToF32Array,
@@ -480,6 +480,7 @@ export async function writeSafetensors(
   tensors: StWriteTensor[] | Iterable<StWriteTensor>,
   metadata?: Record<string, string>,
 ): Promise<void> {
+  refuseFolderTarget(path);
   const tmp = tempSiblingPath(path);
   const seen = new Set<string>();
   let needed: number | null = null;
