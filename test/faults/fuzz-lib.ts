@@ -10,6 +10,7 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { Bool, Field, Float64, List, Struct, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import type { DataType, Vector } from 'apache-arrow';
 import { deriveSeed, Rng } from '../../src/util/random.js';
+import { MESSAGES_SCHEMA } from '../helpers/parquet.js';
 
 export const FUZZ_KINDS = [
   'safetensors',
@@ -430,15 +431,6 @@ function arrowType(values: unknown[]): DataType | null {
   return null;
 }
 
-/** Parquet schema of a `messages` column as `datasets` writes it: list<struct<role: string, content: string>>. */
-const MESSAGES_SCHEMA = [
-  { name: 'messages', repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
-  { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
-  { name: 'element', repetition_type: 'OPTIONAL', num_children: 2 },
-  { name: 'role', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-  { name: 'content', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-];
-
 type ParquetOptions = Parameters<typeof parquetWriteBuffer>[0];
 
 /**
@@ -466,7 +458,7 @@ export function writeColumnar(kind: 'parquet' | 'arrow', rows: Record<string, un
   if (rng && rng.next() < 0.5 && names.includes('messages')) {
     const schema = [
       { name: 'root', num_children: names.length },
-      ...names.flatMap((n) =>
+      ...names.flatMap((n): readonly object[] =>
         n === 'messages'
           ? MESSAGES_SCHEMA
           : [{ name: n, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' }],
