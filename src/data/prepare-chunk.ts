@@ -2,6 +2,7 @@
 // while the next one is rendered: startChunk renders each record kind with its loss mode and starts its encoding,
 // finishChunk masks, checks and truncates. Used by the pipeline's own thread and by its worker threads alike.
 import type { DataTokenizer, PreparedExample, SftRecord, TokenEncoding } from './types.js';
+import { formatRef } from './types.js';
 import {
   emptyPrepareReport,
   finishEncoded,
@@ -80,7 +81,14 @@ export function startChunk(
   const stages: Stage[] = [];
   try {
     for (const [kind, group] of byKind) {
-      const loss = opts.lossKeys ? lossModeFor(opts.lossKeys, kind) : opts.loss;
+      let loss: LossMode | undefined;
+      try {
+        loss = opts.lossKeys ? lossModeFor(opts.lossKeys, kind) : opts.loss;
+      } catch (e) {
+        // name the file and the first record of that kind
+        if (e instanceof UserError) throw new UserError(`${formatRef(group[0]!.source)}: ${e.message}`, { cause: e });
+        throw e;
+      }
       const o = { ...opts, loss };
       if (typeof tok.encodeBatch !== 'function') {
         stages.push({ done: prepareRecords(tok, group, o) });
