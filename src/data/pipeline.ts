@@ -3,7 +3,7 @@
 // (load.ts), split when asked, rendered and masked with each record kind's loss mode, encoded in batches
 // (encodeBatch when the tokenizer has it), and cached on disk keyed by data, tokenizer, template and options.
 // The trainer, `sftkit eval` and the library API all prepare data here.
-import type { DataTokenizer, PreparedExample, SftRecord } from './types.js';
+import { formatRef, type DataTokenizer, type PreparedExample, type SftRecord } from './types.js';
 import {
   emptyLoadReport,
   listDataFiles,
@@ -177,7 +177,14 @@ async function prepareSplit(
       else byKind.set(r.kind, [r]);
     }
     for (const [kind, group] of byKind) {
-      const loss = opts.lossKeys ? lossModeFor(opts.lossKeys, kind) : opts.loss;
+      let loss: LossMode | undefined;
+      try {
+        loss = opts.lossKeys ? lossModeFor(opts.lossKeys, kind) : opts.loss;
+      } catch (e) {
+        // name the file and the first record of that kind
+        if (e instanceof UserError) throw new UserError(`${formatRef(group[0]!.source)}: ${e.message}`, { cause: e });
+        throw e;
+      }
       const part = await prepareRecordsBatched(tok, group, { ...opts, loss }, PREPARE_CHUNK);
       for (const e of part.examples) examples.push(e);
       addReport(report, part.report);
