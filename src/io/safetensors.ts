@@ -7,9 +7,17 @@ import { open, rename, rm, mkdir, unlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { asDiskFull, UserError } from '../util/errors.js';
-import { fsyncDirSync, tempSiblingPath, writeFileAtomic } from './atomic.js';
-import { bf16ToF32Array, f16BitsToF32, f16ToF32Array, f32ToBf16Array, f32ToBf16Bits } from './float-bits.js';
+import { fsyncDirSync, refuseFolderTarget, tempSiblingPath, writeFileAtomic } from './atomic.js';
+import {
+  bf16BitsToF32,
+  bf16ToF32Array,
+  f16BitsToF32,
+  f16ToF32Array,
+  f32ToBf16Array,
+  f32ToBf16Bits,
+} from './float-bits.js';
 import { readJsonFile } from '../util/json.js';
+import { firstNonFinite, firstNonFiniteBits16, nonFiniteTensorError } from './finite.js';
 
 if (endianness() !== 'LE') throw new Error('sftkit: safetensors I/O assumes a little-endian host');
 
@@ -57,6 +65,11 @@ function isNonNegInt(x: unknown): x is number {
 }
 
 /** One .safetensors file, validated on open and read by ranges. */
+export interface ReadOptions {
+  /** Refuse a tensor holding Inf/NaN (weights about to be used), naming file, tensor and index. */
+  finite?: boolean;
+}
+
 export class SafetensorsFile {
   readonly path: string;
   readonly metadata: Record<string, string>;
@@ -116,12 +129,24 @@ export class SafetensorsFile {
     return out;
   }
 
-  readF32(name: string): Float32Array {
-    return convertBytes(TO_F32, 'f32', this.readBytes(name), this.info(name), this.path);
+  /** A float tensor as f32; with `finite`, Inf/NaN is refused in one line naming file, tensor and index. */
+  readF32(name: string, opts: ReadOptions = {}): Float32Array {
+    const out = convertBytes(TO_F32, 'f32', this.readBytes(name), this.info(name), this.path);
+    if (opts.finite) {
+      const i = firstNonFinite(out);
+      if (i >= 0) throw nonFiniteTensorError(this.path, name, i, out[i]!);
+    }
+    return out;
   }
 
-  readBF16(name: string): Uint16Array {
-    return convertBytes(TO_BF16, 'bf16', this.readBytes(name), this.info(name), this.path);
+  /** A float tensor as bf16 bits; `finite` as readF32. */
+  readBF16(name: string, opts: ReadOptions = {}): Uint16Array {
+    const out = convertBytes(TO_BF16, 'bf16', this.readBytes(name), this.info(name), this.path);
+    if (opts.finite) {
+      const i = firstNonFiniteBits16(out);
+      if (i >= 0) throw nonFiniteTensorError(this.path, name, i, bf16BitsToF32(out[i]!));
+    }
+    return out;
   }
 
   close(): void {
@@ -369,14 +394,14 @@ export class SafetensorsModel {
     return f.readInfo(info);
   }
 
-  readF32(name: string): Float32Array {
+  readF32(name: string, opts: ReadOptions = {}): Float32Array {
     const [f] = this.locate(name);
-    return f.readF32(name);
+    return f.readF32(name, opts);
   }
 
-  readBF16(name: string): Uint16Array {
+  readBF16(name: string, opts: ReadOptions = {}): Uint16Array {
     const [f] = this.locate(name);
-    return f.readBF16(name);
+    return f.readBF16(name, opts);
   }
 
   close(): void {
@@ -461,6 +486,7 @@ export async function writeSafetensors(
   tensors: StWriteTensor[] | Iterable<StWriteTensor>,
   metadata?: Record<string, string>,
 ): Promise<void> {
+  refuseFolderTarget(path);
   const tmp = tempSiblingPath(path);
   const seen = new Set<string>();
   let needed: number | null = null;

@@ -3,7 +3,7 @@
 // sibling file that is renamed over the target only when everything was written.
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { fsyncDirSync, tempSiblingPath } from '../../io/atomic.js';
+import { fsyncDirSync, refuseFolderTarget, tempSiblingPath } from '../../io/atomic.js';
 import { asDiskFull } from '../../util/errors.js';
 import {
   GGML_TYPE,
@@ -195,6 +195,7 @@ export function writeGguf(
   if (alignment !== GGUF_DEFAULT_ALIGNMENT) meta.set('general.alignment', gv.u32(alignment));
   const { header, offsets, sizes } = encodeGgufHeader(meta, tensors, alignment);
 
+  refuseFolderTarget(path);
   mkdirSync(dirname(path), { recursive: true });
   const tmp = tempSiblingPath(path);
   const fd = openSync(tmp, 'w');
