@@ -1,6 +1,8 @@
 // Data preparation speed of the one data path (src/data/pipeline.ts: read, validate, render, mask, encodeBatch),
 // as the trainer runs it, on real and synthetic data; preparation must be linear in the dataset size.
-// Usage: flock /tmp/sftkit-heavy.lock node --import tsx bench/data-prepare.ts [--rows N] [--tokenizer DIR] [DATA...]
+// Usage: flock /tmp/sftkit-heavy.lock node --import tsx bench/data-prepare.ts [--rows N] [--tokenizer DIR] [--json]
+//        [DATA...]
+// --json ends with one JSON line of rows/s, tokens/s and cached-rerun ms per input (for bench/ab.ts).
 // Defaults: ../shared/tokenizers/minimind2 on ../shared/data/gsm8k/train.jsonl (7,473 question/answer rows) and a
 // synthetic conversation set of --rows rows (default 200,000), written to a temp folder. For each: rows/s and
 // tokens/s of a cold prepare (as a first training run: everything, cache written), then a rerun that reads the cache.
@@ -28,13 +30,18 @@ function syntheticConversationsFile(n: number): string {
   return path;
 }
 
-const inputs: { name: string; path: string }[] = args
+const inputs: { name: string; key: string; path: string }[] = args
   .positionals(['rows', 'tokenizer'])
-  .map((p) => ({ name: p, path: p }));
+  .map((p, i) => ({ name: p, key: `data${i}`, path: p }));
 if (inputs.length === 0) {
-  if (shared) inputs.push({ name: 'gsm8k train', path: join(shared, 'data', 'gsm8k', 'train.jsonl') });
-  inputs.push({ name: `synthetic ${rows.toLocaleString('en-US')} rows`, path: syntheticConversationsFile(rows) });
+  if (shared) inputs.push({ name: 'gsm8k train', key: 'gsm8k', path: join(shared, 'data', 'gsm8k', 'train.jsonl') });
+  inputs.push({
+    name: `synthetic ${rows.toLocaleString('en-US')} rows`,
+    key: 'synthetic',
+    path: syntheticConversationsFile(rows),
+  });
 }
+const results: Record<string, number> = {};
 
 const tok = await Tokenizer.fromDir(tokDir);
 const options = {
@@ -64,6 +71,10 @@ for (const input of inputs) {
       `prepare ${coldMs.toFixed(0)} ms = ${perSecond(cold.load.records, coldMs)} rows/s, ${perSecond(n, coldMs)} tokens/s; ` +
       `from the cache ${warmMs.toFixed(0)} ms`,
   );
+  results[`${input.key}RowsPerS`] = Math.round((cold.load.records / coldMs) * 1000);
+  results[`${input.key}TokensPerS`] = Math.round((n / coldMs) * 1000);
+  results[`${input.key}CachedMs`] = Math.round(warmMs);
 }
+if (args.flag('json')) console.log(JSON.stringify(results));
 tok.close();
 rmSync(work, { recursive: true, force: true });

@@ -18,6 +18,7 @@ interface Run {
   tokens_per_s?: number;
   step_s?: number;
   peak_rss_gib?: number;
+  load_avg?: number;
 }
 
 const file = process.argv[2];
@@ -33,8 +34,8 @@ for (const line of readFileSync(file, 'utf8').split('\n')) {
   runs.set(`${r.preset} ${r.mode}`, r);
 }
 const rows = [
-  '| preset | mode | tokens/s | step s | peak RSS GiB | estimate GiB | estimate / peak | fits in 24 GiB |',
-  '|---|---|---:|---:|---:|---:|---:|---|',
+  '| preset | mode | tokens/s | step s | load avg | peak RSS GiB | estimate GiB | estimate / peak | fits in 24 GiB |',
+  '|---|---|---:|---:|---:|---:|---:|---:|---|',
 ];
 for (const r of runs.values()) {
   const config = parseLlamaConfig(modelConfigJson(r.preset, presetArch(r.preset), 0), r.preset);
@@ -58,7 +59,7 @@ for (const r of runs.values()) {
   }
   const ratio = est / r.peak_rss_gib;
   rows.push(
-    `| ${r.preset} | ${r.mode} | ${r.tokens_per_s} | ${r.step_s} | ${r.peak_rss_gib.toFixed(2)} | ${est.toFixed(2)} | ${ratio.toFixed(2)} | ${fits ? 'yes' : 'no'} |`,
+    `| ${r.preset} | ${r.mode} | ${r.tokens_per_s} | ${r.step_s} | ${r.load_avg ?? '-'} | ${r.peak_rss_gib.toFixed(2)} | ${est.toFixed(2)} | ${ratio.toFixed(2)} | ${fits ? 'yes' : 'no'} |`,
   );
 }
 console.log(rows.join('\n'));

@@ -8,7 +8,7 @@
 // Usage: node --import tsx bench/real-size.ts --preset qwen3-0.6b-shape --mode lora|qlora|full
 //          [--seq 512] [--batch 2] [--steps 3] [--rank 16] [--dropout 0] [--limit-gib 24]
 // Prints one JSON line; bench/real-size-table.ts turns a file of them into the bench/README.md table.
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { benchArgs, median } from '../src/bench/measure.js';
 import { benchModel } from '../src/bench/models.js';
@@ -119,5 +119,7 @@ const result = {
   isa: getBackend().isa(),
   threads: getBackend().threads(),
   cpu: cpus()[0]?.model ?? 'unknown',
+  // The machine's 1-minute load average when the steps ended: timings taken beside other work are slower.
+  load_avg: Number(loadavg()[0]!.toFixed(1)),
 };
 console.log(JSON.stringify(result));

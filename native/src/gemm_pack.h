@@ -151,28 +151,34 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline __m512i loa
   return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
 }
 
-// Pairs pack when rows are contiguous in the source (dYᵀ·X's A, dY·W's B): depth steps p and p+1 are two
-// source rows, interleaved 16 panel rows at a time into k-pair words.
+// The k-pair words (depth steps p, p + 1; zero for a step past `depth`) of 16 panel rows g.. (mask m) when rows
+// are contiguous in the source: steps p and p + 1 are two source rows.
+template <typename Src>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline __m512i pair_words16(const Src* src, int64_t cs,
+                                                                                          int64_t p, int64_t depth,
+                                                                                          int g, __mmask16 m) {
+  __m512i w = load16_bf16_lanes(src + p * cs + g, m);
+  if (p + 1 < depth) w = _mm512_or_si512(w, _mm512_slli_epi32(load16_bf16_lanes(src + (p + 1) * cs + g, m), 16));
+  return w;
+}
+
+// Pairs pack when rows are contiguous in the source (dYᵀ·X's A, dY·W's B), 16 panel rows at a time.
 template <typename Src>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void pack_pairs_columns_avx512(uint16_t* panel,
                                                                                              const Src* src, int64_t cs,
                                                                                              int valid, int64_t depth,
                                                                                              int width) {
   for (int64_t p = 0; p < depth; p += 2) {
-    const Src* lo_row = src + p * cs;
-    const Src* hi_row = p + 1 < depth ? src + (p + 1) * cs : nullptr;
     uint16_t* out = panel + (p >> 1) * width * 2;
     for (int g = 0; g < valid; g += 16) {
       const __mmask16 m = static_cast<__mmask16>((1u << std::min(16, valid - g)) - 1);
-      __m512i w = load16_bf16_lanes(lo_row + g, m);
-      if (hi_row) w = _mm512_or_si512(w, _mm512_slli_epi32(load16_bf16_lanes(hi_row + g, m), 16));
-      _mm512_mask_storeu_epi32(out + 2 * g, m, w);
+      _mm512_mask_storeu_epi32(out + 2 * g, m, pair_words16(src, cs, p, depth, g, m));
     }
   }
 }
 
 // AmxA when rows are contiguous in the source (dYᵀ·X's A): 16 rows x 16 k-pairs of 32-bit words, gathered as
-// in pack_pairs_columns_avx512 (word = steps p, p+1 of 16 rows) and transposed to row-major. Depth past `depth`
+// pack_pairs_columns_avx512 does and transposed to row-major. Depth past `depth`
 // is zero; rows past `valid` are left for the caller to zero.
 template <typename Src>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void pack_amx_columns_avx512(uint16_t* panel,
@@ -186,10 +192,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void pack_amx_colu
       __m512 v[16];
       for (int qq = 0; qq < 16; ++qq) {
         const int64_t p = 2 * (q0 + qq);
-        __m512i w = _mm512_setzero_si512();
-        if (p < depth) w = load16_bf16_lanes(src + p * cs + g, m);
-        if (p + 1 < depth) w = _mm512_or_si512(w, _mm512_slli_epi32(load16_bf16_lanes(src + (p + 1) * cs + g, m), 16));
-        v[qq] = _mm512_castsi512_ps(w);
+        v[qq] = p < depth ? _mm512_castsi512_ps(pair_words16(src, cs, p, depth, g, m)) : _mm512_setzero_ps();
       }
       transpose16(v);  // v[r] = words q0..q0+15 of row g + r
       for (int r = 0; r < rows; ++r) _mm512_storeu_ps(reinterpret_cast<float*>(panel + (g + r) * kpad + 2 * q0), v[r]);

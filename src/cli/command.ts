@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import type { FloatDType } from '../engine/index.js';
 import { UserError } from '../util/errors.js';
 import { suggestName } from '../util/suggest.js';
+import { oneLine } from '../util/json.js';
 
 export interface FlagSpec {
   type: 'string' | 'boolean';
@@ -55,8 +56,19 @@ export function parseCommandArgs(cmd: Command, argv: string[]) {
       ...(spec.default !== undefined ? { default: spec.default } : {}),
     };
   }
+  // `--learning_rate -1`: a negative number after a string option is its value, not an option.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    const name = a.startsWith('--') && !a.includes('=') ? a.slice(2) : null;
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d|inf)/i.test(next)) {
+      args.push(`${a}=${next}`);
+      i++;
+    } else args.push(a);
+  }
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
     if (!cmd.positionals && positionals.length > 0) {
       throw new UserError(
         `sftkit ${cmd.name}: unexpected argument '${positionals[0]}' (see sftkit ${cmd.name} --help)`,
@@ -72,7 +84,7 @@ export function parseCommandArgs(cmd: Command, argv: string[]) {
         `sftkit ${cmd.name}: unknown option '--${unknown}'${s ? ` (did you mean --${s}?)` : ''} (see sftkit ${cmd.name} --help)`,
       );
     }
-    throw new UserError(`sftkit ${cmd.name}: ${(e as Error).message} (see sftkit ${cmd.name} --help)`);
+    throw new UserError(`sftkit ${cmd.name}: ${oneLine((e as Error).message)} (see sftkit ${cmd.name} --help)`);
   }
 }
 

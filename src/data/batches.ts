@@ -2,7 +2,7 @@
 // length-grouped right-padded batches. Labels are aligned like Hugging Face's: labels[t] is the target
 // at position t before the model's shift, -100 where nothing is learned.
 import { UserError } from '../util/errors.js';
-import type { PreparedExample } from './types.js';
+import type { PreparedExample, SourceRef } from './types.js';
 import { IGNORE_INDEX } from '../engine/backend.js';
 import { seededRandom, shuffleInPlace } from '../util/random.js';
 
@@ -15,6 +15,8 @@ export interface Batch {
   seq: number;
   /** Labels != -100 (each is one loss term after the model's shift). */
   numTrainedTokens: number;
+  /** Where each example of the batch came from, in placement order (batches built by collate()). */
+  sources?: SourceRef[];
 }
 
 export interface BatchOptions {
@@ -86,11 +88,13 @@ export function collate(examples: PreparedExample[], rows: number[][], seq: numb
   const labels = new Int32Array(b * seq).fill(IGNORE_INDEX);
   const positionIds = new Int32Array(b * seq);
   let trained = 0;
+  const sources: SourceRef[] = [];
   for (let r = 0; r < b; r++) {
     let at = r * seq;
     const rowEnd = at + seq;
     for (const i of rows[r]!) {
       const ex = examples[i]!;
+      sources.push(ex.source);
       const n = ex.inputIds.length;
       if (at + n > rowEnd) throw new Error(`collate: row ${r} overflows seq ${seq}`);
       inputIds.set(ex.inputIds, at);
@@ -105,7 +109,7 @@ export function collate(examples: PreparedExample[], rows: number[][], seq: numb
     }
     for (let p = 0; at < rowEnd; at++, p++) positionIds[at] = p;
   }
-  return { inputIds, labels, positionIds, batch: b, seq, numTrainedTokens: trained };
+  return { inputIds, labels, positionIds, batch: b, seq, numTrainedTokens: trained, sources };
 }
 
 /** How a dataset batches: rows of example indices plus, with packing, its efficiency. */

@@ -40,7 +40,9 @@ export class BadRecordError extends UserError {
     readonly field: string | null,
     detail: string,
   ) {
-    super(`${formatRef(source)}: ${field ? `field '${field}': ` : ''}${detail} [${reason}]`);
+    // One line whatever the data holds (column names and values quoted in the detail may contain newlines).
+    const one = (s: string) => s.replace(/\r\n|\r|\n/g, '\\n');
+    super(`${formatRef(source)}: ${field ? `field '${one(field)}': ` : ''}${one(detail)} [${reason}]`);
     this.name = 'BadRecordError';
   }
 }
@@ -132,7 +134,11 @@ export function normalizeRecord(
       source,
       'unknown-format',
       null,
-      `cannot detect the format from keys [${Object.keys(obj).join(', ')}]; expected 'messages', 'conversations', 'prompt'+'completion', 'instruction'+'output'|'response', or '${opts.textField ?? 'text'}' (or pass --format / --field-map)`,
+      `cannot detect the format from keys [${Object.keys(obj)
+        .map((k) => (k.length > 40 ? `${k.slice(0, 40)}...` : k))
+        .join(
+          ', ',
+        )}]; expected 'messages', 'conversations', 'prompt'+'completion', 'instruction'+'output'|'response', or '${opts.textField ?? 'text'}' (or pass --format / --field-map)`,
     );
   }
   switch (fmt) {

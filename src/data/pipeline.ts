@@ -19,42 +19,26 @@ import { parquetInfo } from './readers/parquet.js';
 import {
   DEFAULT_MAX_LENGTH,
   emptyPrepareReport,
-  prepareRecordsBatched,
   type BatchEncoder,
   type PrepareOptions,
   type PrepareReport,
 } from './prepare.js';
-import type { LossMode } from './render.js';
+import {
+  finishChunk,
+  PREPARE_CHUNK,
+  startChunk,
+  type ChunkOptions,
+  type LossKeys,
+  type Stage,
+} from './prepare-chunk.js';
+import { defaultWorkerCount, PrepareWorkers, type ChunkResult } from './prepare-workers.js';
+import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { cacheKey, dataCacheDir, readCache, writeCache } from './cache.js';
 import { shuffleInPlace } from '../util/random.js';
 import { UserError } from '../util/errors.js';
 
 /** A dataset as the library API accepts it: a path (.jsonl/.json file or folder), records, or prepared examples. */
 export type DatasetInput = string | SftRecord[] | PreparedExample[];
-
-/** TRL's loss keys (SFTConfig names). */
-export interface LossKeys {
-  assistant_only_loss: boolean;
-  /** null = yes for prompt-completion data. */
-  completion_only_loss: boolean | null;
-}
-
-/**
- * TRL's loss semantics: assistant_only_loss trains assistant turns; completion_only_loss (null = auto) trains
- * the completion of prompt-completion data; otherwise every token.
- */
-export function lossModeFor(keys: LossKeys, kind: SftRecord['kind']): LossMode {
-  if (keys.assistant_only_loss) {
-    if (kind === 'prompt-completion' && keys.completion_only_loss !== false) return 'completion-only';
-    if (kind !== 'conversation')
-      throw new UserError(
-        `assistant_only_loss needs conversational data ({"messages": [...]}); this dataset is ${kind}`,
-      );
-    return 'assistant-only';
-  }
-  if (kind === 'prompt-completion') return keys.completion_only_loss === false ? 'all' : 'completion-only';
-  return 'all';
-}
 
 export interface DataPipelineOptions extends LoadOptions, SplitOptions, PrepareOptions {
   train: DatasetInput;
@@ -78,6 +62,12 @@ export interface DataPipelineOptions extends LoadOptions, SplitOptions, PrepareO
   evalFromTestSplit?: boolean;
   /** Earlier turns' reasoning (see reasoning.ts; default 'template'). */
   reasoningHistory?: ReasoningHistory;
+  /**
+   * Worker threads preparing the chunks of a large split (0: this thread only). Default: one per core up to 4, for a
+   * src/tokenizer Tokenizer, once a split has passed 4,096 rows; when given, from the first chunk. The examples are
+   * the same either way (so it is not part of the cache key).
+   */
+  workers?: number;
   /** Called as rows are prepared (rows so far, total rows when the files tell it, e.g. Parquet footers). */
   onProgress?: (p: { what: string; rows: number; total: number | null; done: boolean }) => void;
 }
@@ -152,12 +142,30 @@ async function loadInput(input: DatasetInput | PathSource, what: string, opts: L
   return { records, origin: () => `${records.length} records`, load: null };
 }
 
-/** Records are prepared this many at a time (render, encodeBatch, mask), so a streamed file never sits in memory. */
-const PREPARE_CHUNK = 512;
+/** With the default worker count, worker threads start once a split has passed this many rows. */
+const WORKERS_AFTER_ROWS = 4096;
+
+/** The options a chunk is prepared with (plain data, the same on this thread and in workers). */
+function chunkOptions(opts: DataPipelineOptions): ChunkOptions {
+  const o: ChunkOptions = {};
+  if (opts.lossKeys !== undefined) o.lossKeys = opts.lossKeys;
+  if (opts.loss !== undefined) o.loss = opts.loss;
+  if (opts.eosToken !== undefined) o.eosToken = opts.eosToken;
+  if (opts.templateName !== undefined) o.templateName = opts.templateName;
+  if (opts.templateExtra !== undefined) o.templateExtra = opts.templateExtra;
+  if (opts.maxLength !== undefined) o.maxLength = opts.maxLength;
+  if (opts.truncation !== undefined) o.truncation = opts.truncation;
+  return o;
+}
 
 /**
  * Render, mask, encode and truncate records as they come: each kind with its loss mode, each conversation as
  * reasoning_history makes it, PREPARE_CHUNK records per encodeBatch.
+ *
+ * Pipelined: while the tokenizer encodes one chunk on its own threads, this thread reads and renders the next;
+ * large splits are prepared by worker threads (prepare-workers.ts), chunk by chunk, while this thread reads. Either
+ * way chunks are finished in order, so examples, counts and the first error are exactly those of preparing the
+ * chunks one after another: a chunk's failure surfaces only after the chunks before it are finished.
  */
 async function prepareSplit(
   tok: DataTokenizer & Partial<BatchEncoder>,
@@ -167,30 +175,71 @@ async function prepareSplit(
 ): Promise<{ examples: PreparedExample[]; report: PrepareReport }> {
   const examples: PreparedExample[] = [];
   const report = emptyPrepareReport();
+  const copts = chunkOptions(opts);
+  const batched = typeof tok.encodeBatch === 'function';
+  const nWorkers = batched && tok instanceof Tokenizer ? (opts.workers ?? defaultWorkerCount(tok)) : 0;
+  const workersAfter = opts.workers === undefined ? WORKERS_AFTER_ROWS : 0;
+  let pool: PrepareWorkers | null | undefined; // undefined: not started (yet)
   let chunk: SftRecord[] = [];
   let rows = 0;
-  const flush = async () => {
-    const byKind = new Map<SftRecord['kind'], SftRecord[]>();
-    for (const r of chunk) {
-      const group = byKind.get(r.kind);
-      if (group) group.push(r);
-      else byKind.set(r.kind, [r]);
+  const queue: { rows: number; work: Stage[] | Promise<ChunkResult> }[] = [];
+  const finishOne = async (f: (typeof queue)[number]) => {
+    const reports: PrepareReport[] = [];
+    if (Array.isArray(f.work)) await finishChunk(tok, f.work, examples, reports);
+    else {
+      const r = await f.work;
+      for (const e of r.examples) examples.push(e);
+      reports.push(...r.reports);
     }
-    for (const [kind, group] of byKind) {
-      const loss = opts.lossKeys ? lossModeFor(opts.lossKeys, kind) : opts.loss;
-      const part = await prepareRecordsBatched(tok, group, { ...opts, loss }, PREPARE_CHUNK);
-      for (const e of part.examples) examples.push(e);
-      addReport(report, part.report);
-    }
-    chunk = [];
-    progress?.(rows, false);
+    for (const r of reports) addReport(report, r);
+    progress?.(f.rows, false);
   };
-  for await (const r of records) {
-    rows++;
-    for (const x of applyReasoningHistory(r, opts.reasoningHistory)) chunk.push(x);
-    if (chunk.length >= PREPARE_CHUNK) await flush();
+  const flush = async () => {
+    if (pool === undefined && nWorkers > 0 && rows > workersAfter)
+      pool = await PrepareWorkers.start(tok as Tokenizer, nWorkers);
+    const records = chunk;
+    chunk = [];
+    let work: Stage[] | Promise<ChunkResult>;
+    if (pool) {
+      work = pool.run(records, copts);
+      work.catch(() => {}); // awaited in order by finishOne; an earlier failure may leave it unread
+    } else work = startChunk(tok, records, copts);
+    queue.push({ rows, work });
+    // In flight: two chunks per worker; on this thread, one being encoded while the next is rendered.
+    const depth = pool ? 2 * nWorkers : batched ? 1 : 0;
+    while (queue.length > depth) await finishOne(queue.shift()!);
+  };
+  const it =
+    Symbol.asyncIterator in records
+      ? (records as AsyncIterable<SftRecord>)[Symbol.asyncIterator]()
+      : (records as Iterable<SftRecord>)[Symbol.iterator]();
+  let read = false;
+  try {
+    for (;;) {
+      let rowRecords: SftRecord[];
+      try {
+        const next = await it.next();
+        if (next.done) {
+          read = true;
+          break;
+        }
+        rows++;
+        rowRecords = applyReasoningHistory(next.value, opts.reasoningHistory);
+      } catch (e) {
+        // A later row fails to read: the chunks before it are finished (and report their own failures) first.
+        read = true;
+        while (queue.length) await finishOne(queue.shift()!);
+        throw e;
+      }
+      for (const x of rowRecords) chunk.push(x);
+      if (chunk.length >= PREPARE_CHUNK) await flush();
+    }
+    if (chunk.length) await flush();
+    while (queue.length) await finishOne(queue.shift()!);
+  } finally {
+    if (!read) await it.return?.(); // a chunk failed: close the file being read
+    await pool?.close();
   }
-  if (chunk.length) await flush();
   progress?.(rows, true);
   return { examples, report };
 }
@@ -309,7 +358,7 @@ export async function prepareDataset(
   const dir = dataCacheDir(opts.outputDir);
   if (useCache) {
     const dataFiles = [...filesOf(sources.train), ...filesOf(sources.eval)];
-    const { tokenizerDir: _t, outputDir: _o, cache: _c, label: _l, onProgress: _p, ...options } = opts;
+    const { tokenizerDir: _t, outputDir: _o, cache: _c, label: _l, onProgress: _p, workers: _w, ...options } = opts;
     key = await cacheKey({
       dataFiles,
       tokenizerDir: opts.tokenizerDir,

@@ -237,17 +237,35 @@ export async function prepareRecordsBatched(
   const examples: PreparedExample[] = [];
   for (let s = 0; s < records.length; s += chunk) {
     const part = records.slice(s, s + chunk);
-    const rendered = part.map((r) => renderRecord(tok, r, opts));
+    const rendered = renderRecords(tok, part, opts);
     const encs = await tok.encodeBatch(
       rendered.map((r) => r.text),
       { addSpecialTokens: false },
     );
-    for (let i = 0; i < part.length; i++) {
-      const ex = finishExample(part[i]!, maskEncoding(tok, part[i]!, rendered[i]!, encs[i]!), opts, report);
-      if (ex) examples.push(ex);
-    }
+    finishEncoded(tok, part, rendered, encs, opts, report, examples);
   }
   return { examples, report };
+}
+
+/** The first half of a batch: every record rendered with its trained spans (the first failure throws). */
+export function renderRecords(tok: DataTokenizer, records: SftRecord[], opts: RenderOptions): RenderedText[] {
+  return records.map((r) => renderRecord(tok, r, opts));
+}
+
+/** The second half: mask, check, truncate and count records given the encodings of their rendered texts. */
+export function finishEncoded(
+  tok: DataTokenizer,
+  records: SftRecord[],
+  rendered: RenderedText[],
+  encs: TokenEncoding[],
+  opts: PrepareOptions,
+  report: PrepareReport,
+  into: PreparedExample[],
+): void {
+  for (let i = 0; i < records.length; i++) {
+    const ex = finishExample(records[i]!, maskEncoding(tok, records[i]!, rendered[i]!, encs[i]!), opts, report);
+    if (ex) into.push(ex);
+  }
 }
 
 /** The one place masks become labels: -100 where the mask is 0, the token id where it is 1. */

@@ -41,7 +41,35 @@ export function isDataFile(file: string): boolean {
 /** The raw rows of one file, by its extension's reader (JSONL for unknown extensions, as before). */
 export function readRawRecords(file: string): RawRows {
   const reader = READERS[extname(file).toLowerCase()] ?? readJson;
-  return reader(file);
+  return reader === readJson ? reader(file) : limitRecordSize(reader(file));
+}
+
+/**
+ * Rows of the columnar and delimited readers over the record size limit (as JSONL lines are) become errors
+ * before anything tokenizes them: a 10 MB cell is refused at once, not after minutes.
+ */
+async function* limitRecordSize(rows: RawRows): RawRows {
+  for await (const r of rows) {
+    const chars = 'value' in r ? stringChars(r.value, MAX_RECORD_CHARS) : 0;
+    yield chars > MAX_RECORD_CHARS && 'value' in r ? { error: tooLarge(r.source, chars) } : r;
+  }
+}
+
+/** Characters in the strings of a value (keys included), counting stops past `limit`. */
+function stringChars(v: unknown, limit: number): number {
+  let n = 0;
+  const walk = (x: unknown): void => {
+    if (n > limit) return;
+    if (typeof x === 'string') n += x.length;
+    else if (Array.isArray(x)) for (const y of x) walk(y);
+    else if (x !== null && typeof x === 'object' && !ArrayBuffer.isView(x))
+      for (const [k, y] of Object.entries(x)) {
+        n += k.length;
+        walk(y);
+      }
+  };
+  walk(v);
+  return n;
 }
 
 /** JSONL streamed line by line; a .json file holds one array (streamed item by item) or JSONL. */

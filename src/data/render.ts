@@ -41,8 +41,20 @@ const KNOWN_END_MARKERS = [
   '</s>',
 ];
 
+/** endMarkerTokens per tokenizer, keyed by what they depend on (every conversation asks for them). */
+const endMarkerCache = new WeakMap<DataTokenizer, Map<string, string[]>>();
+
 /** The end-of-turn token strings this tokenizer knows (eos, stop tokens, common markers), longest first. */
 export function endMarkerTokens(tok: DataTokenizer, eosToken?: string): string[] {
+  let perTok = endMarkerCache.get(tok);
+  if (!perTok) endMarkerCache.set(tok, (perTok = new Map()));
+  const key = `${eosToken ?? ''}\0${tok.eosToken ?? ''}\0${tok.stopTokenIds.join(',')}`;
+  let hit = perTok.get(key);
+  if (!hit) perTok.set(key, (hit = findEndMarkerTokens(tok, eosToken)));
+  return hit;
+}
+
+function findEndMarkerTokens(tok: DataTokenizer, eosToken?: string): string[] {
   const set = new Set<string>();
   const add = (t: string | null | undefined) => {
     if (t && tok.tokenToId(t) !== null) set.add(t);

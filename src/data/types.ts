@@ -65,6 +65,26 @@ export function formatRef(ref: SourceRef): string {
   return `${ref.file}: ${ref.rowGroup !== undefined ? `row group ${ref.rowGroup}, ` : ''}row ${ref.row}`;
 }
 
+/**
+ * Several sources in one line, grouped by file in first-seen order: `a.jsonl lines 3, 17; b.parquet rows 4, 9`
+ * (columnar rows by their 0-based row index); past `max` places, `and N more`.
+ */
+export function formatRefs(refs: readonly SourceRef[], max = 24): string {
+  const byFile = new Map<string, { rows: boolean; places: number[] }>();
+  let shown = 0;
+  for (const r of refs) {
+    if (shown >= max) break;
+    const g = byFile.get(r.file) ?? { rows: r.row !== undefined, places: [] };
+    byFile.set(r.file, g);
+    g.places.push(r.row ?? r.line);
+    shown++;
+  }
+  const parts = [...byFile].map(
+    ([file, g]) => `${file} ${g.rows ? 'row' : 'line'}${g.places.length > 1 ? 's' : ''} ${g.places.join(', ')}`,
+  );
+  return parts.join('; ') + (refs.length > shown ? `; and ${refs.length - shown} more` : '');
+}
+
 /** A validated record in one of the three shapes the pipeline trains on. */
 export type SftRecord =
   | {

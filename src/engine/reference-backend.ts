@@ -132,73 +132,82 @@ function attentionRow(
   return { p, lse: max + Math.log(sum) };
 }
 
-function attentionForward(x: AttentionForwardArgs): void {
-  const { batch, qLen, kvLen, heads, kvHeads, headDim } = x;
-  const kvIdx = kvIndexer(x);
-  for (let b = 0; b < batch; b++) {
+interface QueryRow {
+  b: number;
+  h: number;
+  i: number;
+  /** The kv head this query head reads (GQA). */
+  kvh: number;
+  /** Offset of this row in q, out and dout. */
+  qo: number;
+  /** Its softmax over the keys; null when no key is visible. */
+  probs: { p: Float64Array; lse: number } | null;
+}
+
+/** Calls fn for every (batch, head, query) row of an attention call. */
+function forEachQueryRow(x: AttentionShape, q: Float32Array, k: Float32Array, fn: (row: QueryRow) => void): void {
+  const { batch, qLen, heads, kvHeads, headDim } = x;
+  for (let b = 0; b < batch; b++)
     for (let h = 0; h < heads; h++) {
       const kvh = Math.floor(h / (heads / kvHeads));
-      for (let i = 0; i < qLen; i++) {
-        const oo = ((b * qLen + i) * heads + h) * headDim;
-        const row = attentionRow(x, x.q, x.k, b, h, i);
-        if (x.lse) x.lse[(b * heads + h) * qLen + i] = row ? row.lse : -Infinity;
-        const acc = new Float64Array(headDim);
-        if (row) {
-          for (let j = 0; j < kvLen; j++) {
-            const pj = row.p[j]!;
-            if (pj === 0) continue;
-            const vo = kvIdx(b, j, kvh);
-            for (let d = 0; d < headDim; d++) acc[d]! += pj * x.v[vo + d]!;
-          }
-        }
-        for (let d = 0; d < headDim; d++) x.out[oo + d] = acc[d]!;
+      for (let i = 0; i < qLen; i++)
+        fn({ b, h, i, kvh, qo: ((b * qLen + i) * heads + h) * headDim, probs: attentionRow(x, q, k, b, h, i) });
+    }
+}
+
+function attentionForward(x: AttentionForwardArgs): void {
+  const { qLen, kvLen, heads, headDim } = x;
+  const kvIdx = kvIndexer(x);
+  forEachQueryRow(x, x.q, x.k, ({ b, h, i, kvh, qo, probs }) => {
+    if (x.lse) x.lse[(b * heads + h) * qLen + i] = probs ? probs.lse : -Infinity;
+    const acc = new Float64Array(headDim);
+    if (probs) {
+      for (let j = 0; j < kvLen; j++) {
+        const pj = probs.p[j]!;
+        if (pj === 0) continue;
+        const vo = kvIdx(b, j, kvh);
+        for (let d = 0; d < headDim; d++) acc[d]! += pj * x.v[vo + d]!;
       }
     }
-  }
+    for (let d = 0; d < headDim; d++) x.out[qo + d] = acc[d]!;
+  });
 }
 
 // Backward by the definition: probabilities are recomputed in float64 from q and k (out and lse are not
 // needed by the definition). dk/dv are laid out like k/v (same kvBatchStride) and overwritten.
 function attentionBackward(x: AttentionBackwardArgs): void {
-  const { batch, qLen, kvLen, heads, kvHeads, headDim, scale } = x;
+  const { kvLen, headDim, scale } = x;
   const kvIdx = kvIndexer(x);
   const dk = new Float64Array(x.dk.length);
   const dv = new Float64Array(x.dv.length);
   x.dq.fill(0);
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < heads; h++) {
-      const kvh = Math.floor(h / (heads / kvHeads));
-      for (let i = 0; i < qLen; i++) {
-        const qo = ((b * qLen + i) * heads + h) * headDim;
-        const row = attentionRow(x, x.q, x.k, b, h, i);
-        if (!row) continue;
-        // dp_j = dout·v_j ; ds_j = p_j (dp_j - Σ p·dp)
-        const dp = new Float64Array(kvLen);
-        let dot = 0;
-        for (let j = 0; j < kvLen; j++) {
-          if (row.p[j] === 0) continue;
-          const vo = kvIdx(b, j, kvh);
-          let s = 0;
-          for (let d = 0; d < headDim; d++) s += x.dout[qo + d]! * x.v[vo + d]!;
-          dp[j] = s;
-          dot += row.p[j]! * s;
-        }
-        const dq = new Float64Array(headDim);
-        for (let j = 0; j < kvLen; j++) {
-          const pj = row.p[j]!;
-          if (pj === 0) continue;
-          const ds = pj * (dp[j]! - dot) * scale;
-          const ko = kvIdx(b, j, kvh);
-          for (let d = 0; d < headDim; d++) {
-            dq[d]! += ds * x.k[ko + d]!;
-            dk[ko + d]! += ds * x.q[qo + d]!;
-            dv[ko + d]! += pj * x.dout[qo + d]!;
-          }
-        }
-        for (let d = 0; d < headDim; d++) x.dq[qo + d] = dq[d]!;
+  forEachQueryRow(x, x.q, x.k, ({ b, kvh, qo, probs }) => {
+    if (!probs) return;
+    // dp_j = dout·v_j ; ds_j = p_j (dp_j - Σ p·dp)
+    const dp = new Float64Array(kvLen);
+    let dot = 0;
+    for (let j = 0; j < kvLen; j++) {
+      if (probs.p[j] === 0) continue;
+      const vo = kvIdx(b, j, kvh);
+      let s = 0;
+      for (let d = 0; d < headDim; d++) s += x.dout[qo + d]! * x.v[vo + d]!;
+      dp[j] = s;
+      dot += probs.p[j]! * s;
+    }
+    const dq = new Float64Array(headDim);
+    for (let j = 0; j < kvLen; j++) {
+      const pj = probs.p[j]!;
+      if (pj === 0) continue;
+      const ds = pj * (dp[j]! - dot) * scale;
+      const ko = kvIdx(b, j, kvh);
+      for (let d = 0; d < headDim; d++) {
+        dq[d]! += ds * x.k[ko + d]!;
+        dk[ko + d]! += ds * x.q[qo + d]!;
+        dv[ko + d]! += pj * x.dout[qo + d]!;
       }
     }
-  }
+    for (let d = 0; d < headDim; d++) x.dq[qo + d] = dq[d]!;
+  });
   for (let i = 0; i < dk.length; i++) x.dk[i] = dk[i]!;
   for (let i = 0; i < dv.length; i++) x.dv[i] = dv[i]!;
 }

@@ -47,12 +47,24 @@ export function fsyncDirSync(dir: string): void {
   }
 }
 
+/** A file is about to be written at `path`: refuse a folder there before anything is written (one line). */
+export function refuseFolderTarget(path: string): void {
+  let folder = false;
+  try {
+    folder = statSync(path).isDirectory();
+  } catch {
+    return; // nothing there (or unreadable: the write reports it)
+  }
+  if (folder) throw new UserError(`${path}: is a folder; expected the path of a file to write`);
+}
+
 function dataBytes(data: string | Uint8Array): Uint8Array {
   return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
 }
 
 /** Write a whole file atomically and durably (temp file, fsync, rename, fsync the folder). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  refuseFolderTarget(path);
   const bytes = dataBytes(data);
   const tmp = tempSiblingPath(path);
   try {
@@ -74,6 +86,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 
 /** Synchronous twin of writeFileAtomic, for code paths that cannot await. */
 export function writeFileAtomicSync(path: string, data: string | Uint8Array): void {
+  refuseFolderTarget(path);
   const bytes = dataBytes(data);
   const tmp = tempSiblingPath(path);
   try {
@@ -120,6 +133,7 @@ export class AtomicFileWriter {
   ) {}
 
   static async open(path: string): Promise<AtomicFileWriter> {
+    refuseFolderTarget(path);
     await mkdir(dirname(path), { recursive: true });
     const tmp = tempSiblingPath(path);
     try {

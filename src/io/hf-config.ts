@@ -137,31 +137,23 @@ export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
     );
   }
 
+  /** raw[key], or the fallback when it is absent or null; a one-line error naming the key when `ok` refuses it. */
+  const field = <T>(key: string, fallback: T, ok: (v: unknown) => v is T, expected: string): T => {
+    const v = raw[key];
+    if (v === undefined || v === null) return fallback;
+    if (!ok(v)) throw new UserError(`${source}: "${key}" must be ${expected}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
   const int = (key: string, fallback?: number | null): number => {
-    const v = raw[key];
-    if (v === undefined || v === null) {
-      if (fallback === undefined || fallback === null)
-        throw new UserError(`${source}: missing required field "${key}"`);
-      return fallback;
-    }
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
-      throw new UserError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
-    return v;
+    if ((raw[key] === undefined || raw[key] === null) && (fallback === undefined || fallback === null))
+      throw new UserError(`${source}: missing required field "${key}"`);
+    return field(key, fallback ?? 0, isPositiveInt, 'a positive integer');
   };
-  const num = (key: string, fallback: number): number => {
-    const v = raw[key];
-    if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-      throw new UserError(`${source}: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
-    return v;
-  };
-  const bool = (key: string, fallback: boolean): boolean => {
-    const v = raw[key];
-    if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'boolean')
-      throw new UserError(`${source}: "${key}" must be true or false, got ${JSON.stringify(v)}`);
-    return v;
-  };
+  const num = (key: string, fallback: number): number =>
+    field(key, fallback, (v): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0, 'a positive number');
+  const bool = (key: string, fallback: boolean): boolean =>
+    field(key, fallback, (v): v is boolean => typeof v === 'boolean', 'true or false');
   const tokenId = (key: string, fallback: number | null): number | null => {
     const v = raw[key];
     if (v === undefined) return fallback;

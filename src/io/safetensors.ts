@@ -7,9 +7,17 @@ import { open, rename, rm, mkdir, unlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { asDiskFull, UserError } from '../util/errors.js';
-import { fsyncDirSync, tempSiblingPath, writeFileAtomic } from './atomic.js';
-import { bf16ToF32Array, f16BitsToF32, f16ToF32Array, f32ToBf16Array, f32ToBf16Bits } from './float-bits.js';
+import { fsyncDirSync, refuseFolderTarget, tempSiblingPath, writeFileAtomic } from './atomic.js';
+import {
+  bf16BitsToF32,
+  bf16ToF32Array,
+  f16BitsToF32,
+  f16ToF32Array,
+  f32ToBf16Array,
+  f32ToBf16Bits,
+} from './float-bits.js';
 import { readJsonFile } from '../util/json.js';
+import { firstNonFinite, firstNonFiniteBits16, nonFiniteTensorError } from './finite.js';
 
 if (endianness() !== 'LE') throw new Error('sftkit: safetensors I/O assumes a little-endian host');
 
@@ -57,6 +65,11 @@ function isNonNegInt(x: unknown): x is number {
 }
 
 /** One .safetensors file, validated on open and read by ranges. */
+export interface ReadOptions {
+  /** Refuse a tensor holding Inf/NaN (weights about to be used), naming file, tensor and index. */
+  finite?: boolean;
+}
+
 export class SafetensorsFile {
   readonly path: string;
   readonly metadata: Record<string, string>;
@@ -116,12 +129,24 @@ export class SafetensorsFile {
     return out;
   }
 
-  readF32(name: string): Float32Array {
-    return bytesToF32(this.readBytes(name), this.info(name), this.path);
+  /** A float tensor as f32; with `finite`, Inf/NaN is refused in one line naming file, tensor and index. */
+  readF32(name: string, opts: ReadOptions = {}): Float32Array {
+    const out = convertBytes(TO_F32, 'f32', this.readBytes(name), this.info(name), this.path);
+    if (opts.finite) {
+      const i = firstNonFinite(out);
+      if (i >= 0) throw nonFiniteTensorError(this.path, name, i, out[i]!);
+    }
+    return out;
   }
 
-  readBF16(name: string): Uint16Array {
-    return bytesToBF16(this.readBytes(name), this.info(name), this.path);
+  /** A float tensor as bf16 bits; `finite` as readF32. */
+  readBF16(name: string, opts: ReadOptions = {}): Uint16Array {
+    const out = convertBytes(TO_BF16, 'bf16', this.readBytes(name), this.info(name), this.path);
+    if (opts.finite) {
+      const i = firstNonFiniteBits16(out);
+      if (i >= 0) throw nonFiniteTensorError(this.path, name, i, bf16BitsToF32(out[i]!));
+    }
+    return out;
   }
 
   close(): void {
@@ -249,40 +274,46 @@ function parseHeader(
   return { metadata, tensors };
 }
 
-function bytesToF32(bytes: Uint8Array, t: StTensorInfo, path: string): Float32Array {
-  const n = t.byteLength / ST_DTYPE_SIZE[t.dtype];
-  switch (t.dtype) {
-    case 'F32':
-      return new Float32Array(bytes.buffer, bytes.byteOffset, n);
-    case 'BF16':
-      return bf16ToF32Array(new Uint16Array(bytes.buffer, bytes.byteOffset, n));
-    case 'F16':
-      return f16ToF32Array(new Uint16Array(bytes.buffer, bytes.byteOffset, n));
-    case 'F64':
-      return Float32Array.from(new Float64Array(bytes.buffer, bytes.byteOffset, n));
-    default:
-      throw new UserError(
-        `${path}: tensor '${t.name}' has dtype ${t.dtype}; only F32, F16, BF16 and F64 convert to f32`,
-      );
-  }
-}
+type Convert<T> = (bytes: Uint8Array, n: number) => T;
+const f32View: Convert<Float32Array> = (b, n) => new Float32Array(b.buffer, b.byteOffset, n);
+const u16View: Convert<Uint16Array> = (b, n) => new Uint16Array(b.buffer, b.byteOffset, n);
 
-function bytesToBF16(bytes: Uint8Array, t: StTensorInfo, path: string): Uint16Array {
-  const n = t.byteLength / ST_DTYPE_SIZE[t.dtype];
-  switch (t.dtype) {
-    case 'BF16':
-      return new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-    case 'F32':
-      return f32ToBf16Array(new Float32Array(bytes.buffer, bytes.byteOffset, n));
-    case 'F16': {
-      const src = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-      const out = new Uint16Array(n);
-      for (let i = 0; i < n; i++) out[i] = f32ToBf16Bits(f16BitsToF32(src[i]!));
-      return out;
-    }
-    default:
-      throw new UserError(`${path}: tensor '${t.name}' has dtype ${t.dtype}; only F32, F16 and BF16 convert to bf16`);
+/** How each stored dtype becomes f32 values. */
+const TO_F32: Partial<Record<StDType, Convert<Float32Array>>> = {
+  F32: f32View,
+  BF16: (b, n) => bf16ToF32Array(u16View(b, n)),
+  F16: (b, n) => f16ToF32Array(u16View(b, n)),
+  F64: (b, n) => Float32Array.from(new Float64Array(b.buffer, b.byteOffset, n)),
+};
+
+/** How each stored dtype becomes bf16 bits. */
+const TO_BF16: Partial<Record<StDType, Convert<Uint16Array>>> = {
+  BF16: u16View,
+  F32: (b, n) => f32ToBf16Array(f32View(b, n)),
+  F16: (b, n) => {
+    const src = u16View(b, n);
+    const out = new Uint16Array(n);
+    for (let i = 0; i < n; i++) out[i] = f32ToBf16Bits(f16BitsToF32(src[i]!));
+    return out;
+  },
+};
+
+/** A tensor's bytes converted through `table`; a one-line error naming the tensor when its dtype has no entry. */
+function convertBytes<T>(
+  table: Partial<Record<StDType, Convert<T>>>,
+  target: string,
+  bytes: Uint8Array,
+  t: StTensorInfo,
+  path: string,
+): T {
+  const convert = table[t.dtype];
+  if (!convert) {
+    const from = Object.keys(table);
+    throw new UserError(
+      `${path}: tensor '${t.name}' has dtype ${t.dtype}; only ${from.slice(0, -1).join(', ')} and ${from.at(-1)} convert to ${target}`,
+    );
   }
+  return convert(bytes, t.byteLength / ST_DTYPE_SIZE[t.dtype]);
 }
 
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -363,14 +394,14 @@ export class SafetensorsModel {
     return f.readInfo(info);
   }
 
-  readF32(name: string): Float32Array {
+  readF32(name: string, opts: ReadOptions = {}): Float32Array {
     const [f] = this.locate(name);
-    return f.readF32(name);
+    return f.readF32(name, opts);
   }
 
-  readBF16(name: string): Uint16Array {
+  readBF16(name: string, opts: ReadOptions = {}): Uint16Array {
     const [f] = this.locate(name);
-    return f.readBF16(name);
+    return f.readBF16(name, opts);
   }
 
   close(): void {
@@ -455,6 +486,7 @@ export async function writeSafetensors(
   tensors: StWriteTensor[] | Iterable<StWriteTensor>,
   metadata?: Record<string, string>,
 ): Promise<void> {
+  refuseFolderTarget(path);
   const tmp = tempSiblingPath(path);
   const seen = new Set<string>();
   let needed: number | null = null;

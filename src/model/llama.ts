@@ -208,10 +208,10 @@ export class LlamaModel {
       !expectShape(name, shape)
         ? Tensor.zeros([0, 0])
         : dtype === 'bf16'
-          ? Tensor.from(st.readBF16(name), shape, 'bf16')
-          : Tensor.from(st.readF32(name), shape, 'f32');
+          ? Tensor.from(st.readBF16(name, { finite: true }), shape, 'bf16')
+          : Tensor.from(st.readF32(name, { finite: true }), shape, 'f32');
     const vector = (name: string, n: number): Tensor =>
-      !expectShape(name, [n]) ? Tensor.zeros([0]) : Tensor.from(st.readF32(name), [n], 'f32');
+      !expectShape(name, [n]) ? Tensor.zeros([0]) : Tensor.from(st.readF32(name, { finite: true }), [n], 'f32');
     const lin = (name: string, out: number, inp: number, biasRequired: boolean): Linear => {
       const hasBias = st.has(`${name}.bias`);
       if (biasRequired && !hasBias)

@@ -151,18 +151,20 @@ export function loadAdapter(model: LlamaModel, dir: string): LoraConfig {
     }
     const scale = loraScale(cfg);
     for (const m of targets) {
-      const a = Tensor.from(st.readF32(peftKey(m.name, 'A')), [cfg.r, m.inFeatures], 'f32');
-      const b = Tensor.from(st.readF32(peftKey(m.name, 'B')), [m.outFeatures, cfg.r], 'f32');
+      const a = Tensor.from(st.readF32(peftKey(m.name, 'A'), { finite: true }), [cfg.r, m.inFeatures], 'f32');
+      const b = Tensor.from(st.readF32(peftKey(m.name, 'B'), { finite: true }), [m.outFeatures, cfg.r], 'f32');
       m.lora = new LoraAdapter(a, b, scale, cfg.loraDropout);
     }
     if (rowIndices) {
       const embedRows =
-        rowIndices.embed.length > 0 ? st.readF32(tokenRowsKey('model.embed_tokens')) : new Float32Array(0);
+        rowIndices.embed.length > 0
+          ? st.readF32(tokenRowsKey('model.embed_tokens'), { finite: true })
+          : new Float32Array(0);
       TokenRowsAdapter.attachLoaded(
         model,
         rowIndices,
         embedRows,
-        rowIndices.head ? st.readF32(tokenRowsKey('lm_head')) : null,
+        rowIndices.head ? st.readF32(tokenRowsKey('lm_head'), { finite: true }) : null,
       );
     }
   } finally {

@@ -59,7 +59,7 @@ export function loadQuantizedLinear(
   const info = st.tensors.get(name);
   if (!info) return null; // the model loader reports the missing tensor
   if (info.shape.length !== 2 || info.shape[0] !== out || info.shape[1] !== inp) return null; // ditto, the shape
-  const q = quantize4Bit(st.readF32(name), [out, inp], {
+  const q = quantize4Bit(st.readF32(name, { finite: true }), [out, inp], {
     type: quantize.quantType ?? 'nf4',
     blocksize: quantize.blocksize ?? 64,
     doubleQuant: quantize.doubleQuant ?? true,

@@ -11,6 +11,9 @@ import { quantize4Bit, quantizedBytes } from './blockwise.js';
 import type { QuantType } from './codebook.js';
 import { quantizationConfigJson, quantizedTensors } from './serialize.js';
 
+/** Stored dtypes that hold floats (checked for Inf/NaN before they are copied). */
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
+
 /** The linears transformers quantizes in a Llama-family model (every nn.Linear but lm_head). */
 export const QUANTIZED_LINEAR = /^(model\.layers\.\d+\.(?:self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj))\.weight$/;
 
@@ -52,7 +55,7 @@ export async function quantizeFolder(
     for (const [name, info] of st.tensors) {
       const m = QUANTIZED_LINEAR.exec(name);
       if (m && info.shape.length === 2) {
-        const q = quantize4Bit(st.readF32(name), info.shape, {
+        const q = quantize4Bit(st.readF32(name, { finite: true }), info.shape, {
           type: quantType,
           doubleQuant,
           blocksize: opts.blocksize ?? 64,
@@ -63,6 +66,7 @@ export async function quantizeFolder(
         params += info.shape[0]! * info.shape[1]!;
         bytes += quantizedBytes(q);
       } else {
+        if (FLOAT_DTYPES.has(info.dtype)) st.readF32(name, { finite: true }); // refuse Inf/NaN, naming the tensor
         tensors.push({ name, dtype: info.dtype, shape: [...info.shape], data: st.readBytes(name) });
       }
     }

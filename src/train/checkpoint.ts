@@ -15,6 +15,7 @@ import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { atomicDir, cleanStaleTemps, fsyncDirSync, tempSiblingPath } from '../io/atomic.js';
+import { describeNonFinite, firstNonFinite } from '../io/finite.js';
 import { SafetensorsFile, writeSafetensors, type StWriteTensor } from '../io/safetensors.js';
 import { UserError } from '../util/errors.js';
 import { oneLine, readJsonFile } from '../util/json.js';
@@ -111,12 +112,6 @@ export function listCheckpoints(outputDir: string): { step: number; path: string
     .sort((a, b) => a.step - b.step);
 }
 
-/** The first non-finite value of a float array, as `index` (or -1 when all are finite). */
-export function firstNonFinite(a: Float32Array): number {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return i;
-  return -1;
-}
-
 /**
  * Why `dir` cannot be resumed from, or null when it is a complete checkpoint: a missing file, an unreadable
  * JSON or safetensors file, or (with `checkFinite`) a tensor holding Inf/NaN.
@@ -145,8 +140,10 @@ export function checkpointProblem(dir: string, opts: { checkFinite?: boolean } =
       if (opts.checkFinite) {
         for (const [name, info] of st.tensors) {
           if (info.dtype !== 'F32') continue;
-          const i = firstNonFinite(st.readF32(name));
-          if (i >= 0) return `${f}: tensor '${name}' holds a non-finite value at index ${i}`;
+          const a = st.readF32(name);
+          const i = firstNonFinite(a);
+          if (i >= 0)
+            return `${f}: tensor '${name}' holds a non-finite value (${describeNonFinite(a[i]!)}) at index ${i}`;
         }
       }
     } finally {

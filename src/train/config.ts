@@ -1,6 +1,6 @@
 // SFTConfig: typed training options, built from CONFIG_FIELDS defaults, a YAML file and CLI flags
 // (flags override the file), validated with errors that name the file, the line and the key.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import YAML, { LineCounter, isMap, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { editDistance, suggestName } from '../util/suggest.js';
@@ -214,6 +214,7 @@ function lineOf(node: YamlNode | null | undefined, lc: LineCounter, file: string
 /** Parse a YAML config file into assignments, with file:line in every error. */
 export function readConfigFile(path: string): Assignment[] {
   if (!existsSync(path)) throw new UserError(`config file not found: ${path}`);
+  if (!statSync(path).isFile()) throw new UserError(`${path}: is a folder, not a config file (YAML)`);
   const text = readFileSync(path, 'utf8');
   const lc = new LineCounter();
   const doc: Document.Parsed = YAML.parseDocument(text, { lineCounter: lc });

@@ -1,6 +1,6 @@
 // Step 1 of a run: load the model, tokenizer and data, and set up the training method (LoRA, full fine-tuning,
 // trainable token rows, gradient checkpointing). Nothing here trains.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { dataProgress } from '../data/progress.js';
 import { bf16Support, type Bf16Support } from '../engine/precision.js';
@@ -78,7 +78,9 @@ export async function setUpRun(c: SFTConfig, inputs: SetupInputs, log: (line: st
   } else {
     if (!c.model) throw new UserError('model is not set (a Hugging Face model folder)');
     if (!existsSync(join(c.model, 'config.json')))
-      throw new UserError(`model: ${c.model} is not a Hugging Face model folder (no config.json)`);
+      throw new UserError(
+        `model: ${c.model} ${!existsSync(c.model) ? 'does not exist' : statSync(c.model).isDirectory() ? 'is not a Hugging Face model folder (no config.json)' : 'is a file; expected a Hugging Face model folder (config.json, model.safetensors, tokenizer files)'}`,
+      );
     modelDir = c.model;
   }
   const tokenizer = inputs.tokenizer ?? (await Tokenizer.fromDir(modelDir!));

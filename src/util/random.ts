@@ -63,24 +63,24 @@ function dataState(seed: number): number {
   return (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
 }
 
-/** 32-bit mix (lowbias32: the dropout counter RNG, which mirrors native/src/kernels.h, and MinHash use it). */
-export function lowbias32(h: number): number {
+/** The xorshift-multiply 32-bit finaliser both mixers below are instances of (multipliers m1, m2; middle shift s). */
+function xorshiftMultiply(h: number, m1: number, s: number, m2: number): number {
   h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x846ca68b);
+  h = Math.imul(h, m1);
+  h ^= h >>> s;
+  h = Math.imul(h, m2);
   h ^= h >>> 16;
   return h >>> 0;
 }
 
+/** 32-bit mix (lowbias32: the dropout counter RNG, which mirrors native/src/kernels.h, and MinHash use it). */
+export function lowbias32(h: number): number {
+  return xorshiftMultiply(h, 0x7feb352d, 15, 0x846ca68b);
+}
+
 /** 32-bit mix (murmur3 finaliser). */
 export function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return xorshiftMultiply(h, 0x85ebca6b, 13, 0xc2b2ae35);
 }
 
 /** A 32-bit seed derived from a base seed and a path of integers (e.g. [epoch] or [step, microBatch]). */

@@ -15,6 +15,7 @@ import { loadRecords } from '../../src/data/load.js';
 import { datasetLayout, splitFiles, splitOfPath } from '../../src/data/splits.js';
 import { BadRecordError } from '../../src/data/formats.js';
 import { sharedDir } from '../helpers/shared.js';
+import { MESSAGES_SCHEMA } from '../helpers/parquet.js';
 import { UserError } from '../../src/util/errors.js';
 
 const SHARED = sharedDir();
@@ -33,15 +34,6 @@ async function allRows(file: string): Promise<unknown[]> {
   }
   return out;
 }
-
-/** list<struct<role, content>>, as pyarrow writes `messages`. */
-const MESSAGES_SCHEMA = [
-  { name: 'messages', repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
-  { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
-  { name: 'element', repetition_type: 'OPTIONAL', num_children: 2 },
-  { name: 'role', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-  { name: 'content', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-] as const;
 
 function chat(i: number) {
   return [

@@ -164,6 +164,44 @@ describe('disk full (tmpfs)', { skip }, () => {
     assert.deepEqual(temporaries(fs.dir), []);
   });
 
+  test('data filter, data score and data convert (.jsonl, .parquet): one line, earlier outputs intact', () => {
+    fs.unfill();
+    // Big enough that no output fits in what is left free: 400 conversations (~100 KB as JSONL).
+    const big = join(fs.dir, 'big.jsonl');
+    const rows = readFileSync(data, 'utf8').trim().split('\n');
+    writeFileSync(big, Array.from({ length: 400 }, (_, i) => rows[i % rows.length]).join('\n') + '\n');
+    const outs = {
+      filter: ['data', 'filter', '--data', big, '--out', join(fs.dir, 'kept.jsonl'), '--threshold', '0'],
+      report: [
+        'data',
+        'filter',
+        '--data',
+        big,
+        '--out',
+        join(fs.dir, 'kept2.jsonl'),
+        '--report',
+        join(fs.dir, 'report.json'),
+      ],
+      score: ['data', 'score', '--data', big, '--out', join(fs.dir, 'scores.jsonl')],
+      jsonl: ['data', 'convert', '--data', big, '--out', join(fs.dir, 'converted.jsonl')],
+      parquet: ['data', 'convert', '--data', big, '--out', join(fs.dir, 'converted.parquet')],
+    };
+    const files = ['kept.jsonl', 'scores.jsonl', 'converted.jsonl', 'converted.parquet'].map((f) => join(fs.dir, f));
+    for (const args of Object.values(outs)) {
+      const ok = runCli(args);
+      assert.equal(ok.code, 0, ok.stderr);
+    }
+    const earlier = files.map(snapshot);
+    fs.fill(4 * 1024);
+    for (const [name, args] of Object.entries(outs)) {
+      const r = runCli(args);
+      assertDiskFullLine(r);
+      assert.match(r.stderr.trim().split('\n').at(-1)!, /kept|scores|converted|report/, name);
+    }
+    assert.deepEqual(files.map(snapshot), earlier);
+    assert.deepEqual(temporaries(fs.dir), []);
+  });
+
   test('atomic writers, safetensors, the data cache and the model card: DiskFullError, old file intact', async () => {
     fs.unfill();
     const file = join(fs.dir, 'README.md');

@@ -6,7 +6,11 @@
 // seen as such. Used by test/faults/fuzz.test.ts (short) and scripts/faults/fuzz.ts (long).
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import { Bool, Field, Float64, List, Struct, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
+import type { DataType, Vector } from 'apache-arrow';
 import { deriveSeed, Rng } from '../../src/util/random.js';
+import { MESSAGES_SCHEMA } from '../helpers/parquet.js';
 
 export const FUZZ_KINDS = [
   'safetensors',
@@ -21,6 +25,10 @@ export const FUZZ_KINDS = [
   'yaml',
   'gguf',
   'checkpoint-state',
+  'csv',
+  'tsv',
+  'parquet',
+  'arrow',
 ] as const;
 export type FuzzKind = (typeof FUZZ_KINDS)[number];
 
@@ -38,6 +46,10 @@ export const KIND_FILE: Record<FuzzKind, string> = {
   yaml: 'sft.yaml',
   gguf: 'model.gguf',
   'checkpoint-state': 'checkpoint/checkpoint-2/trainer_state.json',
+  csv: 'data/train.csv',
+  tsv: 'data/train.tsv',
+  parquet: 'data/train.parquet',
+  arrow: 'data/train.arrow',
 };
 
 /** Folder (relative) a case copies before mutating its file (readers look at folders). */
@@ -54,6 +66,10 @@ export const KIND_DIR: Record<FuzzKind, string> = {
   yaml: '',
   gguf: '',
   'checkpoint-state': 'checkpoint',
+  csv: 'data',
+  tsv: 'data',
+  parquet: 'data',
+  arrow: 'data',
 };
 
 const CHECKPOINT_FILES = [
@@ -267,6 +283,201 @@ const TEMPLATE_MUTATIONS: [string, (t: string, rng: Rng) => string][] = [
   ['string times huge', () => "{{ 'x' * 1000000000 }}"],
 ];
 
+const CELL_VALUES = [
+  '',
+  '"',
+  '"unterminated',
+  'a "quoted" word',
+  'x,y,z',
+  'tab\there',
+  '\u0000',
+  '\ud800',
+  '[]',
+  '[{"role": "user"}]',
+  '{"role": "user", "content": "hi"}',
+  '[{"role": 1, "content": null}]',
+  'null',
+  '1e308',
+  '\r\n',
+];
+
+/** Row-level damage to a CSV/TSV file: a cell replaced, a field dropped or added, the header broken, odd quoting. */
+function mutateDelimited(rng: Rng, text: string, sep: string): { bytes: Uint8Array; what: string } {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const li = int(rng, lines.length);
+  const cells = lines[li]!.split(sep);
+  const ci = int(rng, cells.length);
+  const quote = (v: string) => (rng.next() < 0.5 ? v : `"${v.replace(/"/g, '""')}"`);
+  let what: string;
+  switch (int(rng, 10)) {
+    case 0:
+    case 1: {
+      const v = pick(rng, CELL_VALUES);
+      cells[ci] = quote(v);
+      what = `line ${li + 1}: cell ${ci + 1} = ${JSON.stringify(v)}`;
+      break;
+    }
+    case 2:
+      cells.splice(ci, 1);
+      what = `line ${li + 1}: field ${ci + 1} dropped`;
+      break;
+    case 3:
+      cells.push(quote(pick(rng, CELL_VALUES)));
+      what = `line ${li + 1}: a field added`;
+      break;
+    case 4: {
+      const header = lines[0]!.split(sep);
+      const h = int(rng, header.length);
+      header[h] = pick(rng, ['', 'messages', 'prompt', 'unknown', header[(h + 1) % header.length]!, '"', 'text']);
+      lines[0] = header.join(sep);
+      what = `header: column ${h + 1} renamed to ${JSON.stringify(header[h])}`;
+      return { bytes: Buffer.from(lines.join('\n') + '\n'), what };
+    }
+    case 5: {
+      const n = pick(rng, [1, lines.length - 1, lines.length]);
+      lines.splice(0, n);
+      return { bytes: Buffer.from(lines.join('\n') + (lines.length ? '\n' : '')), what: `first ${n} lines removed` };
+    }
+    case 6:
+      cells[ci] = `"${'x'.repeat(10_000_000)}"`;
+      what = `line ${li + 1}: a 10 MB cell`;
+      break;
+    case 7:
+      return {
+        bytes: Buffer.from((rng.next() < 0.5 ? '\uFEFF' : '') + lines.join(pick(rng, ['\r\n', '\r', '\n\n'])) + '\n'),
+        what: 'BOM / line endings changed',
+      };
+    case 8:
+      cells[ci] = pick(rng, ['"a"b', 'a"b"', '"a""', '"\n', '""""']);
+      what = `line ${li + 1}: bad quoting in cell ${ci + 1}`;
+      break;
+    default:
+      cells[ci] = cells[ci]!.replace(/[a-z]/, pick(rng, [sep === ',' ? '\t' : ',', ';', '|']));
+      what = `line ${li + 1}: another delimiter in cell ${ci + 1}`;
+  }
+  lines[li] = cells.join(sep);
+  return { bytes: Buffer.from(lines.join('\n') + '\n'), what };
+}
+
+/**
+ * Value-level damage to a Parquet or Arrow dataset: the rows (as JSON) mutated like any JSON document, or the
+ * shape changed (a 10 MB value, zero rows, a column of another type), then written again by the real writers:
+ * hyparquet-writer (Parquet) and apache-arrow (Arrow IPC, stream or file format). What a writer cannot write
+ * falls back to byte damage of the valid file.
+ */
+function mutateColumnar(
+  rng: Rng,
+  seedRows: Record<string, unknown>[],
+  kind: 'parquet' | 'arrow',
+  original: Uint8Array,
+): { bytes: Uint8Array; what: string } {
+  let rows: unknown = structuredClone(seedRows);
+  let what: string;
+  const special = rng.next();
+  if (special < 0.1) {
+    (rows as Record<string, unknown>[])[int(rng, seedRows.length)]!.messages = [
+      { role: 'user', content: 'x'.repeat(10_000_000) },
+      { role: 'assistant', content: 'y' },
+    ];
+    what = 'a 10 MB message';
+  } else if (special < 0.15) {
+    rows = [];
+    what = 'zero rows';
+  } else if (special < 0.3) {
+    const col = pick(rng, ['messages', 'id']);
+    const v = pick(rng, [null, 'text', 42, true, [], {}]);
+    for (const r of rows as Record<string, unknown>[]) r[col] = v;
+    what = `column ${col} = ${JSON.stringify(v)} in every row`;
+  } else {
+    const m = mutateJson(rng, JSON.stringify(rows), (p) => p.length >= 2);
+    rows = JSON.parse(m.text) as unknown;
+    what = m.what;
+  }
+  const valid = Array.isArray(rows) && rows.every((r) => r !== null && typeof r === 'object' && !Array.isArray(r));
+  if (valid) {
+    try {
+      return { bytes: writeColumnar(kind, rows as Record<string, unknown>[], rng), what: `rows: ${what}` };
+    } catch {
+      // the writer refuses these values: damage the valid file instead
+    }
+  }
+  const b = mutateBytes(rng, original);
+  return { bytes: b.bytes, what: `${b.what} (the writer refused ${what})` };
+}
+
+/** The Arrow type of a column's values (strings, doubles, booleans, lists, structs), or null when mixed. */
+function arrowType(values: unknown[]): DataType | null {
+  const vs = values.filter((v) => v !== null && v !== undefined);
+  if (vs.every((v) => typeof v === 'string')) return new Utf8();
+  if (vs.every((v) => typeof v === 'number')) return new Float64();
+  if (vs.every((v) => typeof v === 'boolean')) return new Bool();
+  if (vs.every((v) => Array.isArray(v))) {
+    const item = arrowType((vs as unknown[][]).flat());
+    return item && new List(new Field('item', item, true));
+  }
+  if (vs.every((v) => typeof v === 'object' && !Array.isArray(v))) {
+    const objs = vs as Record<string, unknown>[];
+    const keys = [...new Set(objs.flatMap((o) => Object.keys(o)))];
+    if (keys.length === 0) return null;
+    const fields: Field[] = [];
+    for (const k of keys) {
+      const t = arrowType(objs.map((o) => o[k] ?? null));
+      if (!t) return null;
+      fields.push(new Field(k, t, true));
+    }
+    return new Struct(fields);
+  }
+  return null;
+}
+
+type ParquetOptions = Parameters<typeof parquetWriteBuffer>[0];
+
+/**
+ * Rows written by the real writers. Arrow: types inferred by apache-arrow (stream format, or the file format
+ * with `rng`). Parquet: columns typed by hyparquet-writer from the values (JSON where they nest), or with `rng`
+ * at times the nested list<struct> layout `datasets` writes for `messages`; row groups of 3 rows.
+ */
+export function writeColumnar(kind: 'parquet' | 'arrow', rows: Record<string, unknown>[], rng?: Rng): Uint8Array {
+  const names = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  if (names.length === 0) names.push('messages');
+  if (kind === 'arrow') {
+    const columns: Record<string, Vector> = {};
+    for (const name of names) {
+      let values = rows.map((r) => r[name] ?? null);
+      let type = arrowType(values);
+      if (type === null) {
+        values = values.map((v) => (v === null ? null : JSON.stringify(v)));
+        type = new Utf8();
+      }
+      columns[name] = vectorFromArray(values, type);
+    }
+    return tableToIPC(new Table(columns), rng && rng.next() < 0.3 ? 'file' : 'stream');
+  }
+  const column = (name: string) => rows.map((r) => r[name] ?? null);
+  if (rng && rng.next() < 0.5 && names.includes('messages')) {
+    const schema = [
+      { name: 'root', num_children: names.length },
+      ...names.flatMap((n): readonly object[] =>
+        n === 'messages'
+          ? MESSAGES_SCHEMA
+          : [{ name: n, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' }],
+      ),
+    ];
+    const columnData = names.map((name) => ({
+      name,
+      data: name === 'messages' ? column(name) : column(name).map((v) => (v === null ? null : JSON.stringify(v))),
+    }));
+    return new Uint8Array(parquetWriteBuffer({ columnData, schema, rowGroupSize: 3 } as ParquetOptions));
+  }
+  const columnData = names.map((name) => {
+    const data = column(name);
+    const nested = data.some((v) => v !== null && typeof v === 'object');
+    return { name, data, ...(nested ? { type: 'JSON' as const } : {}) };
+  });
+  return new Uint8Array(parquetWriteBuffer({ columnData, rowGroupSize: 3 } as ParquetOptions));
+}
+
 /** One deterministic case: copy the seed folder, mutate the kind's file. */
 export function makeCase(seedRoot: string, workRoot: string, kind: FuzzKind, index: number, seed: number): FuzzCase {
   const rng = new Rng(deriveSeed(seed, FUZZ_KINDS.indexOf(kind), index));
@@ -352,6 +563,11 @@ export function makeCase(seedRoot: string, workRoot: string, kind: FuzzKind, ind
         : pick(rng, ['  bad indent: 1', '- list', 'no colon here', '\t tab: 1', 'unknown_key_xyz: 3']);
     bytes = Buffer.from(lines.join('\n'));
     what = `line ${li + 1}: ${lines[li]!.slice(0, 60)}`;
+  } else if ((kind === 'csv' || kind === 'tsv') && r < 0.6) {
+    ({ bytes, what } = mutateDelimited(rng, original.toString('utf8'), kind === 'csv' ? ',' : '\t'));
+  } else if ((kind === 'parquet' || kind === 'arrow') && r < 0.5) {
+    const rows = JSON.parse(readFileSync(join(seedRoot, 'data', 'rows.json'), 'utf8')) as Record<string, unknown>[];
+    ({ bytes, what } = mutateColumnar(rng, rows, kind, original));
   } else {
     ({ bytes, what } = mutateBytes(rng, original));
   }

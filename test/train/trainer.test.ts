@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { SFTTrainer, readRunMetrics } from '../../src/train/trainer.js';
 import { loadAdapter } from '../../src/model/peft.js';
 import { listCheckpoints } from '../../src/train/checkpoint.js';
-import { lossModeFor } from '../../src/data/pipeline.js';
+import { lossModeFor } from '../../src/data/prepare-chunk.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import type { ModelBatch } from '../../src/model/batch.js';

@@ -5,16 +5,21 @@ import { createReadStream } from 'node:fs';
 import { RecordBatchReader } from 'apache-arrow';
 import { UserError } from '../../util/errors.js';
 import { toPlain } from './plain.js';
+import { checkArrowFraming } from './arrow-check.js';
 import type { RawRow } from '../readers.js';
 
 export async function* readArrowRows(file: string): AsyncGenerator<RawRow> {
   let reader: Awaited<ReturnType<typeof RecordBatchReader.from>>;
   try {
+    await checkArrowFraming(file);
     reader = await RecordBatchReader.from(createReadStream(file));
     await reader.open();
   } catch (e) {
+    if (e instanceof UserError) throw e;
     throw new UserError(`${file}: not a readable Arrow IPC file: ${(e as Error).message}`, { cause: e });
   }
+  // An empty file (or one with no schema message) opens without a schema.
+  if (!reader.schema) throw new UserError(`${file}: not a readable Arrow IPC file: no schema (empty file?)`);
   const names = reader.schema.fields.map((f) => f.name);
   let row = 0;
   let batchIndex = 0;

@@ -4,6 +4,7 @@ import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import { parse, CsvError } from 'csv-parse';
 import { UserError } from '../../util/errors.js';
+import { oneLine } from '../../util/json.js';
 import type { RawRow } from '../readers.js';
 
 export async function* readCsvRows(file: string): AsyncGenerator<RawRow> {
@@ -29,7 +30,7 @@ export async function* readCsvRows(file: string): AsyncGenerator<RawRow> {
         { cause: e },
       );
     }
-    throw new UserError(`${file}:${line}: invalid ${delimiter === '\t' ? 'TSV' : 'CSV'}: ${err.message}`, {
+    throw new UserError(`${file}:${line}: invalid ${delimiter === '\t' ? 'TSV' : 'CSV'}: ${oneLine(err.message)}`, {
       cause: e,
     });
   }

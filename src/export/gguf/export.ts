@@ -60,7 +60,7 @@ function safetensorsSource(dir: string): WeightSource {
   const st = SafetensorsModel.open(dir);
   return {
     entries: [...st.tensors.values()].map((t) => ({ name: t.name, shape: t.shape })),
-    read: (name) => st.readF32(name),
+    read: (name) => st.readF32(name, { finite: true }),
     close: () => st.close(),
   };
 }

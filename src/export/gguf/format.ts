@@ -24,6 +24,37 @@ export const GGUF_VALUE_TYPE = {
 
 export type GgufScalarType = Exclude<keyof typeof GGUF_VALUE_TYPE, 'array'>;
 
+/** The fixed-width number types (bool is stored as a u8). */
+export type GgufNumberType = Exclude<GgufScalarType, 'string' | 'bool'>;
+
+/** How a fixed-width number is stored: its byte width and little-endian DataView accessors (reader and writer). */
+export interface GgufNumberCodec {
+  width: number;
+  get(view: DataView, at: number): number | bigint;
+  set(view: DataView, at: number, v: number | bigint): void;
+}
+
+export const GGUF_NUMBERS: Readonly<Record<GgufNumberType, GgufNumberCodec>> = {
+  u8: { width: 1, get: (d, at) => d.getUint8(at), set: (d, at, v) => d.setUint8(at, Number(v)) },
+  i8: { width: 1, get: (d, at) => d.getInt8(at), set: (d, at, v) => d.setInt8(at, Number(v)) },
+  u16: { width: 2, get: (d, at) => d.getUint16(at, true), set: (d, at, v) => d.setUint16(at, Number(v), true) },
+  i16: { width: 2, get: (d, at) => d.getInt16(at, true), set: (d, at, v) => d.setInt16(at, Number(v), true) },
+  u32: { width: 4, get: (d, at) => d.getUint32(at, true), set: (d, at, v) => d.setUint32(at, Number(v), true) },
+  i32: { width: 4, get: (d, at) => d.getInt32(at, true), set: (d, at, v) => d.setInt32(at, Number(v), true) },
+  f32: { width: 4, get: (d, at) => d.getFloat32(at, true), set: (d, at, v) => d.setFloat32(at, Number(v), true) },
+  f64: { width: 8, get: (d, at) => d.getFloat64(at, true), set: (d, at, v) => d.setFloat64(at, Number(v), true) },
+  u64: {
+    width: 8,
+    get: (d, at) => d.getBigUint64(at, true),
+    set: (d, at, v) => d.setBigUint64(at, BigInt(v), true),
+  },
+  i64: {
+    width: 8,
+    get: (d, at) => d.getBigInt64(at, true),
+    set: (d, at, v) => d.setBigInt64(at, BigInt(v), true),
+  },
+};
+
 /** Tensor element types sftkit writes (a subset of ggml_type). */
 export const GGML_TYPE = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
 export type GgmlTypeName = keyof typeof GGML_TYPE;

@@ -5,9 +5,11 @@ import {
   GGML_TYPE,
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_MAGIC,
+  GGUF_NUMBERS,
   GGUF_VALUE_TYPE,
   ggmlTensorBytes,
   type GgmlTypeName,
+  type GgufNumberType,
 } from './format.js';
 
 export type GgufReadValue = number | bigint | boolean | string | GgufReadValue[];
@@ -94,67 +96,13 @@ export function readGguf(path: string): GgufFileContents {
     return s;
   };
   const scalar = (type: number): GgufReadValue => {
-    const width: Record<string, number> = {
-      u8: 1,
-      i8: 1,
-      u16: 2,
-      i16: 2,
-      u32: 4,
-      i32: 4,
-      f32: 4,
-      bool: 1,
-      u64: 8,
-      i64: 8,
-      f64: 8,
-    };
-    const w = width[TYPE_NAMES[type] ?? ''];
-    if (w !== undefined) need(w, `a ${TYPE_NAMES[type]} value`);
-    switch (TYPE_NAMES[type]) {
-      case 'u8':
-        return view.getUint8(p++);
-      case 'i8':
-        return view.getInt8(p++);
-      case 'u16': {
-        const v = view.getUint16(p, true);
-        p += 2;
-        return v;
-      }
-      case 'i16': {
-        const v = view.getInt16(p, true);
-        p += 2;
-        return v;
-      }
-      case 'u32':
-        return u32();
-      case 'i32': {
-        const v = view.getInt32(p, true);
-        p += 4;
-        return v;
-      }
-      case 'f32': {
-        const v = view.getFloat32(p, true);
-        p += 4;
-        return v;
-      }
-      case 'f64': {
-        const v = view.getFloat64(p, true);
-        p += 8;
-        return v;
-      }
-      case 'bool':
-        return view.getUint8(p++) !== 0;
-      case 'u64': {
-        const v = view.getBigUint64(p, true);
-        p += 8;
-        return v;
-      }
-      case 'i64': {
-        const v = view.getBigInt64(p, true);
-        p += 8;
-        return v;
-      }
+    const name = TYPE_NAMES[type];
+    switch (name) {
       case 'string':
         return str();
+      case 'bool':
+        need(1, 'a bool value');
+        return view.getUint8(p++) !== 0;
       case 'array': {
         const itemType = u32('an array item type');
         const n = u64('an array length');
@@ -163,9 +111,13 @@ export function readGguf(path: string): GgufFileContents {
         for (let i = 0; i < n; i++) out[i] = scalar(itemType);
         return out;
       }
-      default:
-        return bad(`unknown gguf value type ${type}`);
     }
+    const codec = name !== undefined && name in GGUF_NUMBERS ? GGUF_NUMBERS[name as GgufNumberType] : undefined;
+    if (!codec) return bad(`unknown gguf value type ${type}`);
+    need(codec.width, `a ${name} value`);
+    const v = codec.get(view, p);
+    p += codec.width;
+    return v;
   };
   if (bytes.length < 4 || u32('the magic') !== GGUF_MAGIC) throw new UserError(`${path}: not a GGUF file (bad magic)`);
   const version = u32('the version');

@@ -3,16 +3,18 @@
 // sibling file that is renamed over the target only when everything was written.
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { fsyncDirSync, tempSiblingPath } from '../../io/atomic.js';
+import { fsyncDirSync, refuseFolderTarget, tempSiblingPath } from '../../io/atomic.js';
 import { asDiskFull } from '../../util/errors.js';
 import {
   GGML_TYPE,
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_MAGIC,
+  GGUF_NUMBERS,
   GGUF_VALUE_TYPE,
   GGUF_VERSION,
   ggmlTensorBytes,
   type GgmlTypeName,
+  type GgufNumberType,
   type GgufScalarType,
 } from './format.js';
 
@@ -78,55 +80,12 @@ class ByteSink {
     this.buf = next;
     this.view = new DataView(next.buffer);
   }
-  u8(v: number) {
-    this.reserve(1);
-    this.view.setUint8(this.length, v);
-    this.length += 1;
-  }
-  i8(v: number) {
-    this.reserve(1);
-    this.view.setInt8(this.length, v);
-    this.length += 1;
-  }
-  u16(v: number) {
-    this.reserve(2);
-    this.view.setUint16(this.length, v, true);
-    this.length += 2;
-  }
-  i16(v: number) {
-    this.reserve(2);
-    this.view.setInt16(this.length, v, true);
-    this.length += 2;
-  }
-  u32(v: number) {
-    this.reserve(4);
-    this.view.setUint32(this.length, v, true);
-    this.length += 4;
-  }
-  i32(v: number) {
-    this.reserve(4);
-    this.view.setInt32(this.length, v, true);
-    this.length += 4;
-  }
-  f32(v: number) {
-    this.reserve(4);
-    this.view.setFloat32(this.length, v, true);
-    this.length += 4;
-  }
-  f64(v: number) {
-    this.reserve(8);
-    this.view.setFloat64(this.length, v, true);
-    this.length += 8;
-  }
-  u64(v: number | bigint) {
-    this.reserve(8);
-    this.view.setBigUint64(this.length, BigInt(v), true);
-    this.length += 8;
-  }
-  i64(v: number | bigint) {
-    this.reserve(8);
-    this.view.setBigInt64(this.length, BigInt(v), true);
-    this.length += 8;
+  /** One fixed-width number, little-endian. */
+  num(type: GgufNumberType, v: number | bigint) {
+    const codec = GGUF_NUMBERS[type];
+    this.reserve(codec.width);
+    codec.set(this.view, this.length, v);
+    this.length += codec.width;
   }
   bytes(b: Uint8Array) {
     this.reserve(b.length);
@@ -135,7 +94,7 @@ class ByteSink {
   }
   str(s: string) {
     const b = Buffer.from(s, 'utf8');
-    this.u64(b.length);
+    this.num('u64', b.length);
     this.bytes(b);
   }
   pad(alignment: number) {
@@ -159,27 +118,27 @@ function writeScalar(sink: ByteSink, type: GgufScalarType, v: unknown, key: stri
       if (typeof v !== 'string') throw new Error(`gguf metadata '${key}': expected a string, got ${typeof v}`);
       return sink.str(v);
     case 'bool':
-      return sink.u8(v ? 1 : 0);
+      return sink.num('u8', v ? 1 : 0);
     case 'u64':
     case 'i64':
       if (typeof v !== 'number' && typeof v !== 'bigint')
         throw new Error(`gguf metadata '${key}': expected an integer`);
-      return type === 'u64' ? sink.u64(v) : sink.i64(v);
+      return sink.num(type, v);
     default: {
       if (typeof v !== 'number') throw new Error(`gguf metadata '${key}': expected a number, got ${String(v)}`);
       const isFloat = type === 'f32' || type === 'f64';
       if (!isFloat && !Number.isInteger(v))
         throw new Error(`gguf metadata '${key}': ${type} needs an integer, got ${v}`);
-      sink[type](v);
+      sink.num(type, v);
     }
   }
 }
 
 function writeValue(sink: ByteSink, key: string, value: GgufValue): void {
-  sink.u32(GGUF_VALUE_TYPE[value.type]);
+  sink.num('u32', GGUF_VALUE_TYPE[value.type]);
   if (value.type !== 'array') return writeScalar(sink, value.type, value.value, key);
-  sink.u32(GGUF_VALUE_TYPE[value.itemType]);
-  sink.u64(value.value.length);
+  sink.num('u32', GGUF_VALUE_TYPE[value.itemType]);
+  sink.num('u64', value.value.length);
   for (let i = 0; i < value.value.length; i++) writeScalar(sink, value.itemType, value.value[i], key);
 }
 
@@ -190,10 +149,10 @@ export function encodeGgufHeader(
   alignment: number,
 ): { header: Uint8Array; offsets: number[]; sizes: number[] } {
   const sink = new ByteSink();
-  sink.u32(GGUF_MAGIC);
-  sink.u32(GGUF_VERSION);
-  sink.u64(tensors.length);
-  sink.u64(metadata.size);
+  sink.num('u32', GGUF_MAGIC);
+  sink.num('u32', GGUF_VERSION);
+  sink.num('u64', tensors.length);
+  sink.num('u64', metadata.size);
   for (const [key, value] of metadata) {
     sink.str(key);
     writeValue(sink, key, value);
@@ -207,10 +166,10 @@ export function encodeGgufHeader(
     seen.add(t.name);
     const size = ggmlTensorBytes(t.type, t.shape);
     sink.str(t.name);
-    sink.u32(t.shape.length);
-    for (let d = t.shape.length - 1; d >= 0; d--) sink.u64(t.shape[d]!);
-    sink.u32(GGML_TYPE[t.type]);
-    sink.u64(offset);
+    sink.num('u32', t.shape.length);
+    for (let d = t.shape.length - 1; d >= 0; d--) sink.num('u64', t.shape[d]!);
+    sink.num('u32', GGML_TYPE[t.type]);
+    sink.num('u64', offset);
     offsets.push(offset);
     sizes.push(size);
     offset += size + padding(size, alignment);
@@ -236,6 +195,7 @@ export function writeGguf(
   if (alignment !== GGUF_DEFAULT_ALIGNMENT) meta.set('general.alignment', gv.u32(alignment));
   const { header, offsets, sizes } = encodeGgufHeader(meta, tensors, alignment);
 
+  refuseFolderTarget(path);
   mkdirSync(dirname(path), { recursive: true });
   const tmp = tempSiblingPath(path);
   const fd = openSync(tmp, 'w');
