@@ -8,6 +8,9 @@
 //      FEAT_BF16 and I8MM, so the CPU offers neon-bf16) with SFTKIT_ISA forcing the path: first `neon` (f32 NEON
 //      GEMM and kernels), then `neon-bf16` (BFMMLA GEMM). Before each pass the addon is asked, under emulation,
 //      which ISA it detects and uses; a mismatch stops the run. The ISA-looping kernel tests also cover scalar.
+// neon-bf16 differs from neon only in bf16-compute GEMMs (BFMMLA micro-kernel, gemm.cpp default_plan); the fused
+// kernels, NF4 and conversions are shared, and the ISA-looping tests (engine gemm, kernels, lora-linear; nf4-gemm)
+// run neon-bf16 in every pass under -cpu max. A short BF16 pass: --isa neon-bf16 test/quant/ model/ (filters).
 // Emulation is 10-30x slower: SFTKIT_TEST_TIMEOUT_FACTOR (default 10 here) scales the tests' child-process
 // timeouts; no assertion is loosened. SFTKIT_REQUIRE_NATIVE=1 makes a missing kernel a failure, not a skip.
 // tsx's esbuild runs as the host's x86-64 binary (QEMU passes execve through to the host); CLI tests start the
