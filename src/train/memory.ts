@@ -125,36 +125,32 @@ interface LinearShape {
   bias: boolean;
 }
 
-function linearShapes(c: LlamaConfig): LinearShape[] {
+/** The 7 projections of layer i (generated per layer: a config may claim absurd depths, refused by the total). */
+function layerLinearShapes(c: LlamaConfig, i: number): LinearShape[] {
   const D = c.hiddenSize,
     q = c.numHeads * c.headDim,
     kv = c.numKvHeads * c.headDim,
     I = c.intermediateSize;
-  const out: LinearShape[] = [];
-  for (let i = 0; i < c.numLayers; i++) {
-    const p = `model.layers.${i}`;
-    const shape: Record<(typeof LINEAR_MODULES)[number], [string, number, number, boolean]> = {
-      q_proj: ['self_attn', q, D, c.attentionBias],
-      k_proj: ['self_attn', kv, D, c.attentionBias],
-      v_proj: ['self_attn', kv, D, c.attentionBias],
-      o_proj: ['self_attn', D, q, false],
-      gate_proj: ['mlp', I, D, c.mlpBias],
-      up_proj: ['mlp', I, D, c.mlpBias],
-      down_proj: ['mlp', D, I, c.mlpBias],
-    };
-    for (const m of LINEAR_MODULES) {
-      const [block, o, inF, bias] = shape[m];
-      out.push({ name: `${p}.${block}.${m}`, layer: i, out: o, in: inF, bias });
-    }
-  }
-  return out;
+  const shape: Record<(typeof LINEAR_MODULES)[number], [string, number, number, boolean]> = {
+    q_proj: ['self_attn', q, D, c.attentionBias],
+    k_proj: ['self_attn', kv, D, c.attentionBias],
+    v_proj: ['self_attn', kv, D, c.attentionBias],
+    o_proj: ['self_attn', D, q, false],
+    gate_proj: ['mlp', I, D, c.mlpBias],
+    up_proj: ['mlp', I, D, c.mlpBias],
+    down_proj: ['mlp', D, I, c.mlpBias],
+  };
+  return LINEAR_MODULES.map((m) => {
+    const [block, o, inF, bias] = shape[m];
+    return { name: `model.layers.${i}.${block}.${m}`, layer: i, out: o, in: inF, bias };
+  });
 }
 
 /** Parameters of the model config.json describes (4-bit matrices counted by their elements; a tied head once). */
 export function countParameters(c: LlamaConfig): number {
   let n = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2) + c.hiddenSize;
-  for (const l of linearShapes(c)) n += l.out * l.in + (l.bias ? l.out : 0);
-  return n + c.numLayers * normsPerLayer(c);
+  const layer = layerLinearShapes(c, 0).reduce((s, l) => s + l.out * l.in + (l.bias ? l.out : 0), 0);
+  return n + c.numLayers * (layer + normsPerLayer(c));
 }
 
 /** Elements of one layer's norm weights: input + post-attention (+ Gemma's two), q/k norms over head_dim. */
@@ -197,26 +193,28 @@ export function estimateRunMemory(r: RunMemoryInput): MemoryEstimate {
   const loraCfg = r.lora && !full ? { ...r.lora, loraAlpha: 1, loraDropout: r.lora.dropout, useRslora: false } : null;
 
   // Weights as stored, and what trains.
-  const linears = linearShapes(c);
   let weights = 0,
     trainable = 0;
   const dropoutInputs = new Map<number, number[]>(); // layer -> LoRA dropout copies per token
-  for (const l of linears) {
-    const n = l.out * l.in;
-    weights += r.method === 'qlora' ? nf4Bytes(n, quant.blocksize, quant.doubleQuant) : n * dense;
-    if (l.bias) weights += 4 * l.out;
-    if (full) trainable += n + (l.bias ? l.out : 0);
-    else if (loraCfg && isLoraTarget(loraCfg, l.name, l.layer)) {
-      const a = loraCfg.r * (l.in + l.out);
-      weights += 4 * a;
-      trainable += a;
-      if (loraCfg.loraDropout > 0 && r.training !== false) {
-        const list = dropoutInputs.get(l.layer) ?? [];
-        list.push(l.in);
-        dropoutInputs.set(l.layer, list);
+  const loraLinears = new Map<number, number>(); // layer -> adapted linears
+  for (let i = 0; i < c.numLayers; i++)
+    for (const l of layerLinearShapes(c, i)) {
+      const n = l.out * l.in;
+      weights += r.method === 'qlora' ? nf4Bytes(n, quant.blocksize, quant.doubleQuant) : n * dense;
+      if (l.bias) weights += 4 * l.out;
+      if (full) trainable += n + (l.bias ? l.out : 0);
+      else if (loraCfg && isLoraTarget(loraCfg, l.name, l.layer)) {
+        const a = loraCfg.r * (l.in + l.out);
+        weights += 4 * a;
+        trainable += a;
+        loraLinears.set(l.layer, (loraLinears.get(l.layer) ?? 0) + 1);
+        if (loraCfg.loraDropout > 0 && r.training !== false) {
+          const list = dropoutInputs.get(l.layer) ?? [];
+          list.push(l.in);
+          dropoutInputs.set(l.layer, list);
+        }
       }
     }
-  }
   const norms = c.numLayers * normsPerLayer(c) + D;
   weights += 4 * norms;
   if (full) trainable += norms;
@@ -237,9 +235,7 @@ export function estimateRunMemory(r: RunMemoryInput): MemoryEstimate {
     // RMSNorm row scales, attention log-sum-exp rows, LoRA's rank-wide products X·Aᵀ.
     b += f32Buffer(N) * (c.sandwichNorms ? 4 : 2) + f32Buffer(N * c.numHeads);
     if (c.qkNorm) b += f32Buffer(N * c.numHeads) + f32Buffer(N * c.numKvHeads);
-    if (loraCfg)
-      for (const l of linears)
-        if (l.layer === layer && isLoraTarget(loraCfg, l.name, layer)) b += f32Buffer(N * loraCfg.r);
+    if (loraCfg) b += (loraLinears.get(layer) ?? 0) * f32Buffer(N * loraCfg.r);
     return b;
   };
   if (r.gradientCheckpointing) {
