@@ -148,7 +148,7 @@ function layerLinearShapes(c: LlamaConfig, i: number): LinearShape[] {
 
 /** Parameters of the model config.json describes (4-bit matrices counted by their elements; a tied head once). */
 export function countParameters(c: LlamaConfig): number {
-  let n = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2) + c.hiddenSize;
+  const n = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2) + c.hiddenSize;
   const layer = layerLinearShapes(c, 0).reduce((s, l) => s + l.out * l.in + (l.bias ? l.out : 0), 0);
   return n + c.numLayers * (layer + normsPerLayer(c));
 }
