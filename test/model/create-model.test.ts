@@ -139,25 +139,27 @@ test('qwen2 arch: Qwen2ForCausalLM with small random q/k/v biases', async () => 
   }
 });
 
+// hidden, intermediate, layers, heads, kv heads, head_dim, vocab, rope_theta, eps, max positions, tied, dtype.
+function shapeOf(cfg: ReturnType<typeof parseLlamaConfig>): unknown[] {
+  return [
+    cfg.hiddenSize,
+    cfg.intermediateSize,
+    cfg.numLayers,
+    cfg.numHeads,
+    cfg.numKvHeads,
+    cfg.headDim,
+    cfg.vocabSize,
+    cfg.ropeTheta,
+    cfg.rmsNormEps,
+    cfg.maxPositionEmbeddings,
+    cfg.tieWordEmbeddings,
+    cfg.torchDtype,
+  ];
+}
+
 test('smollm2-135m-shape config matches SmolLM2-135M', () => {
   const cfg = parseLlamaConfig(modelConfigJson('smollm2-135m-shape', 'llama', 259), 'x');
-  assert.deepEqual(
-    [
-      cfg.hiddenSize,
-      cfg.intermediateSize,
-      cfg.numLayers,
-      cfg.numHeads,
-      cfg.numKvHeads,
-      cfg.headDim,
-      cfg.vocabSize,
-      cfg.ropeTheta,
-      cfg.rmsNormEps,
-      cfg.maxPositionEmbeddings,
-      cfg.tieWordEmbeddings,
-      cfg.torchDtype,
-    ],
-    [576, 1536, 30, 9, 3, 64, 49152, 100000, 1e-5, 8192, true, 'bfloat16'],
-  );
+  assert.deepEqual(shapeOf(cfg), [576, 1536, 30, 9, 3, 64, 49152, 100000, 1e-5, 8192, true, 'bfloat16']);
 });
 
 // The real checkpoints' config.json values (Qwen/Qwen3-0.6B, google/gemma-3-270m, Qwen/Qwen2.5-0.5B,
@@ -173,24 +175,7 @@ const REAL_SHAPES = {
 for (const [preset, want] of Object.entries(REAL_SHAPES)) {
   test(`${preset} config has the real model's shapes`, () => {
     const cfg = parseLlamaConfig(modelConfigJson(preset as ModelPreset, presetArch(preset as ModelPreset), 259), 'x');
-    assert.deepEqual(
-      [
-        cfg.architecture,
-        cfg.hiddenSize,
-        cfg.intermediateSize,
-        cfg.numLayers,
-        cfg.numHeads,
-        cfg.numKvHeads,
-        cfg.headDim,
-        cfg.vocabSize,
-        cfg.ropeTheta,
-        cfg.rmsNormEps,
-        cfg.maxPositionEmbeddings,
-        cfg.tieWordEmbeddings,
-        cfg.torchDtype,
-      ],
-      [...want],
-    );
+    assert.deepEqual([cfg.architecture, ...shapeOf(cfg)], [...want]);
     if (preset === 'gemma-3-270m-shape') {
       assert.deepEqual(
         cfg.layerWindows,
