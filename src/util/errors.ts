@@ -120,9 +120,12 @@ const NOT_ALLOWED = new Set(['EACCES', 'EPERM', 'EROFS']);
 export function asWriteError(e: unknown, path: string, neededBytes: number | null, atLeast = false): unknown {
   const full = asDiskFull(e, path, neededBytes, atLeast);
   if (full !== e || e instanceof UserError || !NOT_ALLOWED.has(errnoCode(e) ?? '')) return full;
-  return new UserError(`${path}: cannot write: ${systemReason(e)}; check the permissions of ${dirname(resolve(path))}`, {
-    cause: e,
-  });
+  return new UserError(
+    `${path}: cannot write: ${systemReason(e)}; check the permissions of ${dirname(resolve(path))}`,
+    {
+      cause: e,
+    },
+  );
 }
 
 /**
