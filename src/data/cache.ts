@@ -1,14 +1,15 @@
 // On-disk cache of prepared examples, keyed by everything that changes them: data bytes, tokenizer files,
 // chat template and options. A second run with the same inputs reads one binary file instead of tokenising.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { writeFileAtomicSync } from '../io/atomic.js';
+import { closeSync, createReadStream, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { AtomicFileWriter } from '../io/atomic.js';
 import { endianness, homedir } from 'node:os';
 import { join } from 'node:path';
-import type { PreparedExample, SourceRef } from './types.js';
+import type { PreparedExample } from './types.js';
+import { countColumns, ExampleSlab, sourceColumns, type SlabArrays, type SlabSources } from './example-slab.js';
 
 /** Bump when the preparation logic changes what it produces for the same inputs. */
-export const DATA_PIPELINE_VERSION = 1;
+export const DATA_PIPELINE_VERSION = 2;
 
 const TOKENIZER_FILES = [
   'tokenizer.json',
@@ -67,98 +68,167 @@ function stableStringify(v: unknown): string {
     .join(',')}}`;
 }
 
-const MAGIC = 'SFTKDAT1';
-/** Token ids are stored little-endian; on such hosts they are copied as bytes. */
+const MAGIC = 'SFTKDAT2';
+/** Token ids and counts are stored little-endian; on such hosts they are copied as bytes. */
 const LITTLE_ENDIAN = endianness() === 'LE';
 
-interface CachedSplitMeta {
+interface CachedSplitHeader {
   files: string[];
-  items: [fileIndex: number, line: number, length: number, numTrained: number, truncated: 0 | 1][];
+  examples: number;
+  tokens: number;
 }
 
-/** Write splits of examples plus a JSON-able summary to `<dir>/<key>.bin` (temp file + rename). */
-export function writeCache(
+/*
+ * Layout: MAGIC, u32 header length, header JSON ({version, splits: {name: CachedSplitHeader}, summary}), zero padding
+ * to a multiple of 4; then per split, in header order, the columns of an ExampleSlab (example-slab.ts), Int32 first:
+ * source file index, line, row, row group (n each), offsets (n + 1), trained-token counts (n), ids (tokens); then
+ * bytes: truncated flags (n), masks (tokens), zero padding to a multiple of 4. Everything is little-endian.
+ */
+
+/** Bytes of zero padding after `n` bytes up to a multiple of 4. */
+const pad4 = (n: number) => (4 - (n % 4)) % 4;
+
+/** The bytes of an Int32Array, little-endian. */
+function int32Bytes(a: Int32Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const b = Buffer.alloc(a.byteLength);
+  for (let i = 0; i < a.length; i++) b.writeInt32LE(a[i]!, 4 * i);
+  return b;
+}
+
+/**
+ * Write splits of examples plus a JSON-able summary to `<dir>/<key>.bin`, streamed (memory holds a MiB of it, not
+ * a second copy of the tokenized data) to a temporary file that is renamed into place when complete.
+ */
+export async function writeCache(
   dir: string,
   key: string,
-  splits: Record<string, PreparedExample[]>,
+  splits: Record<string, readonly PreparedExample[]>,
   summary: unknown,
-): string {
-  mkdirSync(dir, { recursive: true });
-  const meta: Record<string, CachedSplitMeta> = {};
-  let bodyBytes = 0;
-  for (const [name, exs] of Object.entries(splits)) {
-    const files: string[] = [];
-    const fileIndex = new Map<string, number>();
-    meta[name] = {
-      files,
-      items: exs.map((e) => {
-        let fi = fileIndex.get(e.source.file);
-        if (fi === undefined) {
-          fi = files.length;
-          files.push(e.source.file);
-          fileIndex.set(e.source.file, fi);
-        }
-        bodyBytes += e.inputIds.length * 5;
-        return [fi, e.source.line, e.inputIds.length, e.numTrained, e.truncated ? 1 : 0];
-      }),
-    };
-  }
-  const header = Buffer.from(JSON.stringify({ version: DATA_PIPELINE_VERSION, splits: meta, summary }), 'utf8');
-  const buf = Buffer.alloc(8 + 4 + header.length + bodyBytes);
-  buf.write(MAGIC, 0, 'latin1');
-  buf.writeUInt32LE(header.length, 8);
-  header.copy(buf, 12);
-  let at = 12 + header.length;
-  for (const exs of Object.values(splits)) {
-    for (const e of exs) {
-      if (LITTLE_ENDIAN) {
-        buf.set(new Uint8Array(e.inputIds.buffer, e.inputIds.byteOffset, e.inputIds.byteLength), at);
-        at += e.inputIds.byteLength;
-      } else for (let i = 0; i < e.inputIds.length; i++, at += 4) buf.writeInt32LE(e.inputIds[i]!, at);
-      buf.set(e.assistantMask, at);
-      at += e.assistantMask.length;
-    }
-  }
+): Promise<string> {
+  const columns = Object.values(splits).map((exs) => ({
+    sources: sourceColumns(exs.map((e) => e.source)),
+    counts: countColumns(exs),
+  }));
+  const heads: Record<string, CachedSplitHeader> = {};
+  Object.entries(splits).forEach(([name, exs], s) => {
+    const { sources, counts } = columns[s]!;
+    heads[name] = { files: sources.files, examples: exs.length, tokens: counts.offsets[exs.length]! };
+  });
+  const header = Buffer.from(JSON.stringify({ version: DATA_PIPELINE_VERSION, splits: heads, summary }), 'utf8');
+  const start = Buffer.alloc(12);
+  start.write(MAGIC, 0, 'latin1');
+  start.writeUInt32LE(header.length, 8);
   const path = join(dir, `${key}.bin`);
-  writeFileAtomicSync(path, buf);
+  const out = await AtomicFileWriter.open(path);
+  try {
+    await out.write(start);
+    await out.write(header);
+    await out.write(new Uint8Array(pad4(12 + header.length)));
+    let s = 0;
+    for (const exs of Object.values(splits)) {
+      const { sources, counts } = columns[s++]!;
+      for (const a of [sources.file, sources.line, sources.row, sources.rowGroup, counts.offsets, counts.numTrained])
+        await out.write(int32Bytes(a));
+      for (const e of exs) await out.write(int32Bytes(e.inputIds));
+      await out.write(counts.truncated);
+      for (const e of exs) await out.write(e.assistantMask);
+      await out.write(new Uint8Array(pad4(exs.length + counts.offsets[exs.length]!)));
+    }
+    await out.commit();
+  } catch (e) {
+    await out.abort();
+    throw e;
+  }
   return path;
 }
 
-/** Read a cache file written by writeCache, or null when absent or unreadable (then it is rebuilt). */
+/** Fill `into` from `fd` at `pos` (reads of at most 1 GiB); false when the file ends first. */
+function readExactly(fd: number, into: Uint8Array, pos: number): boolean {
+  let got = 0;
+  while (got < into.length) {
+    const n = readSync(fd, into, got, Math.min(into.length - got, 1 << 30), pos + got);
+    if (n === 0) return false;
+    got += n;
+  }
+  return true;
+}
+
+/** The slab columns of one split, read from `fd` at `at`; null when the file is short or inconsistent. */
+function readSplit(fd: number, at: number, h: CachedSplitHeader): { slab: ExampleSlab; end: number } | null {
+  const n = h.examples;
+  const int32 = (len: number) => new Int32Array(len);
+  const sources: SlabSources = { files: h.files, file: int32(n), line: int32(n), row: int32(n), rowGroup: int32(n) };
+  const arrays: SlabArrays = {
+    offsets: int32(n + 1),
+    numTrained: int32(n),
+    ids: int32(h.tokens),
+    truncated: new Uint8Array(n),
+    mask: new Uint8Array(h.tokens),
+  };
+  const order = [sources.file, sources.line, sources.row, sources.rowGroup, arrays.offsets, arrays.numTrained];
+  for (const a of [...order, arrays.ids, arrays.truncated, arrays.mask]) {
+    if (!readExactly(fd, new Uint8Array(a.buffer), at)) return null;
+    if (!LITTLE_ENDIAN && a instanceof Int32Array) {
+      const v = new DataView(a.buffer);
+      for (let i = 0; i < a.length; i++) a[i] = v.getInt32(4 * i, true);
+    }
+    at += a.byteLength;
+  }
+  const { offsets } = arrays;
+  if (offsets[0] !== 0 || offsets[n] !== h.tokens) return null;
+  for (let i = 0; i < n; i++)
+    if (offsets[i + 1]! < offsets[i]! || !(sources.file[i]! >= 0 && sources.file[i]! < h.files.length)) return null;
+  return { slab: new ExampleSlab(arrays, sources), end: at + pad4(n + h.tokens) };
+}
+
+/**
+ * Read a cache file written by writeCache, or null when absent, of another version, or damaged (then it is
+ * rebuilt). Each split is read as one slab: its examples are views into a few buffers.
+ */
 export function readCache(
   dir: string,
   key: string,
 ): { splits: Record<string, PreparedExample[]>; summary: unknown } | null {
   const path = join(dir, `${key}.bin`);
   if (!existsSync(path)) return null;
+  let fd: number;
   try {
-    const buf = readFileSync(path);
-    if (buf.toString('latin1', 0, 8) !== MAGIC) return null;
-    const headerLen = buf.readUInt32LE(8);
-    const header = JSON.parse(buf.toString('utf8', 12, 12 + headerLen)) as {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const start = Buffer.alloc(12);
+    if (!readExactly(fd, start, 0) || start.toString('latin1', 0, 8) !== MAGIC) return null;
+    const headerLen = start.readUInt32LE(8);
+    if (12 + headerLen > size) return null;
+    const headerBytes = Buffer.alloc(headerLen);
+    if (!readExactly(fd, headerBytes, 12)) return null;
+    const header = JSON.parse(headerBytes.toString('utf8')) as {
       version: number;
-      splits: Record<string, CachedSplitMeta>;
+      splits: Record<string, CachedSplitHeader>;
       summary: unknown;
     };
     if (header.version !== DATA_PIPELINE_VERSION) return null;
-    let at = 12 + headerLen;
+    let at = 12 + headerLen + pad4(12 + headerLen);
     const splits: Record<string, PreparedExample[]> = {};
-    for (const [name, m] of Object.entries(header.splits)) {
-      splits[name] = m.items.map(([fi, line, len, numTrained, truncated]) => {
-        const inputIds = new Int32Array(len);
-        if (LITTLE_ENDIAN) {
-          new Uint8Array(inputIds.buffer).set(buf.subarray(at, at + 4 * len));
-          at += 4 * len;
-        } else for (let i = 0; i < len; i++, at += 4) inputIds[i] = buf.readInt32LE(at);
-        const assistantMask = Uint8Array.from(buf.subarray(at, at + len));
-        at += len;
-        const source: SourceRef = { file: m.files[fi]!, line };
-        return { inputIds, assistantMask, source, numTrained, truncated: truncated === 1 };
-      });
+    for (const [name, h] of Object.entries(header.splits)) {
+      // sizes come from the header: check them against the file before allocating
+      if (!(Number.isSafeInteger(h.examples) && Number.isSafeInteger(h.tokens) && h.examples >= 0 && h.tokens >= 0))
+        return null;
+      if (at + h.examples * 25 + 4 + h.tokens * 5 > size) return null;
+      const split = readSplit(fd, at, h);
+      if (!split) return null;
+      splits[name] = split.slab.examples();
+      at = split.end;
     }
-    if (at !== buf.length) return null;
+    if (at !== size) return null;
     return { splits, summary: header.summary };
   } catch {
     return null;
+  } finally {
+    closeSync(fd);
   }
 }

@@ -34,6 +34,7 @@ import {
 import { defaultWorkerCount, PrepareWorkers, type ChunkResult } from './prepare-workers.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { cacheKey, dataCacheDir, readCache, writeCache } from './cache.js';
+import { ExampleSlab } from './example-slab.js';
 import { shuffleInPlace } from '../util/random.js';
 import { UserError } from '../util/errors.js';
 
@@ -162,6 +163,7 @@ function chunkOptions(opts: DataPipelineOptions): ChunkOptions {
  * Render, mask, encode and truncate records as they come: each kind with its loss mode, each conversation as
  * reasoning_history makes it, PREPARE_CHUNK records per encodeBatch.
  *
+ * Each chunk's examples are stored as one ExampleSlab (a few buffers, not objects per example: example-slab.ts).
  * Pipelined: while the tokenizer encodes one chunk on its own threads, this thread reads and renders the next;
  * large splits are prepared by worker threads (prepare-workers.ts), chunk by chunk, while this thread reads. Either
  * way chunks are finished in order, so examples, counts and the first error are exactly those of preparing the
@@ -185,8 +187,11 @@ async function prepareSplit(
   const queue: { rows: number; work: Stage[] | Promise<ChunkResult> }[] = [];
   const finishOne = async (f: (typeof queue)[number]) => {
     const reports: PrepareReport[] = [];
-    if (Array.isArray(f.work)) await finishChunk(tok, f.work, examples, reports);
-    else {
+    if (Array.isArray(f.work)) {
+      const chunk: PreparedExample[] = [];
+      await finishChunk(tok, f.work, chunk, reports);
+      for (const e of ExampleSlab.pack(chunk).examples()) examples.push(e);
+    } else {
       const r = await f.work;
       for (const e of r.examples) examples.push(e);
       reports.push(...r.reports);
@@ -414,7 +419,7 @@ export async function prepareDataset(
       evalPrepare: result.evalPrepare,
       summary: result.summary,
     };
-    result.cacheFile = writeCache(dir, key, { train: result.train, eval: result.eval }, summary);
+    result.cacheFile = await writeCache(dir, key, { train: result.train, eval: result.eval }, summary);
   }
   return result;
 }

@@ -1,10 +1,11 @@
 // A data-preparation worker thread (started by prepare-workers.ts): loads the tokenizer from its folder, then
 // prepares the chunks of records it is sent exactly as the pipeline's own thread does (prepare-chunk.ts) and sends back
-// the examples (typed arrays transferred, sources as indices into the chunk), the counts, or the chunk's first error.
+// the examples (a slab's arrays, transferred; sources as indices into the chunk), the counts, or the chunk's first error.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { UserError } from '../util/errors.js';
 import { finishChunk, startChunk, type ChunkOptions } from './prepare-chunk.js';
+import { packArrays } from './example-slab.js';
 import type { PrepareReport } from './prepare.js';
 import type { PreparedExample, SftRecord } from './types.js';
 import type { WorkerReply, WorkerRequest } from './prepare-workers.js';
@@ -27,26 +28,15 @@ port.on('message', (m: WorkerRequest) => void run(m.id, m.records, m.opts));
 
 async function run(id: number, records: SftRecord[], opts: ChunkOptions): Promise<void> {
   let reply: WorkerReply;
-  const transfer: ArrayBuffer[] = [];
+  let transfer: ArrayBuffer[] = [];
   try {
     const examples: PreparedExample[] = [];
     const reports: PrepareReport[] = [];
     await finishChunk(tok!, startChunk(tok!, records, opts), examples, reports);
     const index = new Map(records.map((r, i) => [r.source, i]));
-    reply = {
-      id,
-      examples: examples.map((e) => {
-        transfer.push(e.inputIds.buffer as ArrayBuffer, e.assistantMask.buffer as ArrayBuffer);
-        return {
-          inputIds: e.inputIds,
-          assistantMask: e.assistantMask,
-          record: index.get(e.source)!,
-          numTrained: e.numTrained,
-          truncated: e.truncated,
-        };
-      }),
-      reports,
-    };
+    const slab = packArrays(examples);
+    reply = { id, slab, records: Int32Array.from(examples, (e) => index.get(e.source)!), reports };
+    transfer = [...Object.values(slab), reply.records].map((a) => a.buffer as ArrayBuffer);
   } catch (e) {
     reply = { id, error: { message: (e as Error).message, user: e instanceof UserError } };
   }

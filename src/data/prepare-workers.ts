@@ -9,6 +9,7 @@ import { UserError } from '../util/errors.js';
 import type { ChunkOptions } from './prepare-chunk.js';
 import type { PrepareReport } from './prepare.js';
 import type { DataTokenizer, PreparedExample, SftRecord } from './types.js';
+import { ExampleSlab, sourceColumns, type SlabArrays } from './example-slab.js';
 
 export interface WorkerRequest {
   id: number;
@@ -19,8 +20,10 @@ export interface WorkerRequest {
 export type WorkerReply =
   | {
       id: number;
-      /** `record` indexes the request's records (whose source the example carries). */
-      examples: (Omit<PreparedExample, 'source'> & { record: number })[];
+      /** The examples' ids, masks and counts (example-slab.ts). */
+      slab: SlabArrays;
+      /** Each example's record, an index into the request's records (whose source the example carries). */
+      records: Int32Array;
       reports: PrepareReport[];
     }
   | { id: number; error: { message: string; user: boolean } };
@@ -104,16 +107,8 @@ export class PrepareWorkers {
       p.reject(m.error.user ? new UserError(m.error.message) : new Error(m.error.message));
       return;
     }
-    p.resolve({
-      examples: m.examples.map((e) => ({
-        inputIds: e.inputIds,
-        assistantMask: e.assistantMask,
-        source: p.records[e.record]!.source,
-        numTrained: e.numTrained,
-        truncated: e.truncated,
-      })),
-      reports: m.reports,
-    });
+    const sources = sourceColumns(Array.from(m.records, (r) => p.records[r]!.source));
+    p.resolve({ examples: new ExampleSlab(m.slab, sources).examples(), reports: m.reports });
   }
 
   private failAll(e: unknown): void {

@@ -98,14 +98,17 @@ export type SftRecord =
   | { kind: 'prompt-completion'; prompt: string | ChatMessage[]; completion: string | ChatMessage[]; source: SourceRef }
   | { kind: 'text'; text: string; source: SourceRef };
 
-/** One tokenised example: ids plus the loss mask as data (1 = this token is a training target). */
+/**
+ * One tokenised example: ids plus the loss mask as data. Read-only: examples of a prepared dataset are views into
+ * shared storage (example-slab.ts).
+ */
 export interface PreparedExample {
-  inputIds: Int32Array;
+  readonly inputIds: Int32Array;
   /** 1 where the token is trained (assistant / completion / all), 0 elsewhere; same length as inputIds. */
-  assistantMask: Uint8Array;
-  source: SourceRef;
+  readonly assistantMask: Uint8Array;
+  readonly source: SourceRef;
   /** Number of 1s in assistantMask. */
-  numTrained: number;
+  readonly numTrained: number;
   /** True when the example was cut to maxLength. */
-  truncated: boolean;
+  readonly truncated: boolean;
 }

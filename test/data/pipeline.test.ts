@@ -128,7 +128,7 @@ test(
     there.train.forEach((e, i) => {
       assert.deepEqual(e.inputIds, here.train[i]!.inputIds);
       assert.deepEqual(e.assistantMask, here.train[i]!.assistantMask);
-      assert.equal(e.source, here.train[i]!.source, 'the example carries its record source object');
+      assert.deepEqual(e.source, here.train[i]!.source, "the example carries its record's source");
       assert.equal(e.numTrained, here.train[i]!.numTrained);
     });
     // Chunk 1 fails on one worker, chunk 2 on the other: chunk 1's failure is the one reported, as a UserError.

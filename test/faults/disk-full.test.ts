@@ -235,7 +235,7 @@ describe('disk full (tmpfs)', { skip }, () => {
       expectFull,
     );
     const ids = Int32Array.from({ length: 100_000 }, (_, i) => i % 300);
-    assert.throws(
+    await assert.rejects(
       () =>
         writeCache(
           join(fs.dir, 'cache'),
