@@ -11,11 +11,13 @@ import { decodeRowGroup, hasInexactNumber, inexactJsonColumns, parquetOfFd } fro
 export type WorkerRequest = { open: { file: string; fd: number; size: number } } | { group: number };
 
 /**
- * A group's rows as JSON text (posting one string and parsing it costs the receiving thread about a quarter of
- * what a structured clone of the objects does), or as objects when a value is a number JSON would change.
+ * A group's rows as JSON text, in pieces of up to PIECE_ROWS rows (posting strings and parsing them costs the
+ * receiving thread about a quarter of what a structured clone of the objects does, and the receiver parses one
+ * piece at a time, so it holds one group as compact text and only a piece as objects), or as objects when a value
+ * is a number JSON would change.
  */
 export type GroupReply =
-  | { group: number; json: string }
+  | { group: number; json: string[] }
   | { group: number; rows: Record<string, unknown>[] }
   | { group: number; error: { message: string; user: boolean } };
 
@@ -43,9 +45,17 @@ async function decode(group: number): Promise<void> {
     const inexact = inexactJsonColumns(p.md);
     reply = rows.some((r) => inexact.some((c) => hasInexactNumber(r[c])))
       ? { group, rows }
-      : { group, json: JSON.stringify(rows) };
+      : { group, json: jsonPieces(rows) };
   } catch (e) {
     reply = { group, error: { message: (e as Error)?.message ?? String(e), user: e instanceof UserError } };
   }
   port.postMessage(reply);
+}
+
+const PIECE_ROWS = 2048;
+
+function jsonPieces(rows: Record<string, unknown>[]): string[] {
+  const pieces: string[] = [];
+  for (let i = 0; i < rows.length; i += PIECE_ROWS) pieces.push(JSON.stringify(rows.slice(i, i + PIECE_ROWS)));
+  return pieces;
 }

@@ -68,10 +68,16 @@ export async function* readParquetRows(file: string, opts: ParquetReadOptions = 
     for (let g = 0; g < groups; g++) {
       const reply = await worker.take(g, decodeLimitS(md, g, size, opts), groupPlace(file, md, g));
       if (g + 1 < groups) worker.request(g + 1); // decodes while this thread parses and the caller works
-      const rows = 'json' in reply ? (JSON.parse(reply.json) as Record<string, unknown>[]) : reply.rows;
-      for (let i = 0; i < rows.length; i++) {
-        const row = starts[g]! + i;
-        yield { value: rows[i], source: { file, line: row + 1, row, rowGroup: g } };
+      let row = starts[g]!;
+      const pieces = 'json' in reply ? reply.json : [reply.rows];
+      for (let p = 0; p < pieces.length; p++) {
+        const piece = pieces[p]!;
+        pieces[p] = []; // parsed pieces are not kept
+        const rows = typeof piece === 'string' ? (JSON.parse(piece) as Record<string, unknown>[]) : piece;
+        for (const value of rows) {
+          yield { value, source: { file, line: row + 1, row, rowGroup: g } };
+          row++;
+        }
       }
     }
   } finally {
