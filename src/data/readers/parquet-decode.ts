@@ -76,16 +76,21 @@ export function columnsOf(md: FileMetaData): string[] {
   return parquetSchema(md).children.map((c) => c.element.name);
 }
 
+const startsOf = new WeakMap<FileMetaData, number[]>();
+
 /** The first row of each row group, and the row after the last. */
 export function groupStarts(md: FileMetaData): number[] {
-  const starts = [0];
-  for (const g of md.row_groups) starts.push(starts[starts.length - 1]! + Number(g.num_rows));
+  let starts = startsOf.get(md);
+  if (!starts) {
+    starts = [0];
+    for (const g of md.row_groups) starts.push(starts[starts.length - 1]! + Number(g.num_rows));
+    startsOf.set(md, starts);
+  }
   return starts;
 }
 
 /** `file: row group g (rows a-b)`: where an error in row group `g` is. */
-export function groupPlace(file: string, md: FileMetaData, g: number): string {
-  const starts = groupStarts(md);
+export function groupPlace(file: string, starts: number[], g: number): string {
   return `${file}: row group ${g} (rows ${starts[g]}-${starts[g + 1]! - 1})`;
 }
 
@@ -107,7 +112,7 @@ export async function decodeRowGroup(
     try {
       values = await parquetReadObjects({ file: buf, metadata: md, columns: [column], rowStart, rowEnd, compressors });
     } catch (e) {
-      throw new UserError(`${groupPlace(file, md, g)}, column '${column}': cannot read: ${(e as Error).message}`, {
+      throw new UserError(`${groupPlace(file, starts, g)}, column '${column}': cannot read: ${(e as Error).message}`, {
         cause: e,
       });
     }

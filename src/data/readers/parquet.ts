@@ -1,8 +1,7 @@
-// Parquet rows, decoded in a worker thread (parquet-worker.ts, over parquet-decode.ts) one row group at a time with
-// the next group decoding while the caller works on this one, so memory holds about two groups; rows come back
-// as JSON text. A watchdog bounds
-// each group's decoding by its compressed size: a corrupt file on which the decoder loops is terminated and named,
-// where decoding on this thread could never be interrupted.
+// Parquet rows, decoded in a worker thread (parquet-worker.ts, over parquet-decode.ts) one row group at a time, the
+// next group decoding while the caller works on this one, so memory holds about two groups; rows come back as JSON
+// text. A watchdog bounds each group's decoding by its compressed size: a corrupt file on which the decoder loops
+// is terminated and named, where decoding on this thread could never be interrupted.
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { FileMetaData } from 'hyparquet';
 import { UserError } from '../../util/errors.js';
@@ -66,7 +65,7 @@ export async function* readParquetRows(file: string, opts: ParquetReadOptions = 
     worker.open(file, fh.fd, size);
     worker.request(0);
     for (let g = 0; g < groups; g++) {
-      const reply = await worker.take(g, decodeLimitS(md, g, size, opts), groupPlace(file, md, g));
+      const reply = await worker.take(g, decodeLimitS(md, g, size, opts), groupPlace(file, starts, g));
       if (g + 1 < groups) worker.request(g + 1); // decodes while this thread parses and the caller works
       let row = starts[g]!;
       const pieces = 'json' in reply ? reply.json : [reply.rows];
