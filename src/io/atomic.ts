@@ -19,7 +19,7 @@ import {
 } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { asDiskFull, UserError } from '../util/errors.js';
+import { asWriteError, UserError } from '../util/errors.js';
 import { makeDirs } from './make-dirs.js';
 
 /** A unique sibling path of `target` (same folder, so rename() stays on one file system). */
@@ -80,7 +80,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     fsyncDirSync(dirname(path));
   } catch (e) {
     await rm(tmp, { force: true });
-    throw asDiskFull(e, path, bytes.length);
+    throw asWriteError(e, path, bytes.length);
   }
 }
 
@@ -103,7 +103,7 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
     fsyncDirSync(dirname(path));
   } catch (e) {
     rmSync(tmp, { force: true });
-    throw asDiskFull(e, path, bytes.length);
+    throw asWriteError(e, path, bytes.length);
   }
 }
 
@@ -139,7 +139,7 @@ export class AtomicFileWriter {
     try {
       return new AtomicFileWriter(path, tmp, await open(tmp, 'w'));
     } catch (e) {
-      throw asDiskFull(e, path, null);
+      throw asWriteError(e, path, null);
     }
   }
 
@@ -160,7 +160,7 @@ export class AtomicFileWriter {
       this.written += bytes.length;
     } catch (e) {
       await this.abort();
-      throw asDiskFull(e, this.path, this.written + bytes.length, true);
+      throw asWriteError(e, this.path, this.written + bytes.length, true);
     }
   }
 
@@ -174,7 +174,7 @@ export class AtomicFileWriter {
       fsyncDirSync(dirname(this.path));
     } catch (e) {
       await this.abort();
-      throw asDiskFull(e, this.path, this.written, true);
+      throw asWriteError(e, this.path, this.written, true);
     }
   }
 
@@ -231,7 +231,7 @@ export async function atomicDir(finalDir: string, fill: (tmpDir: string) => Prom
   } catch (e) {
     const written = existsSync(tmp) ? treeBytes(tmp) : 0;
     await rm(tmp, { recursive: true, force: true });
-    throw asDiskFull(e, finalDir, written > 0 ? written : null, true);
+    throw asWriteError(e, finalDir, written > 0 ? written : null, true);
   }
   if (existsSync(finalDir)) {
     const old = tempSiblingPath(finalDir, 'old');
@@ -304,7 +304,7 @@ export function ensureOutputDir(dir: string, what: string): void {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOTDIR' || code === 'EEXIST')
       throw new UserError(`${what}: cannot create folder ${dir}: a part of that path is a file`, { cause: e });
-    throw asDiskFull(e, dir, null);
+    throw asWriteError(e, dir, null);
   }
 }
 

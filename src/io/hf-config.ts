@@ -3,7 +3,7 @@
 // layers with their own RoPE base) are the same decoder with the family flags below.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../util/errors.js';
+import { accessProblem, UserError } from '../util/errors.js';
 import { readJsonFile } from '../util/json.js';
 
 export interface RopeScaling {
@@ -401,6 +401,8 @@ function parseRopeScaling(rs: unknown, source: string): RopeScaling | null {
 export function loadLlamaConfig(dir: string): LlamaConfig {
   const path = join(dir, 'config.json');
   if (!existsSync(path))
-    throw new UserError(`${path}: cannot read the model config (ENOENT); is ${dir} a Hugging Face model folder?`);
+    throw new UserError(
+      `${path}: cannot read the model config: ${accessProblem(path) ?? `no such file (ENOENT); is ${dir} a Hugging Face model folder?`}`,
+    );
   return parseLlamaConfig(readJsonFile(path, 'model config'), path);
 }

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as RustTokenizer } from 'tokenizers';
-import { UserError } from '../util/errors.js';
+import { accessProblem, UserError } from '../util/errors.js';
 import { parseChatTemplates, renderChatTemplate } from './chat-template.js';
 import { SyncEncoder, type RawEncoding } from './sync-encoder.js';
 import { readJsonFile } from '../util/json.js';
@@ -49,6 +49,8 @@ const encoderCleanup = new FinalizationRegistry<SyncEncoder>((encoder) => encode
 
 function readJson(path: string, required: boolean): Json | null {
   if (!existsSync(path)) {
+    const denied = accessProblem(path);
+    if (denied) throw new UserError(`${path}: cannot read: ${denied}`);
     if (required)
       throw new UserError(
         `${path}: not found (a tokenizer folder needs tokenizer.json; slow-only sentencepiece tokenizers are not supported)`,

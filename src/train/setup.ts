@@ -12,7 +12,7 @@ import type { LoraConfig as ModelLoraConfig } from '../model/lora.js';
 import { TokenRowsAdapter } from '../model/token-rows.js';
 import { quantizedBaseReport, quantizeOptionsOf } from '../quant/index.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
-import { UserError } from '../util/errors.js';
+import { accessProblem, UserError } from '../util/errors.js';
 import type { LoraConfig, SFTConfig } from './config.js';
 import { findUntrainedRows, specialLabelTokens } from './untrained-rows.js';
 
@@ -77,9 +77,10 @@ export async function setUpRun(c: SFTConfig, inputs: SetupInputs, log: (line: st
       throw new UserError('SFTTrainer: pass `tokenizer` (or `modelDir`) with a loaded model');
   } else {
     if (!c.model) throw new UserError('model is not set (a Hugging Face model folder)');
+    const denied = accessProblem(join(c.model, 'config.json'));
     if (!existsSync(join(c.model, 'config.json')))
       throw new UserError(
-        `model: ${c.model} ${!existsSync(c.model) ? 'does not exist' : statSync(c.model).isDirectory() ? 'is not a Hugging Face model folder (no config.json)' : 'is a file; expected a Hugging Face model folder (config.json, model.safetensors, tokenizer files)'}`,
+        `model: ${c.model} ${denied ? `cannot be read: ${denied}` : !existsSync(c.model) ? 'does not exist' : statSync(c.model).isDirectory() ? 'is not a Hugging Face model folder (no config.json)' : 'is a file; expected a Hugging Face model folder (config.json, model.safetensors, tokenizer files)'}`,
       );
     modelDir = c.model;
   }

@@ -1,6 +1,6 @@
 // Errors the CLI prints as one line (no stack trace unless --debug): the user's input was wrong, or the
 // system refused (disk full, permission denied, a folder where a file belongs).
-import { existsSync, statfsSync } from 'node:fs';
+import { existsSync, statfsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { formatBytes } from './bytes.js';
 
@@ -87,6 +87,46 @@ const SYSTEM_REASONS: Record<string, string> = {
   EIO: 'input/output error',
   EFBIG: 'file too large for this file system or ulimit',
 };
+
+/** `permission denied (EACCES)`: the reason a system error gives in words, with its code (or its message). */
+export function systemReason(e: unknown): string {
+  const code = errnoCode(e);
+  if (code === null) return (e as Error)?.message ?? String(e);
+  const reason = SYSTEM_REASONS[code];
+  return reason ? `${reason} (${code})` : code;
+}
+
+/**
+ * Why `path` cannot even be looked at (`permission denied (EACCES)` when a folder on the way may not be searched),
+ * or null when it exists or simply is not there: for messages that would otherwise say "not found".
+ */
+export function accessProblem(path: string): string | null {
+  try {
+    statSync(path);
+    return null;
+  } catch (e) {
+    const code = errnoCode(e);
+    return code === null || code === 'ENOENT' || code === 'ENOTDIR' ? null : systemReason(e);
+  }
+}
+
+const NOT_ALLOWED = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+/**
+ * A write to `path` that failed: a DiskFullError (asDiskFull), or for a write the system refuses (permission
+ * denied, read-only file system) a one-line UserError naming `path` itself rather than the temporary file the
+ * write went through; other errors pass through unchanged.
+ */
+export function asWriteError(e: unknown, path: string, neededBytes: number | null, atLeast = false): unknown {
+  const full = asDiskFull(e, path, neededBytes, atLeast);
+  if (full !== e || e instanceof UserError || !NOT_ALLOWED.has(errnoCode(e) ?? '')) return full;
+  return new UserError(
+    `${path}: cannot write: ${systemReason(e)}; check the permissions of ${dirname(resolve(path))}`,
+    {
+      cause: e,
+    },
+  );
+}
 
 /**
  * A one-line message for a system error that is the environment's fault rather than a bug in sftkit

@@ -1,7 +1,7 @@
 // Reading JSON files for sftkit's readers: bytes must be UTF-8 and the text JSON; a failure is a one-line
 // UserError naming the file, line and column ("config.json:12:5: invalid JSON: ...").
 import { readFileSync, statSync } from 'node:fs';
-import { UserError } from './errors.js';
+import { systemReason, UserError } from './errors.js';
 
 /** Collapse an error message (V8's JSON messages quote the text around the error, newlines and all) to one line. */
 export function oneLine(message: string, max = 300): string {
@@ -164,7 +164,7 @@ export function readJsonFile(path: string, what = 'file'): unknown {
     size = st.size;
   } catch (e) {
     if (e instanceof UserError) throw e;
-    throw new UserError(`${path}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
+    throw new UserError(`${path}: cannot read ${what}: ${systemReason(e)}`, {
       cause: e,
     });
   }
@@ -174,7 +174,7 @@ export function readJsonFile(path: string, what = 'file'): unknown {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new UserError(`${path}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
+    throw new UserError(`${path}: cannot read ${what}: ${systemReason(e)}`, {
       cause: e,
     });
   }

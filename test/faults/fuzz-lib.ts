@@ -10,6 +10,7 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { Bool, Field, Float64, List, Struct, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import type { DataType, Vector } from 'apache-arrow';
 import { deriveSeed, Rng } from '../../src/util/random.js';
+import { generateChatData } from '../../src/quickstart/corpus/chat-data.js';
 import { MESSAGES_SCHEMA } from '../helpers/parquet.js';
 
 export const FUZZ_KINDS = [
@@ -476,6 +477,39 @@ export function writeColumnar(kind: 'parquet' | 'arrow', rows: Record<string, un
     return { name, data, ...(nested ? { type: 'JSON' as const } : {}) };
   });
   return new Uint8Array(parquetWriteBuffer({ columnData, rowGroupSize: 3 } as ParquetOptions));
+}
+
+/** The seed data files (every dataset kind) in `data`: eight quickstart conversations in each format. */
+export function writeDataSeeds(data: string): void {
+  mkdirSync(data, { recursive: true });
+  const d = generateChatData({ trainCount: 8, evalCount: 1, seed: 5 });
+  const rows = d.train.map((c) => ({ messages: c.messages }));
+  writeFileSync(join(data, 'train.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(join(data, 'train.json'), JSON.stringify(rows, null, 1));
+  // The columnar and delimited kinds: the same conversations with an id column (Parquet, Arrow, TSV with the
+  // messages as JSON text) and prompt/completion pairs whose cells need quoting (CSV).
+  const idRows = rows.map((r, i) => ({ messages: r.messages, id: i }));
+  writeFileSync(join(data, 'rows.json'), JSON.stringify(idRows));
+  writeFileSync(join(data, 'train.parquet'), writeColumnar('parquet', idRows));
+  writeFileSync(join(data, 'train.arrow'), writeColumnar('arrow', idRows));
+  const cell = (s: string) => (/[",\n\t]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  writeFileSync(
+    join(data, 'train.tsv'),
+    ['messages\tid', ...idRows.map((r) => `${cell(JSON.stringify(r.messages))}\t${r.id}`)].join('\n') + '\n',
+  );
+  writeFileSync(
+    join(data, 'train.csv'),
+    [
+      'prompt,completion',
+      ...rows.map((r) => {
+        const [user, assistant] = [
+          r.messages.find((m) => m.role === 'user'),
+          r.messages.find((m) => m.role === 'assistant'),
+        ];
+        return `${cell(`${user?.content ?? 'hi'}, please`)},${cell(`"${assistant?.content ?? 'ok'}"\nthat is all`)}`;
+      }),
+    ].join('\n') + '\n',
+  );
 }
 
 /** One deterministic case: copy the seed folder, mutate the kind's file. */

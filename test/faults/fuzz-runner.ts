@@ -13,9 +13,8 @@ import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { prepareDataset } from '../../src/data/pipeline.js';
 import { resolveConfig } from '../../src/train/config.js';
 import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
-import { generateChatData } from '../../src/quickstart/corpus/chat-data.js';
 import { UserError } from '../../src/util/errors.js';
-import { judgeMessage, makeCase, writeColumnar, type FuzzCase, type FuzzKind } from './fuzz-lib.js';
+import { judgeMessage, makeCase, writeDataSeeds, type FuzzCase, type FuzzKind } from './fuzz-lib.js';
 
 export interface CaseRequest {
   seedRoot: string;
@@ -53,35 +52,7 @@ async function makeSeeds(root: string): Promise<void> {
   st.close();
   await writeShardedSafetensors(sharded, tensors, { maxShardBytes: 120_000 });
   const data = join(root, 'data');
-  mkdirSync(data, { recursive: true });
-  const d = generateChatData({ trainCount: 8, evalCount: 1, seed: 5 });
-  const rows = d.train.map((c) => ({ messages: c.messages }));
-  writeFileSync(join(data, 'train.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  writeFileSync(join(data, 'train.json'), JSON.stringify(rows, null, 1));
-  // The columnar and delimited kinds: the same conversations with an id column (Parquet, Arrow, TSV with the
-  // messages as JSON text) and prompt/completion pairs whose cells need quoting (CSV).
-  const idRows = rows.map((r, i) => ({ messages: r.messages, id: i }));
-  writeFileSync(join(data, 'rows.json'), JSON.stringify(idRows));
-  writeFileSync(join(data, 'train.parquet'), writeColumnar('parquet', idRows));
-  writeFileSync(join(data, 'train.arrow'), writeColumnar('arrow', idRows));
-  const cell = (s: string) => (/[",\n\t]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  writeFileSync(
-    join(data, 'train.tsv'),
-    ['messages\tid', ...idRows.map((r) => `${cell(JSON.stringify(r.messages))}\t${r.id}`)].join('\n') + '\n',
-  );
-  writeFileSync(
-    join(data, 'train.csv'),
-    [
-      'prompt,completion',
-      ...rows.map((r) => {
-        const [user, assistant] = [
-          r.messages.find((m) => m.role === 'user'),
-          r.messages.find((m) => m.role === 'assistant'),
-        ];
-        return `${cell(`${user?.content ?? 'hi'}, please`)},${cell(`"${assistant?.content ?? 'ok'}"\nthat is all`)}`;
-      }),
-    ].join('\n') + '\n',
-  );
+  writeDataSeeds(data);
   writeFileSync(
     join(root, 'sft.yaml'),
     [

@@ -26,10 +26,11 @@ export function testTimeoutFactor(): number {
 
 export function runCli(
   args: string[],
-  opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+  opts: { input?: string; env?: Record<string, string>; timeoutMs?: number; as?: string[] } = {},
 ): CliResult {
   const root = packageRoot();
-  const [cmd, ...pre] = nodeCommand();
+  // `as`: a command that runs the rest as another user (test/faults/permissions.test.ts)
+  const [cmd, ...pre]: [string, ...string[]] = [...(opts.as ?? []), ...nodeCommand()] as [string, ...string[]];
   const r = spawnSync(cmd, [...pre, '--import', 'tsx', join(root, 'src', 'cli', 'bin.ts'), ...args], {
     cwd: root,
     input: opts.input,

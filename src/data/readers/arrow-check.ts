@@ -11,6 +11,7 @@ import { DictionaryBatch } from 'apache-arrow/fb/dictionary-batch';
 import { Schema } from 'apache-arrow/fb/schema';
 import { Field } from 'apache-arrow/fb/field';
 import { Footer } from 'apache-arrow/fb/footer';
+import { Type, type Data } from 'apache-arrow';
 import { UserError } from '../../util/errors.js';
 
 const MAGIC = Buffer.from('ARROW1');
@@ -123,4 +124,37 @@ export async function checkArrowFraming(file: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+const LISTS = new Set<Type>([Type.List, Type.LargeList, Type.Map]);
+const BYTES = new Set<Type>([Type.Utf8, Type.LargeUtf8, Type.Binary, Type.LargeBinary]);
+
+/**
+ * The first offset of a list, map or string column (at any depth) that does not rise within the values it
+ * indexes, as words, or null when all do. apache-arrow trusts the offsets of a decoded batch: a damaged one makes a
+ * single list claim billions of elements, which reading the row then iterates synchronously.
+ */
+export function badOffsets(data: Data): string | null {
+  const t = data.type.typeId;
+  const offsets = data.valueOffsets as ArrayLike<number | bigint> | undefined;
+  if (offsets && (LISTS.has(t) || BYTES.has(t))) {
+    const bound = LISTS.has(t)
+      ? (data.children[0]?.length ?? 0)
+      : ((data.values as Uint8Array | undefined)?.length ?? 0);
+    const first = data.offset;
+    const last = data.offset + data.length;
+    if (offsets.length < last + 1) return `${offsets.length} offsets for ${data.length} values`;
+    let prev = Number(offsets[first]);
+    if (!(prev >= 0 && prev <= bound)) return `value 0 starts at offset ${prev}, outside 0..${bound}`;
+    for (let i = first + 1; i <= last; i++) {
+      const o = Number(offsets[i]);
+      if (!(o >= prev && o <= bound)) return `value ${i - first - 1} ends at offset ${o}, outside ${prev}..${bound}`;
+      prev = o;
+    }
+  }
+  for (const c of data.children ?? []) {
+    const bad = badOffsets(c);
+    if (bad) return bad;
+  }
+  return null;
 }

@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { RecordBatchReader } from 'apache-arrow';
 import { UserError } from '../../util/errors.js';
 import { toPlain } from './plain.js';
-import { checkArrowFraming } from './arrow-check.js';
+import { badOffsets, checkArrowFraming } from './arrow-check.js';
 import type { RawRow } from '../readers.js';
 
 export async function* readArrowRows(file: string): AsyncGenerator<RawRow> {
@@ -36,6 +36,14 @@ export async function* readArrowRows(file: string): AsyncGenerator<RawRow> {
     }
     if (next.done) break;
     const batch = next.value;
+    for (let c = 0; c < names.length; c++) {
+      const data = batch.data.children[c];
+      const bad = data ? badOffsets(data) : null;
+      if (bad)
+        throw new UserError(
+          `${file}: record batch ${batchIndex} (from row ${row}), column '${names[c]}': ${bad} (damaged Arrow IPC file)`,
+        );
+    }
     const columns = names.map((n) => batch.getChild(n));
     for (let i = 0; i < batch.numRows; i++) {
       const value: Record<string, unknown> = {};
