@@ -3,7 +3,8 @@
 // round robin and their results taken back in chunk order, so examples, counts and the first error are exactly
 // those of preparing the chunks one after another on this thread.
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../util/worker.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { UserError } from '../util/errors.js';
 import type { ChunkOptions } from './prepare-chunk.js';
@@ -60,20 +61,11 @@ export class PrepareWorkers {
 
   /** `n` workers with `tok`'s folder, or null when one cannot start or loads a different tokenizer. */
   static async start(tok: Tokenizer, n: number): Promise<PrepareWorkers | null> {
-    const ts = import.meta.url.endsWith('.ts');
-    const url = new URL(ts ? './prepare-worker.ts' : './prepare-worker.js', import.meta.url);
-    // Run from TypeScript sources (tests, benches), the worker registers tsx before it imports its entry (an
-    // `--import tsx` in execArgv does not reach a worker's entry module on Node 20); built code needs nothing.
-    const entry = ts
-      ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`
-      : url;
     const workers: Worker[] = [];
     const ready: Promise<boolean>[] = [];
     for (let i = 0; i < n; i++) {
-      const w = new Worker(entry, {
-        eval: ts,
+      const w = startWorker('./prepare-worker', import.meta.url, {
         workerData: { tokenizerDir: tok.dir, chatTemplates: [...tok.chatTemplates] },
-        execArgv: [],
       });
       w.unref();
       workers.push(w);
