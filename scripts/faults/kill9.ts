@@ -40,6 +40,8 @@ interface Outcome {
   code: number | null;
   signal: NodeJS.Signals | null;
   killedBy: KillMode | null;
+  /** What the run printed: the trainer's log goes to stdout, errors to stderr. */
+  stdout: string;
   stderr: string;
   ms: number;
 }
@@ -54,12 +56,14 @@ function runTrain(config: string, outDir: string, mode: KillMode | null, delayMs
       ['--import', 'tsx', join(root, 'src/cli/bin.ts'), 'train', '--config', config],
       {
         cwd: root,
-        stdio: ['ignore', 'ignore', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
     let stderr = '';
+    let stdout = '';
     let killedBy: KillMode | null = null;
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const kill = () => {
       if (killedBy === null && child.exitCode === null) {
         killedBy = mode;
@@ -94,7 +98,7 @@ function runTrain(config: string, outDir: string, mode: KillMode | null, delayMs
       if (timer) clearTimeout(timer);
       watcher?.close();
       const partial = readdirSync(outDir).filter((n) => /\.tmp-\d+-[0-9a-f]{8}$/.test(n));
-      resolvePromise({ code, signal, killedBy, stderr, ms: Date.now() - started, firstCheckpointMs, partial });
+      resolvePromise({ code, signal, killedBy, stdout, stderr, ms: Date.now() - started, firstCheckpointMs, partial });
     });
   });
 }
@@ -182,7 +186,7 @@ async function main(): Promise<number> {
       const mode: KillMode = r < 0.5 ? 'random-time' : r < 0.85 ? 'checkpoint-write' : 'final-save';
       const delay = mode === 'random-time' ? Math.floor(firstCk * 0.7 + rng.next() * (firstCk * 0.3 + 3 * stepMs)) : 0;
       const o = await runTrain(cfg, out, kills < targetKills ? mode : null, delay);
-      if (/removed \.checkpoint-\d+\.tmp-|removed \.[^ ]+\.tmp-/.test(o.stderr)) cleanupMessages++;
+      if (/removed \.checkpoint-\d+\.tmp-|removed \.[^ ]+\.tmp-/.test(o.stdout + o.stderr)) cleanupMessages++;
       if (o.killedBy !== null && o.signal === 'SIGKILL') {
         kills++;
         byMode[o.killedBy]++;
