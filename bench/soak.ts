@@ -15,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { SFTTrainer } from '../src/train/trainer.js';
 import type { SftRecord } from '../src/data/types.js';
 import type { MetricsRecord } from '../src/train/metrics.js';
+import { benchArgs, median } from '../src/bench/measure.js';
 
 const MiB = 1024 * 1024;
 
@@ -33,10 +34,8 @@ interface SoakLine {
   eval_loss?: number;
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+const args = benchArgs();
+const arg = (name: string): string | undefined => args.string(name);
 
 function numArg(name: string, fallback: number): number {
   const v = arg(name);
@@ -147,13 +146,6 @@ async function soak(): Promise<void> {
       `final loss ${result.finalTrainLoss?.toFixed(4)}; per-step log ${out}; report: ` +
       `node --import tsx bench/soak.ts --report ${out}`,
   );
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function quantile(xs: number[], q: number): number {

@@ -21,27 +21,11 @@ test('an unknown command exits 2 and says so on stderr', () => {
 });
 
 test('a user error prints one line without a stack trace, and the stack with --debug', () => {
-  const r = runCli([
-    'dump',
-    '--model',
-    '/nonexistent-dir',
-    '--batch',
-    '/nonexistent.json',
-    '--out',
-    '/tmp/x.safetensors',
-  ]);
+  const args = ['dump', '--model', '/nonexistent-dir', '--batch', '/nonexistent.json', '--out', '/tmp/x.safetensors'];
+  const r = runCli(args);
   assert.notEqual(r.code, 0);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
-  const d = runCli([
-    'dump',
-    '--model',
-    '/nonexistent-dir',
-    '--batch',
-    '/nonexistent.json',
-    '--out',
-    '/tmp/x.safetensors',
-    '--debug',
-  ]);
+  const d = runCli([...args, '--debug']);
   assert.notEqual(d.code, 0);
   assert.match(d.stderr, /\n\s+at /);
 });

@@ -12,6 +12,8 @@ export interface FlagSpec {
   short?: string;
   multiple?: boolean;
   default?: string | boolean;
+  /** A string flag given bare (last, or followed by another option) takes this value, e.g. 'true'. */
+  bare?: string;
 }
 
 export interface Command {
@@ -57,15 +59,19 @@ export function parseCommandArgs(cmd: Command, argv: string[]) {
     };
   }
   // `--learning_rate -1`: a negative number after a string option is its value, not an option.
+  // `--full_finetune --max_steps 5`: a bare flag with a `bare` value takes it.
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = argv[i + 1];
     const name = a.startsWith('--') && !a.includes('=') ? a.slice(2) : null;
-    if (name && options[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d|inf)/i.test(next)) {
+    const negative = next !== undefined && /^-(\d|\.\d|inf)/i.test(next);
+    const bare = name ? cmd.flags[name]?.bare : undefined;
+    if (name && options[name]?.type === 'string' && negative) {
       args.push(`${a}=${next}`);
       i++;
-    } else args.push(a);
+    } else if (bare !== undefined && (next === undefined || next.startsWith('-'))) args.push(`${a}=${bare}`);
+    else args.push(a);
   }
   try {
     const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });

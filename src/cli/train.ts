@@ -14,8 +14,10 @@ export function configFlags(): Record<string, FlagSpec> {
     const choices = f.choices ? ` [${f.choices.join('|')}]` : '';
     const def =
       f.default === null ? '' : ` (default: ${Array.isArray(f.default) ? f.default.join(',') : String(f.default)})`;
-    flags[name] = { type: 'string', help: `${f.help}${choices}${def}` };
-    for (const a of f.aliases ?? []) flags[a] = { type: 'string', help: `alias of --${name}` };
+    // a bare boolean flag (`--full_finetune`) means true, as in transformers' HfArgumentParser
+    const bare = f.type === 'bool' ? { bare: 'true' } : {};
+    flags[name] = { type: 'string', help: `${f.help}${choices}${def}`, ...bare };
+    for (const a of f.aliases ?? []) flags[a] = { type: 'string', help: `alias of --${name}`, ...bare };
   }
   return flags;
 }

@@ -35,6 +35,7 @@ import { defaultWorkerCount, PrepareWorkers, type ChunkResult } from './prepare-
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { cacheKey, dataCacheDir, readCache, writeCache } from './cache.js';
 import { ExampleSlab } from './example-slab.js';
+import { existsSync } from 'node:fs';
 import { shuffleInPlace } from '../util/random.js';
 import { UserError } from '../util/errors.js';
 
@@ -330,7 +331,13 @@ function resolveSources(opts: DataPipelineOptions): {
   if (typeof opts.eval === 'string') {
     // eval_dataset may name a split of the train folder ('validation', 'test').
     if (trainPath && isSplitName(opts.eval, trainPath)) evalSrc = { path: trainPath, split: opts.eval };
-    else {
+    else if (!existsSync(opts.eval) && !/[\\/]|\.[a-z]+$/i.test(opts.eval)) {
+      // a bare name that is neither a path nor a split of the train data
+      const splits = trainPath ? [...datasetLayout(trainPath).splits.keys()] : [];
+      throw new UserError(
+        `eval_dataset '${opts.eval}': no such file or folder${trainPath ? `, and not a split of ${trainPath} (${splits.length > 1 ? `its splits: ${splits.join(', ')}` : 'it has only a train split'}; or carve one with test_size)` : ''}`,
+      );
+    } else {
       const layout = datasetLayout(opts.eval);
       const want = opts.testSplit ?? 'test';
       const split = [want, 'test', 'validation'].find((n) => layout.splits.has(n)) ?? 'train';

@@ -4,6 +4,9 @@
 import { getBackend, noGrad, Tensor } from '../engine/index.js';
 import type { LlamaModel } from '../model/llama.js';
 import { KVCache, PAD_SEGMENT } from './kv-cache.js';
+import { totalmem } from 'node:os';
+import { formatBytes } from '../util/bytes.js';
+import { UserError } from '../util/errors.js';
 
 export interface StepInput {
   /** Token count per row this step (prompt length at prefill, 1 while decoding). */
@@ -19,6 +22,12 @@ export interface StepInput {
 /** A cache sized for this model. */
 export function createCache(model: LlamaModel, batch: number, capacity: number): KVCache {
   const c = model.config;
+  // f32 keys and values per layer, plus a segment id per slot: refuse what this machine cannot hold before allocating
+  const bytes = batch * capacity * (c.numLayers * 2 * c.numKvHeads * c.headDim * 4 + 4);
+  if (bytes > totalmem())
+    throw new UserError(
+      `generation needs a key/value cache of ${formatBytes(bytes)} for ${capacity.toLocaleString('en-US')} tokens (prompt + max_new_tokens)${batch > 1 ? ` x ${batch} rows` : ''}, more than this machine's ${formatBytes(totalmem())} of memory; ask for fewer new tokens`,
+    );
   return new KVCache(c.numLayers, batch, capacity, c.numKvHeads, c.headDim);
 }
 

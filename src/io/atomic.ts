@@ -14,13 +14,13 @@ import {
   readdirSync,
   renameSync,
   rmSync,
-  mkdirSync,
   statSync,
   writeSync,
 } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { asWriteError, UserError } from '../util/errors.js';
+import { makeDirs } from './make-dirs.js';
 
 /** A unique sibling path of `target` (same folder, so rename() stays on one file system). */
 export function tempSiblingPath(target: string, tag = 'tmp'): string {
@@ -68,7 +68,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   const bytes = dataBytes(data);
   const tmp = tempSiblingPath(path);
   try {
-    await mkdir(dirname(path), { recursive: true });
+    makeDirs(dirname(path));
     const fh = await open(tmp, 'w');
     try {
       await writeAllAsync(fh, bytes);
@@ -90,7 +90,7 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
   const bytes = dataBytes(data);
   const tmp = tempSiblingPath(path);
   try {
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirs(dirname(path));
     const fd = openSync(tmp, 'w');
     try {
       let done = 0;
@@ -134,7 +134,7 @@ export class AtomicFileWriter {
 
   static async open(path: string): Promise<AtomicFileWriter> {
     refuseFolderTarget(path);
-    await mkdir(dirname(path), { recursive: true });
+    makeDirs(dirname(path));
     const tmp = tempSiblingPath(path);
     try {
       return new AtomicFileWriter(path, tmp, await open(tmp, 'w'));
@@ -222,7 +222,7 @@ function fsyncTreeSync(dir: string): void {
  * `finalDir` is left untouched.
  */
 export async function atomicDir(finalDir: string, fill: (tmpDir: string) => Promise<void>): Promise<void> {
-  await mkdir(dirname(finalDir), { recursive: true });
+  makeDirs(dirname(finalDir));
   const tmp = tempSiblingPath(finalDir);
   try {
     await mkdir(tmp);
@@ -299,7 +299,7 @@ export function ensureOutputDir(dir: string, what: string): void {
   if (existsSync(dir) && !statSync(dir).isDirectory())
     throw new UserError(`${what}: ${dir} is a file, not a folder; choose a folder for the output`);
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOTDIR' || code === 'EEXIST')

@@ -1,9 +1,10 @@
 // Which files of a Hugging Face model folder are weights and which are tokenizer files, and copying the rest
 // along when a command writes a new folder (merge, quantize, training artefacts).
-import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { asDiskFull } from '../util/errors.js';
 import { tempSiblingPath, fsyncDirSync } from './atomic.js';
 import { join } from 'node:path';
+import { makeDirs } from './make-dirs.js';
 
 /** Weight files (any format) and their shard indexes. */
 export const WEIGHT_FILE =
@@ -15,7 +16,7 @@ export const TOKENIZER_FILE =
 
 /** Copies the plain files of `from` whose names `keep` accepts into `to` (created if missing); returns their names. */
 export function copyFolderFiles(from: string, to: string, keep: (name: string) => boolean): string[] {
-  mkdirSync(to, { recursive: true });
+  makeDirs(to);
   const copied: string[] = [];
   for (const name of readdirSync(from)) {
     const p = join(from, name);

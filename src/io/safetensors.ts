@@ -3,7 +3,7 @@
 // Reading goes through a file descriptor with positional reads, so files of any size (> 2 GiB) work
 // without a whole-file Buffer. Writing streams tensor by tensor into a temp file, then renames it.
 import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
-import { open, rename, rm, mkdir, unlink } from 'node:fs/promises';
+import { open, rename, rm, unlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { asDiskFull, UserError } from '../util/errors.js';
@@ -18,6 +18,7 @@ import {
 } from './float-bits.js';
 import { readJsonFile } from '../util/json.js';
 import { firstNonFinite, firstNonFiniteBits16, nonFiniteTensorError } from './finite.js';
+import { makeDirs } from './make-dirs.js';
 
 if (endianness() !== 'LE') throw new Error('sftkit: safetensors I/O assumes a little-endian host');
 
@@ -492,7 +493,7 @@ export async function writeSafetensors(
   let needed: number | null = null;
   let neededIsTotal = false;
   try {
-    await mkdir(dirname(path), { recursive: true });
+    makeDirs(dirname(path));
     if (Array.isArray(tensors)) {
       let offset = 0;
       const entries = tensors.map((t) => {
@@ -587,7 +588,7 @@ export async function writeShardedSafetensors(
 ): Promise<void> {
   const maxShard = opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
   const metadata = opts.metadata ?? { format: 'pt' };
-  await mkdir(dir, { recursive: true });
+  makeDirs(dir);
   const shards: StWriteTensor[][] = [];
   let current: StWriteTensor[] = [];
   let currentBytes = 0;

@@ -1,7 +1,7 @@
 // PEFT adapter files: adapter_config.json + adapter_model.safetensors, read and written exactly as Python PEFT
 // does for LoRA on a causal LM, so adapters move freely between sftkit and transformers/PEFT.
 // Everything is validated (config fields, tensor names, shapes) before any tensor is attached.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { join } from 'node:path';
 import { Tensor } from '../engine/index.js';
@@ -11,6 +11,7 @@ import type { LlamaModel } from './llama.js';
 import { LoraAdapter, loraScale, resolvedTargetNames, validateLoraConfig, type LoraConfig } from './lora.js';
 import { parseTrainableTokenIndices, TokenRowsAdapter, tokenRowsKey } from './token-rows.js';
 import { readJsonFile } from '../util/json.js';
+import { makeDirs } from '../io/make-dirs.js';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
@@ -233,7 +234,7 @@ export async function saveAdapter(
   const cfg = model.lora;
   const modules = model.linears().filter((m) => m.lora);
   if (!cfg || modules.length === 0) throw new Error('saveAdapter: the model has no LoRA adapters attached');
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const tensors: StWriteTensor[] = [];
   for (const m of modules) {
     for (const [which, t] of [

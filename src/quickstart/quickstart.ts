@@ -3,7 +3,7 @@
 //   2. a LoRA SFT of that model on examples/quickstart/chat.jsonl with assistant-only loss;
 //   3. the same held-out prompts answered before and after SFT (greedy, stopping at <|im_end|>), and eval loss.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -22,6 +22,7 @@ import { generatePretrainCorpus } from './corpus/pretrain-corpus.js';
 import { generate } from '../generate/generate.js';
 import { formatDuration } from '../train/metrics.js';
 import { SFTTrainer } from '../train/trainer.js';
+import { makeDirs } from '../io/make-dirs.js';
 
 /** The base model's shape: small enough to pre-train in about two minutes on 2 cores. */
 export const BASE_MODEL_SHAPE = {
@@ -46,7 +47,7 @@ export function cacheRoot(): string {
   if (process.env.SFTKIT_CACHE_DIR) return process.env.SFTKIT_CACHE_DIR;
   const home = join(homedir(), '.cache', 'sftkit');
   try {
-    mkdirSync(home, { recursive: true });
+    makeDirs(home);
     return home;
   } catch {
     return join(packageRoot(), '.cache', 'sftkit');
@@ -111,7 +112,7 @@ export async function ensureBaseModel(opts: {
   const work = `${dir}.tmp-${process.pid}`;
   rmSync(work, { recursive: true, force: true });
   const initDir = join(work, 'init');
-  mkdirSync(initDir, { recursive: true });
+  makeDirs(initDir);
   // Tokenizer: byte-level BPE learned on the corpus (+ ChatML special tokens), so words are few tokens.
   const files = chatmlTokenizerFiles(trainByteLevelBpe(docs.join('\n'), BASE_TOKENIZER_VOCAB));
   const vocab = Object.keys((files['tokenizer.json'] as { model: { vocab: object } }).model.vocab).length;

@@ -220,8 +220,12 @@ export function readConfigFile(path: string): Assignment[] {
   const doc: Document.Parsed = YAML.parseDocument(text, { lineCounter: lc });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
-    throw new UserError(`${path}${line ? ':' + line : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
+    const pos = e.linePos?.[0];
+    // the library's message ends with "at line L, column C:" and a code frame: keep the reason, say the column
+    const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new UserError(
+      `${path}${pos ? `:${pos.line}` : ''}: invalid YAML: ${reason}${pos ? ` (column ${pos.col})` : ''}`,
+    );
   }
   if (doc.contents === null) return [];
   if (!isMap(doc.contents)) throw new UserError(`${path}: a config file must be a mapping of key: value`);

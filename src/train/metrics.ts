@@ -1,9 +1,10 @@
 // metrics.jsonl (a stable contract: one JSON object per logged step) and the end-of-run summary.
-import { appendFileSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomicSync } from '../io/atomic.js';
 import { dirname } from 'node:path';
 import { formatBytes } from '../util/bytes.js';
 import { asDiskFull, UserError } from '../util/errors.js';
+import { makeDirs } from '../io/make-dirs.js';
 
 export { formatBytes };
 
@@ -26,7 +27,7 @@ export class MetricsWriter {
     readonly path: string,
     opts: { truncateAfterStep?: number } = {},
   ) {
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirs(dirname(path));
     if (opts.truncateAfterStep !== undefined && existsSync(path)) {
       // On resume, drop records past the checkpoint so the file reads like one uninterrupted run.
       const kept = readMetrics(path).filter((r) => r.step <= opts.truncateAfterStep!);

@@ -149,3 +149,16 @@ test(
     );
   },
 );
+
+test('eval_dataset that is neither a path nor a split of the train data: one line naming both', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'sftkit-evalname-'));
+  const data = join(work, 'train.jsonl');
+  copyFileSync(join(FIX, 'alpaca.jsonl'), data);
+  await assert.rejects(
+    prepareDataset(fakeChatml(), { train: data, eval: 'validation' }),
+    (e: unknown) =>
+      e instanceof UserError &&
+      e.message ===
+        `eval_dataset 'validation': no such file or folder, and not a split of ${data} (it has only a train split; or carve one with test_size)`,
+  );
+});

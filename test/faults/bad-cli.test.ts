@@ -16,13 +16,21 @@ const cmd: Command = {
   name: 'demo',
   summary: '',
   usage: '',
-  flags: { learning_rate: { type: 'string', help: '' }, verbose: { type: 'boolean', help: '' } },
+  flags: {
+    learning_rate: { type: 'string', help: '' },
+    verbose: { type: 'boolean', help: '' },
+    full_finetune: { type: 'string', help: '', bare: 'true' },
+  },
   run: async () => 0,
 };
 
-test('a negative number after a string option is its value; other parse errors are one line', () => {
+test('a negative number after a string option is its value, a bare boolean flag is true; other parse errors are one line', () => {
   assert.equal(parseCommandArgs(cmd, ['--learning_rate', '-1']).values.learning_rate, '-1');
   assert.equal(parseCommandArgs(cmd, ['--learning_rate', '-.5e-3']).values.learning_rate, '-.5e-3');
+  // a bare boolean config flag means true, whatever follows it; with a value it keeps the value
+  assert.equal(parseCommandArgs(cmd, ['--full_finetune']).values.full_finetune, 'true');
+  assert.equal(parseCommandArgs(cmd, ['--full_finetune', '--verbose']).values.full_finetune, 'true');
+  assert.equal(parseCommandArgs(cmd, ['--full_finetune', 'false']).values.full_finetune, 'false');
   assert.throws(
     () => parseCommandArgs(cmd, ['--learning_rate', '-x']),
     (e: unknown) => e instanceof UserError && !e.message.includes('\n') && /^sftkit demo: /.test(e.message),

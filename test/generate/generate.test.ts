@@ -14,6 +14,7 @@ import { foldLora } from '../../src/model/fold-lora.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { sharedDir } from '../helpers/shared.js';
+import { UserError } from '../../src/util/errors.js';
 import { useBestBackend } from '../model/helpers.js';
 import { greedyByFullForward, lastLogits, randomLora, scramble, tinyModelDir } from './helpers.js';
 
@@ -179,6 +180,19 @@ test('text stream: holds back incomplete characters and possible stop-string pre
   assert.equal(t.push(3), '');
   assert.equal(t.flush(), ' E');
   assert.equal(t.text(), 'Helé! E');
+});
+
+test('a KV cache larger than the machine is refused in one line before anything is allocated', () => {
+  const m = LlamaModel.load(dir);
+  assert.throws(
+    () => generate(m, [[1, 2, 3]], { maxNewTokens: 1e12, doSample: false }),
+    (e: Error) =>
+      e instanceof UserError &&
+      /^generation needs a key\/value cache of [\d.]+ TiB for 1,000,000,000,003 tokens \(prompt \+ max_new_tokens\), more than this machine's [\d.]+ GiB of memory; ask for fewer new tokens$/.test(
+        e.message,
+      ),
+  );
+  assert.equal(createCache(m, 2, 8).capacity, 8);
 });
 
 test('KV cache: keepRows compacts the surviving rows with their segments', () => {

@@ -6,53 +6,19 @@ import { join } from 'node:path';
 import { LlamaModel } from '../../src/model/llama.js';
 import { loadAdapter } from '../../src/model/peft.js';
 import { quantizeFolder } from '../../src/quant/save.js';
-import { QuantizedLinearWeight } from '../../src/quant/weight.js';
 import { SFTTrainer } from '../../src/train/trainer.js';
 import { UserError } from '../../src/util/errors.js';
 import { chatRecords, fastArgs, tempDir, tinyModel } from '../train/helpers.js';
-
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const QLORA = {
-  load_in_4bit: true,
-  bnb_4bit_quant_type: 'nf4',
-  bnb_4bit_use_double_quant: true,
-  bnb_4bit_compute_dtype: 'bf16',
-};
+import { NF4, QLORA, trainQloraChecked } from './qlora-helpers.js';
 
 test('SFTTrainer with load_in_4bit trains LoRA on an NF4 base and saves an adapter that reproduces it', async () => {
   const model = await tinyModel();
   const out = tempDir('qlora');
-  const { train } = chatRecords(32);
-  const logs: string[] = [];
-  const trainer = new SFTTrainer({
-    model,
-    args: fastArgs(out, { max_steps: 12, learning_rate: 1e-2, ...QLORA }),
-    trainDataset: train,
-    peftConfig: { r: 4, lora_alpha: 8, target_modules: ['all-linear'] },
-    log: (l: string) => logs.push(l),
-  });
-  const r = await trainer.train();
-  assert.ok(
-    logs.some((l) => /^4-bit base: 14 linears, .* \(0\.\d+ bytes\/param\)$/.test(l)),
-    logs.join('\n'),
-  );
-  const m = trainer.model!;
-  assert.ok(
-    m
-      .linears()
-      .every(
-        (l) =>
-          l.quantized instanceof QuantizedLinearWeight && (l.quantized as QuantizedLinearWeight).compute === 'bf16',
-      ),
-  );
-  assert.ok(
-    mean(r.stepLosses.slice(-3)) < mean(r.stepLosses.slice(0, 3)) - 0.1,
-    `QLoRA: ${r.stepLosses.map((l) => l.toFixed(3))}`,
-  );
+  const m = (await trainQloraChecked(model, out, 'llama')).model!;
   const ids = Int32Array.from([3, 50, 60, 70, 80, 90, 100, 110, 2, 5]);
   const batch = { batch: 1, seq: ids.length, inputIds: ids };
   const trained = m.logits(batch).toF32();
-  const fresh = LlamaModel.load(model, { quantize: { quantType: 'nf4', doubleQuant: true, compute: 'bf16' } });
+  const fresh = LlamaModel.load(model, { quantize: NF4 });
   loadAdapter(fresh, out);
   assert.deepEqual(fresh.logits(batch).toF32(), trained);
 });

@@ -87,7 +87,10 @@ test('type and range errors name the key and the file', () => {
     /one of linear, cosine.*did you mean 'cosine'/,
   );
   assert.throws(() => resolveConfig({ file: yamlFile('max_steps: 2.5\n') }), /max_steps must be an integer/);
-  assert.throws(() => resolveConfig({ file: yamlFile('model: [\n') }), /invalid YAML/);
+  assert.throws(
+    () => resolveConfig({ file: yamlFile('model: [\n') }),
+    /\.yaml:\d+: invalid YAML: [^\n]+ \(column \d+\)$/,
+  );
   assert.throws(() => resolveConfig({ object: { learning_rate: -1 } }), /learning_rate must be > 0/);
 });
 

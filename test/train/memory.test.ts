@@ -44,16 +44,7 @@ test('countParameters from config.json equals the loaded model (biases, q/k norm
 
 test('estimate components, pinned: qwen3-0.6b-shape, LoRA r=16 on every linear, bf16, 2 x 512 tokens', () => {
   const config = parseLlamaConfig(modelConfigJson('qwen3-0.6b-shape', 'qwen3', 0), 'qwen3-0.6b-shape');
-  const e = estimateRunMemory({
-    config,
-    method: 'lora',
-    bf16: true,
-    lora: { r: 16, targetModules: 'all-linear', dropout: 0 },
-    tokenRows: 0,
-    batch: 2,
-    seq: 512,
-    gradientCheckpointing: false,
-  });
+  const e = estimateRunMemory(baseInput(config));
   const M = 2 ** 20;
   // Per layer: q 2048x1024, k and v 1024x1024, o 1024x2048, gate/up 3072x1024, down 1024x3072 = 15 Mi elements.
   const linears = 28 * 15 * M;
@@ -74,16 +65,7 @@ test('estimate components, pinned: qwen3-0.6b-shape, LoRA r=16 on every linear, 
   assert.equal(e.runtime, RUNTIME_BYTES);
   assert.equal(e.total, RUNTIME_BYTES + e.weights + e.gradients + e.optimizer + e.activations);
   // QLoRA: the same run with NF4 linears (0.5 byte + 1/64 scale byte + nested scales).
-  const q = estimateRunMemory({
-    config,
-    method: 'qlora',
-    bf16: true,
-    lora: { r: 16, targetModules: 'all-linear', dropout: 0 },
-    tokenRows: 0,
-    batch: 2,
-    seq: 512,
-    gradientCheckpointing: false,
-  });
+  const q = estimateRunMemory({ ...baseInput(config), method: 'qlora' });
   const perLayerNf4 = [2, 1, 1, 2, 3, 3, 3].reduce(
     (s, k) => s + (k * M) / 2 + (k * M) / 64 + 4 * Math.ceil((k * M) / 64 / 256) + 4,
     0,
@@ -102,6 +84,7 @@ test('estimate components, pinned: qwen3-0.6b-shape, LoRA r=16 on every linear, 
   assert.equal(full.total, RUNTIME_BYTES + params * 16 + full.finalSave!);
 });
 
+/** The pinned run: LoRA r=16 on every linear, bf16, 2 x 512 tokens. */
 function baseInput(config: RunMemoryInput['config']): RunMemoryInput {
   return {
     config,

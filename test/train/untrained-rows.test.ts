@@ -10,6 +10,7 @@ import { quickstartDataFiles } from '../../src/quickstart/corpus/write-quickstar
 import { generatePretrainCorpus } from '../../src/quickstart/corpus/pretrain-corpus.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { parseLlamaConfig } from '../../src/io/hf-config.js';
+import { modelConfigJson } from '../../src/model/create-model.js';
 
 function table(V: number, D: number, seed: number): Float32Array {
   const r = new Rng(seed);
@@ -43,22 +44,7 @@ test('untrained rows: near-duplicates of never-used rows and tiny norms are foun
 });
 
 test('memory estimate: full FT adds weights/grads/optimizer for every parameter; checkpointing cuts activations', () => {
-  const cfg = parseLlamaConfig(
-    {
-      architectures: ['LlamaForCausalLM'],
-      model_type: 'llama',
-      hidden_size: 576,
-      intermediate_size: 1536,
-      num_hidden_layers: 30,
-      num_attention_heads: 9,
-      num_key_value_heads: 3,
-      vocab_size: 49152,
-      max_position_embeddings: 8192,
-      rms_norm_eps: 1e-5,
-      tie_word_embeddings: true,
-    },
-    'test',
-  );
+  const cfg = parseLlamaConfig(modelConfigJson('smollm2-135m-shape', 'llama', 0), 'test');
   const all = 134_515_008;
   const lora = estimateTrainingMemory(cfg, {
     allParams: all,

@@ -1,7 +1,7 @@
 // A streaming GGUF v3 writer: header, typed metadata, tensor infos, aligned tensor data.
 // Tensor bytes are produced one tensor at a time while writing (never all at once), into a temporary
 // sibling file that is renamed over the target only when everything was written.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fsyncDirSync, refuseFolderTarget, tempSiblingPath } from '../../io/atomic.js';
 import { asDiskFull } from '../../util/errors.js';
@@ -17,6 +17,7 @@ import {
   type GgufNumberType,
   type GgufScalarType,
 } from './format.js';
+import { makeDirs } from '../../io/make-dirs.js';
 
 export type GgufArrayItems =
   | readonly string[]
@@ -196,7 +197,7 @@ export function writeGguf(
   const { header, offsets, sizes } = encodeGgufHeader(meta, tensors, alignment);
 
   refuseFolderTarget(path);
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirs(dirname(path));
   const tmp = tempSiblingPath(path);
   const fd = openSync(tmp, 'w');
   let position = 0;
