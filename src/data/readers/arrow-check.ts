@@ -137,7 +137,7 @@ const BYTES = new Set<Type>([Type.Utf8, Type.LargeUtf8, Type.Binary, Type.LargeB
 export function badOffsets(data: Data): string | null {
   const t = data.type.typeId;
   const offsets = data.valueOffsets as ArrayLike<number | bigint> | undefined;
-  if (offsets && (LISTS.has(t) || BYTES.has(t))) {
+  if (offsets && data.length > 0 && (LISTS.has(t) || BYTES.has(t))) {
     const bound = LISTS.has(t)
       ? (data.children[0]?.length ?? 0)
       : ((data.values as Uint8Array | undefined)?.length ?? 0);
