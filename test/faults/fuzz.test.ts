@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runFuzz } from './fuzz-driver.js';
-import { FUZZ_KINDS } from './fuzz-lib.js';
+import { FUZZ_KINDS, makeCase, writeDataSeeds } from './fuzz-lib.js';
+import { readArrowRows } from '../../src/data/readers/arrow.js';
+import { UserError } from '../../src/util/errors.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { tempDir, tinyModel } from '../train/helpers.js';
 
@@ -127,4 +129,22 @@ test('absurd inputs through the CLI: refused at once with one line naming file a
     /--temperature must be >= 0/,
   );
   assert.equal(existsSync(join(dir, 'out', 'adapter_model.safetensors')), false, 'no output written as if complete');
+});
+
+test('damaged Arrow batches the long fuzz run found (seed 17, arrow #195, #227, #266, #341, #401): one line naming file, batch and column', async () => {
+  const root = tempDir('arrow-fuzz-regressions');
+  writeDataSeeds(join(root, 'seeds', 'data'));
+  for (const index of [195, 227, 266, 341, 401]) {
+    const c = makeCase(join(root, 'seeds'), join(root, 'cases'), 'arrow', index, 17);
+    await assert.rejects(
+      async () => {
+        for await (const _ of readArrowRows(c.file)) void _;
+      },
+      (e: unknown) =>
+        e instanceof UserError &&
+        !e.message.includes('\n') &&
+        e.message.startsWith(`${c.file}: record batch 0 (from row 0), column 'messages': `),
+      `arrow #${index} (${c.mutation})`,
+    );
+  }
 });

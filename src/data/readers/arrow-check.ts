@@ -135,7 +135,8 @@ const BYTES = new Set<Type>([Type.Utf8, Type.LargeUtf8, Type.Binary, Type.LargeB
  * single list claim billions of elements, which reading the row then iterates synchronously.
  */
 export function badOffsets(data: Data): string | null {
-  const t = data.type.typeId;
+  const t = data.type?.typeId;
+  if (t === undefined) return 'a column without a type (damaged schema)';
   const offsets = data.valueOffsets as ArrayLike<number | bigint> | undefined;
   if (offsets && data.length > 0 && (LISTS.has(t) || BYTES.has(t))) {
     const bound = LISTS.has(t)
@@ -152,8 +153,10 @@ export function badOffsets(data: Data): string | null {
       prev = o;
     }
   }
-  for (const c of data.children ?? []) {
-    const bad = badOffsets(c);
+  const children = data.children ?? [];
+  for (let i = 0; i < children.length; i++) {
+    // a damaged batch can leave a nested column without its data
+    const bad = children[i] ? badOffsets(children[i]!) : `nested field ${i} has no data`;
     if (bad) return bad;
   }
   return null;
