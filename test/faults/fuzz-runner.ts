@@ -118,14 +118,19 @@ async function runTarget(c: FuzzCase, seedRoot: string): Promise<void> {
     case 'tokenizer-config':
     case 'chat-template': {
       const tok = await Tokenizer.fromDir(c.dir);
-      tok.encode('Hello world, <|im_start|>user');
-      tok.applyChatTemplate(
-        [
-          { role: 'user', content: 'hi' },
-          { role: 'assistant', content: 'hello' },
-        ],
-        { addGenerationPrompt: false },
-      );
+      try {
+        tok.encode('Hello world, <|im_start|>user');
+        tok.applyChatTemplate(
+          [
+            { role: 'user', content: 'hi' },
+            { role: 'assistant', content: 'hello' },
+          ],
+          { addGenerationPrompt: false },
+        );
+      } finally {
+        // its encoder thread would otherwise live until a GC finalizes it: thousands of cases pile them up
+        tok.close();
+      }
       return;
     }
     case 'jsonl':
