@@ -4,6 +4,7 @@
 // arrays, an ArrayBuffer each and a source object per example: issue 15's 1M-row run). The pipeline stores every
 // chunk it prepares this way (a worker sends a slab's buffers), and the data cache reads a split back as one slab.
 import type { PreparedExample, SourceRef } from './types.js';
+import { UserError } from '../util/errors.js';
 
 /** The typed arrays of a slab except its sources: what a worker thread transfers. */
 export interface SlabArrays {
@@ -51,8 +52,14 @@ export function countColumns(examples: readonly PreparedExample[]): Omit<SlabArr
   const offsets = new Int32Array(n + 1);
   const numTrained = new Int32Array(n);
   const truncated = new Uint8Array(n);
+  let total = 0;
   examples.forEach((e, i) => {
-    offsets[i + 1] = offsets[i]! + e.inputIds.length;
+    total += e.inputIds.length;
+    if (total > 0x7fffffff)
+      throw new UserError(
+        `more than 2^31 tokens in one split (at example ${i + 1} of ${examples.length}): split the dataset into smaller ones`,
+      );
+    offsets[i + 1] = total;
     numTrained[i] = e.numTrained;
     truncated[i] = e.truncated ? 1 : 0;
   });
