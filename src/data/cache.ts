@@ -1,8 +1,9 @@
 // On-disk cache of prepared examples, keyed by everything that changes them: data bytes, tokenizer files,
 // chat template and options. A second run with the same inputs reads one binary file instead of tokenising.
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fstatSync, openSync, statSync } from 'node:fs';
 import { AtomicFileWriter } from '../io/atomic.js';
+import { readFullySync } from '../io/read-fully.js';
 import { endianness, homedir } from 'node:os';
 import { join } from 'node:path';
 import type { PreparedExample } from './types.js';
@@ -85,6 +86,16 @@ interface CachedSplitHeader {
  * bytes: truncated flags (n), masks (tokens), zero padding to a multiple of 4. Everything is little-endian.
  */
 
+/** The Int32 columns of a split before its ids, in file order. */
+const int32Columns = (s: SlabSources, c: Pick<SlabArrays, 'offsets' | 'numTrained'>) => [
+  s.file,
+  s.line,
+  s.row,
+  s.rowGroup,
+  c.offsets,
+  c.numTrained,
+];
+
 /** Bytes of zero padding after `n` bytes up to a multiple of 4. */
 const pad4 = (n: number) => (4 - (n % 4)) % 4;
 
@@ -128,8 +139,7 @@ export async function writeCache(
     let s = 0;
     for (const exs of Object.values(splits)) {
       const { sources, counts } = columns[s++]!;
-      for (const a of [sources.file, sources.line, sources.row, sources.rowGroup, counts.offsets, counts.numTrained])
-        await out.write(int32Bytes(a));
+      for (const a of int32Columns(sources, counts)) await out.write(int32Bytes(a));
       for (const e of exs) await out.write(int32Bytes(e.inputIds));
       await out.write(counts.truncated);
       for (const e of exs) await out.write(e.assistantMask);
@@ -143,16 +153,8 @@ export async function writeCache(
   return path;
 }
 
-/** Fill `into` from `fd` at `pos` (reads of at most 1 GiB); false when the file ends first. */
-function readExactly(fd: number, into: Uint8Array, pos: number): boolean {
-  let got = 0;
-  while (got < into.length) {
-    const n = readSync(fd, into, got, Math.min(into.length - got, 1 << 30), pos + got);
-    if (n === 0) return false;
-    got += n;
-  }
-  return true;
-}
+/** Fill `into` from `fd` at `pos`; false when the file ends first. */
+const readExactly = (fd: number, into: Uint8Array, pos: number) => readFullySync(fd, into, pos) === into.length;
 
 /** The slab columns of one split, read from `fd` at `at`; null when the file is short or inconsistent. */
 function readSplit(fd: number, at: number, h: CachedSplitHeader): { slab: ExampleSlab; end: number } | null {
@@ -166,8 +168,7 @@ function readSplit(fd: number, at: number, h: CachedSplitHeader): { slab: Exampl
     truncated: new Uint8Array(n),
     mask: new Uint8Array(h.tokens),
   };
-  const order = [sources.file, sources.line, sources.row, sources.rowGroup, arrays.offsets, arrays.numTrained];
-  for (const a of [...order, arrays.ids, arrays.truncated, arrays.mask]) {
+  for (const a of [...int32Columns(sources, arrays), arrays.ids, arrays.truncated, arrays.mask]) {
     if (!readExactly(fd, new Uint8Array(a.buffer), at)) return null;
     if (!LITTLE_ENDIAN && a instanceof Int32Array) {
       const v = new DataView(a.buffer);

@@ -2,7 +2,7 @@
 //   [u64 LE header length N][N bytes JSON header, space padded][data section]
 // Reading goes through a file descriptor with positional reads, so files of any size (> 2 GiB) work
 // without a whole-file Buffer. Writing streams tensor by tensor into a temp file, then renames it.
-import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, rmSync } from 'node:fs';
 import { open, rename, rm, unlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -19,6 +19,7 @@ import {
 import { readJsonFile } from '../util/json.js';
 import { firstNonFinite, firstNonFiniteBits16, nonFiniteTensorError } from './finite.js';
 import { makeDirs } from './make-dirs.js';
+import { readFullySync } from './read-fully.js';
 
 if (endianness() !== 'LE') throw new Error('sftkit: safetensors I/O assumes a little-endian host');
 
@@ -120,13 +121,8 @@ export class SafetensorsFile {
   readInfo(t: StTensorInfo): Uint8Array {
     if (this.fd === null) throw new Error(`${this.path}: file is closed`);
     const out = new Uint8Array(t.byteLength);
-    let done = 0;
-    while (done < t.byteLength) {
-      const want = Math.min(READ_CHUNK, t.byteLength - done);
-      const n = readSync(this.fd, out, done, want, t.byteOffset + done);
-      if (n <= 0) throw new UserError(`${this.path}: tensor '${t.name}': unexpected end of file`);
-      done += n;
-    }
+    if (readFullySync(this.fd, out, t.byteOffset) < out.length)
+      throw new UserError(`${this.path}: tensor '${t.name}': unexpected end of file`);
     return out;
   }
 
@@ -158,12 +154,7 @@ export class SafetensorsFile {
 
 function readExact(fd: number, path: string, length: number, position: number, what: string): Uint8Array {
   const buf = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, done, length - done, position + done);
-    if (n <= 0) throw new UserError(`${path}: truncated file while reading ${what}`);
-    done += n;
-  }
+  if (readFullySync(fd, buf, position) < length) throw new UserError(`${path}: truncated file while reading ${what}`);
   return buf;
 }
 
