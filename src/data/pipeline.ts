@@ -13,7 +13,7 @@ import {
   type LoadReport,
   type SplitOptions,
 } from './load.js';
-import { datasetLayout, isSplitName } from './splits.js';
+import { datasetLayout, isSplitName, looksLikeSplitName } from './splits.js';
 import { applyReasoningHistory, type ReasoningHistory } from './reasoning.js';
 import { parquetInfo } from './readers/parquet.js';
 import {
@@ -35,7 +35,6 @@ import { defaultWorkerCount, PrepareWorkers, type ChunkResult } from './prepare-
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { cacheKey, dataCacheDir, readCache, writeCache } from './cache.js';
 import { ExampleSlab } from './example-slab.js';
-import { existsSync } from 'node:fs';
 import { shuffleInPlace } from '../util/random.js';
 import { UserError } from '../util/errors.js';
 
@@ -331,7 +330,7 @@ function resolveSources(opts: DataPipelineOptions): {
   if (typeof opts.eval === 'string') {
     // eval_dataset may name a split of the train folder ('validation', 'test').
     if (trainPath && isSplitName(opts.eval, trainPath)) evalSrc = { path: trainPath, split: opts.eval };
-    else if (!existsSync(opts.eval) && !/[\\/]|\.[a-z]+$/i.test(opts.eval)) {
+    else if (looksLikeSplitName(opts.eval)) {
       // a bare name that is neither a path nor a split of the train data
       const splits = trainPath ? [...datasetLayout(trainPath).splits.keys()] : [];
       throw new UserError(

@@ -138,9 +138,14 @@ export function splitFiles(path: string, name: string, layout: DatasetLayout = d
   );
 }
 
+/** Whether `value` reads as a split name ('validation') rather than a path: nothing there, no slash, no extension. */
+export function looksLikeSplitName(value: string): boolean {
+  return !existsSync(value) && !/[\\/]/.test(value) && !/\.[a-z]+$/i.test(value);
+}
+
 /** Whether `path` names a split of the dataset at `datasetPath` rather than a file or folder. */
 export function isSplitName(value: string, datasetPath: string): boolean {
-  if (existsSync(value) || /[\\/]/.test(value) || /\.[a-z]+$/i.test(value)) return false;
+  if (!looksLikeSplitName(value)) return false;
   try {
     return statSync(datasetPath).isDirectory();
   } catch {
